@@ -1,0 +1,39 @@
+//! The admin API under `/api/v1`, with its OpenAPI description.
+
+pub mod categories;
+pub mod items;
+pub mod tokens;
+
+use super::AppState;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "newsdesk admin API", description = "Write news items and categories. Every call needs `Authorization: Bearer TOKEN`. Errors are application/problem+json."),
+    modifiers(&BearerAuth),
+    tags((name = "items"), (name = "categories"), (name = "tokens"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API routes and the OpenAPI document built from their annotations.
+pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(items::router())
+        .merge(categories::router())
+        .merge(tokens::router())
+        .split_for_parts()
+}

@@ -1,0 +1,64 @@
+//! HTTP: the public side (feeds, pages, health) and the admin API, on one router.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod public;
+
+use crate::clock::SharedClock;
+use crate::feeds::cache::FeedCache;
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::templates::Templates;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub cache: Arc<FeedCache>,
+    pub clock: SharedClock,
+    pub settings: Arc<Settings>,
+    pub templates: Arc<Templates>,
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api::router();
+    let openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_default());
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api.layer(DefaultBodyLimit::max(state.settings.max_body_bytes)))
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let json = openapi_json.clone();
+                async move { ([("content-type", "application/json")], json.as_ref().clone()) }
+            }),
+        )
+        .merge(public::router())
+        // Feeds set their own Content-Encoding from cached compressed bytes; this layer
+        // leaves such responses alone and compresses pages and API answers.
+        .layer(CompressionLayer::new().gzip(true).br(true))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // The path only: query strings and headers may carry tokens.
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

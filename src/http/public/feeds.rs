@@ -1,0 +1,221 @@
+//! `/feeds/{scope}.{format}` and `/feeds.opml`, served from the in-memory cache with
+//! conditional GET and pre-compressed bodies.
+
+use crate::domain::Slug;
+use crate::feeds::cache::{CacheKey, CachedFeed, Encoding};
+use crate::feeds::{self, FeedEntry, FeedFormat, FeedMeta, Paging};
+use crate::http::AppState;
+use crate::http::error::{ApiResult, AppError};
+use crate::store::FeedQuery;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Debug, Deserialize)]
+pub struct FeedParams {
+    page: Option<String>,
+}
+
+pub async fn feed(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    Query(params): Query<FeedParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (scope, format) = file
+        .rsplit_once('.')
+        .and_then(|(scope, ext)| Some((scope, FeedFormat::from_extension(ext)?)))
+        .ok_or_else(|| AppError::NotFound(format!("feed {file:?}")))?;
+    if scope != "all" && Slug::parse(scope).is_err() {
+        return Err(AppError::NotFound(format!("feed {file:?}")));
+    }
+    let page = match params.page.as_deref() {
+        None => 1,
+        Some(p) => p.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            let mut errors = crate::domain::FieldErrors::new();
+            errors.add("page", format!("must be a whole number from 1 (got {p:?})"));
+            AppError::Validation(errors)
+        })?,
+    };
+    let key = CacheKey {
+        scope: scope.to_owned(),
+        format,
+        page,
+    };
+    let now = state.clock.now();
+    let cached = match state.cache.get(&key, now) {
+        Some(hit) => hit,
+        None => {
+            let generation = state.cache.generation();
+            let rendered = Arc::new(
+                render(&state, scope, format, page, now)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound(format!("feed {file:?} page {page}")))?,
+            );
+            state.cache.insert(key, rendered.clone(), generation);
+            rendered
+        }
+    };
+    Ok(respond(&cached, &headers))
+}
+
+/// Renders one page of one feed from the store; `None` when the category or the page
+/// does not exist.
+async fn render(
+    state: &AppState,
+    scope: &str,
+    format: FeedFormat,
+    page: u32,
+    now: DateTime<Utc>,
+) -> ApiResult<Option<CachedFeed>> {
+    let settings = &state.settings;
+    let base = &settings.base_url;
+    let page_size = settings.feed_page_size;
+    let category = if scope == "all" {
+        None
+    } else {
+        match state.store.category_by_slug(scope).await? {
+            Some(c) => Some(c),
+            None => return Ok(None),
+        }
+    };
+    let Some(found) = state
+        .store
+        .feed_items(&FeedQuery {
+            category: category.as_ref().map(|c| c.slug.as_str()),
+            events_only: format == FeedFormat::Ics,
+            now,
+            limit: page_size,
+            offset: u64::from(page - 1) * u64::from(page_size),
+        })
+        .await?
+    else {
+        return Ok(None);
+    };
+    let last_page = found.total.div_ceil(u64::from(page_size)).max(1) as u32;
+    if page > last_page {
+        return Ok(None);
+    }
+    let changed_at = state.store.feed_changed_at(category.as_ref().map(|c| c.slug.as_str()), now).await?;
+    let expires_at = state.store.next_publication_after(now).await?;
+    let feed_url = format!("{base}/feeds/{scope}.{}", format.extension());
+    let page_url = |n: u32| {
+        if n == 1 {
+            feed_url.clone()
+        } else {
+            format!("{feed_url}?page={n}")
+        }
+    };
+    let (title, description, html_url) = match &category {
+        Some(c) => (
+            format!("{}: {}", settings.site_name, c.name),
+            if c.description.is_empty() {
+                format!("{} from {}", c.name, settings.site_name)
+            } else {
+                c.description.clone()
+            },
+            format!("{base}/categories/{}", c.slug),
+        ),
+        None => (
+            settings.site_name.clone(),
+            format!("Everything published by {}", settings.site_name),
+            format!("{base}/"),
+        ),
+    };
+    let meta = FeedMeta {
+        id: feeds::feed_tag_uri(base, scope),
+        title,
+        description,
+        self_url: page_url(page),
+        html_url,
+        updated: changed_at,
+        site_name: settings.site_name.clone(),
+        paging: Paging {
+            first: page_url(1),
+            last: page_url(last_page),
+            previous: (page > 1).then(|| page_url(page - 1)),
+            next: (page < last_page).then(|| page_url(page + 1)),
+        },
+    };
+    let entries: Vec<FeedEntry> = found.items.iter().map(|i| FeedEntry::from_item(i, base)).collect();
+    let body = match format {
+        FeedFormat::Rss => feeds::rss::render(&meta, &entries),
+        FeedFormat::Atom => feeds::atom::render(&meta, &entries),
+        FeedFormat::Json => feeds::jsonfeed::render(&meta, &entries),
+        FeedFormat::Ics => feeds::ics::render(&meta.title, &feeds::tag_authority(base), &entries, changed_at),
+    };
+    Ok(Some(CachedFeed::new(body, format.media_type(), changed_at, expires_at)))
+}
+
+/// Answers 304 when the client's copy is current, else the body in the best coding
+/// the client accepts.
+pub fn respond(feed: &CachedFeed, headers: &HeaderMap) -> Response {
+    let encoding = Encoding::choose(headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
+    let etag = feed.etag(encoding);
+    let last_modified = httpdate::fmt_http_date(feed.last_modified.into());
+    // If-None-Match wins; If-Modified-Since counts only without it (RFC 9110 13.2.2).
+    let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        Some(inm) => feed.matches_if_none_match(inm),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .is_some_and(|since| {
+                let since: DateTime<Utc> = since.into();
+                feed.last_modified.timestamp() <= since.timestamp()
+            }),
+    };
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = feed.body_in(encoding).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(feed.content_type));
+        if let Some(coding) = encoding.header_value() {
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
+        r
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&last_modified) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    // Readers may keep a copy but must ask before using it: a write shows at once.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Every feed of every category, for importing into a reader in one go.
+pub async fn opml(State(state): State<AppState>) -> ApiResult<Response> {
+    let base = &state.settings.base_url;
+    let site = &state.settings.site_name;
+    let mut list = Vec::new();
+    let mut add = |scope: &str, name: &str, html_url: String| {
+        for format in [FeedFormat::Rss, FeedFormat::Atom, FeedFormat::Json] {
+            list.push(feeds::opml::OpmlFeed {
+                title: format!("{name} ({})", format.label()),
+                xml_url: format!("{base}/feeds/{scope}.{}", format.extension()),
+                html_url: html_url.clone(),
+                kind: match format {
+                    FeedFormat::Atom => "atom",
+                    FeedFormat::Json => "json",
+                    _ => "rss",
+                },
+            });
+        }
+    };
+    add("all", site, format!("{base}/"));
+    for c in state.store.list_categories().await? {
+        add(&c.slug, &format!("{site}: {}", c.name), format!("{base}/categories/{}", c.slug));
+    }
+    let body = feeds::opml::render(&format!("{site} feeds"), &list);
+    Ok(([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response())
+}

@@ -1,0 +1,25 @@
+//! newsdesk: news items in categories, served as feeds and pages, with an admin API.
+#![forbid(unsafe_code)]
+
+/// Command-line interface: `serve`, `migrate`, `demo`.
+pub mod cli;
+/// Time as the application sees it; tests set it.
+pub mod clock;
+/// Markdown to sanitised HTML.
+pub mod content;
+/// Demo content built from the seed news page.
+pub mod demo;
+/// Types that can only hold valid values.
+pub mod domain;
+/// Pure renderers: items to RSS, Atom, JSON Feed, iCalendar and OPML bytes; the feed cache.
+pub mod feeds;
+/// Axum routers: public pages and feeds, the admin API, errors and auth.
+pub mod http;
+/// Configuration read from the environment.
+pub mod settings;
+/// Building and running the application.
+pub mod startup;
+/// The only place with SQL: one store over SQLite or PostgreSQL.
+pub mod store;
+/// Handlebars templates for the HTML pages.
+pub mod templates;

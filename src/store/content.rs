@@ -1,0 +1,740 @@
+//! Categories and items.
+
+use super::{Store, StoreError, StoreResult, from_ts, is_unique_violation, placeholders, to_ts};
+use crate::domain::{
+    CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory, Slug, TimeZone,
+};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
+
+/// A stored category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub parent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub content_changed_at: DateTime<Utc>,
+}
+
+/// What an admin list of items is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    /// A category slug; its descendants are included.
+    pub category: Option<String>,
+    pub status: Option<ItemStatus>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// What a feed shows: visible items of a category subtree (or of everything).
+#[derive(Debug, Clone)]
+pub struct FeedQuery<'a> {
+    /// `None` for everything.
+    pub category: Option<&'a str>,
+    pub events_only: bool,
+    pub now: DateTime<Utc>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ItemPage {
+    pub items: Vec<Item>,
+    pub total: u64,
+}
+
+/// The result of a content write: the value, and the slugs of every category whose
+/// feeds it changed (the item's categories before and after, and their ancestors).
+#[derive(Debug, Clone)]
+pub struct Written<T> {
+    pub value: T,
+    pub touched_categories: Vec<String>,
+}
+
+const ITEM_COLUMNS: &str = "i.id, i.slug, i.title, i.summary, i.body_markdown, i.body_html, \
+    i.author, i.org_unit, i.language, i.status, i.published_at, i.created_at, i.updated_at, \
+    i.event_starts_at, i.event_ends_at, i.event_timezone, i.event_venue, i.event_online_url, \
+    i.event_mode";
+
+/// The ids of a category and all its descendants, as a CTE named `subtree`.
+const SUBTREE_CTE: &str = "WITH RECURSIVE subtree(id) AS (
+        SELECT id FROM categories WHERE slug = $1
+        UNION
+        SELECT c.id FROM categories c JOIN subtree s ON c.parent_id = s.id
+    )";
+
+fn category_from_row(row: &AnyRow) -> Result<Category, sqlx::Error> {
+    Ok(Category {
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        parent: row.try_get("parent_slug")?,
+        created_at: from_ts(row.try_get("created_at")?),
+        updated_at: from_ts(row.try_get("updated_at")?),
+        content_changed_at: from_ts(row.try_get("content_changed_at")?),
+    })
+}
+
+fn item_from_row(row: &AnyRow) -> anyhow::Result<Item> {
+    let status: String = row.try_get("status")?;
+    let event_mode: Option<String> = row.try_get("event_mode")?;
+    let event = match event_mode {
+        None => None,
+        Some(mode) => {
+            let starts: i64 = row.try_get("event_starts_at")?;
+            let tz: Option<String> = row.try_get("event_timezone")?;
+            Some(Event {
+                starts_at: from_ts(starts),
+                ends_at: row.try_get::<Option<i64>, _>("event_ends_at")?.map(from_ts),
+                timezone: tz
+                    .as_deref()
+                    .map(TimeZone::parse)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?
+                    .unwrap_or_default(),
+                venue: row.try_get("event_venue")?,
+                online_url: row.try_get("event_online_url")?,
+                mode: EventMode::parse(&mode).map_err(anyhow::Error::msg)?,
+            })
+        }
+    };
+    Ok(Item {
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        title: row.try_get("title")?,
+        summary: row.try_get("summary")?,
+        body_markdown: row.try_get("body_markdown")?,
+        body_html: row.try_get("body_html")?,
+        author: row.try_get("author")?,
+        org_unit: row.try_get("org_unit")?,
+        language: row.try_get("language")?,
+        status: ItemStatus::parse(&status).map_err(anyhow::Error::msg)?,
+        published_at: row.try_get::<Option<i64>, _>("published_at")?.map(from_ts),
+        created_at: from_ts(row.try_get("created_at")?),
+        updated_at: from_ts(row.try_get("updated_at")?),
+        categories: Vec::new(),
+        tags: Vec::new(),
+        event,
+    })
+}
+
+impl Store {
+    // ---- categories ----------------------------------------------------------------
+
+    pub async fn list_categories(&self) -> StoreResult<Vec<Category>> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.slug, c.name, c.description, p.slug AS parent_slug,
+                    c.created_at, c.updated_at, c.content_changed_at
+             FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
+             ORDER BY c.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(category_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn category_by_slug(&self, slug: &str) -> StoreResult<Option<Category>> {
+        let row = sqlx::query(
+            "SELECT c.id, c.slug, c.name, c.description, p.slug AS parent_slug,
+                    c.created_at, c.updated_at, c.content_changed_at
+             FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
+             WHERE c.slug = $1",
+        )
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(category_from_row).transpose()?)
+    }
+
+    async fn category_id(tx: &mut Transaction<'_, Any>, field: &str, slug: &str) -> StoreResult<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM categories WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&mut **tx)
+            .await?;
+        id.ok_or_else(|| StoreError::Invalid {
+            field: field.into(),
+            message: format!("no category has the slug {slug:?}"),
+        })
+    }
+
+    pub async fn create_category(&self, new: &NewCategory, now: DateTime<Utc>) -> StoreResult<Written<Category>> {
+        let mut tx = self.pool.begin().await?;
+        let parent_id = match &new.parent {
+            Some(p) => Some(Self::category_id(&mut tx, "parent", p.as_str()).await?),
+            None => None,
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO categories (slug, name, description, parent_id, created_at, updated_at, content_changed_at)
+             VALUES ($1, $2, $3, $4, $5, $5, $5)",
+        )
+        .bind(new.slug.as_str())
+        .bind(new.name.as_str())
+        .bind(new.description.as_str())
+        .bind(parent_id)
+        .bind(to_ts(now))
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            return Err(slug_taken_or(e, "category", new.slug.as_str()));
+        }
+        Self::bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        let value = self
+            .category_by_slug(new.slug.as_str())
+            .await?
+            .context("reading back a created category")?;
+        Ok(Written {
+            value,
+            touched_categories: Vec::new(),
+        })
+    }
+
+    /// Renames, re-describes or moves a category (and may change its slug).
+    pub async fn update_category(
+        &self,
+        slug: &Slug,
+        new: &NewCategory,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Written<Category>> {
+        let mut tx = self.pool.begin().await?;
+        let id = Self::category_id(&mut tx, "slug", slug.as_str())
+            .await
+            .map_err(|_| StoreError::NotFound(format!("category {slug}")))?;
+        let parent_id = match &new.parent {
+            Some(p) => {
+                let pid = Self::category_id(&mut tx, "parent", p.as_str()).await?;
+                // A category cannot move under itself or one of its descendants.
+                let descendants: Vec<i64> = sqlx::query_scalar(&format!("{SUBTREE_CTE} SELECT id FROM subtree"))
+                    .bind(slug.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if descendants.contains(&pid) {
+                    return Err(StoreError::Invalid {
+                        field: "parent".into(),
+                        message: format!("{p} is {slug} itself or one of its descendants"),
+                    });
+                }
+                Some(pid)
+            }
+            None => None,
+        };
+        let updated = sqlx::query(
+            "UPDATE categories SET slug = $1, name = $2, description = $3, parent_id = $4,
+                 updated_at = $5, content_changed_at = $5
+             WHERE id = $6",
+        )
+        .bind(new.slug.as_str())
+        .bind(new.name.as_str())
+        .bind(new.description.as_str())
+        .bind(parent_id)
+        .bind(to_ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = updated {
+            return Err(slug_taken_or(e, "category", new.slug.as_str()));
+        }
+        Self::bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        let value = self
+            .category_by_slug(new.slug.as_str())
+            .await?
+            .context("reading back an updated category")?;
+        // A rename shows in every item of the category, in every feed: all of them.
+        let touched_categories = self.list_categories().await?.into_iter().map(|c| c.slug).collect();
+        Ok(Written {
+            value,
+            touched_categories,
+        })
+    }
+
+    /// Deletes an empty category; one with children or items is refused with the reason.
+    pub async fn delete_category(&self, slug: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let id = Self::category_id(&mut tx, "slug", slug)
+            .await
+            .map_err(|_| StoreError::NotFound(format!("category {slug}")))?;
+        let children: Vec<String> =
+            sqlx::query_scalar("SELECT slug FROM categories WHERE parent_id = $1 ORDER BY slug")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        if !children.is_empty() {
+            return Err(StoreError::Conflict {
+                field: "slug".into(),
+                message: format!(
+                    "category {slug} has child categories ({}); move or delete them first",
+                    children.join(", ")
+                ),
+            });
+        }
+        let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM item_categories WHERE category_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if items > 0 {
+            return Err(StoreError::Conflict {
+                field: "slug".into(),
+                message: format!(
+                    "category {slug} holds {items} item(s); move them to another category or delete them first"
+                ),
+            });
+        }
+        sqlx::query("DELETE FROM categories WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        Self::bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- items ---------------------------------------------------------------------
+
+    pub async fn item_by_id(&self, id: i64) -> StoreResult<Option<Item>> {
+        let rows = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items i WHERE i.id = $1"))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(self.hydrate(rows).await?.pop())
+    }
+
+    pub async fn item_by_slug(&self, slug: &str) -> StoreResult<Option<Item>> {
+        let rows = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items i WHERE i.slug = $1"))
+            .bind(slug)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(self.hydrate(rows).await?.pop())
+    }
+
+    /// Items for admins, drafts included, newest first.
+    pub async fn list_items(&self, filter: &ItemFilter) -> StoreResult<ItemPage> {
+        // $1 is the category slug (or NULL for all), $2 the status (or NULL).
+        let (cte, in_category) = match filter.category {
+            Some(_) => (
+                SUBTREE_CTE,
+                "i.id IN (SELECT ic.item_id FROM item_categories ic JOIN subtree s ON s.id = ic.category_id)",
+            ),
+            None => ("", "($1 IS NULL OR $1 IS NOT NULL)"),
+        };
+        let condition = format!("{in_category} AND ($2 IS NULL OR i.status = $2)");
+        let status = filter.status.map(|s| s.as_str());
+        let total: i64 = sqlx::query_scalar(&format!("{cte} SELECT COUNT(*) FROM items i WHERE {condition}"))
+            .bind(filter.category.as_deref())
+            .bind(status)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(&format!(
+            "{cte} SELECT {ITEM_COLUMNS} FROM items i WHERE {condition}
+             ORDER BY COALESCE(i.published_at, i.created_at) DESC, i.id DESC LIMIT $3 OFFSET $4"
+        ))
+        .bind(filter.category.as_deref())
+        .bind(status)
+        .bind(i64::from(filter.limit))
+        .bind(filter.offset as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ItemPage {
+            items: self.hydrate(rows).await?,
+            total: total as u64,
+        })
+    }
+
+    /// Visible items for a feed or page, newest first. `None` from an unknown category.
+    pub async fn feed_items(&self, q: &FeedQuery<'_>) -> StoreResult<Option<ItemPage>> {
+        if let Some(slug) = q.category {
+            if self.category_by_slug(slug).await?.is_none() {
+                return Ok(None);
+            }
+        }
+        let (cte, in_category) = match q.category {
+            Some(_) => (
+                SUBTREE_CTE,
+                "i.id IN (SELECT ic.item_id FROM item_categories ic JOIN subtree s ON s.id = ic.category_id)",
+            ),
+            None => ("", "($1 IS NULL OR $1 IS NOT NULL)"),
+        };
+        let events = if q.events_only {
+            "AND i.event_starts_at IS NOT NULL"
+        } else {
+            ""
+        };
+        let condition = format!(
+            "{in_category} AND i.status = 'published' AND i.published_at <= $2 {events}"
+        );
+        let now = to_ts(q.now);
+        let total: i64 = sqlx::query_scalar(&format!("{cte} SELECT COUNT(*) FROM items i WHERE {condition}"))
+            .bind(q.category)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(&format!(
+            "{cte} SELECT {ITEM_COLUMNS} FROM items i WHERE {condition}
+             ORDER BY i.published_at DESC, i.id DESC LIMIT $3 OFFSET $4"
+        ))
+        .bind(q.category)
+        .bind(now)
+        .bind(i64::from(q.limit))
+        .bind(q.offset as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(ItemPage {
+            items: self.hydrate(rows).await?,
+            total: total as u64,
+        }))
+    }
+
+    /// The first publication time after `now`: when a cached feed must be rebuilt.
+    pub async fn next_publication_after(&self, now: DateTime<Utc>) -> StoreResult<Option<DateTime<Utc>>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(published_at) FROM items WHERE status = 'published' AND published_at > $1",
+        )
+        .bind(to_ts(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next.map(from_ts))
+    }
+
+    /// When the content of a feed last changed: a write to anything in the category's
+    /// subtree (or anywhere, for `None`), or an item's publication time passing.
+    pub async fn feed_changed_at(&self, category: Option<&str>, now: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+        let written: Option<i64> = match category {
+            Some(slug) => {
+                sqlx::query_scalar("SELECT content_changed_at FROM categories WHERE slug = $1")
+                    .bind(slug)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_scalar("SELECT content_changed_at FROM site_state WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        let published: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(published_at) FROM items WHERE status = 'published' AND published_at <= $1",
+        )
+        .bind(to_ts(now))
+        .fetch_one(&self.pool)
+        .await?;
+        let latest = written.unwrap_or(0).max(published.unwrap_or(0));
+        Ok(from_ts(latest))
+    }
+
+    /// Goes up on every content write, by any instance sharing the database.
+    pub async fn content_version(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT content_version FROM site_state WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn create_item(
+        &self,
+        draft: &ItemDraft,
+        body_html: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Written<Item>> {
+        let mut tx = self.pool.begin().await?;
+        let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
+        let published_at = publication_time(draft, None, now);
+        let event = draft.event.as_ref();
+        let inserted = sqlx::query(
+            "INSERT INTO items (slug, title, summary, body_markdown, body_html, author, org_unit,
+                 language, status, published_at, created_at, updated_at,
+                 event_starts_at, event_ends_at, event_timezone, event_venue, event_online_url, event_mode)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17)
+             RETURNING id",
+        )
+        .bind(draft.slug.as_str())
+        .bind(draft.title.as_str())
+        .bind(draft.summary.as_str())
+        .bind(draft.body_markdown.as_str())
+        .bind(body_html)
+        .bind(draft.author.as_str())
+        .bind(draft.org_unit.as_str())
+        .bind(draft.language.as_str())
+        .bind(draft.status.as_str())
+        .bind(published_at.map(to_ts))
+        .bind(to_ts(now))
+        .bind(event.map(|e| to_ts(e.starts_at)))
+        .bind(event.and_then(|e| e.ends_at).map(to_ts))
+        .bind(event.map(|e| e.timezone.name()))
+        .bind(event.and_then(|e| e.venue.clone()))
+        .bind(event.and_then(|e| e.online_url.clone()))
+        .bind(event.map(|e| e.mode.as_str()))
+        .fetch_one(&mut *tx)
+        .await;
+        let id: i64 = match inserted {
+            Ok(row) => row.try_get(0)?,
+            Err(e) => return Err(slug_taken_or(e, "item", draft.slug.as_str())),
+        };
+        Self::set_item_links(&mut tx, id, &category_ids, draft).await?;
+        let touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        Self::bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        self.written_item(id, touched).await
+    }
+
+    /// Replaces every field of an item. `published_at` is kept when the draft leaves
+    /// it empty and the item was published before.
+    pub async fn update_item(
+        &self,
+        id: i64,
+        draft: &ItemDraft,
+        body_html: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Written<Item>> {
+        let mut tx = self.pool.begin().await?;
+        let previous: Option<Option<i64>> = sqlx::query_scalar("SELECT published_at FROM items WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(previous_published) = previous else {
+            return Err(StoreError::NotFound(format!("item {id}")));
+        };
+        let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
+        let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        let published_at = publication_time(draft, previous_published.map(from_ts), now);
+        let event = draft.event.as_ref();
+        let updated = sqlx::query(
+            "UPDATE items SET slug = $1, title = $2, summary = $3, body_markdown = $4, body_html = $5,
+                 author = $6, org_unit = $7, language = $8, status = $9, published_at = $10,
+                 updated_at = $11, event_starts_at = $12, event_ends_at = $13, event_timezone = $14,
+                 event_venue = $15, event_online_url = $16, event_mode = $17
+             WHERE id = $18",
+        )
+        .bind(draft.slug.as_str())
+        .bind(draft.title.as_str())
+        .bind(draft.summary.as_str())
+        .bind(draft.body_markdown.as_str())
+        .bind(body_html)
+        .bind(draft.author.as_str())
+        .bind(draft.org_unit.as_str())
+        .bind(draft.language.as_str())
+        .bind(draft.status.as_str())
+        .bind(published_at.map(to_ts))
+        .bind(to_ts(now))
+        .bind(event.map(|e| to_ts(e.starts_at)))
+        .bind(event.and_then(|e| e.ends_at).map(to_ts))
+        .bind(event.map(|e| e.timezone.name()))
+        .bind(event.and_then(|e| e.venue.clone()))
+        .bind(event.and_then(|e| e.online_url.clone()))
+        .bind(event.map(|e| e.mode.as_str()))
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = updated {
+            return Err(slug_taken_or(e, "item", draft.slug.as_str()));
+        }
+        sqlx::query("DELETE FROM item_categories WHERE item_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM item_tags WHERE item_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        Self::set_item_links(&mut tx, id, &category_ids, draft).await?;
+        touched.extend(Self::touch_item_categories(&mut tx, id, now).await?);
+        Self::bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        self.written_item(id, touched).await
+    }
+
+    /// Publishes (at `at`, or now) or unpublishes an item.
+    pub async fn set_item_status(
+        &self,
+        id: i64,
+        status: ItemStatus,
+        at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Written<Item>> {
+        let mut tx = self.pool.begin().await?;
+        let published_at = match status {
+            ItemStatus::Published => Some(to_ts(at.unwrap_or(now))),
+            ItemStatus::Draft => None,
+        };
+        // Unpublishing keeps the old time so a later publish without a time restores it
+        // only when asked; here the time is dropped so the item is plainly a draft.
+        let updated = sqlx::query("UPDATE items SET status = $1, published_at = $2, updated_at = $3 WHERE id = $4")
+            .bind(status.as_str())
+            .bind(published_at)
+            .bind(to_ts(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("item {id}")));
+        }
+        let touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        Self::bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        self.written_item(id, touched).await
+    }
+
+    pub async fn delete_item(&self, id: i64, now: DateTime<Utc>) -> StoreResult<Written<()>> {
+        let mut tx = self.pool.begin().await?;
+        let touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        let deleted = sqlx::query("DELETE FROM items WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("item {id}")));
+        }
+        Self::bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(Written {
+            value: (),
+            touched_categories: touched,
+        })
+    }
+
+    async fn written_item(&self, id: i64, mut touched: Vec<String>) -> StoreResult<Written<Item>> {
+        touched.sort();
+        touched.dedup();
+        let value = self.item_by_id(id).await?.context("reading back a written item")?;
+        Ok(Written {
+            value,
+            touched_categories: touched,
+        })
+    }
+
+    async fn category_ids(tx: &mut Transaction<'_, Any>, slugs: &[Slug]) -> StoreResult<Vec<i64>> {
+        let mut ids = Vec::with_capacity(slugs.len());
+        for (n, slug) in slugs.iter().enumerate() {
+            ids.push(Self::category_id(tx, &format!("categories[{n}]"), slug.as_str()).await?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    async fn set_item_links(
+        tx: &mut Transaction<'_, Any>,
+        id: i64,
+        category_ids: &[i64],
+        draft: &ItemDraft,
+    ) -> StoreResult<()> {
+        for category_id in category_ids {
+            sqlx::query("INSERT INTO item_categories (item_id, category_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(category_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for (position, tag) in draft.tags.iter().enumerate() {
+            sqlx::query("INSERT INTO item_tags (item_id, position, tag) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(position as i64)
+                .bind(tag.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Moves `content_changed_at` of the item's categories and all their ancestors,
+    /// and returns their slugs.
+    async fn touch_item_categories(tx: &mut Transaction<'_, Any>, item_id: i64, now: DateTime<Utc>) -> StoreResult<Vec<String>> {
+        let slugs: Vec<String> = sqlx::query_scalar(
+            "WITH RECURSIVE up(id) AS (
+                 SELECT category_id FROM item_categories WHERE item_id = $1
+                 UNION
+                 SELECT c.parent_id FROM categories c JOIN up ON c.id = up.id WHERE c.parent_id IS NOT NULL
+             )
+             UPDATE categories SET content_changed_at = $2 WHERE id IN (SELECT id FROM up)
+             RETURNING slug",
+        )
+        .bind(item_id)
+        .bind(to_ts(now))
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(slugs)
+    }
+
+    async fn bump_site(tx: &mut Transaction<'_, Any>, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE site_state SET content_version = content_version + 1, content_changed_at = $1 WHERE id = 1",
+        )
+        .bind(to_ts(now))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Fills in categories and tags of item rows, keeping their order.
+    async fn hydrate(&self, rows: Vec<AnyRow>) -> StoreResult<Vec<Item>> {
+        let mut items: Vec<Item> = rows.iter().map(item_from_row).collect::<anyhow::Result<_>>()?;
+        if items.is_empty() {
+            return Ok(items);
+        }
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        let list = placeholders(1, ids.len());
+        let sql = format!(
+            "SELECT ic.item_id, c.slug, c.name FROM item_categories ic
+             JOIN categories c ON c.id = ic.category_id
+             WHERE ic.item_id IN ({list}) ORDER BY ic.item_id, c.id"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        let mut categories: HashMap<i64, Vec<CategoryRef>> = HashMap::new();
+        for row in q.fetch_all(&self.pool).await? {
+            categories.entry(row.try_get(0)?).or_default().push(CategoryRef {
+                slug: row.try_get(1)?,
+                name: row.try_get(2)?,
+            });
+        }
+        let sql = format!("SELECT item_id, tag FROM item_tags WHERE item_id IN ({list}) ORDER BY item_id, position");
+        let mut q = sqlx::query(&sql);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+        for row in q.fetch_all(&self.pool).await? {
+            tags.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
+        }
+        for item in &mut items {
+            item.categories = categories.remove(&item.id).unwrap_or_default();
+            item.tags = tags.remove(&item.id).unwrap_or_default();
+        }
+        Ok(items)
+    }
+}
+
+/// When a written item counts as published: its own time, else the time it already
+/// had, else now. Drafts have none.
+fn publication_time(
+    draft: &ItemDraft,
+    previous: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match draft.status {
+        ItemStatus::Draft => draft.published_at,
+        ItemStatus::Published => Some(draft.published_at.or(previous).unwrap_or(now)),
+    }
+}
+
+fn slug_taken_or(e: sqlx::Error, what: &str, slug: &str) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Conflict {
+            field: "slug".into(),
+            message: format!("another {what} already has the slug {slug:?}"),
+        }
+    } else {
+        StoreError::from(e)
+    }
+}
