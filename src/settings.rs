@@ -74,8 +74,11 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     pub database_max_connections: u32,
     pub bind: SocketAddr,
-    /// No trailing slash.
+    /// No trailing slash. Without `NEWSDESK_BASE_URL` it follows the address
+    /// actually bound (see `base_url_from_bind`).
     pub base_url: String,
+    /// True when `NEWSDESK_BASE_URL` was not given.
+    pub base_url_from_bind: bool,
     pub admin_token: Option<Secret>,
     /// Shown in page headers and feed titles.
     pub site_name: String,
@@ -98,6 +101,7 @@ impl Settings {
             .unwrap_or_else(|| "127.0.0.1:8080".into())
             .parse()
             .context("NEWSDESK_BIND must be an address such as 127.0.0.1:8080")?;
+        let base_url_from_bind = get("NEWSDESK_BASE_URL").is_none();
         let base_url = match get("NEWSDESK_BASE_URL") {
             Some(u) => {
                 let parsed = url::Url::parse(&u).context("NEWSDESK_BASE_URL must be an absolute URL")?;
@@ -123,6 +127,7 @@ impl Settings {
         }
         Ok(Self {
             site_name,
+            base_url_from_bind,
             database_url,
             database_max_connections,
             bind,

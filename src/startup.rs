@@ -21,7 +21,7 @@ pub struct Application {
 impl Application {
     /// Connects to the database, runs migrations, stores the bootstrap token and binds
     /// the listener (port 0 picks a free port).
-    pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let store = Store::connect(&settings.database_url, settings.database_max_connections).await?;
         store.migrate().await?;
         if let Some(token) = &settings.admin_token {
@@ -34,6 +34,9 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        if settings.base_url_from_bind {
+            settings.base_url = format!("http://{}", listener.local_addr()?);
+        }
         let state = AppState {
             store,
             cache: Arc::new(FeedCache::new()),

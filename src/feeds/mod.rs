@@ -243,3 +243,175 @@ pub fn event_html(e: &EntryEvent) -> String {
     ));
     html
 }
+
+/// Drops the characters XML 1.0 cannot carry at all (C0 controls other than tab, LF and
+/// CR, and U+FFFE/U+FFFF): a single one would make the whole document unreadable to
+/// every reader, so losing it is the lesser harm.
+pub fn xml_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let forbidden = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    };
+    if s.contains(forbidden) {
+        s.chars()
+            .filter(|&c| !forbidden(c))
+            .collect::<String>()
+            .into()
+    } else {
+        s.into()
+    }
+}
+
+/// The language every entry shares, to declare for the feed as a whole; `None` when
+/// they differ or there are none, as a wrong feed-level language is worse than none.
+pub fn common_language(entries: &[FeedEntry]) -> Option<&str> {
+    let first = entries.first()?.language.as_str();
+    (!first.is_empty() && entries.iter().all(|e| e.language == first)).then_some(first)
+}
+
+impl FeedMeta {
+    /// The name to credit for the feed as a whole: the site, or the feed's title if the
+    /// site has no name, since formats that name an author want a non-empty one.
+    pub fn author_name(&self) -> &str {
+        if self.site_name.trim().is_empty() {
+            &self.title
+        } else {
+            &self.site_name
+        }
+    }
+}
+
+impl FeedEntry {
+    /// A name to credit: readers show an empty author badly and Atom forbids one, so
+    /// fall back to the unit, then to the site.
+    pub fn byline<'a>(&'a self, site_name: &'a str) -> &'a str {
+        [self.author.trim(), self.org_unit.trim()]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .unwrap_or(site_name)
+    }
+}
+
+/// One shared set of sample data, so every format is checked against the same facts.
+#[cfg(test)]
+pub(crate) mod testdata {
+    use super::{EntryEvent, FeedEntry, FeedMeta, Paging, event_html};
+    use crate::domain::CategoryRef;
+    use chrono::{DateTime, TimeZone, Utc};
+
+    pub const HOSTILE_TITLE: &str =
+        "<script>alert(\"x\")</script> & ]]> \"quotes\" 'apos' 🎉 研讨会";
+    pub const HOSTILE_SUMMARY: &str =
+        "Summary with <b>tags</b> & ]]> &amp; \"quotes\", 'apos'; a\\b 🎉 中文摘要";
+    pub const HOSTILE_BODY: &str = "<p>Body with ]]> and &lt;escaped&gt; text &amp; 研讨会 🎉</p>";
+    pub const EVENT_TITLE: &str = "2023 UNEVOC Network Coaction Initiative: final session";
+    pub const VENUE: &str = "Liuxiandong Campus, Shenzhen Polytechnic University";
+    pub const ONLINE: &str = "https://meet.example.org/unevoc";
+    pub const BASE: &str = "https://news.example.org";
+
+    pub fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("test timestamps are valid RFC 3339")
+            .with_timezone(&Utc)
+    }
+
+    /// Page 2 of 3 of the feed of everything, in the given format's extension.
+    pub fn meta(ext: &str) -> FeedMeta {
+        let page = |n: u32| format!("{BASE}/feeds/all.{ext}?page={n}");
+        FeedMeta {
+            id: "tag:news.example.org,2023-01-01:feed/all".into(),
+            title: "Example News: all items".into(),
+            description: "Everything the newsroom publishes".into(),
+            self_url: page(2),
+            html_url: format!("{BASE}/"),
+            updated: at("2023-11-10T09:30:00Z"),
+            site_name: "Example News".into(),
+            paging: Paging {
+                first: format!("{BASE}/feeds/all.{ext}"),
+                last: page(3),
+                previous: Some(page(1)),
+                next: Some(page(3)),
+            },
+        }
+    }
+
+    pub fn event() -> EntryEvent {
+        let shanghai = chrono_tz::Asia::Shanghai;
+        let local = |h, m| {
+            shanghai
+                .with_ymd_and_hms(2023, 11, 9, h, m, 0)
+                .single()
+                .expect("Shanghai has no DST gaps")
+                .with_timezone(&Utc)
+        };
+        EntryEvent {
+            starts_at: local(14, 0),
+            ends_at: Some(local(17, 30)),
+            timezone: shanghai,
+            venue: Some(VENUE.into()),
+            online_url: Some(ONLINE.into()),
+            mode_label: "Hybrid (in person and online)".into(),
+            ics_url: format!("{BASE}/items/unevoc-final-session.ics"),
+        }
+    }
+
+    /// An event, a hostile entry and a plain one with no summary, in that order.
+    pub fn entries() -> Vec<FeedEntry> {
+        let event = event();
+        let cat = |slug: &str, name: &str| CategoryRef {
+            slug: slug.into(),
+            name: name.into(),
+        };
+        vec![
+            FeedEntry {
+                id: "tag:news.example.org,2023-10-20:item/41".into(),
+                url: format!("{BASE}/items/unevoc-final-session"),
+                title: EVENT_TITLE.into(),
+                summary: "The closing session of the 2023 Coaction Initiative.".into(),
+                content_html: format!("{}<p>Join us in Shenzhen.</p>", event_html(&event)),
+                author: "Li Wei".into(),
+                org_unit: "International Office".into(),
+                language: "en".into(),
+                published: at("2023-10-20T08:00:00Z"),
+                updated: at("2023-10-25T10:15:00Z"),
+                categories: vec![cat("events", "Events"), cat("unevoc", "UNEVOC Network")],
+                category_scheme: format!("{BASE}/categories/"),
+                tags: vec!["tvet".into(), "hybrid".into()],
+                event: Some(event),
+            },
+            FeedEntry {
+                id: "tag:news.example.org,2023-11-02:item/42".into(),
+                url: format!("{BASE}/items/hostile"),
+                title: HOSTILE_TITLE.into(),
+                summary: HOSTILE_SUMMARY.into(),
+                content_html: HOSTILE_BODY.into(),
+                author: String::new(),
+                org_unit: "Press Office".into(),
+                language: "zh-Hans".into(),
+                published: at("2023-11-02T01:02:03Z"),
+                updated: at("2023-11-03T04:05:06Z"),
+                categories: vec![cat("research", "Research, Policy & <Practice>")],
+                category_scheme: format!("{BASE}/categories/"),
+                tags: vec!["研讨会".into(), "a;b,c".into()],
+                event: None,
+            },
+            FeedEntry {
+                id: "tag:news.example.org,2023-11-05:item/43".into(),
+                url: format!("{BASE}/items/plain"),
+                title: "Library opening hours".into(),
+                summary: String::new(),
+                content_html: "<p>The library&nbsp;opens at <em>08:00</em> &amp; closes \
+                               at 22:00.</p>\n<p>Second   paragraph.</p>"
+                    .into(),
+                author: "Maria Santos".into(),
+                org_unit: "Library".into(),
+                language: "en".into(),
+                published: at("2023-11-05T07:00:00Z"),
+                updated: at("2023-11-06T12:00:00.123Z"),
+                categories: Vec::new(),
+                category_scheme: format!("{BASE}/categories/"),
+                tags: Vec::new(),
+                event: None,
+            },
+        ]
+    }
+}

@@ -409,27 +409,37 @@ impl Store {
     /// When the content of a feed last changed: a write to anything in the category's
     /// subtree (or anywhere, for `None`), or an item's publication time passing.
     pub async fn feed_changed_at(&self, category: Option<&str>, now: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
-        let written: Option<i64> = match category {
+        let (written, published): (Option<i64>, Option<i64>) = match category {
             Some(slug) => {
-                sqlx::query_scalar("SELECT content_changed_at FROM categories WHERE slug = $1")
+                let written = sqlx::query_scalar("SELECT content_changed_at FROM categories WHERE slug = $1")
                     .bind(slug)
                     .fetch_optional(&self.pool)
-                    .await?
+                    .await?;
+                let published = sqlx::query_scalar(&format!(
+                    "{SUBTREE_CTE} SELECT MAX(i.published_at) FROM items i
+                     WHERE i.status = 'published' AND i.published_at <= $2
+                       AND i.id IN (SELECT ic.item_id FROM item_categories ic JOIN subtree s ON s.id = ic.category_id)"
+                ))
+                .bind(slug)
+                .bind(to_ts(now))
+                .fetch_one(&self.pool)
+                .await?;
+                (written, published)
             }
             None => {
-                sqlx::query_scalar("SELECT content_changed_at FROM site_state WHERE id = 1")
+                let written = sqlx::query_scalar("SELECT content_changed_at FROM site_state WHERE id = 1")
                     .fetch_optional(&self.pool)
-                    .await?
+                    .await?;
+                let published = sqlx::query_scalar(
+                    "SELECT MAX(published_at) FROM items WHERE status = 'published' AND published_at <= $1",
+                )
+                .bind(to_ts(now))
+                .fetch_one(&self.pool)
+                .await?;
+                (written, published)
             }
         };
-        let published: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(published_at) FROM items WHERE status = 'published' AND published_at <= $1",
-        )
-        .bind(to_ts(now))
-        .fetch_one(&self.pool)
-        .await?;
-        let latest = written.unwrap_or(0).max(published.unwrap_or(0));
-        Ok(from_ts(latest))
+        Ok(from_ts(written.unwrap_or(0).max(published.unwrap_or(0))))
     }
 
     /// Goes up on every content write, by any instance sharing the database.
@@ -585,7 +595,8 @@ impl Store {
 
     pub async fn delete_item(&self, id: i64, now: DateTime<Utc>) -> StoreResult<Written<()>> {
         let mut tx = self.pool.begin().await?;
-        let touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        touched.sort();
         let deleted = sqlx::query("DELETE FROM items WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Feed throughput: newsdesk serving /feeds/all.rss against nginx serving the very same
+# bytes as a static file, both on loopback, measured with wrk. Run by hand, not in CI.
+# See bench/README.md.
+#
+# Environment (all optional):
+#   DURATION=15       seconds per measured wrk run
+#   THREADS=2         wrk threads
+#   CONNECTIONS=64    wrk connections
+#   FEED=/feeds/all.rss   the feed path to measure
+#   TARGET=0.8        the newsdesk/nginx ratio to meet
+#   NEWSDESK_BIN=...  use this binary instead of building target/release/newsdesk
+#   KEEP=1            keep the temp dir (logs, nginx.conf, the feed file)
+#
+# Exit status: 0 target met, 3 target missed, 1 error.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+DURATION="${DURATION:-15}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-64}"
+FEED="${FEED:-/feeds/all.rss}"
+TARGET="${TARGET:-0.8}"
+
+die() { echo "bench: $*" >&2; exit 1; }
+[[ "$DURATION" =~ ^[0-9]+$ && "$DURATION" -ge 1 && "$DURATION" -le 300 ]] || die "DURATION must be 1..300 seconds"
+
+# --- tools ---------------------------------------------------------------------------
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+command -v curl >/dev/null || missing+=(curl)
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "--- installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+if [[ -n "${NEWSDESK_BIN:-}" ]]; then
+  BIN="$NEWSDESK_BIN"
+else
+  echo "--- cargo build --release"
+  cargo build --release --quiet --bin newsdesk
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/newsdesk"
+fi
+[[ -x "$BIN" ]] || die "no executable at $BIN"
+
+# --- processes and clean-up ----------------------------------------------------------
+WORK="$(mktemp -d -t newsdesk-bench.XXXXXX)"
+chmod 755 "$WORK"   # nginx workers run as an unprivileged user and must read the file
+NEWSDESK_PID=""
+NGINX_PID=""
+stop() {
+  local pid=$1
+  [[ -n "$pid" ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$?
+  stop "$NGINX_PID"
+  stop "$NEWSDESK_PID"
+  if [[ "${KEEP:-0}" == 1 ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+wait_http() {  # url pid name
+  for _ in $(seq 300); do
+    kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (logs in $WORK; KEEP=1 keeps them)"
+    curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "$3 did not answer $1 within 30 s"
+}
+
+# --- newsdesk ------------------------------------------------------------------------
+ND_PORT="$(free_port)"
+ND="http://127.0.0.1:$ND_PORT"
+echo "--- starting newsdesk on $ND ($(basename "$BIN"), RUST_LOG=warn, demo content)"
+env DATABASE_URL="sqlite://$WORK/newsdesk.db" NEWSDESK_BIND="127.0.0.1:$ND_PORT" RUST_LOG=warn \
+  "$BIN" serve --demo >"$WORK/newsdesk.log" 2>&1 </dev/null &
+NEWSDESK_PID=$!
+wait_http "$ND/readyz" "$NEWSDESK_PID" newsdesk
+
+mkdir -p "$WORK/www$(dirname "$FEED")" "$WORK/nginx/tmp"
+FILE="$WORK/www$FEED"
+curl -fsS -D "$WORK/feed.headers" -o "$FILE" "$ND$FEED" || die "GET $ND$FEED failed"
+chmod -R a+rX "$WORK/www"
+CTYPE="$(grep -i '^content-type:' "$WORK/feed.headers" | head -n1 | cut -d' ' -f2- | tr -d '\r')"
+BYTES="$(wc -c <"$FILE")"
+[[ "$BYTES" -gt 0 ]] || die "$FEED is empty"
+echo "    $FEED: $BYTES bytes, Content-Type: $CTYPE"
+if [[ "$BYTES" -lt 1000 ]]; then
+  echo "    warning: the feed is under 1000 bytes; are the feed renderers still stubs?" >&2
+fi
+
+# --- nginx ---------------------------------------------------------------------------
+NG_PORT="$(free_port)"
+NG="http://127.0.0.1:$NG_PORT"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    # As newsdesk (hyper) does, keep a connection for as many requests as it carries.
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    server_tokens off;
+    client_body_temp_path $WORK/nginx/tmp/client;
+    proxy_temp_path $WORK/nginx/tmp/proxy;
+    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+    scgi_temp_path $WORK/nginx/tmp/scgi;
+    server {
+        listen 127.0.0.1:$NG_PORT;
+        root $WORK/www;
+        location = $FEED {
+            types { }
+            default_type "$CTYPE";
+        }
+    }
+}
+EOF
+echo "--- starting nginx on $NG (worker_processes auto, access_log off)"
+"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" \
+  >"$WORK/nginx/stdout.log" 2>&1 </dev/null &
+NGINX_PID=$!
+wait_http "$NG$FEED" "$NGINX_PID" nginx
+curl -fsS -o "$WORK/nginx-copy" "$NG$FEED"
+cmp -s "$FILE" "$WORK/nginx-copy" || die "nginx does not serve the same bytes as newsdesk"
+NG_CTYPE="$(curl -fsS -o /dev/null -w '%{content_type}' "$NG$FEED")"
+[[ "$NG_CTYPE" == "$CTYPE" ]] || die "nginx serves Content-Type '$NG_CTYPE', newsdesk '$CTYPE'"
+
+# --- measure -------------------------------------------------------------------------
+run_wrk() {  # label url seconds -> prints Requests/sec; full output in $WORK/wrk-label.txt
+  local label=$1 url=$2 seconds=$3 out="$WORK/wrk-$1.txt"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency "$url" >"$out" 2>&1 \
+    || die "wrk failed against $url: $(tail -n 3 "$out")"
+  if grep -qE 'Non-2xx|Socket errors' "$out"; then
+    echo "    warning ($label): $(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ')" >&2
+  fi
+  awk '/^Requests\/sec:/ {print $2}' "$out"
+}
+show() {  # label rps
+  local out="$WORK/wrk-$1.txt"
+  printf '    %-10s %12s req/s   latency p50 %s  p99 %s   transfer %s/s\n' "$1" "$2" \
+    "$(awk '$1 == "50%" {print $2}' "$out")" "$(awk '$1 == "99%" {print $2}' "$out")" \
+    "$(awk '/^Transfer\/sec:/ {print $2}' "$out")"
+}
+
+echo "--- warming up (3 s each)"
+run_wrk warm-newsdesk "$ND$FEED" 3 >/dev/null
+run_wrk warm-nginx "$NG$FEED" 3 >/dev/null
+
+CMD="wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency URL"
+echo "--- measuring: $CMD  (newsdesk, nginx, newsdesk)"
+ND1="$(run_wrk newsdesk-1 "$ND$FEED" "$DURATION")"; show newsdesk-1 "$ND1"
+NGX="$(run_wrk nginx "$NG$FEED" "$DURATION")";       show nginx "$NGX"
+ND2="$(run_wrk newsdesk-2 "$ND$FEED" "$DURATION")"; show newsdesk-2 "$ND2"
+[[ -n "$ND1" && -n "$ND2" && -n "$NGX" ]] || die "could not read Requests/sec from wrk (see $WORK/wrk-*.txt with KEEP=1)"
+
+read -r ND_MEAN RATIO MET < <(awk -v a="$ND1" -v b="$ND2" -v n="$NGX" -v t="$TARGET" \
+  'BEGIN { m = (a + b) / 2; r = m / n; printf "%.2f %.3f %s\n", m, r, (r >= t ? "yes" : "no") }')
+
+echo
+echo "=== feed benchmark: $FEED, $BYTES bytes, $CTYPE"
+echo "    cores: $(nproc)   wrk: -t$THREADS -c$CONNECTIONS -d${DURATION}s"
+printf '    newsdesk  %12s req/s   (mean of %s and %s)\n' "$ND_MEAN" "$ND1" "$ND2"
+printf '    nginx     %12s req/s   (same bytes, static file)\n' "$NGX"
+printf '    ratio newsdesk/nginx = %s   target >= %s: %s\n' "$RATIO" "$TARGET" \
+  "$([[ $MET == yes ]] && echo MET || echo MISSED)"
+
+[[ $MET == yes ]] || exit 3

@@ -1,0 +1,9 @@
+//! Black-box tests: the real server on a random port, a real database, real HTTP.
+
+mod api_categories;
+mod api_errors;
+mod api_items;
+mod feeds;
+mod helpers;
+mod pages;
+mod store_contract;

@@ -1,0 +1,277 @@
+//! The store's contract, written once and run on SQLite and PostgreSQL.
+
+use crate::helpers::{default_now, fresh_postgres_url, note_postgres_skipped};
+use chrono::{Duration, TimeZone, Utc};
+use newsdesk::domain::{Event, EventMode, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text, TimeZone as Tz};
+use newsdesk::settings::DatabaseUrl;
+use newsdesk::store::{FeedQuery, ItemFilter, Store, StoreError};
+
+async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("s.db").display())).unwrap();
+    let store = Store::connect(&url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+async fn postgres_store() -> Option<Store> {
+    let Some(url) = fresh_postgres_url().await else {
+        note_postgres_skipped();
+        return None;
+    };
+    let store = Store::connect(&DatabaseUrl::parse(&url).unwrap(), 4).await.unwrap();
+    store.migrate().await.unwrap();
+    Some(store)
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(store) = super::postgres_store().await {
+                        super::$name(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    migrations_can_run_twice,
+    categories_form_a_tree,
+    an_item_reads_back_as_written,
+    feeds_hold_only_visible_items_of_the_subtree,
+    a_taken_slug_is_a_conflict_and_writes_nothing,
+    an_update_replaces_links_and_reports_old_and_new_categories,
+    deleting_moves_the_feed_change_time_and_the_content_version,
+    non_empty_categories_are_not_deleted,
+    api_tokens_are_checked_by_hash,
+);
+
+fn slug(s: &str) -> Slug {
+    Slug::parse(s).unwrap()
+}
+
+fn text(s: &str) -> Text {
+    Text::parse(s, 200_000, false, true).unwrap()
+}
+
+/// The demo tree, created a week before the test clock's now.
+async fn tree(store: &Store) {
+    for (s, parent) in [("news-events", None), ("news", Some("news-events")), ("events", Some("news-events")), ("other", None)] {
+        store
+            .create_category(
+                &NewCategory { slug: slug(s), name: text(&s.to_uppercase()), description: text(""), parent: parent.map(slug) },
+                default_now() - Duration::days(7),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+fn draft(s: &str, categories: &[&str], status: ItemStatus, published_at: Option<chrono::DateTime<Utc>>) -> ItemDraft {
+    ItemDraft {
+        slug: slug(s),
+        title: text(&format!("Title of {s} <&> 研讨会")),
+        summary: text("Summary"),
+        body_markdown: text("Body *md*"),
+        author: text("Pan Liucheng"),
+        org_unit: text("Asia-Africa Center"),
+        language: Language::parse("en").unwrap(),
+        categories: categories.iter().map(|c| slug(c)).collect(),
+        tags: vec![text("b-tag"), text("a-tag")],
+        status,
+        published_at,
+        event: None,
+    }
+}
+
+async fn migrations_can_run_twice(store: Store) {
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+}
+
+async fn categories_form_a_tree(store: Store) {
+    tree(&store).await;
+    let all = store.list_categories().await.unwrap();
+    let shape: Vec<(&str, Option<&str>)> = all.iter().map(|c| (c.slug.as_str(), c.parent.as_deref())).collect();
+    assert_eq!(shape, [("news-events", None), ("news", Some("news-events")), ("events", Some("news-events")), ("other", None)]);
+    let news = store.category_by_slug("news").await.unwrap().unwrap();
+    assert_eq!(news.name, "NEWS");
+    assert!(store.category_by_slug("missing").await.unwrap().is_none());
+    let err = store
+        .create_category(&NewCategory { slug: slug("x"), name: text("X"), description: text(""), parent: Some(slug("missing")) }, default_now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { ref field, .. } if field == "parent"), "{err:?}");
+}
+
+async fn an_item_reads_back_as_written(store: Store) {
+    tree(&store).await;
+    let mut d = draft("seminar", &["events", "news"], ItemStatus::Published, Some(default_now()));
+    d.event = Some(Event {
+        starts_at: Utc.with_ymd_and_hms(2023, 11, 9, 6, 0, 0).unwrap(),
+        ends_at: Some(Utc.with_ymd_and_hms(2023, 11, 9, 9, 30, 0).unwrap()),
+        timezone: Tz::parse("Asia/Shanghai").unwrap(),
+        venue: Some("Liuxiandong Campus".into()),
+        online_url: Some("https://meet.example.org/x".into()),
+        mode: EventMode::Hybrid,
+    });
+    let written = store.create_item(&d, "<p>Body <em>md</em></p>", default_now()).await.unwrap();
+    let mut touched = written.touched_categories.clone();
+    touched.sort();
+    assert_eq!(touched, ["events", "news", "news-events"]);
+    let item = store.item_by_slug("seminar").await.unwrap().unwrap();
+    assert_eq!(item, written.value);
+    assert_eq!(item.title, "Title of seminar <&> 研讨会");
+    assert_eq!(item.body_html, "<p>Body <em>md</em></p>");
+    assert_eq!(item.tags, ["b-tag", "a-tag"], "tags keep their order");
+    let cats: Vec<&str> = item.categories.iter().map(|c| c.slug.as_str()).collect();
+    assert_eq!(cats, ["news", "events"]);
+    assert_eq!(item.event, d.event);
+    assert_eq!(item.published_at, Some(default_now()));
+    assert_eq!(store.item_by_id(item.id).await.unwrap(), Some(item));
+}
+
+async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
+    tree(&store).await;
+    let now = default_now();
+    for (n, (s, cats, status, at)) in [
+        ("old-news", &["news"][..], ItemStatus::Published, now - Duration::days(3)),
+        ("event", &["events"], ItemStatus::Published, now - Duration::days(2)),
+        ("draft", &["news"], ItemStatus::Draft, now - Duration::days(1)),
+        ("future", &["news"], ItemStatus::Published, now + Duration::hours(1)),
+        ("elsewhere", &["other"], ItemStatus::Published, now - Duration::days(1)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut d = draft(s, cats, status, Some(at));
+        if n == 1 {
+            d.event = Some(Event {
+                starts_at: now,
+                ends_at: None,
+                timezone: Tz::default(),
+                venue: Some("Hall".into()),
+                online_url: None,
+                mode: EventMode::InPerson,
+            });
+        }
+        store.create_item(&d, "", now).await.unwrap();
+    }
+    let slugs = |page: newsdesk::store::ItemPage| page.items.into_iter().map(|i| i.slug).collect::<Vec<_>>();
+    let q = |category, events_only, limit, offset| FeedQuery { category, events_only, now, limit, offset };
+    let page = store.feed_items(&q(Some("news-events"), false, 10, 0)).await.unwrap().unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(slugs(page), ["event", "old-news"]);
+    let all = store.feed_items(&q(None, false, 10, 0)).await.unwrap().unwrap();
+    assert_eq!(slugs(all), ["elsewhere", "event", "old-news"]);
+    let paged = store.feed_items(&q(None, false, 1, 1)).await.unwrap().unwrap();
+    assert_eq!((paged.total, slugs(paged)), (3, vec!["event".to_owned()]));
+    let events = store.feed_items(&q(Some("news-events"), true, 10, 0)).await.unwrap().unwrap();
+    assert_eq!(slugs(events), ["event"]);
+    assert!(store.feed_items(&q(Some("missing"), false, 10, 0)).await.unwrap().is_none());
+    assert_eq!(store.next_publication_after(now).await.unwrap(), Some(now + Duration::hours(1)));
+    let later = FeedQuery { now: now + Duration::hours(1), ..q(Some("news"), false, 10, 0) };
+    assert_eq!(slugs(store.feed_items(&later).await.unwrap().unwrap()), ["future", "old-news"]);
+    // Admin lists see drafts.
+    let admin = store
+        .list_items(&ItemFilter { category: Some("news".into()), status: None, limit: 10, offset: 0 })
+        .await
+        .unwrap();
+    assert_eq!(admin.total, 3);
+    let drafts = store
+        .list_items(&ItemFilter { category: None, status: Some(ItemStatus::Draft), limit: 10, offset: 0 })
+        .await
+        .unwrap();
+    assert_eq!(slugs(drafts), ["draft"]);
+}
+
+async fn a_taken_slug_is_a_conflict_and_writes_nothing(store: Store) {
+    tree(&store).await;
+    store.create_item(&draft("same", &["news"], ItemStatus::Draft, None), "", default_now()).await.unwrap();
+    let version = store.content_version().await.unwrap();
+    let err = store
+        .create_item(&draft("same", &["events"], ItemStatus::Draft, None), "", default_now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { ref field, .. } if field == "slug"), "{err:?}");
+    let err = store
+        .create_item(&draft("new-one", &["events", "missing"], ItemStatus::Draft, None), "", default_now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { ref field, .. } if field == "categories[1]"), "{err:?}");
+    assert!(store.item_by_slug("new-one").await.unwrap().is_none());
+    assert_eq!(store.content_version().await.unwrap(), version, "nothing half-written");
+}
+
+async fn an_update_replaces_links_and_reports_old_and_new_categories(store: Store) {
+    tree(&store).await;
+    let item = store
+        .create_item(&draft("moving", &["news"], ItemStatus::Published, Some(default_now())), "", default_now())
+        .await
+        .unwrap()
+        .value;
+    let mut d = draft("moved", &["other"], ItemStatus::Published, None);
+    d.tags = vec![text("only")];
+    let later = default_now() + Duration::minutes(5);
+    let written = store.update_item(item.id, &d, "<p>new</p>", later).await.unwrap();
+    assert_eq!(written.touched_categories, ["news", "news-events", "other"]);
+    let v = written.value;
+    assert_eq!((v.id, v.slug.as_str(), v.tags.as_slice()), (item.id, "moved", &["only".to_owned()][..]));
+    assert_eq!(v.published_at, Some(default_now()), "an update keeps the publication time");
+    assert_eq!(v.updated_at, later);
+    assert_eq!(v.created_at, item.created_at);
+    let err = store.update_item(9999, &d, "", later).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)));
+}
+
+async fn deleting_moves_the_feed_change_time_and_the_content_version(store: Store) {
+    tree(&store).await;
+    let t0 = default_now() - Duration::days(1);
+    let item = store.create_item(&draft("gone", &["news"], ItemStatus::Published, Some(t0)), "", t0).await.unwrap().value;
+    let version = store.content_version().await.unwrap();
+    assert_eq!(store.feed_changed_at(Some("news"), default_now()).await.unwrap(), t0);
+    let t1 = default_now();
+    let written = store.delete_item(item.id, t1).await.unwrap();
+    assert_eq!(written.touched_categories, ["news", "news-events"]);
+    assert_eq!(store.feed_changed_at(Some("news"), t1).await.unwrap(), t1);
+    assert_eq!(store.feed_changed_at(Some("news-events"), t1).await.unwrap(), t1);
+    let created = default_now() - Duration::days(7);
+    assert_eq!(store.feed_changed_at(Some("events"), t1).await.unwrap(), created, "siblings keep their time");
+    assert!(store.content_version().await.unwrap() > version);
+    assert!(matches!(store.delete_item(item.id, t1).await.unwrap_err(), StoreError::NotFound(_)));
+}
+
+async fn non_empty_categories_are_not_deleted(store: Store) {
+    tree(&store).await;
+    store.create_item(&draft("a", &["news"], ItemStatus::Draft, None), "", default_now()).await.unwrap();
+    let err = store.delete_category("news-events", default_now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { ref message, .. } if message.contains("events, news")), "{err:?}");
+    let err = store.delete_category("news", default_now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { ref message, .. } if message.contains("1 item")), "{err:?}");
+    store.delete_category("other", default_now()).await.unwrap();
+    assert!(store.category_by_slug("other").await.unwrap().is_none());
+    assert!(matches!(store.delete_category("other", default_now()).await.unwrap_err(), StoreError::NotFound(_)));
+}
+
+async fn api_tokens_are_checked_by_hash(store: Store) {
+    store.ensure_api_token("t", "hash-1", default_now()).await.unwrap();
+    store.ensure_api_token("t again", "hash-1", default_now()).await.unwrap();
+    assert!(store.api_token_is_valid("hash-1", default_now()).await.unwrap());
+    assert!(!store.api_token_is_valid("hash-2", default_now()).await.unwrap());
+    assert!(store.revoke_api_token("hash-1").await.unwrap());
+    assert!(!store.api_token_is_valid("hash-1", default_now()).await.unwrap());
+}
