@@ -82,10 +82,10 @@ impl Event {
     /// Checks what holds between the fields; each field was parsed on its own before.
     pub fn validate(&self) -> Vec<(&'static str, String)> {
         let mut errors = Vec::new();
-        if let Some(end) = self.ends_at {
-            if end < self.starts_at {
-                errors.push(("event.ends_at", "must not be before event.starts_at".into()));
-            }
+        if let Some(end) = self.ends_at
+            && end < self.starts_at
+        {
+            errors.push(("event.ends_at", "must not be before event.starts_at".into()));
         }
         let needs_url = matches!(self.mode, EventMode::Online | EventMode::Hybrid);
         let needs_venue = matches!(self.mode, EventMode::InPerson | EventMode::Hybrid);

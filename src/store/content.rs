@@ -353,10 +353,10 @@ impl Store {
 
     /// Visible items for a feed or page, newest first. `None` from an unknown category.
     pub async fn feed_items(&self, q: &FeedQuery<'_>) -> StoreResult<Option<ItemPage>> {
-        if let Some(slug) = q.category {
-            if self.category_by_slug(slug).await?.is_none() {
-                return Ok(None);
-            }
+        if let Some(slug) = q.category
+            && self.category_by_slug(slug).await?.is_none()
+        {
+            return Ok(None);
         }
         let (cte, in_category) = match q.category {
             Some(_) => (

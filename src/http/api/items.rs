@@ -335,10 +335,10 @@ async fn list_items(
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    if let Some(c) = &category {
-        if state.store.category_by_slug(c.as_str()).await?.is_none() {
-            return Err(AppError::NotFound(format!("category {c}")));
-        }
+    if let Some(c) = &category
+        && state.store.category_by_slug(c.as_str()).await?.is_none()
+    {
+        return Err(AppError::NotFound(format!("category {c}")));
     }
     let found = state
         .store
