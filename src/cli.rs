@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
 #[derive(Debug, Parser)]
-#[command(name = "newsdesk", version, about = "News items, categories and feeds, with an admin API")]
+#[command(
+    name = "newsdesk",
+    version,
+    about = "News items, categories and feeds, with an admin API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

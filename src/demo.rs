@@ -2,7 +2,9 @@
 //! would have published it, from the facts of the seed news page, in our own words.
 
 use crate::content::render_markdown;
-use crate::domain::{Event, EventMode, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text, TimeZone};
+use crate::domain::{
+    Event, EventMode, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text, TimeZone,
+};
 use crate::store::Store;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
@@ -205,16 +207,34 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
         return Ok(Loaded::Skipped);
     }
     let tree = [
-        ("news-events", "News & Events", "News and events of the school", None),
-        ("news", "News", "Reports and announcements", Some("news-events")),
-        ("events", "Events", "Seminars, ceremonies and other events", Some("news-events")),
+        (
+            "news-events",
+            "News & Events",
+            "News and events of the school",
+            None,
+        ),
+        (
+            "news",
+            "News",
+            "Reports and announcements",
+            Some("news-events"),
+        ),
+        (
+            "events",
+            "Events",
+            "Seminars, ceremonies and other events",
+            Some("news-events"),
+        ),
     ];
     for (slug, name, description, parent) in tree {
         let new = NewCategory {
             slug: Slug::parse(slug).map_err(anyhow::Error::msg)?,
             name: Text::parse(name, 200, true, false).map_err(anyhow::Error::msg)?,
             description: Text::parse(description, 2000, false, true).map_err(anyhow::Error::msg)?,
-            parent: parent.map(Slug::parse).transpose().map_err(anyhow::Error::msg)?,
+            parent: parent
+                .map(Slug::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
         };
         store
             .create_category(&new, now)
@@ -230,7 +250,14 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
             title: text(item.title, 300)?,
             summary: text(item.summary, 2000)?,
             body_markdown: text(&item.body, 200_000)?,
-            author: text("Asia-Africa Center", 200)?,
+            author: text(
+                if item.slug == REPORT_SLUG {
+                    "Pan Liucheng"
+                } else {
+                    "News Office"
+                },
+                200,
+            )?,
             org_unit: text("Asia-Africa Center", 200)?,
             language: Language::parse(item.language).map_err(anyhow::Error::msg)?,
             categories: vec![Slug::parse(item.category).map_err(anyhow::Error::msg)?],

@@ -10,10 +10,16 @@ pub struct DatabaseUrl(String);
 
 impl DatabaseUrl {
     pub fn parse(s: &str) -> anyhow::Result<Self> {
-        if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        if s.starts_with("sqlite:")
+            || s.starts_with("postgres://")
+            || s.starts_with("postgresql://")
+        {
             Ok(Self(s.to_owned()))
         } else {
-            bail!("DATABASE_URL must start with sqlite: or postgres:// (got {})", redact(s))
+            bail!(
+                "DATABASE_URL must start with sqlite: or postgres:// (got {})",
+                redact(s)
+            )
         }
     }
 
@@ -104,7 +110,8 @@ impl Settings {
         let base_url_from_bind = get("NEWSDESK_BASE_URL").is_none();
         let base_url = match get("NEWSDESK_BASE_URL") {
             Some(u) => {
-                let parsed = url::Url::parse(&u).context("NEWSDESK_BASE_URL must be an absolute URL")?;
+                let parsed =
+                    url::Url::parse(&u).context("NEWSDESK_BASE_URL must be an absolute URL")?;
                 if parsed.scheme() != "http" && parsed.scheme() != "https" {
                     bail!("NEWSDESK_BASE_URL must be an http or https URL");
                 }
@@ -120,9 +127,13 @@ impl Settings {
         let feed_page_size = parse_number(&get, "NEWSDESK_FEED_PAGE_SIZE", 50, 1, 1000)?;
         let database_max_connections =
             parse_number(&get, "NEWSDESK_DATABASE_MAX_CONNECTIONS", 10, 1, 1000)?;
-        let max_body_bytes = parse_number(&get, "NEWSDESK_MAX_BODY_BYTES", 1_048_576, 1024, 1 << 30)? as usize;
+        let max_body_bytes =
+            parse_number(&get, "NEWSDESK_MAX_BODY_BYTES", 1_048_576, 1024, 1 << 30)? as usize;
         let site_name = get("NEWSDESK_SITE_NAME").unwrap_or_else(|| "newsdesk".into());
-        if site_name.trim().is_empty() || site_name.chars().count() > 200 || site_name.chars().any(char::is_control) {
+        if site_name.trim().is_empty()
+            || site_name.chars().count() > 200
+            || site_name.chars().any(char::is_control)
+        {
             bail!("NEWSDESK_SITE_NAME must be 1 to 200 characters without control characters");
         }
         Ok(Self {
@@ -167,8 +178,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -184,7 +197,8 @@ mod tests {
 
     #[test]
     fn database_url_debug_hides_the_password() {
-        let url = DatabaseUrl::parse("postgres://newsdesk:hunter2secret@db.example/newsdesk").unwrap();
+        let url =
+            DatabaseUrl::parse("postgres://newsdesk:hunter2secret@db.example/newsdesk").unwrap();
         assert!(!format!("{url:?}").contains("hunter2secret"));
         assert!(!format!("{url}").contains("hunter2secret"));
         let s = settings(&[

@@ -22,11 +22,16 @@ impl Application {
     /// Connects to the database, runs migrations, stores the bootstrap token and binds
     /// the listener (port 0 picks a free port).
     pub async fn build(mut settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let store = Store::connect(&settings.database_url, settings.database_max_connections).await?;
+        let store =
+            Store::connect(&settings.database_url, settings.database_max_connections).await?;
         store.migrate().await?;
         if let Some(token) = &settings.admin_token {
             store
-                .ensure_api_token("bootstrap (NEWSDESK_ADMIN_TOKEN)", &hash_token(token.expose()), clock.now())
+                .ensure_api_token(
+                    "bootstrap (NEWSDESK_ADMIN_TOKEN)",
+                    &hash_token(token.expose()),
+                    clock.now(),
+                )
                 .await
                 .context("storing the bootstrap admin token")?;
         }
@@ -44,7 +49,11 @@ impl Application {
             settings: Arc::new(settings),
             templates: Arc::new(Templates::load()?),
         };
-        Ok(Self { listener, state, port })
+        Ok(Self {
+            listener,
+            state,
+            port,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -61,7 +70,10 @@ impl Application {
     }
 
     /// Serves until `stop` completes.
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let watcher = tokio::spawn(watch_content_version(self.state.clone()));
         let app = router(self.state.clone());
         tracing::info!(
@@ -70,7 +82,9 @@ impl Application {
             database = %self.state.settings.database_url,
             "newsdesk is serving"
         );
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(stop).await;
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(stop)
+            .await;
         watcher.abort();
         self.state.store.close().await;
         served.context("serving HTTP")
@@ -92,7 +106,10 @@ async fn watch_content_version(state: AppState) {
                 seen = Some(version);
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "could not read the content version"),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "could not read the content version"
+            ),
         }
     }
 }

@@ -6,10 +6,22 @@ use handlebars::Handlebars;
 use serde::Serialize;
 
 const WEB_TEMPLATES: &[(&str, &str)] = &[
-    ("header", include_str!("../templates/web/partials/header.hbs")),
-    ("footer", include_str!("../templates/web/partials/footer.hbs")),
-    ("item_card", include_str!("../templates/web/partials/item_card.hbs")),
-    ("event_block", include_str!("../templates/web/partials/event_block.hbs")),
+    (
+        "header",
+        include_str!("../templates/web/partials/header.hbs"),
+    ),
+    (
+        "footer",
+        include_str!("../templates/web/partials/footer.hbs"),
+    ),
+    (
+        "item_card",
+        include_str!("../templates/web/partials/item_card.hbs"),
+    ),
+    (
+        "event_block",
+        include_str!("../templates/web/partials/event_block.hbs"),
+    ),
     ("index", include_str!("../templates/web/index.hbs")),
     ("category", include_str!("../templates/web/category.hbs")),
     ("item", include_str!("../templates/web/item.hbs")),

@@ -55,7 +55,14 @@ mod tests {
         for case in cases {
             let html = render_markdown(case);
             let lower = html.to_lowercase();
-            for bad in ["<script", "onerror", "javascript:", "<iframe", "onclick", "<style"] {
+            for bad in [
+                "<script",
+                "onerror",
+                "javascript:",
+                "<iframe",
+                "onclick",
+                "<style",
+            ] {
                 assert!(!lower.contains(bad), "{case:?} left {bad:?} in {html:?}");
             }
         }

@@ -166,4 +166,3 @@ pub struct NewCategory {
     pub description: Text,
     pub parent: Option<Slug>,
 }
-

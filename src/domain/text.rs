@@ -79,7 +79,12 @@ impl Serialize for Slug {
 pub struct Text(String);
 
 impl Text {
-    pub fn parse(s: &str, max_chars: usize, required: bool, multiline: bool) -> Result<Self, String> {
+    pub fn parse(
+        s: &str,
+        max_chars: usize,
+        required: bool,
+        multiline: bool,
+    ) -> Result<Self, String> {
         let s = s.trim();
         if required && s.is_empty() {
             return Err("must not be empty".into());
@@ -90,9 +95,9 @@ impl Text {
                 "must be at most {max_chars} characters (got {count})"
             ));
         }
-        let bad = s.chars().find(|&c| {
-            c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'))
-        });
+        let bad = s
+            .chars()
+            .find(|&c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t')));
         if let Some(c) = bad {
             return Err(format!(
                 "must not contain control characters (found U+{:04X})",
@@ -125,11 +130,10 @@ impl Language {
     pub fn parse(s: &str) -> Result<Self, String> {
         let mut parts = s.split('-');
         let primary = parts.next().unwrap_or_default();
-        let primary_ok = (2..=3).contains(&primary.len())
-            && primary.bytes().all(|b| b.is_ascii_alphabetic());
-        let rest_ok = parts.all(|p| {
-            (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric())
-        });
+        let primary_ok =
+            (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_alphabetic());
+        let rest_ok = parts
+            .all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
         if !primary_ok || !rest_ok {
             return Err(format!(
                 "must be a language tag such as \"en\", \"zh\" or \"zh-Hans\" (got {s:?})"
@@ -187,7 +191,8 @@ pub struct WebUrl(String);
 
 impl WebUrl {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let url = url::Url::parse(s.trim()).map_err(|e| format!("must be an absolute URL ({e})"))?;
+        let url =
+            url::Url::parse(s.trim()).map_err(|e| format!("must be an absolute URL ({e})"))?;
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err("must be an http or https URL".into());
         }
@@ -237,9 +242,15 @@ mod tests {
             ("ü", "non-ascii"),
         ];
         for (input, why) in cases {
-            assert!(Slug::parse(input).is_err(), "{input:?} ({why}) should be rejected");
+            assert!(
+                Slug::parse(input).is_err(),
+                "{input:?} ({why}) should be rejected"
+            );
         }
-        assert!(Slug::parse(&"a".repeat(101)).is_err(), "too long should be rejected");
+        assert!(
+            Slug::parse(&"a".repeat(101)).is_err(),
+            "too long should be rejected"
+        );
     }
 
     #[test]
@@ -257,7 +268,10 @@ mod tests {
         assert!(Text::parse("a\r\nb", 10, true, true).is_ok());
         assert!(Text::parse("  ", 10, true, false).is_err());
         assert!(Text::parse("abcdef", 5, true, false).is_err());
-        assert_eq!(Text::parse(" 研讨会 ", 3, true, false).unwrap().as_str(), "研讨会");
+        assert_eq!(
+            Text::parse(" 研讨会 ", 3, true, false).unwrap().as_str(),
+            "研讨会"
+        );
     }
 
     #[test]

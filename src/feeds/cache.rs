@@ -258,16 +258,28 @@ mod tests {
     fn an_entry_expires_when_a_scheduled_item_goes_live() {
         let cache = FeedCache::new();
         let now = Utc::now();
-        let f = Arc::new(CachedFeed::new(b"x".to_vec(), "t", now, Some(now + chrono::Duration::seconds(10))));
+        let f = Arc::new(CachedFeed::new(
+            b"x".to_vec(),
+            "t",
+            now,
+            Some(now + chrono::Duration::seconds(10)),
+        ));
         cache.insert(key("news"), f, cache.generation());
         assert!(cache.get(&key("news"), now).is_some());
-        assert!(cache.get(&key("news"), now + chrono::Duration::seconds(10)).is_none());
+        assert!(
+            cache
+                .get(&key("news"), now + chrono::Duration::seconds(10))
+                .is_none()
+        );
     }
 
     #[test]
     fn accept_encoding_is_read_with_q_values() {
         assert_eq!(Encoding::choose(None), Encoding::Identity);
-        assert_eq!(Encoding::choose(Some("gzip, deflate, br")), Encoding::Brotli);
+        assert_eq!(
+            Encoding::choose(Some("gzip, deflate, br")),
+            Encoding::Brotli
+        );
         assert_eq!(Encoding::choose(Some("gzip, br;q=0")), Encoding::Gzip);
         assert_eq!(Encoding::choose(Some("identity")), Encoding::Identity);
     }
@@ -289,7 +301,9 @@ mod tests {
         let f = feed(&"feed ".repeat(1000));
         let gz = f.body_in(Encoding::Gzip);
         let mut out = String::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out.as_bytes(), &f.body[..]);
         let br = f.body_in(Encoding::Brotli);
         let mut out = Vec::new();

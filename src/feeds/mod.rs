@@ -235,7 +235,9 @@ pub fn event_html(e: &EntryEvent) -> String {
     }
     if let Some(link) = &e.online_url {
         let link = escape_html(link);
-        html.push_str(&format!("<br><strong>Online:</strong> <a href=\"{link}\">{link}</a>"));
+        html.push_str(&format!(
+            "<br><strong>Online:</strong> <a href=\"{link}\">{link}</a>"
+        ));
     }
     html.push_str(&format!(
         "<br><a href=\"{}\">Add to calendar</a></p></div>",

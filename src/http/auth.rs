@@ -29,7 +29,10 @@ pub fn generate_token() -> String {
 impl FromRequestParts<AppState> for AdminUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -44,7 +47,11 @@ impl FromRequestParts<AppState> for AdminUser {
             .store
             .api_token_is_valid(&hash_token(token), state.clock.now())
             .await?;
-        if valid { Ok(AdminUser) } else { Err(AppError::Unauthorized) }
+        if valid {
+            Ok(AdminUser)
+        } else {
+            Err(AppError::Unauthorized)
+        }
     }
 }
 

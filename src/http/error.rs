@@ -46,7 +46,9 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict { field, message } => Self::Conflict { field, message },
-            StoreError::Invalid { field, message } => Self::Validation(FieldError { field, message }.into()),
+            StoreError::Invalid { field, message } => {
+                Self::Validation(FieldError { field, message }.into())
+            }
             StoreError::Other(e) => Self::Internal(e),
         }
     }
@@ -88,7 +90,10 @@ impl IntoResponse for AppError {
             Self::Internal(e) => {
                 // Logged here, once, with its chain; the client learns nothing of it.
                 tracing::error!(error = format!("{e:#}"), "internal error");
-                ("internal error; the server log has the details".to_owned(), Vec::new())
+                (
+                    "internal error; the server log has the details".to_owned(),
+                    Vec::new(),
+                )
             }
             other => (other.to_string(), Vec::new()),
         };

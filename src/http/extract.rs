@@ -55,7 +55,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             let mut errors = FieldErrors::new();
             // serde's message ends with the position; the field name says more.
             let message = inner.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
             errors.add(field, message);
             AppError::Validation(errors)
         }

@@ -40,7 +40,12 @@ pub fn router(state: AppState) -> Router {
             "/api/openapi.json",
             axum::routing::get(move || {
                 let json = openapi_json.clone();
-                async move { ([("content-type", "application/json")], json.as_ref().clone()) }
+                async move {
+                    (
+                        [("content-type", "application/json")],
+                        json.as_ref().clone(),
+                    )
+                }
             }),
         )
         .merge(public::router())

@@ -157,7 +157,11 @@ impl Store {
         Ok(row.as_ref().map(category_from_row).transpose()?)
     }
 
-    async fn category_id(tx: &mut Transaction<'_, Any>, field: &str, slug: &str) -> StoreResult<i64> {
+    async fn category_id(
+        tx: &mut Transaction<'_, Any>,
+        field: &str,
+        slug: &str,
+    ) -> StoreResult<i64> {
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM categories WHERE slug = $1")
             .bind(slug)
             .fetch_optional(&mut **tx)
@@ -168,7 +172,11 @@ impl Store {
         })
     }
 
-    pub async fn create_category(&self, new: &NewCategory, now: DateTime<Utc>) -> StoreResult<Written<Category>> {
+    pub async fn create_category(
+        &self,
+        new: &NewCategory,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Written<Category>> {
         let mut tx = self.pool.begin().await?;
         let parent_id = match &new.parent {
             Some(p) => Some(Self::category_id(&mut tx, "parent", p.as_str()).await?),
@@ -215,10 +223,11 @@ impl Store {
             Some(p) => {
                 let pid = Self::category_id(&mut tx, "parent", p.as_str()).await?;
                 // A category cannot move under itself or one of its descendants.
-                let descendants: Vec<i64> = sqlx::query_scalar(&format!("{SUBTREE_CTE} SELECT id FROM subtree"))
-                    .bind(slug.as_str())
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let descendants: Vec<i64> =
+                    sqlx::query_scalar(&format!("{SUBTREE_CTE} SELECT id FROM subtree"))
+                        .bind(slug.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?;
                 if descendants.contains(&pid) {
                     return Err(StoreError::Invalid {
                         field: "parent".into(),
@@ -252,7 +261,12 @@ impl Store {
             .await?
             .context("reading back an updated category")?;
         // A rename shows in every item of the category, in every feed: all of them.
-        let touched_categories = self.list_categories().await?.into_iter().map(|c| c.slug).collect();
+        let touched_categories = self
+            .list_categories()
+            .await?
+            .into_iter()
+            .map(|c| c.slug)
+            .collect();
         Ok(Written {
             value,
             touched_categories,
@@ -279,10 +293,11 @@ impl Store {
                 ),
             });
         }
-        let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM item_categories WHERE category_id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let items: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM item_categories WHERE category_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
         if items > 0 {
             return Err(StoreError::Conflict {
                 field: "slug".into(),
@@ -303,18 +318,22 @@ impl Store {
     // ---- items ---------------------------------------------------------------------
 
     pub async fn item_by_id(&self, id: i64) -> StoreResult<Option<Item>> {
-        let rows = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items i WHERE i.id = $1"))
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items i WHERE i.id = $1"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(self.hydrate(rows).await?.pop())
     }
 
     pub async fn item_by_slug(&self, slug: &str) -> StoreResult<Option<Item>> {
-        let rows = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items i WHERE i.slug = $1"))
-            .bind(slug)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items i WHERE i.slug = $1"
+        ))
+        .bind(slug)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(self.hydrate(rows).await?.pop())
     }
 
@@ -330,11 +349,13 @@ impl Store {
         };
         let condition = format!("{in_category} AND ($2 IS NULL OR i.status = $2)");
         let status = filter.status.map(|s| s.as_str());
-        let total: i64 = sqlx::query_scalar(&format!("{cte} SELECT COUNT(*) FROM items i WHERE {condition}"))
-            .bind(filter.category.as_deref())
-            .bind(status)
-            .fetch_one(&self.pool)
-            .await?;
+        let total: i64 = sqlx::query_scalar(&format!(
+            "{cte} SELECT COUNT(*) FROM items i WHERE {condition}"
+        ))
+        .bind(filter.category.as_deref())
+        .bind(status)
+        .fetch_one(&self.pool)
+        .await?;
         let rows = sqlx::query(&format!(
             "{cte} SELECT {ITEM_COLUMNS} FROM items i WHERE {condition}
              ORDER BY COALESCE(i.published_at, i.created_at) DESC, i.id DESC LIMIT $3 OFFSET $4"
@@ -370,15 +391,16 @@ impl Store {
         } else {
             ""
         };
-        let condition = format!(
-            "{in_category} AND i.status = 'published' AND i.published_at <= $2 {events}"
-        );
+        let condition =
+            format!("{in_category} AND i.status = 'published' AND i.published_at <= $2 {events}");
         let now = to_ts(q.now);
-        let total: i64 = sqlx::query_scalar(&format!("{cte} SELECT COUNT(*) FROM items i WHERE {condition}"))
-            .bind(q.category)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await?;
+        let total: i64 = sqlx::query_scalar(&format!(
+            "{cte} SELECT COUNT(*) FROM items i WHERE {condition}"
+        ))
+        .bind(q.category)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
         let rows = sqlx::query(&format!(
             "{cte} SELECT {ITEM_COLUMNS} FROM items i WHERE {condition}
              ORDER BY i.published_at DESC, i.id DESC LIMIT $3 OFFSET $4"
@@ -396,7 +418,10 @@ impl Store {
     }
 
     /// The first publication time after `now`: when a cached feed must be rebuilt.
-    pub async fn next_publication_after(&self, now: DateTime<Utc>) -> StoreResult<Option<DateTime<Utc>>> {
+    pub async fn next_publication_after(
+        &self,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(published_at) FROM items WHERE status = 'published' AND published_at > $1",
         )
@@ -408,13 +433,18 @@ impl Store {
 
     /// When the content of a feed last changed: a write to anything in the category's
     /// subtree (or anywhere, for `None`), or an item's publication time passing.
-    pub async fn feed_changed_at(&self, category: Option<&str>, now: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+    pub async fn feed_changed_at(
+        &self,
+        category: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<DateTime<Utc>> {
         let (written, published): (Option<i64>, Option<i64>) = match category {
             Some(slug) => {
-                let written = sqlx::query_scalar("SELECT content_changed_at FROM categories WHERE slug = $1")
-                    .bind(slug)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                let written =
+                    sqlx::query_scalar("SELECT content_changed_at FROM categories WHERE slug = $1")
+                        .bind(slug)
+                        .fetch_optional(&self.pool)
+                        .await?;
                 let published = sqlx::query_scalar(&format!(
                     "{SUBTREE_CTE} SELECT MAX(i.published_at) FROM items i
                      WHERE i.status = 'published' AND i.published_at <= $2
@@ -427,9 +457,10 @@ impl Store {
                 (written, published)
             }
             None => {
-                let written = sqlx::query_scalar("SELECT content_changed_at FROM site_state WHERE id = 1")
-                    .fetch_optional(&self.pool)
-                    .await?;
+                let written =
+                    sqlx::query_scalar("SELECT content_changed_at FROM site_state WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await?;
                 let published = sqlx::query_scalar(
                     "SELECT MAX(published_at) FROM items WHERE status = 'published' AND published_at <= $1",
                 )
@@ -444,9 +475,11 @@ impl Store {
 
     /// Goes up on every content write, by any instance sharing the database.
     pub async fn content_version(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT content_version FROM site_state WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT content_version FROM site_state WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn create_item(
@@ -506,10 +539,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<Written<Item>> {
         let mut tx = self.pool.begin().await?;
-        let previous: Option<Option<i64>> = sqlx::query_scalar("SELECT published_at FROM items WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let previous: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT published_at FROM items WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(previous_published) = previous else {
             return Err(StoreError::NotFound(format!("item {id}")));
         };
@@ -577,13 +611,15 @@ impl Store {
         };
         // Unpublishing keeps the old time so a later publish without a time restores it
         // only when asked; here the time is dropped so the item is plainly a draft.
-        let updated = sqlx::query("UPDATE items SET status = $1, published_at = $2, updated_at = $3 WHERE id = $4")
-            .bind(status.as_str())
-            .bind(published_at)
-            .bind(to_ts(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let updated = sqlx::query(
+            "UPDATE items SET status = $1, published_at = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(status.as_str())
+        .bind(published_at)
+        .bind(to_ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("item {id}")));
         }
@@ -615,7 +651,10 @@ impl Store {
     async fn written_item(&self, id: i64, mut touched: Vec<String>) -> StoreResult<Written<Item>> {
         touched.sort();
         touched.dedup();
-        let value = self.item_by_id(id).await?.context("reading back a written item")?;
+        let value = self
+            .item_by_id(id)
+            .await?
+            .context("reading back a written item")?;
         Ok(Written {
             value,
             touched_categories: touched,
@@ -658,7 +697,11 @@ impl Store {
 
     /// Moves `content_changed_at` of the item's categories and all their ancestors,
     /// and returns their slugs.
-    async fn touch_item_categories(tx: &mut Transaction<'_, Any>, item_id: i64, now: DateTime<Utc>) -> StoreResult<Vec<String>> {
+    async fn touch_item_categories(
+        tx: &mut Transaction<'_, Any>,
+        item_id: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
         let slugs: Vec<String> = sqlx::query_scalar(
             "WITH RECURSIVE up(id) AS (
                  SELECT category_id FROM item_categories WHERE item_id = $1
@@ -687,7 +730,10 @@ impl Store {
 
     /// Fills in categories and tags of item rows, keeping their order.
     async fn hydrate(&self, rows: Vec<AnyRow>) -> StoreResult<Vec<Item>> {
-        let mut items: Vec<Item> = rows.iter().map(item_from_row).collect::<anyhow::Result<_>>()?;
+        let mut items: Vec<Item> = rows
+            .iter()
+            .map(item_from_row)
+            .collect::<anyhow::Result<_>>()?;
         if items.is_empty() {
             return Ok(items);
         }
@@ -704,19 +750,26 @@ impl Store {
         }
         let mut categories: HashMap<i64, Vec<CategoryRef>> = HashMap::new();
         for row in q.fetch_all(&self.pool).await? {
-            categories.entry(row.try_get(0)?).or_default().push(CategoryRef {
-                slug: row.try_get(1)?,
-                name: row.try_get(2)?,
-            });
+            categories
+                .entry(row.try_get(0)?)
+                .or_default()
+                .push(CategoryRef {
+                    slug: row.try_get(1)?,
+                    name: row.try_get(2)?,
+                });
         }
-        let sql = format!("SELECT item_id, tag FROM item_tags WHERE item_id IN ({list}) ORDER BY item_id, position");
+        let sql = format!(
+            "SELECT item_id, tag FROM item_tags WHERE item_id IN ({list}) ORDER BY item_id, position"
+        );
         let mut q = sqlx::query(&sql);
         for id in &ids {
             q = q.bind(*id);
         }
         let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
         for row in q.fetch_all(&self.pool).await? {
-            tags.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
+            tags.entry(row.try_get(0)?)
+                .or_default()
+                .push(row.try_get(1)?);
         }
         for item in &mut items {
             item.categories = categories.remove(&item.id).unwrap_or_default();

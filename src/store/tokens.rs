@@ -3,7 +3,12 @@ use chrono::{DateTime, Utc};
 
 impl Store {
     /// Stores a token hash under a name unless that hash is already stored.
-    pub async fn ensure_api_token(&self, name: &str, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    pub async fn ensure_api_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (token_hash) DO NOTHING",
@@ -17,7 +22,11 @@ impl Store {
     }
 
     /// True when a token with this hash exists; records its use.
-    pub async fn api_token_is_valid(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    pub async fn api_token_is_valid(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let updated = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
             .bind(to_ts(now))
             .bind(token_hash)

@@ -20,36 +20,93 @@ async fn an_item_goes_through_create_read_list_update_publish_and_delete() {
         .await;
     assert_eq!(created["slug"], "partner-visit-from-temasek-polytechnic");
     assert_eq!(created["status"], "draft", "draft unless said otherwise");
-    assert_eq!(created["body_html"], "<h1>Visit</h1>\n<p>Details <em>soon</em>.</p>\n");
+    assert_eq!(
+        created["body_html"],
+        "<h1>Visit</h1>\n<p>Details <em>soon</em>.</p>\n"
+    );
     let id = created["id"].as_i64().unwrap();
 
-    let read: Value = app.admin(Method::GET, &format!("/api/v1/items/{id}")).send().await.unwrap().json().await.unwrap();
+    let read: Value = app
+        .admin(Method::GET, &format!("/api/v1/items/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(read, created);
 
     // Drafts are listed for admins, filtered by status and category.
-    let list: Value = app.admin(Method::GET, "/api/v1/items?status=draft").send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .admin(Method::GET, "/api/v1/items?status=draft")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["id"], id);
-    let list: Value = app.admin(Method::GET, "/api/v1/items?category=news-events&per_page=2&page=2").send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .admin(
+            Method::GET,
+            "/api/v1/items?category=news-events&per_page=2&page=2",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["total"], 9);
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert_eq!(list["page"], 2);
-    let list: Value = app.admin(Method::GET, "/api/v1/items?category=events").send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .admin(Method::GET, "/api/v1/items?category=events")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["total"], 4);
 
     // A draft is not public.
-    let r = app.get("/items/partner-visit-from-temasek-polytechnic").send().await.unwrap();
+    let r = app
+        .get("/items/partner-visit-from-temasek-polytechnic")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    let published: Value = app.admin(Method::POST, &format!("/api/v1/items/{id}/publish")).send().await.unwrap().json().await.unwrap();
+    let published: Value = app
+        .admin(Method::POST, &format!("/api/v1/items/{id}/publish"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(published["status"], "published");
-    assert_eq!(published["published_at"], "2023-11-20T09:00:00Z", "published at the clock's now");
-    let r = app.get("/items/partner-visit-from-temasek-polytechnic").send().await.unwrap();
+    assert_eq!(
+        published["published_at"], "2023-11-20T09:00:00Z",
+        "published at the clock's now"
+    );
+    let r = app
+        .get("/items/partner-visit-from-temasek-polytechnic")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
     let mut update = hostile_event();
     update["slug"] = json!("partner-visit");
-    let updated = app.admin(Method::PUT, &format!("/api/v1/items/{id}")).json(&update).send().await.unwrap();
+    let updated = app
+        .admin(Method::PUT, &format!("/api/v1/items/{id}"))
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(updated.status(), StatusCode::OK);
     let updated: Value = updated.json().await.unwrap();
     assert_eq!(updated["slug"], "partner-visit");
@@ -58,11 +115,23 @@ async fn an_item_goes_through_create_read_list_update_publish_and_delete() {
     assert_eq!(updated["event"]["mode"], "hybrid");
     assert_eq!(updated["tags"], json!(["UNEVOC", "tag & <tag>"]));
 
-    let r = app.admin(Method::DELETE, &format!("/api/v1/items/{id}")).send().await.unwrap();
+    let r = app
+        .admin(Method::DELETE, &format!("/api/v1/items/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = app.admin(Method::GET, &format!("/api/v1/items/{id}")).send().await.unwrap();
+    let r = app
+        .admin(Method::GET, &format!("/api/v1/items/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app.admin(Method::DELETE, &format!("/api/v1/items/{id}")).send().await.unwrap();
+    let r = app
+        .admin(Method::DELETE, &format!("/api/v1/items/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -70,7 +139,9 @@ async fn an_item_goes_through_create_read_list_update_publish_and_delete() {
 async fn publishing_at_a_future_time_schedules_the_item() {
     let app = spawn_app().await;
     app.load_demo().await;
-    let created = app.create_item(json!({"title": "Later", "categories": ["news"]})).await;
+    let created = app
+        .create_item(json!({"title": "Later", "categories": ["news"]}))
+        .await;
     let id = created["id"].as_i64().unwrap();
     let r: Value = app
         .admin(Method::POST, &format!("/api/v1/items/{id}/publish"))
@@ -82,9 +153,15 @@ async fn publishing_at_a_future_time_schedules_the_item() {
         .await
         .unwrap();
     assert_eq!(r["published_at"], "2023-11-21T09:00:00Z");
-    assert_eq!(app.get("/items/later").send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/items/later").send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
     app.clock.advance(chrono::Duration::days(1));
-    assert_eq!(app.get("/items/later").send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/items/later").send().await.unwrap().status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -97,7 +174,14 @@ async fn a_taken_slug_is_a_conflict_and_changes_nothing() {
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let problem: Value = r.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "slug");
-    let list: Value = app.admin(Method::GET, "/api/v1/items").send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .admin(Method::GET, "/api/v1/items")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["total"], 8);
 }
 
@@ -105,29 +189,64 @@ async fn a_taken_slug_is_a_conflict_and_changes_nothing() {
 async fn an_unknown_category_is_named_and_nothing_is_stored() {
     let app = spawn_app().await;
     app.load_demo().await;
-    let r = app.post_item(&json!({"title": "x", "categories": ["news", "seminars"]})).await;
+    let r = app
+        .post_item(&json!({"title": "x", "categories": ["news", "seminars"]}))
+        .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem: Value = r.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "categories[1]");
-    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("seminars"));
-    let list: Value = app.admin(Method::GET, "/api/v1/items").send().await.unwrap().json().await.unwrap();
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("seminars")
+    );
+    let list: Value = app
+        .admin(Method::GET, "/api/v1/items")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["total"], 8, "nothing half-written");
 }
 
 #[tokio::test]
 async fn new_tokens_work_and_revoked_ones_do_not() {
     let app = spawn_app().await;
-    let r = app.admin(Method::POST, "/api/v1/tokens").json(&json!({"name": "import job"})).send().await.unwrap();
+    let r = app
+        .admin(Method::POST, "/api/v1/tokens")
+        .json(&json!({"name": "import job"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(token.len() >= 64, "at least 256 bits of hex");
     assert_ne!(token, TOKEN);
     let list = |t: String| {
         let app = &app;
-        async move { app.client.get(app.url("/api/v1/items")).bearer_auth(t).send().await.unwrap().status() }
+        async move {
+            app.client
+                .get(app.url("/api/v1/items"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
     };
     assert_eq!(list(token.clone()).await, StatusCode::OK);
-    let r = app.admin(Method::POST, "/api/v1/tokens/revoke").json(&json!({"token": token})).send().await.unwrap();
+    let r = app
+        .admin(Method::POST, "/api/v1/tokens/revoke")
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(list(token).await, StatusCode::UNAUTHORIZED);
 }
@@ -136,7 +255,17 @@ async fn new_tokens_work_and_revoked_ones_do_not() {
 async fn tokens_are_stored_hashed() {
     let app = spawn_app().await;
     // Straight to the database file: the plain token must not be in it.
-    let dump = std::fs::read(app.state.settings.database_url.expose().trim_start_matches("sqlite://")).unwrap();
+    let dump = std::fs::read(
+        app.state
+            .settings
+            .database_url
+            .expose()
+            .trim_start_matches("sqlite://"),
+    )
+    .unwrap();
     let needle = TOKEN.as_bytes();
-    assert!(!dump.windows(needle.len()).any(|w| w == needle), "the token is stored in clear");
+    assert!(
+        !dump.windows(needle.len()).any(|w| w == needle),
+        "the token is stored in clear"
+    );
 }

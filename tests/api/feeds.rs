@@ -1,6 +1,9 @@
-use crate::helpers::{HOSTILE_TITLE, TestApp, hostile_event, spawn_app, spawn_app_with, Db};
+use crate::helpers::{Db, HOSTILE_TITLE, TestApp, hostile_event, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use reqwest::header::{
+    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    LAST_MODIFIED,
+};
 use serde_json::json;
 use std::io::Read;
 
@@ -21,12 +24,19 @@ async fn every_feed_format_is_served_with_its_media_type() {
     ];
     for scope in ["all", "news-events", "news", "events"] {
         for (ext, media) in cases {
-            let r = app.get(&format!("/feeds/{scope}.{ext}")).send().await.unwrap();
+            let r = app
+                .get(&format!("/feeds/{scope}.{ext}"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::OK, "{scope}.{ext}");
             let ct = r.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
             assert!(ct.starts_with(media), "{scope}.{ext} has {ct}");
             assert!(r.headers().contains_key(ETAG), "{scope}.{ext} has no ETag");
-            assert!(r.headers().contains_key(LAST_MODIFIED), "{scope}.{ext} has no Last-Modified");
+            assert!(
+                r.headers().contains_key(LAST_MODIFIED),
+                "{scope}.{ext} has no Last-Modified"
+            );
             assert!(!r.bytes().await.unwrap().is_empty());
         }
     }
@@ -35,7 +45,13 @@ async fn every_feed_format_is_served_with_its_media_type() {
 #[tokio::test]
 async fn unknown_feeds_are_404() {
     let app = demo_app().await;
-    for path in ["/feeds/nope.rss", "/feeds/news.xml", "/feeds/news", "/feeds/News.rss", "/feeds/all.rss?page=99"] {
+    for path in [
+        "/feeds/nope.rss",
+        "/feeds/news.xml",
+        "/feeds/news",
+        "/feeds/News.rss",
+        "/feeds/all.rss?page=99",
+    ] {
         let r = app.get(path).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
     }
@@ -46,7 +62,12 @@ async fn unknown_feeds_are_404() {
 #[tokio::test]
 async fn a_category_feed_holds_its_descendants_and_nothing_else() {
     let app = demo_app().await;
-    let titles = |c: rss::Channel| c.items().iter().map(|i| i.title().unwrap_or_default().to_owned()).collect::<Vec<_>>();
+    let titles = |c: rss::Channel| {
+        c.items()
+            .iter()
+            .map(|i| i.title().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
     let events = titles(app.rss("events").await);
     let news = titles(app.rss("news").await);
     let parent = titles(app.rss("news-events").await);
@@ -65,7 +86,11 @@ async fn a_category_feed_holds_its_descendants_and_nothing_else() {
 async fn feeds_are_newest_first() {
     let app = demo_app().await;
     let feed = app.atom("all").await;
-    let published: Vec<_> = feed.entries().iter().map(|e| *e.published().unwrap()).collect();
+    let published: Vec<_> = feed
+        .entries()
+        .iter()
+        .map(|e| *e.published().unwrap())
+        .collect();
     let mut sorted = published.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(published, sorted);
@@ -89,16 +114,29 @@ async fn a_written_item_appears_exactly_in_every_format_of_every_affected_feed()
         assert_eq!(entry.link(), Some(page.as_str()));
         let guid = entry.guid().unwrap();
         assert!(!guid.is_permalink());
-        assert!(guid.value().starts_with("tag:127.0.0.1,"), "{}", guid.value());
+        assert!(
+            guid.value().starts_with("tag:127.0.0.1,"),
+            "{}",
+            guid.value()
+        );
         assert!(guid.value().ends_with(&format!(":item/{id}")));
         let content = entry.content().unwrap();
         assert!(content.contains("<strong>bold</strong>"), "{content}");
         assert!(content.contains("🎉 研讨会"));
         for bad in ["<script", "onerror", "javascript:"] {
-            assert!(!content.contains(bad), "{scope}.rss content has {bad}: {content}");
+            assert!(
+                !content.contains(bad),
+                "{scope}.rss content has {bad}: {content}"
+            );
         }
-        assert!(content.contains("Liuxiandong Campus"), "event venue missing: {content}");
-        assert!(content.contains("https://meet.example.org/unevoc"), "online link missing");
+        assert!(
+            content.contains("Liuxiandong Campus"),
+            "event venue missing: {content}"
+        );
+        assert!(
+            content.contains("https://meet.example.org/unevoc"),
+            "online link missing"
+        );
         let cats: Vec<&str> = entry.categories().iter().map(|c| c.name()).collect();
         assert!(cats.contains(&"Events"), "{cats:?}");
 
@@ -110,13 +148,26 @@ async fn a_written_item_appears_exactly_in_every_format_of_every_affected_feed()
             .find(|e| e.title().as_str() == HOSTILE_TITLE)
             .unwrap_or_else(|| panic!("{scope}.atom lacks the item"));
         assert_eq!(entry.id(), guid.value(), "Atom and RSS ids agree");
-        assert_eq!(entry.links().iter().find(|l| l.rel() == "alternate").unwrap().href(), page);
+        assert_eq!(
+            entry
+                .links()
+                .iter()
+                .find(|l| l.rel() == "alternate")
+                .unwrap()
+                .href(),
+            page
+        );
         let content = entry.content().unwrap();
         assert_eq!(content.content_type(), Some("html"));
         assert!(content.value().unwrap().contains("Liuxiandong Campus"));
         assert!(!content.value().unwrap().contains("<script"));
         assert_eq!(entry.authors()[0].name(), "Pan Liucheng");
-        assert!(entry.categories().iter().any(|c| c.term() == "events" && c.label() == Some("Events")));
+        assert!(
+            entry
+                .categories()
+                .iter()
+                .any(|c| c.term() == "events" && c.label() == Some("Events"))
+        );
 
         // JSON Feed
         let json = app.json_feed(scope).await;
@@ -138,15 +189,27 @@ async fn a_written_item_appears_exactly_in_every_format_of_every_affected_feed()
         assert_eq!(status, StatusCode::OK);
         let unfolded = ics.replace("\r\n ", "");
         // UID is TEXT: its comma is escaped (RFC 5545 3.3.11).
-        assert!(unfolded.contains(&format!("UID:{}", guid.value().replace(',', "\\,"))), "{ics}");
+        assert!(
+            unfolded.contains(&format!("UID:{}", guid.value().replace(',', "\\,"))),
+            "{ics}"
+        );
         assert!(unfolded.contains("DTSTART:20231123T060000Z"), "{ics}");
         assert!(unfolded.contains("DTEND:20231123T093000Z"), "{ics}");
-        assert!(unfolded.contains("SUMMARY:<script>alert(\"x\")</script> & ]]> \"quotes\" 'apos' 🎉 研讨会"), "{ics}");
+        assert!(
+            unfolded.contains(
+                "SUMMARY:<script>alert(\"x\")</script> & ]]> \"quotes\" 'apos' 🎉 研讨会"
+            ),
+            "{ics}"
+        );
         assert!(unfolded.contains("LOCATION:Liuxiandong Campus"));
     }
     // Not in the sibling category.
     let news = app.rss("news").await;
-    assert!(news.items().iter().all(|i| i.title() != Some(HOSTILE_TITLE)));
+    assert!(
+        news.items()
+            .iter()
+            .all(|i| i.title() != Some(HOSTILE_TITLE))
+    );
 }
 
 #[tokio::test]
@@ -157,7 +220,13 @@ async fn an_edit_keeps_the_entry_id_and_shows_at_once() {
     let item = app.create_item(hostile_event()).await;
     let id = item["id"].as_i64().unwrap();
     let before = app.atom("events").await;
-    let old_id = before.entries().iter().find(|e| e.title().as_str() == HOSTILE_TITLE).unwrap().id().to_owned();
+    let old_id = before
+        .entries()
+        .iter()
+        .find(|e| e.title().as_str() == HOSTILE_TITLE)
+        .unwrap()
+        .id()
+        .to_owned();
 
     let mut edited = hostile_event();
     edited["title"] = json!("Renamed seminar");
@@ -170,9 +239,18 @@ async fn an_edit_keeps_the_entry_id_and_shows_at_once() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let after = app.atom("events").await;
-    let entry = after.entries().iter().find(|e| e.title().as_str() == "Renamed seminar").expect("edit shows at once");
+    let entry = after
+        .entries()
+        .iter()
+        .find(|e| e.title().as_str() == "Renamed seminar")
+        .expect("edit shows at once");
     assert_eq!(entry.id(), old_id, "the id survives a new title and slug");
-    assert!(after.entries().iter().all(|e| e.title().as_str() != HOSTILE_TITLE));
+    assert!(
+        after
+            .entries()
+            .iter()
+            .all(|e| e.title().as_str() != HOSTILE_TITLE)
+    );
 }
 
 #[tokio::test]
@@ -182,15 +260,39 @@ async fn unpublishing_and_deleting_remove_the_item_from_cached_feeds() {
     let id = item["id"].as_i64().unwrap();
     let has = |c: &rss::Channel| c.items().iter().any(|i| i.title() == Some(HOSTILE_TITLE));
     assert!(has(&app.rss("all").await));
-    let r = app.admin(reqwest::Method::POST, &format!("/api/v1/items/{id}/unpublish")).send().await.unwrap();
+    let r = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/v1/items/{id}/unpublish"),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(!has(&app.rss("all").await), "unpublished item still in the feed");
-    let r = app.admin(reqwest::Method::POST, &format!("/api/v1/items/{id}/publish")).send().await.unwrap();
+    assert!(
+        !has(&app.rss("all").await),
+        "unpublished item still in the feed"
+    );
+    let r = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/v1/items/{id}/publish"),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(has(&app.rss("events").await));
-    let r = app.admin(reqwest::Method::DELETE, &format!("/api/v1/items/{id}")).send().await.unwrap();
+    let r = app
+        .admin(reqwest::Method::DELETE, &format!("/api/v1/items/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert!(!has(&app.rss("events").await), "deleted item still in the feed");
+    assert!(
+        !has(&app.rss("events").await),
+        "deleted item still in the feed"
+    );
 }
 
 #[tokio::test]
@@ -202,9 +304,15 @@ async fn a_future_item_appears_when_its_time_comes() {
     let has = |c: &rss::Channel| c.items().iter().any(|i| i.title() == Some(HOSTILE_TITLE));
     assert!(!has(&app.rss("events").await), "shown before its time");
     let page = app.get("/").send().await.unwrap().text().await.unwrap();
-    assert!(!page.contains("&lt;script&gt;alert"), "front page shows it early");
+    assert!(
+        !page.contains("&lt;script&gt;alert"),
+        "front page shows it early"
+    );
     app.clock.advance(chrono::Duration::hours(1));
-    assert!(has(&app.rss("events").await), "not shown when its time came");
+    assert!(
+        has(&app.rss("events").await),
+        "not shown when its time came"
+    );
 }
 
 #[tokio::test]
@@ -214,11 +322,21 @@ async fn conditional_get_answers_304_and_moves_after_a_write() {
     let etag = first.headers()[ETAG].to_str().unwrap().to_owned();
     let modified = first.headers()[LAST_MODIFIED].to_str().unwrap().to_owned();
 
-    let r = app.get("/feeds/news.atom").header(IF_NONE_MATCH, &etag).send().await.unwrap();
+    let r = app
+        .get("/feeds/news.atom")
+        .header(IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
     assert!(r.bytes().await.unwrap().is_empty(), "a 304 has no body");
 
-    let r = app.get("/feeds/news.atom").header(IF_MODIFIED_SINCE, &modified).send().await.unwrap();
+    let r = app
+        .get("/feeds/news.atom")
+        .header(IF_MODIFIED_SINCE, &modified)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
 
     // If-None-Match wins over If-Modified-Since.
@@ -241,9 +359,19 @@ async fn conditional_get_answers_304_and_moves_after_a_write() {
     body["categories"] = json!(["news"]);
     body.as_object_mut().unwrap().remove("event");
     app.create_item(body).await;
-    let r = app.get("/feeds/news.atom").header(IF_NONE_MATCH, &etag).send().await.unwrap();
+    let r = app
+        .get("/feeds/news.atom")
+        .header(IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app.get("/feeds/news.atom").header(IF_MODIFIED_SINCE, &modified).send().await.unwrap();
+    let r = app
+        .get("/feeds/news.atom")
+        .header(IF_MODIFIED_SINCE, &modified)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_ne!(r.headers()[LAST_MODIFIED].to_str().unwrap(), modified);
 }
@@ -251,17 +379,36 @@ async fn conditional_get_answers_304_and_moves_after_a_write() {
 #[tokio::test]
 async fn feeds_are_compressed_with_gzip_and_brotli_on_request() {
     let app = demo_app().await;
-    let plain = app.get("/feeds/all.rss").send().await.unwrap().bytes().await.unwrap();
+    let plain = app
+        .get("/feeds/all.rss")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
 
-    let r = app.get("/feeds/all.rss").header(ACCEPT_ENCODING, "gzip").send().await.unwrap();
+    let r = app
+        .get("/feeds/all.rss")
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()[CONTENT_ENCODING], "gzip");
     let gz = r.bytes().await.unwrap();
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut out)
+        .unwrap();
     assert_eq!(out, plain);
     assert!(gz.len() < plain.len());
 
-    let r = app.get("/feeds/all.rss").header(ACCEPT_ENCODING, "gzip, br").send().await.unwrap();
+    let r = app
+        .get("/feeds/all.rss")
+        .header(ACCEPT_ENCODING, "gzip, br")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()[CONTENT_ENCODING], "br");
     let etag = r.headers()[ETAG].to_str().unwrap().to_owned();
     let br = r.bytes().await.unwrap();
@@ -281,12 +428,19 @@ async fn feeds_are_compressed_with_gzip_and_brotli_on_request() {
 
 #[tokio::test]
 async fn older_pages_are_linked_in_every_format() {
-    let app = spawn_app_with(Db::Sqlite, |s| s.feed_page_size = 3).await.unwrap();
+    let app = spawn_app_with(Db::Sqlite, |s| s.feed_page_size = 3)
+        .await
+        .unwrap();
     app.load_demo().await;
     // 8 items, 3 per page: pages 1..=3.
     let feed = app.atom("all").await;
     assert_eq!(feed.entries().len(), 3);
-    let link = |f: &atom_syndication::Feed, rel: &str| f.links().iter().find(|l| l.rel() == rel).map(|l| l.href().to_owned());
+    let link = |f: &atom_syndication::Feed, rel: &str| {
+        f.links()
+            .iter()
+            .find(|l| l.rel() == rel)
+            .map(|l| l.href().to_owned())
+    };
     let base = format!("{}/feeds/all.atom", app.address);
     assert_eq!(link(&feed, "self").as_deref(), Some(base.as_str()));
     assert_eq!(link(&feed, "first").as_deref(), Some(base.as_str()));
@@ -294,23 +448,51 @@ async fn older_pages_are_linked_in_every_format() {
     assert_eq!(link(&feed, "last"), Some(format!("{base}?page=3")));
     assert_eq!(link(&feed, "previous"), None);
 
-    let body = app.get("/feeds/all.atom?page=3").send().await.unwrap().text().await.unwrap();
+    let body = app
+        .get("/feeds/all.atom?page=3")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let last = atom_syndication::Feed::read_from(body.as_bytes()).unwrap();
     assert_eq!(last.entries().len(), 2);
     assert_eq!(link(&last, "previous"), Some(format!("{base}?page=2")));
     assert_eq!(link(&last, "next"), None);
 
     let json = app.json_feed("all").await;
-    assert_eq!(json["next_url"], format!("{}/feeds/all.json?page=2", app.address));
-    let page3: serde_json::Value = app.get("/feeds/all.json?page=3").send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        json["next_url"],
+        format!("{}/feeds/all.json?page=2", app.address)
+    );
+    let page3: serde_json::Value = app
+        .get("/feeds/all.json?page=3")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(page3.get("next_url").is_none_or(|v| v.is_null()));
 
     // Every item once across the pages.
     let mut ids = Vec::new();
     for page in 1..=3 {
-        let body = app.get(&format!("/feeds/all.rss?page={page}")).send().await.unwrap().text().await.unwrap();
+        let body = app
+            .get(&format!("/feeds/all.rss?page={page}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let c = rss::Channel::read_from(body.as_bytes()).unwrap();
-        ids.extend(c.items().iter().map(|i| i.guid().unwrap().value().to_owned()));
+        ids.extend(
+            c.items()
+                .iter()
+                .map(|i| i.guid().unwrap().value().to_owned()),
+        );
     }
     let n = ids.len();
     ids.sort();
@@ -326,9 +508,13 @@ async fn opml_lists_every_feed() {
     assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().contains("opml"));
     let body = r.text().await.unwrap();
     let doc = opml::OPML::from_str(&body).unwrap();
-    let urls: Vec<String> = doc.body.outlines.iter().flat_map(|o| {
-        std::iter::once(o).chain(o.outlines.iter())
-    }).filter_map(|o| o.xml_url.clone()).collect();
+    let urls: Vec<String> = doc
+        .body
+        .outlines
+        .iter()
+        .flat_map(|o| std::iter::once(o).chain(o.outlines.iter()))
+        .filter_map(|o| o.xml_url.clone())
+        .collect();
     for scope in ["all", "news-events", "news", "events"] {
         for ext in ["rss", "atom", "json"] {
             let url = format!("{}/feeds/{scope}.{ext}", app.address);
@@ -346,11 +532,17 @@ async fn feeds_work_the_same_on_postgres() {
     let item = app.create_item(hostile_event()).await;
     for scope in ["events", "news-events", "all"] {
         let c = app.rss(scope).await;
-        assert!(c.items().iter().any(|i| i.title() == Some(HOSTILE_TITLE)), "{scope}");
+        assert!(
+            c.items().iter().any(|i| i.title() == Some(HOSTILE_TITLE)),
+            "{scope}"
+        );
     }
     let feed = app.atom("events").await;
     assert_eq!(feed.entries().len(), 5);
     let id = item["id"].as_i64().unwrap();
-    app.admin(reqwest::Method::DELETE, &format!("/api/v1/items/{id}")).send().await.unwrap();
+    app.admin(reqwest::Method::DELETE, &format!("/api/v1/items/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(app.atom("events").await.entries().len(), 4);
 }

@@ -4,6 +4,7 @@ mod api_categories;
 mod api_errors;
 mod api_items;
 mod feeds;
+mod golden;
 mod helpers;
 mod pages;
 mod store_contract;

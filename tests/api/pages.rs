@@ -8,20 +8,35 @@ async fn the_front_page_lists_latest_items_and_categories() {
     app.load_demo().await;
     let r = app.get("/").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        r.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = r.text().await.unwrap();
     assert!(html.contains("The 2023 UNEVOC Network Coaction Initiative ends with shared cases"));
     assert!(html.contains("2023 UNEVOC 网络协作倡议项目圆满落幕"));
     assert!(html.contains("News &amp; Events"));
     assert!(html.contains(&format!("href=\"{}/categories/events\"", app.address)));
-    assert!(html.contains(&format!("type=\"application/atom+xml\" title=\"SZPU News (Atom)\" href=\"{}/feeds/all.atom\"", app.address)));
+    assert!(html.contains(&format!(
+        "type=\"application/atom+xml\" title=\"SZPU News (Atom)\" href=\"{}/feeds/all.atom\"",
+        app.address
+    )));
 }
 
 #[tokio::test]
 async fn a_category_page_lists_its_items_and_advertises_its_feeds() {
     let app = spawn_app().await;
     app.load_demo().await;
-    let html = app.get("/categories/events").send().await.unwrap().text().await.unwrap();
+    let html = app
+        .get("/categories/events")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for ext_type in [
         ("rss", "application/rss+xml"),
         ("atom", "application/atom+xml"),
@@ -31,17 +46,39 @@ async fn a_category_page_lists_its_items_and_advertises_its_feeds() {
         let link = format!(
             "<link rel=\"alternate\" type=\"{}\" title=\"SZPU News: Events ({})\" href=\"{}/feeds/events.{}\">",
             ext_type.1,
-            match ext_type.0 { "rss" => "RSS", "atom" => "Atom", "json" => "JSON Feed", _ => "iCalendar" },
+            match ext_type.0 {
+                "rss" => "RSS",
+                "atom" => "Atom",
+                "json" => "JSON Feed",
+                _ => "iCalendar",
+            },
             app.address,
             ext_type.0
         );
         assert!(html.contains(&link), "missing {link}");
     }
-    assert!(html.contains("2023 UNEVOC Network Coaction Initiative: final session and closing ceremony"));
-    assert!(!html.contains("ends with shared cases"), "a news item on the events page");
-    let parent = app.get("/categories/news-events").send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains(
+            "2023 UNEVOC Network Coaction Initiative: final session and closing ceremony"
+        )
+    );
+    assert!(
+        !html.contains("ends with shared cases"),
+        "a news item on the events page"
+    );
+    let parent = app
+        .get("/categories/news-events")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(parent.contains("ends with shared cases") && parent.contains("final session"));
-    assert_eq!(app.get("/categories/nope").send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/categories/nope").send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -56,12 +93,20 @@ async fn an_item_page_shows_date_author_categories_and_event() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("<h1>2023 UNEVOC Network Coaction Initiative: final session and closing ceremony</h1>"));
-    assert!(html.contains("Thu 9 November 2023, 14:00 – 17:30"), "local time of the event");
+    assert!(html.contains(
+        "<h1>2023 UNEVOC Network Coaction Initiative: final session and closing ceremony</h1>"
+    ));
+    assert!(
+        html.contains("Thu 9 November 2023, 14:00 – 17:30"),
+        "local time of the event"
+    );
     assert!(html.contains("Liuxiandong Campus"));
     assert!(html.contains("Hybrid"));
     assert!(html.contains("1 November 2023"), "publication date");
-    assert!(html.contains(&format!("{}/items/unevoc-coaction-initiative-2023-final-session.ics", app.address)));
+    assert!(html.contains(&format!(
+        "{}/items/unevoc-coaction-initiative-2023-final-session.ics",
+        app.address
+    )));
     assert!(html.contains(">Events</a>"));
 }
 
@@ -70,8 +115,18 @@ async fn a_hostile_item_is_escaped_and_sanitised_on_its_page() {
     let app = spawn_app().await;
     app.load_demo().await;
     let item = app.create_item(hostile_event()).await;
-    let html = app.get(&format!("/items/{}", item["slug"].as_str().unwrap())).send().await.unwrap().text().await.unwrap();
-    assert!(!html.contains(HOSTILE_TITLE), "the raw title reached the page");
+    let html = app
+        .get(&format!("/items/{}", item["slug"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains(HOSTILE_TITLE),
+        "the raw title reached the page"
+    );
     assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; ]]&gt;"));
     assert!(!html.contains("<script>alert"));
     assert!(!html.contains("onerror"));
@@ -83,9 +138,18 @@ async fn a_hostile_item_is_escaped_and_sanitised_on_its_page() {
 async fn an_event_has_its_own_calendar_file() {
     let app = spawn_app().await;
     app.load_demo().await;
-    let r = app.get("/items/unevoc-coaction-initiative-2023-final-session.ics").send().await.unwrap();
+    let r = app
+        .get("/items/unevoc-coaction-initiative-2023-final-session.ics")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/calendar"));
+    assert!(
+        r.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
     let ics = r.text().await.unwrap();
     assert!(ics.starts_with("BEGIN:VCALENDAR\r\n"));
     assert!(ics.contains("VERSION:2.0\r\n") && ics.contains("METHOD:PUBLISH\r\n"));
@@ -93,7 +157,11 @@ async fn an_event_has_its_own_calendar_file() {
     assert_eq!(ics.matches("BEGIN:VEVENT").count(), 1);
     assert!(ics.lines().all(|l| l.len() <= 75), "long line in {ics}");
     // A news item has no calendar.
-    let r = app.get("/items/unevoc-coaction-initiative-2023-concludes.ics").send().await.unwrap();
+    let r = app
+        .get("/items/unevoc-coaction-initiative-2023-concludes.ics")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -110,8 +178,17 @@ async fn unknown_pages_get_a_plain_404_page() {
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/healthz").send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(app.get("/readyz").send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/healthz").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/readyz").send().await.unwrap().status(),
+        StatusCode::OK
+    );
     app.state.store.close().await;
-    assert_eq!(app.get("/readyz").send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        app.get("/readyz").send().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }

@@ -2,13 +2,16 @@
 
 use crate::helpers::{default_now, fresh_postgres_url, note_postgres_skipped};
 use chrono::{Duration, TimeZone, Utc};
-use newsdesk::domain::{Event, EventMode, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text, TimeZone as Tz};
+use newsdesk::domain::{
+    Event, EventMode, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text, TimeZone as Tz,
+};
 use newsdesk::settings::DatabaseUrl;
 use newsdesk::store::{FeedQuery, ItemFilter, Store, StoreError};
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("s.db").display())).unwrap();
+    let url =
+        DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("s.db").display())).unwrap();
     let store = Store::connect(&url, 4).await.unwrap();
     store.migrate().await.unwrap();
     (store, dir)
@@ -19,7 +22,9 @@ async fn postgres_store() -> Option<Store> {
         note_postgres_skipped();
         return None;
     };
-    let store = Store::connect(&DatabaseUrl::parse(&url).unwrap(), 4).await.unwrap();
+    let store = Store::connect(&DatabaseUrl::parse(&url).unwrap(), 4)
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     Some(store)
 }
@@ -70,10 +75,20 @@ fn text(s: &str) -> Text {
 
 /// The demo tree, created a week before the test clock's now.
 async fn tree(store: &Store) {
-    for (s, parent) in [("news-events", None), ("news", Some("news-events")), ("events", Some("news-events")), ("other", None)] {
+    for (s, parent) in [
+        ("news-events", None),
+        ("news", Some("news-events")),
+        ("events", Some("news-events")),
+        ("other", None),
+    ] {
         store
             .create_category(
-                &NewCategory { slug: slug(s), name: text(&s.to_uppercase()), description: text(""), parent: parent.map(slug) },
+                &NewCategory {
+                    slug: slug(s),
+                    name: text(&s.to_uppercase()),
+                    description: text(""),
+                    parent: parent.map(slug),
+                },
                 default_now() - Duration::days(7),
             )
             .await
@@ -81,7 +96,12 @@ async fn tree(store: &Store) {
     }
 }
 
-fn draft(s: &str, categories: &[&str], status: ItemStatus, published_at: Option<chrono::DateTime<Utc>>) -> ItemDraft {
+fn draft(
+    s: &str,
+    categories: &[&str],
+    status: ItemStatus,
+    published_at: Option<chrono::DateTime<Utc>>,
+) -> ItemDraft {
     ItemDraft {
         slug: slug(s),
         title: text(&format!("Title of {s} <&> 研讨会")),
@@ -106,21 +126,48 @@ async fn migrations_can_run_twice(store: Store) {
 async fn categories_form_a_tree(store: Store) {
     tree(&store).await;
     let all = store.list_categories().await.unwrap();
-    let shape: Vec<(&str, Option<&str>)> = all.iter().map(|c| (c.slug.as_str(), c.parent.as_deref())).collect();
-    assert_eq!(shape, [("news-events", None), ("news", Some("news-events")), ("events", Some("news-events")), ("other", None)]);
+    let shape: Vec<(&str, Option<&str>)> = all
+        .iter()
+        .map(|c| (c.slug.as_str(), c.parent.as_deref()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("news-events", None),
+            ("news", Some("news-events")),
+            ("events", Some("news-events")),
+            ("other", None)
+        ]
+    );
     let news = store.category_by_slug("news").await.unwrap().unwrap();
     assert_eq!(news.name, "NEWS");
     assert!(store.category_by_slug("missing").await.unwrap().is_none());
     let err = store
-        .create_category(&NewCategory { slug: slug("x"), name: text("X"), description: text(""), parent: Some(slug("missing")) }, default_now())
+        .create_category(
+            &NewCategory {
+                slug: slug("x"),
+                name: text("X"),
+                description: text(""),
+                parent: Some(slug("missing")),
+            },
+            default_now(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Invalid { ref field, .. } if field == "parent"), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Invalid { ref field, .. } if field == "parent"),
+        "{err:?}"
+    );
 }
 
 async fn an_item_reads_back_as_written(store: Store) {
     tree(&store).await;
-    let mut d = draft("seminar", &["events", "news"], ItemStatus::Published, Some(default_now()));
+    let mut d = draft(
+        "seminar",
+        &["events", "news"],
+        ItemStatus::Published,
+        Some(default_now()),
+    );
     d.event = Some(Event {
         starts_at: Utc.with_ymd_and_hms(2023, 11, 9, 6, 0, 0).unwrap(),
         ends_at: Some(Utc.with_ymd_and_hms(2023, 11, 9, 9, 30, 0).unwrap()),
@@ -129,7 +176,10 @@ async fn an_item_reads_back_as_written(store: Store) {
         online_url: Some("https://meet.example.org/x".into()),
         mode: EventMode::Hybrid,
     });
-    let written = store.create_item(&d, "<p>Body <em>md</em></p>", default_now()).await.unwrap();
+    let written = store
+        .create_item(&d, "<p>Body <em>md</em></p>", default_now())
+        .await
+        .unwrap();
     let mut touched = written.touched_categories.clone();
     touched.sort();
     assert_eq!(touched, ["events", "news", "news-events"]);
@@ -149,11 +199,36 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
     tree(&store).await;
     let now = default_now();
     for (n, (s, cats, status, at)) in [
-        ("old-news", &["news"][..], ItemStatus::Published, now - Duration::days(3)),
-        ("event", &["events"], ItemStatus::Published, now - Duration::days(2)),
-        ("draft", &["news"], ItemStatus::Draft, now - Duration::days(1)),
-        ("future", &["news"], ItemStatus::Published, now + Duration::hours(1)),
-        ("elsewhere", &["other"], ItemStatus::Published, now - Duration::days(1)),
+        (
+            "old-news",
+            &["news"][..],
+            ItemStatus::Published,
+            now - Duration::days(3),
+        ),
+        (
+            "event",
+            &["events"],
+            ItemStatus::Published,
+            now - Duration::days(2),
+        ),
+        (
+            "draft",
+            &["news"],
+            ItemStatus::Draft,
+            now - Duration::days(1),
+        ),
+        (
+            "future",
+            &["news"],
+            ItemStatus::Published,
+            now + Duration::hours(1),
+        ),
+        (
+            "elsewhere",
+            &["other"],
+            ItemStatus::Published,
+            now - Duration::days(1),
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -171,29 +246,78 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
         }
         store.create_item(&d, "", now).await.unwrap();
     }
-    let slugs = |page: newsdesk::store::ItemPage| page.items.into_iter().map(|i| i.slug).collect::<Vec<_>>();
-    let q = |category, events_only, limit, offset| FeedQuery { category, events_only, now, limit, offset };
-    let page = store.feed_items(&q(Some("news-events"), false, 10, 0)).await.unwrap().unwrap();
+    let slugs = |page: newsdesk::store::ItemPage| {
+        page.items.into_iter().map(|i| i.slug).collect::<Vec<_>>()
+    };
+    let q = |category, events_only, limit, offset| FeedQuery {
+        category,
+        events_only,
+        now,
+        limit,
+        offset,
+    };
+    let page = store
+        .feed_items(&q(Some("news-events"), false, 10, 0))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(page.total, 2);
     assert_eq!(slugs(page), ["event", "old-news"]);
-    let all = store.feed_items(&q(None, false, 10, 0)).await.unwrap().unwrap();
+    let all = store
+        .feed_items(&q(None, false, 10, 0))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(slugs(all), ["elsewhere", "event", "old-news"]);
-    let paged = store.feed_items(&q(None, false, 1, 1)).await.unwrap().unwrap();
+    let paged = store
+        .feed_items(&q(None, false, 1, 1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((paged.total, slugs(paged)), (3, vec!["event".to_owned()]));
-    let events = store.feed_items(&q(Some("news-events"), true, 10, 0)).await.unwrap().unwrap();
+    let events = store
+        .feed_items(&q(Some("news-events"), true, 10, 0))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(slugs(events), ["event"]);
-    assert!(store.feed_items(&q(Some("missing"), false, 10, 0)).await.unwrap().is_none());
-    assert_eq!(store.next_publication_after(now).await.unwrap(), Some(now + Duration::hours(1)));
-    let later = FeedQuery { now: now + Duration::hours(1), ..q(Some("news"), false, 10, 0) };
-    assert_eq!(slugs(store.feed_items(&later).await.unwrap().unwrap()), ["future", "old-news"]);
+    assert!(
+        store
+            .feed_items(&q(Some("missing"), false, 10, 0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.next_publication_after(now).await.unwrap(),
+        Some(now + Duration::hours(1))
+    );
+    let later = FeedQuery {
+        now: now + Duration::hours(1),
+        ..q(Some("news"), false, 10, 0)
+    };
+    assert_eq!(
+        slugs(store.feed_items(&later).await.unwrap().unwrap()),
+        ["future", "old-news"]
+    );
     // Admin lists see drafts.
     let admin = store
-        .list_items(&ItemFilter { category: Some("news".into()), status: None, limit: 10, offset: 0 })
+        .list_items(&ItemFilter {
+            category: Some("news".into()),
+            status: None,
+            limit: 10,
+            offset: 0,
+        })
         .await
         .unwrap();
     assert_eq!(admin.total, 3);
     let drafts = store
-        .list_items(&ItemFilter { category: None, status: Some(ItemStatus::Draft), limit: 10, offset: 0 })
+        .list_items(&ItemFilter {
+            category: None,
+            status: Some(ItemStatus::Draft),
+            limit: 10,
+            offset: 0,
+        })
         .await
         .unwrap();
     assert_eq!(slugs(drafts), ["draft"]);
@@ -201,37 +325,81 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
 
 async fn a_taken_slug_is_a_conflict_and_writes_nothing(store: Store) {
     tree(&store).await;
-    store.create_item(&draft("same", &["news"], ItemStatus::Draft, None), "", default_now()).await.unwrap();
+    store
+        .create_item(
+            &draft("same", &["news"], ItemStatus::Draft, None),
+            "",
+            default_now(),
+        )
+        .await
+        .unwrap();
     let version = store.content_version().await.unwrap();
     let err = store
-        .create_item(&draft("same", &["events"], ItemStatus::Draft, None), "", default_now())
+        .create_item(
+            &draft("same", &["events"], ItemStatus::Draft, None),
+            "",
+            default_now(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { ref field, .. } if field == "slug"), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict { ref field, .. } if field == "slug"),
+        "{err:?}"
+    );
     let err = store
-        .create_item(&draft("new-one", &["events", "missing"], ItemStatus::Draft, None), "", default_now())
+        .create_item(
+            &draft("new-one", &["events", "missing"], ItemStatus::Draft, None),
+            "",
+            default_now(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Invalid { ref field, .. } if field == "categories[1]"), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Invalid { ref field, .. } if field == "categories[1]"),
+        "{err:?}"
+    );
     assert!(store.item_by_slug("new-one").await.unwrap().is_none());
-    assert_eq!(store.content_version().await.unwrap(), version, "nothing half-written");
+    assert_eq!(
+        store.content_version().await.unwrap(),
+        version,
+        "nothing half-written"
+    );
 }
 
 async fn an_update_replaces_links_and_reports_old_and_new_categories(store: Store) {
     tree(&store).await;
     let item = store
-        .create_item(&draft("moving", &["news"], ItemStatus::Published, Some(default_now())), "", default_now())
+        .create_item(
+            &draft(
+                "moving",
+                &["news"],
+                ItemStatus::Published,
+                Some(default_now()),
+            ),
+            "",
+            default_now(),
+        )
         .await
         .unwrap()
         .value;
     let mut d = draft("moved", &["other"], ItemStatus::Published, None);
     d.tags = vec![text("only")];
     let later = default_now() + Duration::minutes(5);
-    let written = store.update_item(item.id, &d, "<p>new</p>", later).await.unwrap();
+    let written = store
+        .update_item(item.id, &d, "<p>new</p>", later)
+        .await
+        .unwrap();
     assert_eq!(written.touched_categories, ["news", "news-events", "other"]);
     let v = written.value;
-    assert_eq!((v.id, v.slug.as_str(), v.tags.as_slice()), (item.id, "moved", &["only".to_owned()][..]));
-    assert_eq!(v.published_at, Some(default_now()), "an update keeps the publication time");
+    assert_eq!(
+        (v.id, v.slug.as_str(), v.tags.as_slice()),
+        (item.id, "moved", &["only".to_owned()][..])
+    );
+    assert_eq!(
+        v.published_at,
+        Some(default_now()),
+        "an update keeps the publication time"
+    );
     assert_eq!(v.updated_at, later);
     assert_eq!(v.created_at, item.created_at);
     let err = store.update_item(9999, &d, "", later).await.unwrap_err();
@@ -241,37 +409,110 @@ async fn an_update_replaces_links_and_reports_old_and_new_categories(store: Stor
 async fn deleting_moves_the_feed_change_time_and_the_content_version(store: Store) {
     tree(&store).await;
     let t0 = default_now() - Duration::days(1);
-    let item = store.create_item(&draft("gone", &["news"], ItemStatus::Published, Some(t0)), "", t0).await.unwrap().value;
+    let item = store
+        .create_item(
+            &draft("gone", &["news"], ItemStatus::Published, Some(t0)),
+            "",
+            t0,
+        )
+        .await
+        .unwrap()
+        .value;
     let version = store.content_version().await.unwrap();
-    assert_eq!(store.feed_changed_at(Some("news"), default_now()).await.unwrap(), t0);
+    assert_eq!(
+        store
+            .feed_changed_at(Some("news"), default_now())
+            .await
+            .unwrap(),
+        t0
+    );
     let t1 = default_now();
     let written = store.delete_item(item.id, t1).await.unwrap();
     assert_eq!(written.touched_categories, ["news", "news-events"]);
     assert_eq!(store.feed_changed_at(Some("news"), t1).await.unwrap(), t1);
-    assert_eq!(store.feed_changed_at(Some("news-events"), t1).await.unwrap(), t1);
+    assert_eq!(
+        store
+            .feed_changed_at(Some("news-events"), t1)
+            .await
+            .unwrap(),
+        t1
+    );
     let created = default_now() - Duration::days(7);
-    assert_eq!(store.feed_changed_at(Some("events"), t1).await.unwrap(), created, "siblings keep their time");
+    assert_eq!(
+        store.feed_changed_at(Some("events"), t1).await.unwrap(),
+        created,
+        "siblings keep their time"
+    );
     assert!(store.content_version().await.unwrap() > version);
-    assert!(matches!(store.delete_item(item.id, t1).await.unwrap_err(), StoreError::NotFound(_)));
+    assert!(matches!(
+        store.delete_item(item.id, t1).await.unwrap_err(),
+        StoreError::NotFound(_)
+    ));
 }
 
 async fn non_empty_categories_are_not_deleted(store: Store) {
     tree(&store).await;
-    store.create_item(&draft("a", &["news"], ItemStatus::Draft, None), "", default_now()).await.unwrap();
-    let err = store.delete_category("news-events", default_now()).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { ref message, .. } if message.contains("events, news")), "{err:?}");
-    let err = store.delete_category("news", default_now()).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { ref message, .. } if message.contains("1 item")), "{err:?}");
+    store
+        .create_item(
+            &draft("a", &["news"], ItemStatus::Draft, None),
+            "",
+            default_now(),
+        )
+        .await
+        .unwrap();
+    let err = store
+        .delete_category("news-events", default_now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { ref message, .. } if message.contains("events, news")),
+        "{err:?}"
+    );
+    let err = store
+        .delete_category("news", default_now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { ref message, .. } if message.contains("1 item")),
+        "{err:?}"
+    );
     store.delete_category("other", default_now()).await.unwrap();
     assert!(store.category_by_slug("other").await.unwrap().is_none());
-    assert!(matches!(store.delete_category("other", default_now()).await.unwrap_err(), StoreError::NotFound(_)));
+    assert!(matches!(
+        store
+            .delete_category("other", default_now())
+            .await
+            .unwrap_err(),
+        StoreError::NotFound(_)
+    ));
 }
 
 async fn api_tokens_are_checked_by_hash(store: Store) {
-    store.ensure_api_token("t", "hash-1", default_now()).await.unwrap();
-    store.ensure_api_token("t again", "hash-1", default_now()).await.unwrap();
-    assert!(store.api_token_is_valid("hash-1", default_now()).await.unwrap());
-    assert!(!store.api_token_is_valid("hash-2", default_now()).await.unwrap());
+    store
+        .ensure_api_token("t", "hash-1", default_now())
+        .await
+        .unwrap();
+    store
+        .ensure_api_token("t again", "hash-1", default_now())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .api_token_is_valid("hash-1", default_now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .api_token_is_valid("hash-2", default_now())
+            .await
+            .unwrap()
+    );
     assert!(store.revoke_api_token("hash-1").await.unwrap());
-    assert!(!store.api_token_is_valid("hash-1", default_now()).await.unwrap());
+    assert!(
+        !store
+            .api_token_is_valid("hash-1", default_now())
+            .await
+            .unwrap()
+    );
 }

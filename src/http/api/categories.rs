@@ -59,7 +59,10 @@ impl CategoryRequest {
         let mut errors = FieldErrors::new();
         let slug = errors.check("slug", Slug::parse(&self.slug));
         let name = errors.check("name", Text::parse(&self.name, 200, true, false));
-        let description = errors.check("description", Text::parse(&self.description, 2000, false, true));
+        let description = errors.check(
+            "description",
+            Text::parse(&self.description, 2000, false, true),
+        );
         let parent = match self.parent.as_deref() {
             Some(p) => errors.check("parent", Slug::parse(p)).map(Some),
             None => Some(None),
@@ -97,10 +100,15 @@ pub(crate) fn to_response(c: Category, base: &str) -> CategoryResponse {
 /// List every category, parents before children in creation order.
 #[utoipa::path(get, path = "/api/v1/categories", tag = "categories", security(("bearer" = [])),
     responses((status = 200, body = Vec<CategoryResponse>), (status = 401, body = Problem)))]
-async fn list_categories(_: AdminUser, State(state): State<AppState>) -> ApiResult<Json<Vec<CategoryResponse>>> {
+async fn list_categories(
+    _: AdminUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<CategoryResponse>>> {
     let base = &state.settings.base_url;
     let all = state.store.list_categories().await?;
-    Ok(Json(all.into_iter().map(|c| to_response(c, base)).collect()))
+    Ok(Json(
+        all.into_iter().map(|c| to_response(c, base)).collect(),
+    ))
 }
 
 /// Create a category.
@@ -116,7 +124,10 @@ async fn create_category(
     let new = request.into_new()?;
     let written = state.store.create_category(&new, state.clock.now()).await?;
     state.cache.clear();
-    Ok((StatusCode::CREATED, Json(to_response(written.value, &state.settings.base_url))))
+    Ok((
+        StatusCode::CREATED,
+        Json(to_response(written.value, &state.settings.base_url)),
+    ))
 }
 
 /// Read one category.
@@ -147,9 +158,13 @@ async fn update_category(
     Path(slug): Path<String>,
     ApiJson(request): ApiJson<CategoryRequest>,
 ) -> ApiResult<Json<CategoryResponse>> {
-    let current = Slug::parse(&slug).map_err(|_| AppError::NotFound(format!("category {slug:?}")))?;
+    let current =
+        Slug::parse(&slug).map_err(|_| AppError::NotFound(format!("category {slug:?}")))?;
     let new = request.into_new()?;
-    let written = state.store.update_category(&current, &new, state.clock.now()).await?;
+    let written = state
+        .store
+        .update_category(&current, &new, state.clock.now())
+        .await?;
     state.cache.clear();
     Ok(Json(to_response(written.value, &state.settings.base_url)))
 }
@@ -159,8 +174,15 @@ async fn update_category(
 #[utoipa::path(delete, path = "/api/v1/categories/{slug}", tag = "categories", params(("slug" = String, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn delete_category(_: AdminUser, State(state): State<AppState>, Path(slug): Path<String>) -> ApiResult<StatusCode> {
-    state.store.delete_category(&slug, state.clock.now()).await?;
+async fn delete_category(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .delete_category(&slug, state.clock.now())
+        .await?;
     state.cache.clear();
     Ok(StatusCode::NO_CONTENT)
 }

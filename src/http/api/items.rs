@@ -2,7 +2,8 @@
 
 use crate::content::render_markdown;
 use crate::domain::{
-    Event, EventMode, FieldErrors, Item, ItemDraft, ItemStatus, Language, Slug, Text, TimeZone, WebUrl,
+    Event, EventMode, FieldErrors, Item, ItemDraft, ItemStatus, Language, Slug, Text, TimeZone,
+    WebUrl,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
@@ -168,7 +169,9 @@ fn to_response(item: Item, base_url: &str) -> ItemResponse {
 pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s.trim())
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| format!("must be an RFC 3339 date-time such as 2023-11-09T14:00:00+08:00 (got {s:?})"))
+        .map_err(|_| {
+            format!("must be an RFC 3339 date-time such as 2023-11-09T14:00:00+08:00 (got {s:?})")
+        })
 }
 
 /// An event time: with an offset it is taken as it is; without, it is a wall-clock
@@ -227,7 +230,9 @@ impl ItemRequest {
             .tags
             .iter()
             .enumerate()
-            .filter_map(|(n, t)| errors.check(&format!("tags[{n}]"), Text::parse(t, 100, true, false)))
+            .filter_map(|(n, t)| {
+                errors.check(&format!("tags[{n}]"), Text::parse(t, 100, true, false))
+            })
             .collect();
         let status = match &self.status {
             Some(s) => errors.check("status", ItemStatus::parse(s)),
@@ -264,7 +269,9 @@ fn parse_event(e: EventRequest, errors: &mut FieldErrors) -> Option<Event> {
     let timezone = errors.check("event.timezone", TimeZone::parse(&e.timezone));
     let starts_at = errors.check("event.starts_at", parse_event_time(&e.starts_at, timezone));
     let ends_at = match &e.ends_at {
-        Some(s) => errors.check("event.ends_at", parse_event_time(s, timezone)).map(Some),
+        Some(s) => errors
+            .check("event.ends_at", parse_event_time(s, timezone))
+            .map(Some),
         None => Some(None),
     };
     let venue = match e.venue.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
@@ -273,7 +280,12 @@ fn parse_event(e: EventRequest, errors: &mut FieldErrors) -> Option<Event> {
             .map(|t| Some(t.into_string())),
         None => Some(None),
     };
-    let online_url = match e.online_url.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+    let online_url = match e
+        .online_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
         Some(u) => errors
             .check("event.online_url", WebUrl::parse(u))
             .map(|u| Some(u.as_str().to_owned())),
@@ -295,7 +307,11 @@ fn parse_event(e: EventRequest, errors: &mut FieldErrors) -> Option<Event> {
     problems.is_empty().then_some(event)
 }
 
-fn parse_page(query_page: Option<&str>, per_page: Option<&str>, errors: &mut FieldErrors) -> (u32, u32) {
+fn parse_page(
+    query_page: Option<&str>,
+    per_page: Option<&str>,
+    errors: &mut FieldErrors,
+) -> (u32, u32) {
     let page = match query_page {
         None => 1,
         Some(p) => match p.parse::<u32>() {
@@ -311,7 +327,10 @@ fn parse_page(query_page: Option<&str>, per_page: Option<&str>, errors: &mut Fie
         Some(p) => match p.parse::<u32>() {
             Ok(n) if (1..=200).contains(&n) => n,
             _ => {
-                errors.add("per_page", format!("must be a whole number from 1 to 200 (got {p:?})"));
+                errors.add(
+                    "per_page",
+                    format!("must be a whole number from 1 to 200 (got {p:?})"),
+                );
                 50
             }
         },
@@ -330,8 +349,14 @@ async fn list_items(
 ) -> ApiResult<Json<ItemList>> {
     let mut errors = FieldErrors::new();
     let (page, per_page) = parse_page(q.page.as_deref(), q.per_page.as_deref(), &mut errors);
-    let status = q.status.as_deref().and_then(|s| errors.check("status", ItemStatus::parse(s)));
-    let category = q.category.as_deref().and_then(|c| errors.check("category", Slug::parse(c)));
+    let status = q
+        .status
+        .as_deref()
+        .and_then(|s| errors.check("status", ItemStatus::parse(s)));
+    let category = q
+        .category
+        .as_deref()
+        .and_then(|c| errors.check("category", Slug::parse(c)));
     if !errors.is_empty() {
         return Err(errors.into());
     }
@@ -351,7 +376,11 @@ async fn list_items(
         .await?;
     let base = &state.settings.base_url;
     Ok(Json(ItemList {
-        items: found.items.into_iter().map(|i| to_response(i, base)).collect(),
+        items: found
+            .items
+            .into_iter()
+            .map(|i| to_response(i, base))
+            .collect(),
         total: found.total,
         page,
         per_page,
@@ -370,16 +399,26 @@ async fn create_item(
 ) -> ApiResult<(StatusCode, Json<ItemResponse>)> {
     let draft = request.into_draft()?;
     let html = render_markdown(draft.body_markdown.as_str());
-    let written = state.store.create_item(&draft, &html, state.clock.now()).await?;
+    let written = state
+        .store
+        .create_item(&draft, &html, state.clock.now())
+        .await?;
     state.cache.invalidate(&written.touched_categories);
-    Ok((StatusCode::CREATED, Json(to_response(written.value, &state.settings.base_url))))
+    Ok((
+        StatusCode::CREATED,
+        Json(to_response(written.value, &state.settings.base_url)),
+    ))
 }
 
 /// Read one item.
 #[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = ItemResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn get_item(_: AdminUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ItemResponse>> {
+async fn get_item(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ItemResponse>> {
     let id = parse_id(&id)?;
     let item = state
         .store
@@ -403,7 +442,10 @@ async fn update_item(
     let id = parse_id(&id)?;
     let draft = request.into_draft()?;
     let html = render_markdown(draft.body_markdown.as_str());
-    let written = state.store.update_item(id, &draft, &html, state.clock.now()).await?;
+    let written = state
+        .store
+        .update_item(id, &draft, &html, state.clock.now())
+        .await?;
     state.cache.invalidate(&written.touched_categories);
     Ok(Json(to_response(written.value, &state.settings.base_url)))
 }
@@ -412,7 +454,11 @@ async fn update_item(
 #[utoipa::path(delete, path = "/api/v1/items/{id}", tag = "items", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn delete_item(_: AdminUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_item(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
     let written = state.store.delete_item(id, state.clock.now()).await?;
     state.cache.invalidate(&written.touched_categories);
@@ -437,7 +483,10 @@ async fn publish_item(
         crate::http::extract::parse_json(&body)?
     };
     let mut errors = FieldErrors::new();
-    let at = request.at.as_deref().and_then(|a| errors.check("at", parse_instant(a)));
+    let at = request
+        .at
+        .as_deref()
+        .and_then(|a| errors.check("at", parse_instant(a)));
     if !errors.is_empty() {
         return Err(errors.into());
     }
@@ -453,7 +502,11 @@ async fn publish_item(
 #[utoipa::path(post, path = "/api/v1/items/{id}/unpublish", tag = "items", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = ItemResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn unpublish_item(_: AdminUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ItemResponse>> {
+async fn unpublish_item(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ItemResponse>> {
     let id = parse_id(&id)?;
     let written = state
         .store
@@ -502,10 +555,20 @@ mod tests {
         .unwrap_err();
         let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
         for expected in [
-            "slug", "title", "language", "categories[0]", "status", "published_at",
-            "event.timezone", "event.starts_at", "event.mode",
+            "slug",
+            "title",
+            "language",
+            "categories[0]",
+            "status",
+            "published_at",
+            "event.timezone",
+            "event.starts_at",
+            "event.mode",
         ] {
-            assert!(fields.contains(&expected), "{expected} missing from {fields:?}");
+            assert!(
+                fields.contains(&expected),
+                "{expected} missing from {fields:?}"
+            );
         }
     }
 

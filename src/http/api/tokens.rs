@@ -74,7 +74,11 @@ async fn revoke_token(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RevokeRequest>,
 ) -> ApiResult<StatusCode> {
-    if state.store.revoke_api_token(&hash_token(&request.token)).await? {
+    if state
+        .store
+        .revoke_api_token(&hash_token(&request.token))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(crate::http::error::AppError::NotFound("token".into()))

@@ -99,7 +99,10 @@ async fn render(
     if page > last_page {
         return Ok(None);
     }
-    let changed_at = state.store.feed_changed_at(category.as_ref().map(|c| c.slug.as_str()), now).await?;
+    let changed_at = state
+        .store
+        .feed_changed_at(category.as_ref().map(|c| c.slug.as_str()), now)
+        .await?;
     let expires_at = state.store.next_publication_after(now).await?;
     let feed_url = format!("{base}/feeds/{scope}.{}", format.extension());
     let page_url = |n: u32| {
@@ -140,24 +143,45 @@ async fn render(
             next: (page < last_page).then(|| page_url(page + 1)),
         },
     };
-    let entries: Vec<FeedEntry> = found.items.iter().map(|i| FeedEntry::from_item(i, base)).collect();
+    let entries: Vec<FeedEntry> = found
+        .items
+        .iter()
+        .map(|i| FeedEntry::from_item(i, base))
+        .collect();
     let body = match format {
         FeedFormat::Rss => feeds::rss::render(&meta, &entries),
         FeedFormat::Atom => feeds::atom::render(&meta, &entries),
         FeedFormat::Json => feeds::jsonfeed::render(&meta, &entries),
-        FeedFormat::Ics => feeds::ics::render(&meta.title, &feeds::tag_authority(base), &entries, changed_at),
+        FeedFormat::Ics => feeds::ics::render(
+            &meta.title,
+            &feeds::tag_authority(base),
+            &entries,
+            changed_at,
+        ),
     };
-    Ok(Some(CachedFeed::new(body, format.media_type(), changed_at, expires_at)))
+    Ok(Some(CachedFeed::new(
+        body,
+        format.media_type(),
+        changed_at,
+        expires_at,
+    )))
 }
 
 /// Answers 304 when the client's copy is current, else the body in the best coding
 /// the client accepts.
 pub fn respond(feed: &CachedFeed, headers: &HeaderMap) -> Response {
-    let encoding = Encoding::choose(headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
+    let encoding = Encoding::choose(
+        headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    );
     let etag = feed.etag(encoding);
     let last_modified = httpdate::fmt_http_date(feed.last_modified.into());
     // If-None-Match wins; If-Modified-Since counts only without it (RFC 9110 13.2.2).
-    let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    let not_modified = match headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         Some(inm) => feed.matches_if_none_match(inm),
         None => headers
             .get(header::IF_MODIFIED_SINCE)
@@ -172,8 +196,10 @@ pub fn respond(feed: &CachedFeed, headers: &HeaderMap) -> Response {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut r = feed.body_in(encoding).into_response();
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(feed.content_type));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(feed.content_type),
+        );
         if let Some(coding) = encoding.header_value() {
             r.headers_mut()
                 .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
@@ -214,7 +240,11 @@ pub async fn opml(State(state): State<AppState>) -> ApiResult<Response> {
     };
     add("all", site, format!("{base}/"));
     for c in state.store.list_categories().await? {
-        add(&c.slug, &format!("{site}: {}", c.name), format!("{base}/categories/{}", c.slug));
+        add(
+            &c.slug,
+            &format!("{site}: {}", c.name),
+            format!("{base}/categories/{}", c.slug),
+        );
     }
     let body = feeds::opml::render(&format!("{site} feeds"), &list);
     Ok(([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response())

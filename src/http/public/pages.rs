@@ -75,7 +75,10 @@ pub async fn index(State(state): State<AppState>) -> Response {
                 offset: 0,
             })
             .await?
-            .unwrap_or_else(|| crate::store::ItemPage { items: Vec::new(), total: 0 });
+            .unwrap_or_else(|| crate::store::ItemPage {
+                items: Vec::new(),
+                total: 0,
+            });
         let categories = state.store.list_categories().await?;
         #[derive(Serialize)]
         struct Body {
@@ -141,7 +144,10 @@ pub async fn category(
                 url: format!("{base}/categories/{}", c.slug),
                 indent: 0,
             });
-            at = c.parent.as_ref().and_then(|p| categories.iter().find(|x| &x.slug == p));
+            at = c
+                .parent
+                .as_ref()
+                .and_then(|p| categories.iter().find(|x| &x.slug == p));
         }
         crumbs.reverse();
         let children: Vec<CategoryLink> = category_tree(&categories, base)
@@ -211,10 +217,18 @@ pub async fn item(State(state): State<AppState>, Path(file): Path<String>) -> Re
                 return Err(PageError::NotFound("This item is not an event.".into()));
             }
             let entry = FeedEntry::from_item(&item, base);
-            let body = feeds::ics::render(&item.title, &feeds::tag_authority(base), &[entry], item.updated_at);
+            let body = feeds::ics::render(
+                &item.title,
+                &feeds::tag_authority(base),
+                &[entry],
+                item.updated_at,
+            );
             return Ok((
                 [
-                    (header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_owned()),
+                    (
+                        header::CONTENT_TYPE,
+                        "text/calendar; charset=utf-8".to_owned(),
+                    ),
                     (
                         header::CONTENT_DISPOSITION,
                         format!("attachment; filename=\"{}.ics\"", item.slug),
@@ -230,7 +244,11 @@ pub async fn item(State(state): State<AppState>, Path(file): Path<String>) -> Re
         }
         let view = ItemView::new(&item, base);
         let feeds = match item.categories.first() {
-            Some(c) => feed_links(settings, &c.slug, &format!("{}: {}", settings.site_name, c.name)),
+            Some(c) => feed_links(
+                settings,
+                &c.slug,
+                &format!("{}: {}", settings.site_name, c.name),
+            ),
             None => feed_links(settings, "all", &settings.site_name),
         };
         let mut page = Page::new(settings, &item.title, feeds, Body { item: view });
@@ -243,7 +261,11 @@ pub async fn item(State(state): State<AppState>, Path(file): Path<String>) -> Re
 
 pub async fn not_found(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        return crate::http::error::AppError::NotFound(format!("{} (see /api/openapi.json)", uri.path())).into_response();
+        return crate::http::error::AppError::NotFound(format!(
+            "{} (see /api/openapi.json)",
+            uri.path()
+        ))
+        .into_response();
     }
     PageError::NotFound("There is nothing at this address.".into()).into_page(&state)
 }

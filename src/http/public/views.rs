@@ -146,7 +146,13 @@ impl ItemView {
 
 /// Categories in tree order (each parent followed by its children), with depth.
 pub fn category_tree(categories: &[Category], base: &str) -> Vec<CategoryLink> {
-    fn walk(all: &[Category], parent: Option<&str>, depth: usize, base: &str, out: &mut Vec<CategoryLink>) {
+    fn walk(
+        all: &[Category],
+        parent: Option<&str>,
+        depth: usize,
+        base: &str,
+        out: &mut Vec<CategoryLink>,
+    ) {
         for c in all.iter().filter(|c| c.parent.as_deref() == parent) {
             out.push(CategoryLink {
                 slug: c.slug.clone(),
