@@ -276,8 +276,139 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
             .await
             .with_context(|| format!("creating demo item {}", item.slug))?;
     }
+    load_people(store, now).await?;
     Ok(Loaded::Loaded {
         categories: tree.len(),
         items: count,
     })
+}
+
+/// The five partners with their time zones and languages, and one or two contacts each
+/// at reserved example domains.
+const PARTNER_DETAILS: [(&str, &str, &str, &str, &str, &[(&str, &str)]); 5] = [
+    (
+        PARTNERS[0],
+        "Pakistan",
+        "Asia/Karachi",
+        "en",
+        "https://ntu-pk.example.edu",
+        &[
+            ("Ayesha Khan", "ayesha.khan@ntu-pk.example.edu"),
+            ("Bilal Ahmed", "bilal.ahmed@ntu-pk.example.edu"),
+        ],
+    ),
+    (
+        PARTNERS[1],
+        "Cambodia",
+        "Asia/Phnom_Penh",
+        "en",
+        "https://ppi-kh.example.edu",
+        &[("Sokha Chan", "sokha.chan@ppi-kh.example.edu")],
+    ),
+    (
+        PARTNERS[2],
+        "Singapore",
+        "Asia/Singapore",
+        "en",
+        "https://tp-sg.example.edu",
+        &[
+            ("Wei Ling Tan", "weiling.tan@tp-sg.example.edu"),
+            ("Rajesh Kumar", "rajesh.kumar@tp-sg.example.edu"),
+        ],
+    ),
+    (
+        PARTNERS[3],
+        "Malaysia",
+        "Asia/Kuala_Lumpur",
+        "en",
+        "https://uthm-my.example.edu",
+        &[("Nurul Aisyah", "nurul.aisyah@uthm-my.example.edu")],
+    ),
+    (
+        PARTNERS[4],
+        "China",
+        "Asia/Shanghai",
+        "zh",
+        "https://zjtie-cn.example.edu",
+        &[
+            ("Li Wei", "li.wei@zjtie-cn.example.edu"),
+            ("Chen Jing", "chen.jing@zjtie-cn.example.edu"),
+        ],
+    ),
+];
+
+pub const PARTNERS_LIST: &str = "partners";
+
+async fn load_people(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
+    use crate::domain::{
+        Consent, Email, JoinedVia, ListDraft, MembershipStatus, OptIn, PartnerDraft,
+        SubscriberDraft, Visibility,
+    };
+    let err = anyhow::Error::msg;
+    let list = store
+        .create_list(
+            &ListDraft {
+                slug: Slug::parse(PARTNERS_LIST).map_err(err)?,
+                name: Text::parse("Partner institutions digest", 200, true, false).map_err(err)?,
+                description: Text::parse(
+                    "A weekly digest of news and events for the staff of our partner institutions.",
+                    2000,
+                    false,
+                    true,
+                )
+                .map_err(err)?,
+                categories: vec![Slug::parse("news-events").map_err(err)?],
+                opt_in: OptIn::Double,
+                visibility: Visibility::Public,
+            },
+            now,
+        )
+        .await
+        .context("creating the demo list")?;
+    let consent = Consent {
+        source: "demo: contact named by the partner institution for the 2023 initiative".into(),
+        ip: None,
+    };
+    for (name, country, tz, language, website, contacts) in PARTNER_DETAILS {
+        let partner = store
+            .create_partner(
+                &PartnerDraft {
+                    name: Text::parse(name, 200, true, false).map_err(err)?,
+                    country: Text::parse(country, 100, false, false).map_err(err)?,
+                    website: Some(website.into()),
+                    timezone: TimeZone::parse(tz).map_err(err)?,
+                    language: Language::parse(language).map_err(err)?,
+                },
+                now,
+            )
+            .await
+            .with_context(|| format!("creating demo partner {name}"))?;
+        for (person, email) in contacts {
+            let subscriber = store
+                .create_subscriber(
+                    &SubscriberDraft {
+                        email: Email::parse(email).map_err(err)?,
+                        name: Text::parse(person, 200, false, false).map_err(err)?,
+                        partner: Some(partner.id),
+                        language: Language::parse(language).map_err(err)?,
+                        attributes: Default::default(),
+                    },
+                    JoinedVia::Admin,
+                    Some(&consent),
+                    now,
+                )
+                .await
+                .with_context(|| format!("creating demo contact {email}"))?;
+            store
+                .set_membership(
+                    list.id,
+                    subscriber.id,
+                    MembershipStatus::Confirmed,
+                    "demo contact",
+                    now,
+                )
+                .await?;
+        }
+    }
+    Ok(())
 }

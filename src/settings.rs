@@ -91,6 +91,12 @@ pub struct Settings {
     pub feed_page_size: u32,
     /// Largest request body the API accepts, in bytes.
     pub max_body_bytes: usize,
+    /// Largest CSV upload, in bytes.
+    pub max_import_bytes: usize,
+    /// Subscribe requests allowed per client address per hour.
+    pub subscribe_rate_per_hour: u32,
+    /// Where mail goes.
+    pub mail: crate::mail::MailSettings,
 }
 
 impl Settings {
@@ -129,6 +135,11 @@ impl Settings {
             parse_number(&get, "NEWSDESK_DATABASE_MAX_CONNECTIONS", 10, 1, 1000)?;
         let max_body_bytes =
             parse_number(&get, "NEWSDESK_MAX_BODY_BYTES", 1_048_576, 1024, 1 << 30)? as usize;
+        let max_import_bytes =
+            parse_number(&get, "NEWSDESK_MAX_IMPORT_BYTES", 512 << 20, 1024, u32::MAX)? as usize;
+        let subscribe_rate_per_hour =
+            parse_number(&get, "NEWSDESK_SUBSCRIBE_RATE_PER_HOUR", 10, 1, 1_000_000)?;
+        let mail = crate::mail::MailSettings::from_lookup(&get)?;
         let site_name = get("NEWSDESK_SITE_NAME").unwrap_or_else(|| "newsdesk".into());
         if site_name.trim().is_empty()
             || site_name.chars().count() > 200
@@ -137,6 +148,9 @@ impl Settings {
             bail!("NEWSDESK_SITE_NAME must be 1 to 200 characters without control characters");
         }
         Ok(Self {
+            max_import_bytes,
+            subscribe_rate_per_hour,
+            mail,
             site_name,
             base_url_from_bind,
             database_url,

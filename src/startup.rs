@@ -42,7 +42,15 @@ impl Application {
         if settings.base_url_from_bind {
             settings.base_url = format!("http://{}", listener.local_addr()?);
         }
+        let mailer = crate::mail::Mailer::new(&settings.mail)?;
+        tracing::info!(mail = mailer.describe(), "mail transport");
+        let limiter = Arc::new(crate::http::RateLimiter::new(
+            settings.subscribe_rate_per_hour,
+            Duration::from_secs(3600),
+        ));
         let state = AppState {
+            mailer,
+            limiter,
             store,
             cache: Arc::new(FeedCache::new()),
             clock,
@@ -82,9 +90,12 @@ impl Application {
             database = %self.state.settings.database_url,
             "newsdesk is serving"
         );
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(stop)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await;
         watcher.abort();
         self.state.store.close().await;
         served.context("serving HTTP")

@@ -27,11 +27,45 @@ const WEB_TEMPLATES: &[(&str, &str)] = &[
     ("item", include_str!("../templates/web/item.hbs")),
     ("not_found", include_str!("../templates/web/not_found.hbs")),
     ("error", include_str!("../templates/web/error.hbs")),
+    ("subscribe", include_str!("../templates/web/subscribe.hbs")),
+    ("message", include_str!("../templates/web/message.hbs")),
+    (
+        "unsubscribe",
+        include_str!("../templates/web/unsubscribe.hbs"),
+    ),
+    (
+        "preferences",
+        include_str!("../templates/web/preferences.hbs"),
+    ),
+];
+
+/// Mail templates: `NAME.html.hbs` and `NAME.txt.hbs`, with language variants
+/// `NAME.LANG.html.hbs` that fall back to the English ones.
+const EMAIL_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "confirm.html",
+        include_str!("../templates/email/confirm.html.hbs"),
+    ),
+    (
+        "confirm.txt",
+        include_str!("../templates/email/confirm.txt.hbs"),
+    ),
 ];
 
 #[derive(Debug)]
 pub struct Templates {
     registry: Handlebars<'static>,
+    /// HTML mail parts, escaped for HTML.
+    email_html: Handlebars<'static>,
+    /// Plain-text mail parts: nothing escaped, since nothing is HTML.
+    email_text: Handlebars<'static>,
+}
+
+/// A rendered mail: its two parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedMail {
+    pub html: String,
+    pub text: String,
 }
 
 impl Templates {
@@ -44,7 +78,55 @@ impl Templates {
                 .register_template_string(name, source)
                 .with_context(|| format!("compiling template {name}"))?;
         }
-        Ok(Self { registry })
+        let mut email_html = Handlebars::new();
+        email_html.set_strict_mode(true);
+        let mut email_text = Handlebars::new();
+        email_text.set_strict_mode(true);
+        email_text.register_escape_fn(handlebars::no_escape);
+        for (name, source) in EMAIL_TEMPLATES {
+            let registry = if name.ends_with(".txt") {
+                &mut email_text
+            } else {
+                &mut email_html
+            };
+            registry
+                .register_template_string(name, source)
+                .with_context(|| format!("compiling mail template {name}"))?;
+        }
+        Ok(Self {
+            registry,
+            email_html,
+            email_text,
+        })
+    }
+
+    /// Renders both parts of a mail, in `language` when a variant exists.
+    pub fn render_email(
+        &self,
+        name: &str,
+        language: &str,
+        data: &impl Serialize,
+    ) -> anyhow::Result<RenderedMail> {
+        let pick = |registry: &Handlebars<'static>, kind: &str| {
+            let localised = format!("{name}.{language}.{kind}");
+            if registry.has_template(&localised) {
+                localised
+            } else {
+                format!("{name}.{kind}")
+            }
+        };
+        let html_name = pick(&self.email_html, "html");
+        let text_name = pick(&self.email_text, "txt");
+        Ok(RenderedMail {
+            html: self
+                .email_html
+                .render(&html_name, data)
+                .with_context(|| format!("rendering mail template {html_name}"))?,
+            text: self
+                .email_text
+                .render(&text_name, data)
+                .with_context(|| format!("rendering mail template {text_name}"))?,
+        })
     }
 
     pub fn render(&self, name: &str, data: &impl Serialize) -> anyhow::Result<String> {

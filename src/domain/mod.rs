@@ -1,10 +1,17 @@
 //! Domain values. Each can only be built through a `parse` that checks it, so a value
 //! of one of these types is valid wherever it travels.
 
+mod email;
 mod item;
+mod people;
 mod text;
 
+pub use email::Email;
 pub use item::{CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory};
+pub use people::{
+    Consent, JoinedVia, ListDraft, MembershipStatus, OptIn, PartnerDraft, SubscriberDraft,
+    SubscriberStatus, Visibility,
+};
 pub use text::{Language, Slug, Text, TimeZone, WebUrl};
 
 use serde::Serialize;

@@ -23,6 +23,8 @@ pub enum AppError {
     PayloadTooLarge(usize),
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    #[error("too many requests; try again later")]
+    TooManyRequests,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -70,6 +72,7 @@ impl AppError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

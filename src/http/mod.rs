@@ -5,6 +5,9 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod public;
+pub mod rate_limit;
+
+pub use rate_limit::RateLimiter;
 
 use crate::clock::SharedClock;
 use crate::feeds::cache::FeedCache;
@@ -27,6 +30,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub templates: Arc<Templates>,
+    pub mailer: crate::mail::Mailer,
+    pub limiter: Arc<RateLimiter>,
 }
 
 /// The whole application router.

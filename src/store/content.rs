@@ -306,6 +306,21 @@ impl Store {
                 ),
             });
         }
+        let lists: Vec<String> = sqlx::query_scalar(
+            "SELECT l.slug FROM list_categories lc JOIN lists l ON l.id = lc.list_id WHERE lc.category_id = $1 ORDER BY l.slug",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !lists.is_empty() {
+            return Err(StoreError::Conflict {
+                field: "slug".into(),
+                message: format!(
+                    "category {slug} is covered by the list(s) {}; take it off them first",
+                    lists.join(", ")
+                ),
+            });
+        }
         sqlx::query("DELETE FROM categories WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

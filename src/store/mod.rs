@@ -4,9 +4,16 @@
 //! differ the code asks `Backend`. Migrations are kept per backend.
 
 mod content;
+mod import;
+mod people;
 mod tokens;
 
 pub use content::{Category, FeedQuery, ItemFilter, ItemPage, Written};
+pub use import::{ImportCounts, ImportRow, ImportSession, ImportTerms};
+pub use people::{
+    MailingList, Membership, Partner, Subscriber, SubscriberEvent, SubscriberFilter,
+    SubscriptionOutcome, TokenGrant, TokenPurpose,
+};
 
 use crate::settings::DatabaseUrl;
 use anyhow::Context;
@@ -46,7 +53,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 

@@ -72,6 +72,15 @@ pub fn default_now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2023, 11, 20, 9, 0, 0).unwrap()
 }
 
+/// The app sending mail to a real SMTP server on loopback.
+pub async fn spawn_app_with_smtp(smtp_url: String) -> TestApp {
+    spawn_app_with(Db::Sqlite, move |s| {
+        s.mail.smtp_url = Some(newsdesk::settings::Secret::new(smtp_url))
+    })
+    .await
+    .expect("SQLite is always there")
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Db::Sqlite, |_| {})
         .await
@@ -101,6 +110,15 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
         ("NEWSDESK_BIND", "127.0.0.1:0".to_owned()),
         ("NEWSDESK_ADMIN_TOKEN", TOKEN.to_owned()),
         ("NEWSDESK_SITE_NAME", "SZPU News".to_owned()),
+        (
+            "NEWSDESK_OUTBOX_DIR",
+            dir.path().join("outbox").display().to_string(),
+        ),
+        (
+            "NEWSDESK_MAIL_FROM",
+            "SZPU News <news@szpu.example.edu>".to_owned(),
+        ),
+        ("NEWSDESK_SUBSCRIBE_RATE_PER_HOUR", "1000".to_owned()),
     ];
     let mut settings =
         Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))

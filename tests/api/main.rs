@@ -6,5 +6,8 @@ mod api_items;
 mod feeds;
 mod golden;
 mod helpers;
+mod mail;
 mod pages;
+mod smtp_server;
 mod store_contract;
+mod subscribers;

@@ -307,7 +307,7 @@ fn parse_event(e: EventRequest, errors: &mut FieldErrors) -> Option<Event> {
     problems.is_empty().then_some(event)
 }
 
-fn parse_page(
+pub(crate) fn parse_page(
     query_page: Option<&str>,
     per_page: Option<&str>,
     errors: &mut FieldErrors,

@@ -2,6 +2,9 @@
 
 pub mod categories;
 pub mod items;
+pub mod lists;
+pub mod partners;
+pub mod subscribers;
 pub mod tokens;
 
 use super::AppState;
@@ -11,9 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "newsdesk admin API", description = "Write news items and categories. Every call needs `Authorization: Bearer TOKEN`. Errors are application/problem+json."),
+    info(title = "newsdesk admin API", description = "Write news items and categories; manage partners, subscribers and lists. Every call needs `Authorization: Bearer TOKEN`. Errors are application/problem+json."),
     modifiers(&BearerAuth),
-    tags((name = "items"), (name = "categories"), (name = "tokens"))
+    tags((name = "items"), (name = "categories"), (name = "tokens"), (name = "partners"), (name = "subscribers"), (name = "lists"))
 )]
 struct ApiDoc;
 
@@ -35,5 +38,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(items::router())
         .merge(categories::router())
         .merge(tokens::router())
+        .merge(partners::router())
+        .merge(subscribers::router())
+        .merge(lists::router())
         .split_for_parts()
 }

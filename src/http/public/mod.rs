@@ -3,7 +3,8 @@
 mod feeds;
 mod health;
 mod pages;
-mod views;
+mod subscribe;
+pub(crate) mod views;
 
 use super::AppState;
 use axum::Router;
@@ -16,6 +17,19 @@ pub fn router() -> Router<AppState> {
         .route("/", get(pages::index))
         .route("/categories/{slug}", get(pages::category))
         .route("/items/{file}", get(pages::item))
+        .route(
+            "/subscribe",
+            get(subscribe::form).post(subscribe::subscribe),
+        )
+        .route("/subscribe/confirm/{token}", get(subscribe::confirm))
+        .route(
+            "/unsubscribe/{token}",
+            get(subscribe::unsubscribe_page).post(subscribe::unsubscribe),
+        )
+        .route(
+            "/preferences/{token}",
+            get(subscribe::preferences).post(subscribe::save_preferences),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)

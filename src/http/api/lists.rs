@@ -1,0 +1,277 @@
+//! `/api/v1/lists`: mailing lists, their categories, members and counts.
+
+use super::partners::parse_id;
+use super::subscribers::find_list;
+use crate::domain::{FieldErrors, ListDraft, MembershipStatus, OptIn, Slug, Text, Visibility};
+use crate::http::AppState;
+use crate::http::auth::AdminUser;
+use crate::http::error::{ApiResult, AppError, Problem};
+use crate::http::extract::ApiJson;
+use crate::store::MailingList;
+use crate::subscriptions::send_confirmation_later;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_lists, create_list))
+        .routes(routes!(get_list, update_list, delete_list))
+        .routes(routes!(add_member))
+        .routes(routes!(remove_member))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListRequest {
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Category slugs whose items the list's digests carry (descendants included).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// `double` (default) or `single`.
+    pub opt_in: Option<String>,
+    /// `public` (default: joinable from the form) or `private`.
+    pub visibility: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListResponse {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub categories: Vec<String>,
+    pub opt_in: OptIn,
+    pub visibility: Visibility,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Members by status on this list.
+    pub counts: BTreeMap<MembershipStatus, u64>,
+}
+
+impl ListRequest {
+    fn into_draft(self) -> Result<ListDraft, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let slug = errors.check("slug", Slug::parse(&self.slug));
+        let name = errors.check("name", Text::parse(&self.name, 200, true, false));
+        let description = errors.check(
+            "description",
+            Text::parse(&self.description, 2000, false, true),
+        );
+        let categories: Vec<Slug> = self
+            .categories
+            .iter()
+            .enumerate()
+            .filter_map(|(n, c)| errors.check(&format!("categories[{n}]"), Slug::parse(c)))
+            .collect();
+        let opt_in = match self.opt_in.as_deref() {
+            Some(o) => errors.check("opt_in", OptIn::parse(o)),
+            None => Some(OptIn::Double),
+        };
+        let visibility = match self.visibility.as_deref() {
+            Some(v) => errors.check("visibility", Visibility::parse(v)),
+            None => Some(Visibility::Public),
+        };
+        errors.finish(|| {
+            Some(ListDraft {
+                slug: slug?,
+                name: name?,
+                description: description?,
+                categories,
+                opt_in: opt_in?,
+                visibility: visibility?,
+            })
+        })
+    }
+}
+
+async fn to_response(state: &AppState, l: MailingList) -> ApiResult<ListResponse> {
+    let counts = state.store.list_counts(l.id).await?;
+    Ok(ListResponse {
+        slug: l.slug,
+        name: l.name,
+        description: l.description,
+        categories: l.categories,
+        opt_in: l.opt_in,
+        visibility: l.visibility,
+        created_at: l.created_at,
+        updated_at: l.updated_at,
+        counts,
+    })
+}
+
+/// Every list with its member counts.
+#[utoipa::path(get, path = "/api/v1/lists", tag = "lists", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ListResponse>), (status = 401, body = Problem)))]
+async fn list_lists(
+    _: AdminUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<ListResponse>>> {
+    let mut out = Vec::new();
+    for l in state.store.list_lists().await? {
+        out.push(to_response(&state, l).await?);
+    }
+    Ok(Json(out))
+}
+
+/// Create a list.
+#[utoipa::path(post, path = "/api/v1/lists", tag = "lists", request_body = ListRequest, security(("bearer" = [])),
+    responses((status = 201, body = ListResponse), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn create_list(
+    _: AdminUser,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ListRequest>,
+) -> ApiResult<(StatusCode, Json<ListResponse>)> {
+    let draft = request.into_draft()?;
+    let list = state.store.create_list(&draft, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(to_response(&state, list).await?)))
+}
+
+/// Read a list with its counts.
+#[utoipa::path(get, path = "/api/v1/lists/{slug}", tag = "lists", params(("slug" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = ListResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn get_list(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<ListResponse>> {
+    let list = find_list(&state, &slug).await?;
+    Ok(Json(to_response(&state, list).await?))
+}
+
+/// Replace a list's settings.
+#[utoipa::path(put, path = "/api/v1/lists/{slug}", tag = "lists", params(("slug" = String, Path)),
+    request_body = ListRequest, security(("bearer" = [])),
+    responses((status = 200, body = ListResponse), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_list(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    ApiJson(request): ApiJson<ListRequest>,
+) -> ApiResult<Json<ListResponse>> {
+    let draft = request.into_draft()?;
+    let list = state
+        .store
+        .update_list(&slug, &draft, state.clock.now())
+        .await?;
+    Ok(Json(to_response(&state, list).await?))
+}
+
+/// Delete a list without confirmed members (409 with the reason otherwise).
+#[utoipa::path(delete, path = "/api/v1/lists/{slug}", tag = "lists", params(("slug" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete_list(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.store.delete_list(&slug).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRequest {
+    pub subscriber_id: i64,
+    /// Stated consent: the member is confirmed at once. Without it a double opt-in
+    /// list mails a confirmation link and the member stays pending.
+    pub consent_source: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberResponse {
+    pub list: String,
+    pub subscriber_id: i64,
+    pub status: MembershipStatus,
+}
+
+/// Put a subscriber on a list.
+#[utoipa::path(post, path = "/api/v1/lists/{slug}/members", tag = "lists", params(("slug" = String, Path)),
+    request_body = MemberRequest, security(("bearer" = [])),
+    responses((status = 200, body = MemberResponse), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+async fn add_member(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    ApiJson(request): ApiJson<MemberRequest>,
+) -> ApiResult<Json<MemberResponse>> {
+    let list = find_list(&state, &slug).await?;
+    let mut errors = FieldErrors::new();
+    let consent = match request.consent_source.as_deref() {
+        Some(c) => errors
+            .check("consent_source", Text::parse(c, 300, true, false))
+            .map(Some),
+        None => Some(None),
+    };
+    let consent = errors.finish(|| consent)?;
+    let subscriber = state
+        .store
+        .subscriber_by_id(request.subscriber_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("subscriber {}", request.subscriber_id)))?;
+    let now = state.clock.now();
+    let confirmed_address = subscriber.status == crate::domain::SubscriberStatus::Confirmed;
+    let status = if consent.is_some() || list.opt_in == OptIn::Single || confirmed_address {
+        MembershipStatus::Confirmed
+    } else {
+        MembershipStatus::Pending
+    };
+    let why = match &consent {
+        Some(c) => format!("added by an admin; consent: {}", c.as_str()),
+        None => "added by an admin".into(),
+    };
+    state
+        .store
+        .set_membership(list.id, subscriber.id, status, &why, now)
+        .await?;
+    if status == MembershipStatus::Pending {
+        send_confirmation_later(&state, subscriber.id, list.clone());
+    }
+    Ok(Json(MemberResponse {
+        list: list.slug,
+        subscriber_id: subscriber.id,
+        status,
+    }))
+}
+
+/// Take a subscriber off a list (they stay on their other lists).
+#[utoipa::path(delete, path = "/api/v1/lists/{slug}/members/{subscriber_id}", tag = "lists",
+    params(("slug" = String, Path), ("subscriber_id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn remove_member(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path((slug, subscriber_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let list = find_list(&state, &slug).await?;
+    let id = parse_id("subscriber", &subscriber_id)?;
+    if state.store.membership_status(list.id, id).await?.is_none() {
+        return Err(AppError::NotFound(format!(
+            "subscriber {id} on list {slug}"
+        )));
+    }
+    state
+        .store
+        .set_membership(
+            list.id,
+            id,
+            MembershipStatus::Unsubscribed,
+            "removed by an admin",
+            state.clock.now(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

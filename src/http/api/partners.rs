@@ -1,0 +1,190 @@
+//! `/api/v1/partners`: partner institutions.
+
+use crate::domain::{FieldErrors, Language, PartnerDraft, Text, TimeZone, WebUrl};
+use crate::http::AppState;
+use crate::http::auth::AdminUser;
+use crate::http::error::{ApiResult, AppError, Problem};
+use crate::http::extract::ApiJson;
+use crate::store::Partner;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_partners, create_partner))
+        .routes(routes!(get_partner, update_partner, delete_partner))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerRequest {
+    pub name: String,
+    #[serde(default)]
+    pub country: String,
+    pub website: Option<String>,
+    /// IANA time zone; `UTC` when left out.
+    pub timezone: Option<String>,
+    /// Preferred language of its contacts; `en` when left out.
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerResponse {
+    pub id: i64,
+    pub name: String,
+    pub country: String,
+    pub website: Option<String>,
+    pub timezone: String,
+    pub language: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Partner> for PartnerResponse {
+    fn from(p: Partner) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            country: p.country,
+            website: p.website,
+            timezone: p.timezone,
+            language: p.language,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+impl PartnerRequest {
+    fn into_draft(self) -> Result<PartnerDraft, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let name = errors.check("name", Text::parse(&self.name, 200, true, false));
+        let country = errors.check("country", Text::parse(&self.country, 100, false, false));
+        let website = match self.website.as_deref().filter(|w| !w.trim().is_empty()) {
+            Some(w) => errors
+                .check("website", WebUrl::parse(w))
+                .map(|u| Some(u.as_str().to_owned())),
+            None => Some(None),
+        };
+        let timezone = match self.timezone.as_deref() {
+            Some(t) => errors.check("timezone", TimeZone::parse(t)),
+            None => Some(TimeZone::default()),
+        };
+        let language = match self.language.as_deref() {
+            Some(l) => errors.check("language", Language::parse(l)),
+            None => Some(Language::default()),
+        };
+        errors.finish(|| {
+            Some(PartnerDraft {
+                name: name?,
+                country: country?,
+                website: website?,
+                timezone: timezone?,
+                language: language?,
+            })
+        })
+    }
+}
+
+pub(crate) fn parse_id(what: &str, s: &str) -> Result<i64, AppError> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| AppError::NotFound(format!("{what} {s:?}")))
+}
+
+/// List partner institutions by name.
+#[utoipa::path(get, path = "/api/v1/partners", tag = "partners", security(("bearer" = [])),
+    responses((status = 200, body = Vec<PartnerResponse>), (status = 401, body = Problem)))]
+async fn list_partners(
+    _: AdminUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<PartnerResponse>>> {
+    Ok(Json(
+        state
+            .store
+            .list_partners()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+/// Add a partner institution.
+#[utoipa::path(post, path = "/api/v1/partners", tag = "partners", request_body = PartnerRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = PartnerResponse), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn create_partner(
+    _: AdminUser,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<PartnerRequest>,
+) -> ApiResult<(StatusCode, Json<PartnerResponse>)> {
+    let draft = request.into_draft()?;
+    let partner = state
+        .store
+        .create_partner(&draft, state.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(partner.into())))
+}
+
+/// Read a partner.
+#[utoipa::path(get, path = "/api/v1/partners/{id}", tag = "partners", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = PartnerResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn get_partner(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PartnerResponse>> {
+    let id = parse_id("partner", &id)?;
+    let partner = state
+        .store
+        .partner_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("partner {id}")))?;
+    Ok(Json(partner.into()))
+}
+
+/// Replace a partner's details.
+#[utoipa::path(put, path = "/api/v1/partners/{id}", tag = "partners", params(("id" = i64, Path)),
+    request_body = PartnerRequest, security(("bearer" = [])),
+    responses((status = 200, body = PartnerResponse), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_partner(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<PartnerRequest>,
+) -> ApiResult<Json<PartnerResponse>> {
+    let id = parse_id("partner", &id)?;
+    let draft = request.into_draft()?;
+    Ok(Json(
+        state
+            .store
+            .update_partner(id, &draft, state.clock.now())
+            .await?
+            .into(),
+    ))
+}
+
+/// Delete a partner no subscriber belongs to (409 with the reason otherwise).
+#[utoipa::path(delete, path = "/api/v1/partners/{id}", tag = "partners", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete_partner(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id("partner", &id)?;
+    state.store.delete_partner(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,534 @@
+//! Outgoing mail over lettre: a pooled SMTP connection when `NEWSDESK_SMTP_URL` is set,
+//! `.eml` files in the outbox directory otherwise. Every message gets the headers the
+//! large mail providers want from bulk senders (Message-ID on the sender's domain,
+//! one-click List-Unsubscribe, List-Id) and, when configured, a DKIM signature.
+//!
+//! Errors come back classified: [`MailError::Permanent`] when the server refused the
+//! message for good (5xx) or the message cannot be built, [`MailError::Temporary`] for
+//! everything worth retrying later.
+
+mod config;
+mod headers;
+
+pub use config::{DkimAlgorithm, DkimKey, DkimSettings, MailSettings, SmtpEndpoint, SmtpSecurity};
+pub use headers::{ListId, ListUnsubscribe, ListUnsubscribePost};
+
+use anyhow::Context;
+use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig};
+use lettre::message::header::HeaderName;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{
+    Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+/// One message to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// Already validated by the caller; checked again by lettre.
+    pub to_email: String,
+    /// May be empty. Refused when it holds control characters.
+    pub to_name: String,
+    pub subject: String,
+    /// The text/plain part.
+    pub text: String,
+    /// The text/html part.
+    pub html: String,
+    /// Absolute http(s) URL: gives `List-Unsubscribe: <url>` and
+    /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+    pub list_unsubscribe: Option<String>,
+    /// Such as `partners.news.example.edu`: gives `List-Id: <partners.news.example.edu>`.
+    pub list_id: Option<String>,
+}
+
+/// Why a message was not sent, and whether trying again later may help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailError {
+    /// Try again later: the server said 4xx, could not be reached, timed out, or the
+    /// configuration needs fixing (login, TLS) before any message can go out.
+    Temporary(String),
+    /// Do not try again: the server refused this message or recipient (5xx), or the
+    /// message itself is malformed.
+    Permanent(String),
+}
+
+impl MailError {
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Self::Temporary(_))
+    }
+
+    /// What happened, written for an admin reading the log or the delivery status.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Temporary(m) | Self::Permanent(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for MailError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Temporary(m) => write!(f, "temporary mail failure: {m}"),
+            Self::Permanent(m) => write!(f, "permanent mail failure: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for MailError {}
+
+/// A message handed over to the SMTP server or written to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The Message-ID header, angle brackets included: `<uuid@example.edu>`.
+    pub message_id: String,
+}
+
+/// Sends [`OutgoingMail`]. Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct Mailer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    from: Mailbox,
+    dkim: Option<DkimConfig>,
+    transport: Transport,
+}
+
+enum Transport {
+    Smtp(SmtpSender),
+    Files {
+        dir: PathBuf,
+        transport: AsyncFileTransport<Tokio1Executor>,
+    },
+}
+
+impl fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mailer({})", self.describe())
+    }
+}
+
+/// The headers the DKIM signature covers. Listing the List-* headers even on messages
+/// without them is deliberate: it signs their absence, so nobody can add them on the way
+/// (RFC 6376 5.4). Content-Type cannot be listed: lettre writes it with the body.
+const DKIM_SIGNED_HEADERS: [&str; 9] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Id",
+];
+
+impl Mailer {
+    /// Picks SMTP when `smtp_url` is set, `.eml` files in `outbox_dir` (created here)
+    /// otherwise. Must run inside a Tokio runtime: lettre's pool starts a task that closes
+    /// idle connections. Nothing is connected yet; the first send opens the first
+    /// connection.
+    pub fn new(settings: &MailSettings) -> anyhow::Result<Self> {
+        tokio::runtime::Handle::try_current()
+            .context("the mailer must be built inside a Tokio runtime")?;
+        let dkim = match &settings.dkim {
+            Some(dkim) => Some(DkimConfig::new(
+                dkim.selector.clone(),
+                dkim.domain.clone(),
+                dkim.key.signing_key()?,
+                DKIM_SIGNED_HEADERS
+                    .into_iter()
+                    .map(HeaderName::new_from_ascii_str)
+                    .collect(),
+                // Relaxed survives the re-folding and whitespace changes that relays make.
+                DkimCanonicalization {
+                    header: DkimCanonicalizationType::Relaxed,
+                    body: DkimCanonicalizationType::Relaxed,
+                },
+            )),
+            None => None,
+        };
+        let transport = match &settings.smtp_url {
+            Some(url) => Transport::Smtp(SmtpSender::new(
+                url.clone(),
+                settings.pool_size,
+                settings.timeout,
+            )?),
+            None => {
+                std::fs::create_dir_all(&settings.outbox_dir).with_context(|| {
+                    format!(
+                        "creating the outbox directory {}",
+                        settings.outbox_dir.display()
+                    )
+                })?;
+                Transport::Files {
+                    dir: settings.outbox_dir.clone(),
+                    transport: AsyncFileTransport::new(&settings.outbox_dir),
+                }
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                from: settings.from.clone(),
+                dkim,
+                transport,
+            }),
+        })
+    }
+
+    /// Where mail goes, for the start-up log: never a user name or password.
+    pub fn describe(&self) -> String {
+        match &self.inner.transport {
+            Transport::Smtp(smtp) => format!("SMTP to {}", smtp.endpoint),
+            Transport::Files { dir, .. } => format!("files in {}/", dir.display()),
+        }
+    }
+
+    /// Builds, signs and sends one message. Safe to call from many tasks at once: SMTP
+    /// sends share the pool, each on its own connection.
+    pub async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
+        let (message, message_id) = self.build(mail)?;
+        match &self.inner.transport {
+            Transport::Smtp(smtp) => smtp.send(&message).await?,
+            Transport::Files { dir, transport } => {
+                transport.send(message).await.map_err(|e| {
+                    MailError::Temporary(format!(
+                        "could not write the message into {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+        }
+        Ok(Sent { message_id })
+    }
+
+    fn build(&self, mail: &OutgoingMail) -> Result<(Message, String), MailError> {
+        let permanent = |m: String| MailError::Permanent(m);
+        let address: Address = mail.to_email.trim().parse().map_err(|e| {
+            permanent(format!(
+                "{:?} is not a valid recipient address ({e})",
+                mail.to_email
+            ))
+        })?;
+        // lettre would encode a line break in a name harmlessly, but a control character
+        // there means the validation upstream was bypassed: better to stop.
+        if mail.to_name.chars().any(char::is_control) {
+            return Err(permanent(format!(
+                "the name of recipient {address} contains a line break or control character"
+            )));
+        }
+        if mail.subject.chars().any(char::is_control) {
+            return Err(permanent(
+                "the subject contains a line break or control character".into(),
+            ));
+        }
+        let name = mail.to_name.trim();
+        let to = Mailbox::new((!name.is_empty()).then(|| name.to_owned()), address);
+
+        // The Message-ID names the sender's domain, as DMARC-minded receivers expect, not
+        // the host name of whatever machine runs newsdesk.
+        let message_id = format!(
+            "<{}@{}>",
+            uuid::Uuid::new_v4().simple(),
+            self.inner.from.email.domain()
+        );
+        let mut builder = Message::builder()
+            .from(self.inner.from.clone())
+            .to(to)
+            .subject(mail.subject.as_str())
+            .date_now()
+            .message_id(Some(message_id.clone()));
+        if let Some(url) = &mail.list_unsubscribe {
+            builder = builder
+                .header(ListUnsubscribe::new(url).map_err(permanent)?)
+                .header(ListUnsubscribePost);
+        }
+        if let Some(id) = &mail.list_id {
+            builder = builder.header(ListId::new(id).map_err(permanent)?);
+        }
+        let mut message = builder
+            .multipart(MultiPart::alternative_plain_html(
+                mail.text.clone(),
+                mail.html.clone(),
+            ))
+            .map_err(|e| permanent(format!("the message cannot be built: {e}")))?;
+        if let Some(dkim) = &self.inner.dkim {
+            message.sign(dkim);
+        }
+        Ok((message, message_id))
+    }
+}
+
+/// The SMTP side: a lettre pool, replaced by a fresh one when a send times out.
+struct SmtpSender {
+    url: crate::settings::Secret,
+    endpoint: SmtpEndpoint,
+    pool_size: u32,
+    timeout: Duration,
+    current: RwLock<Arc<AsyncSmtpTransport<Tokio1Executor>>>,
+    /// lettre's `max_size` only bounds the idle connections it keeps; without this, 100
+    /// concurrent sends would open 100 connections, and relays answer that with 421.
+    in_flight: tokio::sync::Semaphore,
+}
+
+impl SmtpSender {
+    fn new(
+        url: crate::settings::Secret,
+        pool_size: u32,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let endpoint =
+            SmtpEndpoint::parse(url.expose()).context("NEWSDESK_SMTP_URL is not usable")?;
+        let transport = build_transport(&url, pool_size, timeout)?;
+        Ok(Self {
+            url,
+            endpoint,
+            pool_size,
+            timeout,
+            current: RwLock::new(Arc::new(transport)),
+            in_flight: tokio::sync::Semaphore::new(pool_size as usize),
+        })
+    }
+
+    fn current(&self) -> Arc<AsyncSmtpTransport<Tokio1Executor>> {
+        // A panic while holding this lock cannot leave the Arc half-written.
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    async fn send(&self, message: &Message) -> Result<(), MailError> {
+        let raw = message.formatted();
+        // Waiting for a free connection is not part of the timeout: a busy pool is normal.
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| MailError::Temporary("the mailer is shutting down".into()))?;
+        // A send can meet a pool that another task's timeout has just shut down; the
+        // second round uses the fresh pool.
+        for round in 0..2 {
+            let transport = self.current();
+            let attempt =
+                tokio::time::timeout(self.timeout, transport.send_raw(message.envelope(), &raw))
+                    .await;
+            match attempt {
+                Ok(Ok(response)) => {
+                    tracing::debug!(
+                        server = %self.endpoint,
+                        reply = %response.code(),
+                        "message accepted"
+                    );
+                    // lettre hands the connection back to its pool in a spawned task.
+                    // Yielding (with the permit still held) lets that task run first, so
+                    // the next send finds the connection instead of opening another.
+                    tokio::task::yield_now().await;
+                    return Ok(());
+                }
+                Ok(Err(e)) if e.is_transport_shutdown() && round == 0 => continue,
+                Ok(Err(e)) => return Err(classify(&e, &self.endpoint)),
+                Err(_elapsed) => {
+                    self.replace_pool(&transport);
+                    return Err(MailError::Temporary(format!(
+                        "no answer from the SMTP server {}:{} within {} s (NEWSDESK_SMTP_TIMEOUT_SECS); \
+                         the message may or may not have been accepted",
+                        self.endpoint.host,
+                        self.endpoint.port,
+                        self.timeout.as_secs()
+                    )));
+                }
+            }
+        }
+        Err(MailError::Temporary(
+            "the SMTP connection pool was being replaced; try again".into(),
+        ))
+    }
+
+    /// Cancelling a send mid-conversation leaves its connection in an unknown state, and
+    /// lettre would put it back into the pool. Swapping the pool and shutting the old one
+    /// down makes sure that connection is closed, never reused.
+    fn replace_pool(&self, timed_out: &Arc<AsyncSmtpTransport<Tokio1Executor>>) {
+        let fresh = match build_transport(&self.url, self.pool_size, self.timeout) {
+            Ok(fresh) => Arc::new(fresh),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not rebuild the SMTP pool after a timeout");
+                return;
+            }
+        };
+        let old = {
+            let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+            if !Arc::ptr_eq(&current, timed_out) {
+                // Another task replaced it already.
+                return;
+            }
+            std::mem::replace(&mut *current, fresh)
+        };
+        let timeout = self.timeout;
+        tokio::spawn(async move {
+            // Closing says QUIT to idle connections; a stuck server must not keep this
+            // task alive for ever.
+            let _ = tokio::time::timeout(timeout, old.shutdown()).await;
+        });
+    }
+}
+
+fn build_transport(
+    url: &crate::settings::Secret,
+    pool_size: u32,
+    timeout: Duration,
+) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    // lettre's errors here never contain the URL, so they are safe to show.
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+        .map_err(|e| anyhow::anyhow!("NEWSDESK_SMTP_URL is not usable: {e}"))?;
+    Ok(builder
+        .timeout(Some(timeout))
+        .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(pool_size))
+        .build())
+}
+
+/// Sorts lettre's SMTP errors into retry-later and give-up, with a message that helps an
+/// admin: the server and its reply, never the credentials.
+fn classify(e: &lettre::transport::smtp::Error, endpoint: &SmtpEndpoint) -> MailError {
+    let server = format!("{}:{}", endpoint.host, endpoint.port);
+    let detail = std::error::Error::source(e)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    if let Some(code) = e.status() {
+        let code = code.to_string();
+        let reply = format!("{code} {detail}").trim_end().to_owned();
+        // Refused logins and demands for encryption are 5xx, but they say nothing about
+        // the message: every message would fail the same way until the settings are fixed,
+        // so the outbox must keep them (RFC 4954 codes 530, 534, 535, 538).
+        if ["530", "534", "535", "538"].contains(&code.as_str()) {
+            return MailError::Temporary(format!(
+                "the SMTP server {server} refused the login or wants encryption ({reply}); \
+                 check the user, password and tls= of NEWSDESK_SMTP_URL"
+            ));
+        }
+        return if e.is_permanent() {
+            MailError::Permanent(format!(
+                "the SMTP server {server} refused the message: {reply}"
+            ))
+        } else {
+            MailError::Temporary(format!(
+                "the SMTP server {server} asked to try later: {reply}"
+            ))
+        };
+    }
+    if e.is_timeout() {
+        return MailError::Temporary(format!("timed out connecting to the SMTP server {server}"));
+    }
+    if e.is_tls() {
+        return MailError::Temporary(format!(
+            "TLS with the SMTP server {server} failed ({e}); check tls= of NEWSDESK_SMTP_URL \
+             (smtps:// for port 465, ?tls=required for STARTTLS) and the server's certificate"
+        ));
+    }
+    if e.is_client() {
+        return MailError::Temporary(format!("cannot send through the SMTP server {server}: {e}"));
+    }
+    MailError::Temporary(format!(
+        "could not reach or lost the connection to the SMTP server {server}: {e}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(outbox: &std::path::Path) -> MailSettings {
+        MailSettings {
+            smtp_url: None,
+            outbox_dir: outbox.to_owned(),
+            from: "Partner News <news@partners.example.edu>".parse().unwrap(),
+            dkim: None,
+            pool_size: 2,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn mail() -> OutgoingMail {
+        OutgoingMail {
+            to_email: "ada@example.org".into(),
+            to_name: "Ada".into(),
+            subject: "Weekly digest".into(),
+            text: "Hello".into(),
+            html: "<p>Hello</p>".into(),
+            list_unsubscribe: None,
+            list_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn describe_names_the_server_and_never_the_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.smtp_url = Some(crate::settings::Secret::new(
+            "smtp://news:hunter2secret@mail.example.edu:2587?tls=required",
+        ));
+        let mailer = Mailer::new(&s).unwrap();
+        let described = mailer.describe();
+        assert_eq!(
+            described,
+            "SMTP to mail.example.edu:2587 (STARTTLS, with login)"
+        );
+        assert!(!format!("{mailer:?}").contains("hunter2secret"));
+    }
+
+    #[tokio::test]
+    async fn without_smtp_the_outbox_directory_is_created_and_described() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("outbox");
+        let mailer = Mailer::new(&settings(&outbox)).unwrap();
+        assert!(outbox.is_dir());
+        assert_eq!(mailer.describe(), format!("files in {}/", outbox.display()));
+    }
+
+    #[test]
+    fn the_mailer_refuses_to_be_built_outside_a_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Mailer::new(&settings(dir.path())).is_err());
+    }
+
+    #[tokio::test]
+    async fn malformed_messages_are_refused_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::new(&settings(dir.path())).unwrap();
+        type Change = fn(&mut OutgoingMail);
+        let cases: [(&str, Change); 5] = [
+            ("bad address", |m| m.to_email = "not an address".into()),
+            ("line break in name", |m| {
+                m.to_name = "Ada\r\nBcc: evil@example.org".into()
+            }),
+            ("line break in subject", |m| {
+                m.subject = "Hi\r\nBcc: evil@example.org".into()
+            }),
+            ("relative unsubscribe link", |m| {
+                m.list_unsubscribe = Some("/unsubscribe/x".into())
+            }),
+            ("bad list id", |m| m.list_id = Some("no dots".into())),
+        ];
+        for (why, change) in cases {
+            let mut m = mail();
+            change(&mut m);
+            let err = mailer.send(&m).await.unwrap_err();
+            assert!(!err.is_temporary(), "{why}: {err}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn message_ids_are_on_the_domain_of_the_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::new(&settings(dir.path())).unwrap();
+        let sent = mailer.send(&mail()).await.unwrap();
+        assert!(sent.message_id.starts_with('<'), "{}", sent.message_id);
+        assert!(
+            sent.message_id.ends_with("@partners.example.edu>"),
+            "{}",
+            sent.message_id
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! The subscriber's side: tokens for mailed links, confirmation mails.
+
+use crate::http::AppState;
+use crate::mail::OutgoingMail;
+use crate::store::{MailingList, Store, TokenPurpose};
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// How long a confirmation link works.
+pub const CONFIRM_DAYS: i64 = 7;
+
+/// 32 random bytes (256 bits) from the OS, URL-safe hex.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// What is stored of a token: its SHA-256, so a leaked database holds no live links.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Makes and stores a token; returns it for the link.
+pub async fn mint_token(
+    store: &Store,
+    subscriber_id: i64,
+    purpose: TokenPurpose,
+    list_id: Option<i64>,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let token = new_token();
+    store
+        .store_token(
+            &token_hash(&token),
+            subscriber_id,
+            purpose,
+            list_id,
+            expires_at,
+            now,
+        )
+        .await?;
+    Ok(token)
+}
+
+/// `list.host` for the List-Id header.
+pub fn list_id_header(list_slug: &str, base_url: &str) -> String {
+    format!("{list_slug}.{}", crate::feeds::tag_authority(base_url))
+}
+
+#[derive(Serialize)]
+struct ConfirmMail<'a> {
+    name: &'a str,
+    list_name: &'a str,
+    site_name: &'a str,
+    site_url: &'a str,
+    confirm_url: String,
+    unsubscribe_url: String,
+    valid_days: i64,
+}
+
+/// Sends the mail whose link confirms the address and joins the list.
+pub async fn send_confirmation(
+    state: &AppState,
+    subscriber_id: i64,
+    list: &MailingList,
+) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    let subscriber = state
+        .store
+        .subscriber_by_id(subscriber_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("subscriber {subscriber_id} vanished"))?;
+    let store = &state.store;
+    let base = &state.settings.base_url;
+    let confirm = mint_token(
+        store,
+        subscriber_id,
+        TokenPurpose::Confirm,
+        Some(list.id),
+        Some(now + Duration::days(CONFIRM_DAYS)),
+        now,
+    )
+    .await?;
+    let unsubscribe = mint_token(
+        store,
+        subscriber_id,
+        TokenPurpose::Unsubscribe,
+        Some(list.id),
+        None,
+        now,
+    )
+    .await?;
+    let unsubscribe_url = format!("{base}/unsubscribe/{unsubscribe}");
+    let data = ConfirmMail {
+        name: &subscriber.name,
+        list_name: &list.name,
+        site_name: &state.settings.site_name,
+        site_url: base,
+        confirm_url: format!("{base}/subscribe/confirm/{confirm}"),
+        unsubscribe_url: unsubscribe_url.clone(),
+        valid_days: CONFIRM_DAYS,
+    };
+    let rendered = state
+        .templates
+        .render_email("confirm", &subscriber.language, &data)?;
+    let mail = OutgoingMail {
+        to_email: subscriber.email.clone(),
+        to_name: subscriber.name.clone(),
+        subject: format!("Please confirm: {}", list.name),
+        text: rendered.text,
+        html: rendered.html,
+        list_unsubscribe: Some(unsubscribe_url),
+        list_id: Some(list_id_header(&list.slug, base)),
+    };
+    state
+        .mailer
+        .send(&mail)
+        .await
+        .map_err(|e| anyhow::anyhow!("sending the confirmation mail: {e}"))?;
+    Ok(())
+}
+
+/// Sends a confirmation in the background so the answer to the request neither waits
+/// for the mail server nor reveals by its timing whether a mail went out.
+pub fn send_confirmation_later(state: &AppState, subscriber_id: i64, list: MailingList) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = send_confirmation(&state, subscriber_id, &list).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                subscriber_id,
+                list = list.slug,
+                "confirmation mail not sent"
+            );
+        }
+    });
+}
