@@ -213,6 +213,81 @@ async fn a_server_that_does_not_answer_times_out_as_temporary() {
 }
 
 #[tokio::test]
+async fn after_a_timeout_the_stuck_connection_is_never_reused() {
+    let server = SmtpServer::start(Behaviour::accept_all().stall_after_data(1)).await;
+    let mailer = Mailer::new(&settings(&[
+        ("NEWSDESK_SMTP_URL", &server.url()),
+        ("NEWSDESK_SMTP_TIMEOUT_SECS", "1"),
+    ]))
+    .unwrap();
+
+    let err = mailer.send(&mail_to("ada@example.org")).await.unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+    assert!(err.message().contains("may or may not"), "{err}");
+
+    // Had the stuck connection gone back into the pool, this send would wait on it and
+    // time out too.
+    mailer.send(&mail_to("ada@example.org")).await.unwrap();
+    let received = server.wait_for(1, WAIT).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].connection, 2);
+}
+
+#[tokio::test]
+async fn lines_of_dots_survive_the_smtp_dot_stuffing() {
+    let server = SmtpServer::start(Behaviour::accept_all()).await;
+    let mailer = smtp_mailer(&server);
+    let mut mail = mail_to("ada@example.org");
+    mail.text = "first\r\n.\r\n..two dots\r\n.\r\nlast".into();
+    mailer.send(&mail).await.unwrap();
+    let received = server.wait_for(1, WAIT).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        parse(&received[0].raw).text.as_deref(),
+        Some(mail.text.as_str())
+    );
+}
+
+#[tokio::test]
+async fn the_test_server_answers_pipelined_commands_in_order() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let server =
+        SmtpServer::start(Behaviour::accept_all().unknown_recipient("x@example.org")).await;
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    // Everything in one write, as a pipelining client sends it (RFC 2920).
+    write
+        .write_all(
+            b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<x@example.org>\r\n\
+              RCPT TO:<b@example.org>\r\nDATA\r\nSubject: hi\r\n\r\n..dot\r\n.\r\n\
+              MAIL FROM:<>\r\nRSET\r\nNOOP\r\nQUIT\r\n",
+        )
+        .await
+        .unwrap();
+    let mut codes = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        // Continuation lines of a multi-line reply have a '-' after the code.
+        if line.as_bytes().get(3) != Some(&b'-') {
+            codes.push(line[..3].to_owned());
+        }
+    }
+    assert_eq!(
+        codes,
+        [
+            "220", "250", "250", "550", "250", "354", "250", "250", "250", "250", "221"
+        ]
+    );
+    let received = server.messages();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].mail_from, "a@example.org");
+    assert_eq!(received[0].rcpt_to, vec!["b@example.org"]);
+    assert_eq!(received[0].raw, b"Subject: hi\r\n\r\n.dot\r\n");
+}
+
+#[tokio::test]
 async fn a_refused_login_is_temporary_and_never_shows_the_password() {
     let server =
         SmtpServer::start(Behaviour::accept_all().require_login("news", "right-pass")).await;

@@ -6,6 +6,7 @@ mod api_items;
 mod feeds;
 mod golden;
 mod helpers;
+mod import;
 mod mail;
 mod pages;
 mod smtp_server;

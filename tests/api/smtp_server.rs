@@ -24,6 +24,7 @@ pub struct Behaviour {
     temporary_failures_at_rcpt: usize,
     temporary_failures_at_data: usize,
     drops_after_data: usize,
+    stalls_after_data: usize,
     unknown_recipients: HashSet<String>,
     greeting_delay: Option<Duration>,
     login: Option<(String, String)>,
@@ -58,6 +59,13 @@ impl Behaviour {
     /// are not recorded.
     pub fn drop_after_data(mut self, n: usize) -> Self {
         self.drops_after_data = n;
+        self
+    }
+
+    /// Never answers the data of the first `n` messages, keeping the connection open: the
+    /// client must time out, and must not reuse that connection. Not recorded either.
+    pub fn stall_after_data(mut self, n: usize) -> Self {
+        self.stalls_after_data = n;
         self
     }
 
@@ -393,15 +401,19 @@ impl Session {
                         self.reset();
                         continue;
                     };
-                    let answer = {
+                    let outcome = {
                         let mut state = lock(&self.state);
                         state.data_transfers += 1;
-                        if state.behaviour.drops_after_data > 0 {
-                            state.behaviour.drops_after_data -= 1;
-                            None
-                        } else if state.behaviour.temporary_failures_at_data > 0 {
-                            state.behaviour.temporary_failures_at_data -= 1;
-                            Some("451 4.3.0 try later".to_owned())
+                        let b = &mut state.behaviour;
+                        if b.stalls_after_data > 0 {
+                            b.stalls_after_data -= 1;
+                            DataOutcome::Stall
+                        } else if b.drops_after_data > 0 {
+                            b.drops_after_data -= 1;
+                            DataOutcome::HangUp
+                        } else if b.temporary_failures_at_data > 0 {
+                            b.temporary_failures_at_data -= 1;
+                            DataOutcome::Reply("451 4.3.0 try later".to_owned())
                         } else {
                             state.received.push(Received {
                                 mail_from: self.mail_from.clone().unwrap_or_default(),
@@ -409,14 +421,23 @@ impl Session {
                                 raw,
                                 connection: self.connection,
                             });
-                            Some(format!("250 2.0.0 queued as {}", state.received.len()))
+                            DataOutcome::Reply(format!(
+                                "250 2.0.0 queued as {}",
+                                state.received.len()
+                            ))
                         }
                     };
                     self.reset();
-                    match answer {
-                        Some(answer) => self.reply(&answer).await?,
+                    match outcome {
+                        DataOutcome::Reply(answer) => self.reply(&answer).await?,
                         // Mid-transaction hang-up: close without a word.
-                        None => return self.writer.shutdown().await,
+                        DataOutcome::HangUp => return self.writer.shutdown().await,
+                        DataOutcome::Stall => {
+                            // Silent until the client hangs up or the server is dropped.
+                            let mut rest = Vec::new();
+                            let _ = self.reader.read_to_end(&mut rest).await;
+                            return Ok(());
+                        }
                     }
                 }
                 "RSET" => {
@@ -456,6 +477,12 @@ impl Session {
             raw.extend_from_slice(b"\r\n");
         }
     }
+}
+
+enum DataOutcome {
+    Reply(String),
+    HangUp,
+    Stall,
 }
 
 /// The address in `FROM:<a@b> SIZE=123` or `TO:<a@b>`; the empty reverse path `<>` gives "".
