@@ -226,7 +226,8 @@ async fn after_a_timeout_the_stuck_connection_is_never_reused() {
     assert!(err.message().contains("may or may not"), "{err}");
 
     // Had the stuck connection gone back into the pool, this send would wait on it and
-    // time out too.
+    // time out too. The pause lets lettre's pool take back whatever it is given.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     mailer.send(&mail_to("ada@example.org")).await.unwrap();
     let received = server.wait_for(1, WAIT).await;
     assert_eq!(received.len(), 1);
