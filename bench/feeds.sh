@@ -166,6 +166,10 @@ show() {  # label rps
     "$(awk '/^Transfer\/sec:/ {print $2}' "$out")"
 }
 
+LOAD="$(cut -d' ' -f1 /proc/loadavg)"
+if awk -v l="$LOAD" 'BEGIN { exit !(l > 1.0) }'; then
+  echo "    warning: load average is $LOAD before measuring; other work on the machine skews the figures" >&2
+fi
 echo "--- warming up (3 s each)"
 run_wrk warm-newsdesk "$ND$FEED" 3 >/dev/null
 run_wrk warm-nginx "$NG$FEED" 3 >/dev/null
@@ -182,7 +186,7 @@ read -r ND_MEAN RATIO MET < <(awk -v a="$ND1" -v b="$ND2" -v n="$NGX" -v t="$TAR
 
 echo
 echo "=== feed benchmark: $FEED, $BYTES bytes, $CTYPE"
-echo "    cores: $(nproc)   wrk: -t$THREADS -c$CONNECTIONS -d${DURATION}s"
+echo "    cores: $(nproc)   wrk: -t$THREADS -c$CONNECTIONS -d${DURATION}s   load average before: $LOAD"
 printf '    newsdesk  %12s req/s   (mean of %s and %s)\n' "$ND_MEAN" "$ND1" "$ND2"
 printf '    nginx     %12s req/s   (same bytes, static file)\n' "$NGX"
 printf '    ratio newsdesk/nginx = %s   target >= %s: %s\n' "$RATIO" "$TARGET" \

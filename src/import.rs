@@ -7,8 +7,7 @@ use crate::store::{ImportCounts, ImportRow, ImportTerms, MailingList, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use tokio::sync::mpsc;
 
@@ -149,10 +148,18 @@ pub async fn import_csv<R: Read + Send + 'static>(
                 bytes,
             } => {
                 report.rows += read;
+                let (counts, repeated) = session.apply(&rows).await?;
+                report.counts += counts;
+                let mut bad = bad;
+                bad.extend(repeated.into_iter().map(|r| BadRow {
+                    line: r.line,
+                    email: r.email.to_string(),
+                    reason: "the address appears earlier in the file".into(),
+                }));
+                bad.sort_by_key(|b| b.line);
                 report.bad_rows += bad.len() as u64;
                 let room = BAD_ROW_DETAILS.saturating_sub(report.bad_row_details.len());
                 report.bad_row_details.extend(bad.into_iter().take(room));
-                report.counts += session.apply(&rows).await?;
                 progress(bytes);
             }
         }
@@ -166,12 +173,6 @@ pub async fn import_csv<R: Read + Send + 'static>(
         session.rollback().await?;
     }
     Ok(report)
-}
-
-fn hash_key(key: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
 }
 
 /// Runs on a blocking thread: reads records, checks them, sends batches.
@@ -227,7 +228,6 @@ fn parse<R: Read>(input: R, partners: HashMap<String, (i64, String)>, tx: mpsc::
         .map(|(i, n)| (i, n.clone()))
         .collect();
 
-    let mut seen: HashSet<u64> = HashSet::new();
     let mut rows = Vec::with_capacity(BATCH);
     let mut bad = Vec::new();
     let mut read = 0u64;
@@ -250,17 +250,7 @@ fn parse<R: Read>(input: R, partners: HashMap<String, (i64, String)>, tx: mpsc::
                     &extra,
                     &partners,
                 ) {
-                    Ok(row) => {
-                        if seen.insert(hash_key(&row.email.key())) {
-                            rows.push(row);
-                        } else {
-                            bad.push(BadRow {
-                                line,
-                                email: row.email.to_string(),
-                                reason: "the address appears earlier in the file".into(),
-                            });
-                        }
-                    }
+                    Ok(row) => rows.push(row),
                     Err(b) => bad.push(b),
                 }
             }

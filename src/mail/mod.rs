@@ -207,7 +207,7 @@ impl Mailer {
     }
 
     fn build(&self, mail: &OutgoingMail) -> Result<(Message, String), MailError> {
-        let permanent = |m: String| MailError::Permanent(m);
+        let permanent = MailError::Permanent;
         let address: Address = mail.to_email.trim().parse().map_err(|e| {
             permanent(format!(
                 "{:?} is not a valid recipient address ({e})",
@@ -229,8 +229,8 @@ impl Mailer {
         let name = mail.to_name.trim();
         let to = Mailbox::new((!name.is_empty()).then(|| name.to_owned()), address);
 
-        // The Message-ID names the sender's domain, as DMARC-minded receivers expect, not
-        // the host name of whatever machine runs newsdesk.
+        // On the sender's domain rather than lettre's default, the host name of whatever
+        // machine runs newsdesk: that name says nothing to the reader and may be internal.
         let message_id = format!(
             "<{}@{}>",
             uuid::Uuid::new_v4().simple(),

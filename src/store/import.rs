@@ -1,10 +1,10 @@
 //! Bulk import of subscribers in one transaction, a batch at a time.
 
-use super::{Store, StoreResult, placeholders, to_ts};
+use super::{Backend, Store, StoreResult, positional, to_ts};
 use crate::domain::{Email, JoinedVia, MembershipStatus, SubscriberStatus};
 use chrono::{DateTime, Utc};
 use sqlx::{Any, Row, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One checked CSV row.
 #[derive(Debug, Clone)]
@@ -51,6 +51,7 @@ pub struct ImportTerms {
 /// An open import. Nothing is visible to others until `commit`; dropping it rolls back.
 pub struct ImportSession {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     terms: ImportTerms,
     now: DateTime<Utc>,
 }
@@ -61,8 +62,16 @@ impl Store {
         terms: ImportTerms,
         now: DateTime<Utc>,
     ) -> StoreResult<ImportSession> {
+        let mut tx = self.pool.begin().await?;
+        // The addresses this import has seen, to find the ones a file repeats. Kept in
+        // the database (a temporary table, gone with the transaction or dropped at the
+        // end) so memory stays flat however long the file.
+        sqlx::query("CREATE TEMPORARY TABLE import_seen (email_key TEXT PRIMARY KEY)")
+            .execute(&mut *tx)
+            .await?;
         Ok(ImportSession {
-            tx: self.pool.begin().await?,
+            tx,
+            backend: self.backend,
             terms,
             now,
         })
@@ -76,7 +85,49 @@ impl ImportSession {
     /// Creates new subscribers, updates changed ones, leaves equal ones alone, and puts
     /// them all on the list (members already there keep their status: somebody who
     /// left is not signed up again by an import).
-    pub async fn apply(&mut self, rows: &[ImportRow]) -> StoreResult<ImportCounts> {
+    ///
+    /// Rows whose address came earlier in the import are left out and returned.
+    pub async fn apply(&mut self, rows: &[ImportRow]) -> StoreResult<(ImportCounts, Vec<ImportRow>)> {
+        let (rows, repeated) = self.drop_repeats(rows).await?;
+        let counts = self.apply_unique(&rows).await?;
+        Ok((counts, repeated))
+    }
+
+    /// Splits rows into first sightings and repeats of an address seen before.
+    async fn drop_repeats(&mut self, rows: &[ImportRow]) -> StoreResult<(Vec<ImportRow>, Vec<ImportRow>)> {
+        let keys: Vec<String> = rows.iter().map(|r| r.email.key()).collect();
+        // A batch may repeat an address itself: each goes to the table once.
+        let mut distinct = HashSet::with_capacity(keys.len());
+        let batch_keys: Vec<&str> = keys.iter().map(String::as_str).filter(|k| distinct.insert(*k)).collect();
+        let mut unseen: HashSet<String> = HashSet::with_capacity(batch_keys.len());
+        for chunk in batch_keys.chunks(INSERT_CHUNK * 4) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| format!("({})", positional(self.backend, n + 1, 1)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO import_seen (email_key) VALUES {} ON CONFLICT DO NOTHING RETURNING email_key",
+                values.join(", ")
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for k in chunk {
+                q = q.bind(*k);
+            }
+            unseen.extend(q.fetch_all(&mut *self.tx).await?);
+        }
+        let mut fresh = Vec::with_capacity(rows.len());
+        let mut repeated = Vec::new();
+        for (row, key) in rows.iter().zip(keys) {
+            // First sighting in the import and first in this batch.
+            if unseen.remove(&key) {
+                fresh.push(row.clone());
+            } else {
+                repeated.push(row.clone());
+            }
+        }
+        Ok((fresh, repeated))
+    }
+
+    async fn apply_unique(&mut self, rows: &[ImportRow]) -> StoreResult<ImportCounts> {
         let mut counts = ImportCounts::default();
         if rows.is_empty() {
             return Ok(counts);
@@ -88,7 +139,7 @@ impl ImportSession {
         for chunk in keys.chunks(INSERT_CHUNK * 4) {
             let sql = format!(
                 "SELECT id, email_key, name, partner_id, language, attributes FROM subscribers WHERE email_key IN ({})",
-                placeholders(1, chunk.len())
+                positional(self.backend, 1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for k in chunk {
@@ -140,7 +191,7 @@ impl ImportSession {
         let consent_at = terms.consent_source.as_ref().map(|_| now);
         for chunk in new_rows.chunks(INSERT_CHUNK) {
             let values: Vec<String> = (0..chunk.len())
-                .map(|n| format!("({})", placeholders(n * 12 + 1, 12)))
+                .map(|n| format!("({})", positional(self.backend, n * 12 + 1, 12)))
                 .collect();
             let sql = format!(
                 "INSERT INTO subscribers (email, email_key, name, partner_id, language, status, joined_via,
@@ -165,23 +216,19 @@ impl ImportSession {
                     .bind(now);
             }
             let inserted = q.fetch_all(&mut *self.tx).await?;
-            let new_ids: Vec<i64> = inserted
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<Result<_, _>>()?;
+            let new_ids: Vec<i64> = inserted.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
             counts.created += new_ids.len() as u64;
             let events: Vec<String> = (0..new_ids.len())
-                .map(|n| format!("(${}, $1, 'joined', $2)", n + 3))
+                .map(|n| format!("({}, 'joined')", positional(self.backend, n * 3 + 1, 3)))
                 .collect();
             let sql = format!(
-                "INSERT INTO subscriber_events (subscriber_id, at, kind, detail) VALUES {}",
+                "INSERT INTO subscriber_events (subscriber_id, at, detail, kind) VALUES {}",
                 events.join(", ")
             );
-            let mut q = sqlx::query(&sql)
-                .bind(now)
-                .bind(format!("via {}", terms.via.as_str()));
+            let detail = format!("via {}", terms.via.as_str());
+            let mut q = sqlx::query(&sql);
             for id in &new_ids {
-                q = q.bind(*id);
+                q = q.bind(*id).bind(now).bind(detail.as_str());
             }
             q.execute(&mut *self.tx).await?;
             ids.extend(new_ids);
@@ -190,20 +237,22 @@ impl ImportSession {
             let confirmed_at = (terms.member_status == MembershipStatus::Confirmed).then_some(now);
             for chunk in ids.chunks(INSERT_CHUNK * 2) {
                 let values: Vec<String> = (0..chunk.len())
-                    .map(|n| format!("($1, ${}, $2, $3, $3, $4)", n + 5))
+                    .map(|n| format!("({})", positional(self.backend, n * 6 + 1, 6)))
                     .collect();
                 let sql = format!(
                     "INSERT INTO memberships (list_id, subscriber_id, status, created_at, updated_at, confirmed_at)
                      VALUES {} ON CONFLICT (list_id, subscriber_id) DO NOTHING",
                     values.join(", ")
                 );
-                let mut q = sqlx::query(&sql)
-                    .bind(list_id)
-                    .bind(terms.member_status.as_str())
-                    .bind(now)
-                    .bind(confirmed_at);
+                let mut q = sqlx::query(&sql);
                 for id in chunk {
-                    q = q.bind(*id);
+                    q = q
+                        .bind(list_id)
+                        .bind(*id)
+                        .bind(terms.member_status.as_str())
+                        .bind(now)
+                        .bind(now)
+                        .bind(confirmed_at);
                 }
                 counts.added_to_list += q.execute(&mut *self.tx).await?.rows_affected();
             }
@@ -211,7 +260,8 @@ impl ImportSession {
         Ok(counts)
     }
 
-    pub async fn commit(self) -> StoreResult<()> {
+    pub async fn commit(mut self) -> StoreResult<()> {
+        sqlx::query("DROP TABLE import_seen").execute(&mut *self.tx).await?;
         self.tx.commit().await?;
         Ok(())
     }
@@ -221,3 +271,4 @@ impl ImportSession {
         Ok(())
     }
 }
+

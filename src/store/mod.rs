@@ -152,6 +152,16 @@ pub(crate) fn placeholders(start: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// Placeholders for `count` values bound in order, numbered from `start` on
+/// PostgreSQL. SQLite gets anonymous `?`: it looks numbered parameters up by a linear
+/// scan, which makes a statement with thousands of them quadratic.
+pub(crate) fn positional(backend: Backend, start: usize, count: usize) -> String {
+    match backend {
+        Backend::Postgres => placeholders(start, count),
+        Backend::Sqlite => vec!["?"; count].join(", "),
+    }
+}
+
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }

@@ -140,13 +140,19 @@ async fn an_import_twice_changes_nothing_the_second_time(store: Store) {
     };
     let rows: Vec<ImportRow> = (0..1200).map(|n| import_row(n + 2, &format!("p{n}@example.org"), "P")).collect();
     let mut session = store.begin_import(terms.clone(), default_now()).await.unwrap();
-    let first = session.apply(&rows).await.unwrap();
+    let mut doubled = rows.clone();
+    doubled.push(import_row(9999, "P7@example.org", "again"));
+    let (first, repeated) = session.apply(&doubled).await.unwrap();
+    assert_eq!(repeated.iter().map(|r| r.line).collect::<Vec<_>>(), [9999], "a repeat in the batch");
     session.commit().await.unwrap();
     assert_eq!((first.created, first.added_to_list), (1200, 1200));
     let mut rows2 = rows.clone();
     rows2[5].name = "Changed".into();
     let mut session = store.begin_import(terms.clone(), default_now()).await.unwrap();
-    let second = session.apply(&rows2).await.unwrap();
+    let (second, repeated) = session.apply(&rows2).await.unwrap();
+    assert!(repeated.is_empty(), "a new import starts afresh");
+    let (_, repeated) = session.apply(&rows2[..2]).await.unwrap();
+    assert_eq!(repeated.len(), 2, "repeats of an earlier batch");
     session.commit().await.unwrap();
     assert_eq!((second.created, second.updated, second.unchanged, second.added_to_list), (0, 1, 1199, 0));
     // A rolled-back session leaves nothing.
