@@ -285,7 +285,17 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
 
 /// The five partners with their time zones and languages, and one or two contacts each
 /// at reserved example domains.
-const PARTNER_DETAILS: [(&str, &str, &str, &str, &str, &[(&str, &str)]); 5] = [
+/// Name, country, time zone, language, website, contacts (name, address).
+type PartnerDetails = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const PARTNER_DETAILS: [PartnerDetails; 5] = [
     (
         PARTNERS[0],
         "Pakistan",

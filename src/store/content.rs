@@ -177,7 +177,7 @@ impl Store {
         new: &NewCategory,
         now: DateTime<Utc>,
     ) -> StoreResult<Written<Category>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let parent_id = match &new.parent {
             Some(p) => Some(Self::category_id(&mut tx, "parent", p.as_str()).await?),
             None => None,
@@ -215,7 +215,7 @@ impl Store {
         new: &NewCategory,
         now: DateTime<Utc>,
     ) -> StoreResult<Written<Category>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let id = Self::category_id(&mut tx, "slug", slug.as_str())
             .await
             .map_err(|_| StoreError::NotFound(format!("category {slug}")))?;
@@ -275,7 +275,7 @@ impl Store {
 
     /// Deletes an empty category; one with children or items is refused with the reason.
     pub async fn delete_category(&self, slug: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let id = Self::category_id(&mut tx, "slug", slug)
             .await
             .map_err(|_| StoreError::NotFound(format!("category {slug}")))?;
@@ -503,7 +503,7 @@ impl Store {
         body_html: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Written<Item>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
         let published_at = publication_time(draft, None, now);
         let event = draft.event.as_ref();
@@ -553,7 +553,7 @@ impl Store {
         body_html: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Written<Item>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let previous: Option<Option<i64>> =
             sqlx::query_scalar("SELECT published_at FROM items WHERE id = $1")
                 .bind(id)
@@ -619,7 +619,7 @@ impl Store {
         at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> StoreResult<Written<Item>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let published_at = match status {
             ItemStatus::Published => Some(to_ts(at.unwrap_or(now))),
             ItemStatus::Draft => None,
@@ -645,7 +645,7 @@ impl Store {
     }
 
     pub async fn delete_item(&self, id: i64, now: DateTime<Utc>) -> StoreResult<Written<()>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
         touched.sort();
         let deleted = sqlx::query("DELETE FROM items WHERE id = $1")

@@ -62,7 +62,7 @@ impl Store {
         terms: ImportTerms,
         now: DateTime<Utc>,
     ) -> StoreResult<ImportSession> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // The addresses this import has seen, to find the ones a file repeats. Kept in
         // the database (a temporary table, gone with the transaction or dropped at the
         // end) so memory stays flat however long the file.
@@ -87,18 +87,28 @@ impl ImportSession {
     /// left is not signed up again by an import).
     ///
     /// Rows whose address came earlier in the import are left out and returned.
-    pub async fn apply(&mut self, rows: &[ImportRow]) -> StoreResult<(ImportCounts, Vec<ImportRow>)> {
+    pub async fn apply(
+        &mut self,
+        rows: &[ImportRow],
+    ) -> StoreResult<(ImportCounts, Vec<ImportRow>)> {
         let (rows, repeated) = self.drop_repeats(rows).await?;
         let counts = self.apply_unique(&rows).await?;
         Ok((counts, repeated))
     }
 
     /// Splits rows into first sightings and repeats of an address seen before.
-    async fn drop_repeats(&mut self, rows: &[ImportRow]) -> StoreResult<(Vec<ImportRow>, Vec<ImportRow>)> {
+    async fn drop_repeats(
+        &mut self,
+        rows: &[ImportRow],
+    ) -> StoreResult<(Vec<ImportRow>, Vec<ImportRow>)> {
         let keys: Vec<String> = rows.iter().map(|r| r.email.key()).collect();
         // A batch may repeat an address itself: each goes to the table once.
         let mut distinct = HashSet::with_capacity(keys.len());
-        let batch_keys: Vec<&str> = keys.iter().map(String::as_str).filter(|k| distinct.insert(*k)).collect();
+        let batch_keys: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| distinct.insert(*k))
+            .collect();
         let mut unseen: HashSet<String> = HashSet::with_capacity(batch_keys.len());
         for chunk in batch_keys.chunks(INSERT_CHUNK * 4) {
             let values: Vec<String> = (0..chunk.len())
@@ -216,7 +226,10 @@ impl ImportSession {
                     .bind(now);
             }
             let inserted = q.fetch_all(&mut *self.tx).await?;
-            let new_ids: Vec<i64> = inserted.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+            let new_ids: Vec<i64> = inserted
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
             counts.created += new_ids.len() as u64;
             let events: Vec<String> = (0..new_ids.len())
                 .map(|n| format!("({}, 'joined')", positional(self.backend, n * 3 + 1, 3)))
@@ -261,7 +274,9 @@ impl ImportSession {
     }
 
     pub async fn commit(mut self) -> StoreResult<()> {
-        sqlx::query("DROP TABLE import_seen").execute(&mut *self.tx).await?;
+        sqlx::query("DROP TABLE import_seen")
+            .execute(&mut *self.tx)
+            .await?;
         self.tx.commit().await?;
         Ok(())
     }
@@ -271,4 +286,3 @@ impl ImportSession {
         Ok(())
     }
 }
-

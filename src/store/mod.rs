@@ -131,6 +131,19 @@ impl Store {
         Ok(())
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at the start
+    /// (`BEGIN IMMEDIATE`): a deferred one that reads first and writes later fails at
+    /// once with "database is locked" when another writer came in between, whatever
+    /// the busy timeout; taking the lock first makes it wait its turn instead.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -309,7 +309,7 @@ impl Store {
         consent: Option<&Consent>,
         now: DateTime<Utc>,
     ) -> StoreResult<Subscriber> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         Self::check_partner(&mut tx, d.partner).await?;
         let status = if consent.is_some() {
             SubscriberStatus::Confirmed
@@ -353,7 +353,7 @@ impl Store {
         d: &SubscriberDraft,
         now: DateTime<Utc>,
     ) -> StoreResult<Subscriber> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         Self::check_partner(&mut tx, d.partner).await?;
         let updated = sqlx::query(
             "UPDATE subscribers SET email = $1, email_key = $2, name = $3, partner_id = $4, language = $5,
@@ -388,7 +388,7 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Subscriber> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let updated =
             sqlx::query("UPDATE subscribers SET status = $1, updated_at = $2 WHERE id = $3")
                 .bind(status.as_str())
@@ -655,7 +655,7 @@ impl Store {
     }
 
     pub async fn create_list(&self, d: &ListDraft, now: DateTime<Utc>) -> StoreResult<MailingList> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO lists (slug, name, description, opt_in, visibility, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
@@ -680,7 +680,7 @@ impl Store {
         d: &ListDraft,
         now: DateTime<Utc>,
     ) -> StoreResult<MailingList> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM lists WHERE slug = $1")
             .bind(slug)
             .fetch_optional(&mut *tx)
@@ -742,7 +742,7 @@ impl Store {
         why: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         Self::upsert_membership(&mut tx, list_id, subscriber_id, status, now).await?;
         let slug: String = sqlx::query_scalar("SELECT slug FROM lists WHERE id = $1")
             .bind(list_id)
@@ -825,7 +825,7 @@ impl Store {
         ip: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<SubscriptionOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing: Option<(i64, String)> =
             sqlx::query_as("SELECT id, status FROM subscribers WHERE email_key = $1")
                 .bind(email.key())
@@ -917,7 +917,7 @@ impl Store {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<(i64, Option<i64>)>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let grant: Option<(i64, Option<i64>)> = sqlx::query_as(
             "UPDATE subscriber_tokens SET used_at = $1
              WHERE token_hash = $2 AND purpose = 'confirm' AND used_at IS NULL AND (expires_at IS NULL OR expires_at > $1)
@@ -979,7 +979,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let changed = sqlx::query(
             "UPDATE memberships SET status = 'unsubscribed', updated_at = $1, unsubscribed_at = $1
              WHERE subscriber_id = $2 AND ($3 IS NULL OR list_id = $3) AND status <> 'unsubscribed'",
@@ -1060,7 +1060,7 @@ impl Store {
         wanted: &[i64],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE subscribers SET language = $1, updated_at = $2 WHERE id = $3")
             .bind(language)
             .bind(to_ts(now))

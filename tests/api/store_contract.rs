@@ -68,8 +68,12 @@ contract!(
     subscribers_are_filtered_and_searched,
 );
 
-use newsdesk::domain::{Email, JoinedVia, ListDraft, MembershipStatus, OptIn, SubscriberStatus, Visibility};
-use newsdesk::store::{ImportRow, ImportTerms, MailingList, SubscriberFilter, SubscriptionOutcome, TokenPurpose};
+use newsdesk::domain::{
+    Email, JoinedVia, ListDraft, MembershipStatus, OptIn, SubscriberStatus, Visibility,
+};
+use newsdesk::store::{
+    ImportRow, ImportTerms, MailingList, SubscriberFilter, SubscriptionOutcome, TokenPurpose,
+};
 
 async fn partners_list(store: &Store) -> MailingList {
     tree(store).await;
@@ -94,26 +98,102 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
     assert_eq!(list.categories, ["news-events"]);
     let email = Email::parse("Mei@Example.org").unwrap();
     let now = default_now();
-    let outcome = store.request_subscription(&email, "Mei", "en", &list, Some("192.0.2.7"), now).await.unwrap();
-    let SubscriptionOutcome::NeedsConfirmation { subscriber_id } = outcome else { panic!("{outcome:?}") };
+    let outcome = store
+        .request_subscription(&email, "Mei", "en", &list, Some("192.0.2.7"), now)
+        .await
+        .unwrap();
+    let SubscriptionOutcome::NeedsConfirmation { subscriber_id } = outcome else {
+        panic!("{outcome:?}")
+    };
     // Asking again is the same, and does not make a second subscriber.
-    let again = store.request_subscription(&email, "Mei", "en", &list, Some("192.0.2.7"), now).await.unwrap();
+    let again = store
+        .request_subscription(&email, "Mei", "en", &list, Some("192.0.2.7"), now)
+        .await
+        .unwrap();
     assert_eq!(again, outcome);
-    store.store_token("confirm-hash", subscriber_id, TokenPurpose::Confirm, Some(list.id), Some(now + Duration::days(7)), now).await.unwrap();
-    store.store_token("leave-hash", subscriber_id, TokenPurpose::Unsubscribe, Some(list.id), None, now).await.unwrap();
-    assert!(store.confirm_subscription("wrong", now).await.unwrap().is_none());
-    assert_eq!(store.confirm_subscription("confirm-hash", now).await.unwrap(), Some((subscriber_id, Some(list.id))));
-    assert!(store.confirm_subscription("confirm-hash", now).await.unwrap().is_none(), "used once");
-    let s = store.subscriber_by_email("mei@example.org").await.unwrap().unwrap();
-    assert_eq!((s.status, s.consent_ip.as_deref()), (SubscriberStatus::Confirmed, Some("192.0.2.7")));
-    assert_eq!(store.membership_status(list.id, s.id).await.unwrap(), Some(MembershipStatus::Confirmed));
-    let confirmed = store.request_subscription(&email, "Mei", "en", &list, None, now).await.unwrap();
+    store
+        .store_token(
+            "confirm-hash",
+            subscriber_id,
+            TokenPurpose::Confirm,
+            Some(list.id),
+            Some(now + Duration::days(7)),
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .store_token(
+            "leave-hash",
+            subscriber_id,
+            TokenPurpose::Unsubscribe,
+            Some(list.id),
+            None,
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .confirm_subscription("wrong", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .confirm_subscription("confirm-hash", now)
+            .await
+            .unwrap(),
+        Some((subscriber_id, Some(list.id)))
+    );
+    assert!(
+        store
+            .confirm_subscription("confirm-hash", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "used once"
+    );
+    let s = store
+        .subscriber_by_email("mei@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (s.status, s.consent_ip.as_deref()),
+        (SubscriberStatus::Confirmed, Some("192.0.2.7"))
+    );
+    assert_eq!(
+        store.membership_status(list.id, s.id).await.unwrap(),
+        Some(MembershipStatus::Confirmed)
+    );
+    let confirmed = store
+        .request_subscription(&email, "Mei", "en", &list, None, now)
+        .await
+        .unwrap();
     assert_eq!(confirmed, SubscriptionOutcome::NothingToDo);
     for _ in 0..2 {
-        assert!(store.unsubscribe_by_token("leave-hash", now).await.unwrap().is_some());
+        assert!(
+            store
+                .unsubscribe_by_token("leave-hash", now)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
-    assert_eq!(store.membership_status(list.id, s.id).await.unwrap(), Some(MembershipStatus::Unsubscribed));
-    assert!(store.unsubscribe_by_token("confirm-hash", now).await.unwrap().is_none(), "tokens are single-purpose");
+    assert_eq!(
+        store.membership_status(list.id, s.id).await.unwrap(),
+        Some(MembershipStatus::Unsubscribed)
+    );
+    assert!(
+        store
+            .unsubscribe_by_token("confirm-hash", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "tokens are single-purpose"
+    );
     let counts = store.list_counts(list.id).await.unwrap();
     assert_eq!(counts[&MembershipStatus::Unsubscribed], 1);
 }
@@ -138,28 +218,57 @@ async fn an_import_twice_changes_nothing_the_second_time(store: Store) {
         consent_source: None,
         via: JoinedVia::Import,
     };
-    let rows: Vec<ImportRow> = (0..1200).map(|n| import_row(n + 2, &format!("p{n}@example.org"), "P")).collect();
-    let mut session = store.begin_import(terms.clone(), default_now()).await.unwrap();
+    let rows: Vec<ImportRow> = (0..1200)
+        .map(|n| import_row(n + 2, &format!("p{n}@example.org"), "P"))
+        .collect();
+    let mut session = store
+        .begin_import(terms.clone(), default_now())
+        .await
+        .unwrap();
     let mut doubled = rows.clone();
     doubled.push(import_row(9999, "P7@example.org", "again"));
     let (first, repeated) = session.apply(&doubled).await.unwrap();
-    assert_eq!(repeated.iter().map(|r| r.line).collect::<Vec<_>>(), [9999], "a repeat in the batch");
+    assert_eq!(
+        repeated.iter().map(|r| r.line).collect::<Vec<_>>(),
+        [9999],
+        "a repeat in the batch"
+    );
     session.commit().await.unwrap();
     assert_eq!((first.created, first.added_to_list), (1200, 1200));
     let mut rows2 = rows.clone();
     rows2[5].name = "Changed".into();
-    let mut session = store.begin_import(terms.clone(), default_now()).await.unwrap();
+    let mut session = store
+        .begin_import(terms.clone(), default_now())
+        .await
+        .unwrap();
     let (second, repeated) = session.apply(&rows2).await.unwrap();
     assert!(repeated.is_empty(), "a new import starts afresh");
     let (_, repeated) = session.apply(&rows2[..2]).await.unwrap();
     assert_eq!(repeated.len(), 2, "repeats of an earlier batch");
     session.commit().await.unwrap();
-    assert_eq!((second.created, second.updated, second.unchanged, second.added_to_list), (0, 1, 1199, 0));
+    assert_eq!(
+        (
+            second.created,
+            second.updated,
+            second.unchanged,
+            second.added_to_list
+        ),
+        (0, 1, 1199, 0)
+    );
     // A rolled-back session leaves nothing.
     let mut session = store.begin_import(terms, default_now()).await.unwrap();
-    session.apply(&[import_row(9, "ghost@example.org", "G")]).await.unwrap();
+    session
+        .apply(&[import_row(9, "ghost@example.org", "G")])
+        .await
+        .unwrap();
     session.rollback().await.unwrap();
-    assert!(store.subscriber_by_email("ghost@example.org").await.unwrap().is_none());
+    assert!(
+        store
+            .subscriber_by_email("ghost@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn subscribers_are_filtered_and_searched(store: Store) {
@@ -181,12 +290,33 @@ async fn subscribers_are_filtered_and_searched(store: Store) {
         .await
         .unwrap();
     session.commit().await.unwrap();
-    let find = |search: &str| SubscriberFilter { search: Some(search.into()), limit: 10, ..Default::default() };
-    let emails = |r: (Vec<newsdesk::store::Subscriber>, u64)| r.0.into_iter().map(|s| s.email).collect::<Vec<_>>();
-    assert_eq!(emails(store.list_subscribers(&find("WEI LING")).await.unwrap()), ["wei.ling@tp-sg.example.edu"]);
-    assert_eq!(emails(store.list_subscribers(&find("_name%")).await.unwrap()), ["odd_name%@example.org"]);
-    assert_eq!(store.list_subscribers(&find("%")).await.unwrap().1, 1, "% is literal");
-    let in_list = SubscriberFilter { list: Some(list.id), status: Some(SubscriberStatus::Confirmed), limit: 2, ..Default::default() };
+    let find = |search: &str| SubscriberFilter {
+        search: Some(search.into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let emails = |r: (Vec<newsdesk::store::Subscriber>, u64)| {
+        r.0.into_iter().map(|s| s.email).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        emails(store.list_subscribers(&find("WEI LING")).await.unwrap()),
+        ["wei.ling@tp-sg.example.edu"]
+    );
+    assert_eq!(
+        emails(store.list_subscribers(&find("_name%")).await.unwrap()),
+        ["odd_name%@example.org"]
+    );
+    assert_eq!(
+        store.list_subscribers(&find("%")).await.unwrap().1,
+        1,
+        "% is literal"
+    );
+    let in_list = SubscriberFilter {
+        list: Some(list.id),
+        status: Some(SubscriberStatus::Confirmed),
+        limit: 2,
+        ..Default::default()
+    };
     let (page, total) = store.list_subscribers(&in_list).await.unwrap();
     assert_eq!((page.len(), total), (2, 3));
     let after = store.subscribers_after(Some(list.id), 0, 10).await.unwrap();

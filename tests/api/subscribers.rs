@@ -1,7 +1,7 @@
 //! Subscribing, confirming, unsubscribing and preferences, through the real server
 //! and a real SMTP server on loopback, with mail read back by mail-parser.
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, spawn_app_with_smtp, Db};
+use crate::helpers::{Db, TestApp, spawn_app, spawn_app_with, spawn_app_with_smtp};
 use crate::smtp_server::{Behaviour, SmtpServer, parse};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -15,12 +15,19 @@ async fn app_with_mail() -> (TestApp, SmtpServer) {
 }
 
 async fn subscribe_form(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
-    app.client.post(app.url("/subscribe")).form(fields).send().await.unwrap()
+    app.client
+        .post(app.url("/subscribe"))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The first link in `text` that starts with `prefix`.
 fn link(text: &str, prefix: &str) -> String {
-    let start = text.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in {text}"));
+    let start = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link in {text}"));
     text[start..]
         .split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
         .next()
@@ -37,17 +44,40 @@ async fn subscriber_by_email(app: &TestApp, email: &str) -> Value {
         .json()
         .await
         .unwrap();
-    let id = list["subscribers"][0]["id"].as_i64().unwrap_or_else(|| panic!("{email} not found: {list}"));
-    app.admin(Method::GET, &format!("/api/v1/subscribers/{id}")).send().await.unwrap().json().await.unwrap()
+    let id = list["subscribers"][0]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{email} not found: {list}"));
+    app.admin(Method::GET, &format!("/api/v1/subscribers/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
     let (app, smtp) = app_with_mail().await;
-    let form = app.get("/subscribe").send().await.unwrap().text().await.unwrap();
+    let form = app
+        .get("/subscribe")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(form.contains("Partner institutions digest"), "{form}");
 
-    let r = subscribe_form(&app, &[("email", "Mei.Lin@Staff.Example.EDU"), ("name", "Mei Lin"), ("list", "partners")]).await;
+    let r = subscribe_form(
+        &app,
+        &[
+            ("email", "Mei.Lin@Staff.Example.EDU"),
+            ("name", "Mei Lin"),
+            ("list", "partners"),
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("Check your inbox"));
 
@@ -55,29 +85,57 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].rcpt_to, ["Mei.Lin@staff.example.edu"]);
     let mail = parse(&received[0].raw);
-    assert_eq!(mail.subject.as_deref(), Some("Please confirm: Partner institutions digest"));
+    assert_eq!(
+        mail.subject.as_deref(),
+        Some("Please confirm: Partner institutions digest")
+    );
     assert_eq!(mail.to, ["Mei.Lin@staff.example.edu"]);
     assert_eq!(mail.to_names, ["Mei Lin"]);
     assert_eq!(mail.from.as_deref(), Some("news@szpu.example.edu"));
-    assert!(mail.message_id.as_deref().unwrap().ends_with("@szpu.example.edu"));
+    assert!(
+        mail.message_id
+            .as_deref()
+            .unwrap()
+            .ends_with("@szpu.example.edu")
+    );
     assert_eq!(mail.content_type, "multipart/alternative");
     let text = mail.text.clone().unwrap();
     let html = mail.html.clone().unwrap();
     let confirm_url = link(&text, &app.url("/subscribe/confirm/"));
-    assert!(html.contains(&confirm_url), "the HTML part has the same link");
+    assert!(
+        html.contains(&confirm_url),
+        "the HTML part has the same link"
+    );
     let token = confirm_url.rsplit('/').next().unwrap();
-    assert!(token.len() >= 32 && token.chars().all(|c| c.is_ascii_hexdigit()), "128+ random bits: {token}");
+    assert!(
+        token.len() >= 32 && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "128+ random bits: {token}"
+    );
     let unsubscribe_header = mail.header("List-Unsubscribe").unwrap().to_owned();
-    assert!(unsubscribe_header.starts_with(&format!("<{}", app.url("/unsubscribe/"))), "{unsubscribe_header}");
-    assert_eq!(mail.header("List-Unsubscribe-Post"), Some("List-Unsubscribe=One-Click"));
-    assert!(mail.header("List-Id").unwrap().contains("partners.127.0.0.1"));
+    assert!(
+        unsubscribe_header.starts_with(&format!("<{}", app.url("/unsubscribe/"))),
+        "{unsubscribe_header}"
+    );
+    assert_eq!(
+        mail.header("List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert!(
+        mail.header("List-Id")
+            .unwrap()
+            .contains("partners.127.0.0.1")
+    );
 
     // Pending until the link is followed.
     let before = subscriber_by_email(&app, "mei.lin").await;
     assert_eq!(before["status"], "pending");
     assert_eq!(before["memberships"][0]["status"], "pending");
 
-    let page = app.get(confirm_url.trim_start_matches(&app.address)).send().await.unwrap();
+    let page = app
+        .get(confirm_url.trim_start_matches(&app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await.unwrap();
     assert!(page.contains("Subscription confirmed"), "{page}");
@@ -86,16 +144,32 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
     assert_eq!(after["memberships"][0]["status"], "confirmed");
     assert_eq!(after["consent_ip"], "127.0.0.1");
     assert!(after["consent_at"].is_string());
-    let kinds: Vec<&str> = after["history"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = after["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["joined", "confirmed", "list confirmed"]);
     // A used link is spent.
-    let again = app.get(confirm_url.trim_start_matches(&app.address)).send().await.unwrap();
+    let again = app
+        .get(confirm_url.trim_start_matches(&app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 
     // Preferences: the page linked from the confirmation.
     let prefs_url = link(&page, &app.url("/preferences/"));
     let prefs_path = prefs_url.trim_start_matches(&app.address).to_owned();
-    let prefs = app.get(&prefs_path).send().await.unwrap().text().await.unwrap();
+    let prefs = app
+        .get(&prefs_path)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(prefs.contains("value=\"partners\" checked"), "{prefs}");
     let r = app
         .client
@@ -116,12 +190,29 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
         .send()
         .await
         .unwrap();
-    assert_eq!(subscriber_by_email(&app, "mei.lin").await["memberships"][0]["status"], "confirmed");
+    assert_eq!(
+        subscriber_by_email(&app, "mei.lin").await["memberships"][0]["status"],
+        "confirmed"
+    );
 
     // One-click unsubscribe with the header's URL, as a mail provider does it.
-    let unsubscribe_url = unsubscribe_header.trim_start_matches('<').trim_end_matches('>').to_owned();
-    let page = app.client.get(&unsubscribe_url).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("<button type=\"submit\""), "one button: {page}");
+    let unsubscribe_url = unsubscribe_header
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned();
+    let page = app
+        .client
+        .get(&unsubscribe_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<button type=\"submit\""),
+        "one button: {page}"
+    );
     for _ in 0..2 {
         let r = app
             .client
@@ -157,7 +248,11 @@ async fn the_answer_is_the_same_for_new_pending_and_confirmed_addresses() {
     let received = smtp.wait_for(2, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(smtp.messages().len(), 2);
-    assert!(received.iter().all(|m| m.rcpt_to == ["new.person@example.org"]));
+    assert!(
+        received
+            .iter()
+            .all(|m| m.rcpt_to == ["new.person@example.org"])
+    );
 
     let json = app
         .client
@@ -173,24 +268,62 @@ async fn the_answer_is_the_same_for_new_pending_and_confirmed_addresses() {
 async fn bad_and_hostile_input_is_refused_with_the_field_named() {
     let (app, smtp) = app_with_mail().await;
     let cases: [(&[(&str, &str)], &str); 6] = [
-        (&[("email", "not-an-address"), ("list", "partners")], "email"),
-        (&[("email", "a@example.org\r\nBcc: victim@example.org"), ("list", "partners")], "email"),
-        (&[("email", "a@example.org"), ("name", "Eve\r\nBcc: victim@example.org"), ("list", "partners")], "name"),
+        (
+            &[("email", "not-an-address"), ("list", "partners")],
+            "email",
+        ),
+        (
+            &[
+                ("email", "a@example.org\r\nBcc: victim@example.org"),
+                ("list", "partners"),
+            ],
+            "email",
+        ),
+        (
+            &[
+                ("email", "a@example.org"),
+                ("name", "Eve\r\nBcc: victim@example.org"),
+                ("list", "partners"),
+            ],
+            "name",
+        ),
         (&[("email", "a@example.org"), ("list", "nope")], "list"),
-        (&[("email", &"x".repeat(300)), ("list", "partners")], "email"),
-        (&[("email", "a@example.org"), ("language", "klingon!"), ("list", "partners")], "language"),
+        (
+            &[("email", &"x".repeat(300)), ("list", "partners")],
+            "email",
+        ),
+        (
+            &[
+                ("email", "a@example.org"),
+                ("language", "klingon!"),
+                ("list", "partners"),
+            ],
+            "language",
+        ),
     ];
     for (fields, field) in cases {
         let r = app
             .client
             .post(app.url("/subscribe"))
-            .json(&fields.iter().cloned().collect::<std::collections::HashMap<_, _>>())
+            .json(
+                &fields
+                    .iter()
+                    .cloned()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}");
         let p: Value = r.json().await.unwrap();
-        assert!(p["errors"].as_array().unwrap().iter().any(|e| e["field"] == field), "{field}: {p}");
+        assert!(
+            p["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{field}: {p}"
+        );
         // The form shows the error too.
         let r = subscribe_form(&app, fields).await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -198,7 +331,14 @@ async fn bad_and_hostile_input_is_refused_with_the_field_named() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(smtp.messages().is_empty(), "no mail for refused requests");
-    let all: Value = app.admin(Method::GET, "/api/v1/subscribers?per_page=200").send().await.unwrap().json().await.unwrap();
+    let all: Value = app
+        .admin(Method::GET, "/api/v1/subscribers?per_page=200")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(all["total"], 8, "nothing stored for refused requests");
 }
 
@@ -222,15 +362,33 @@ async fn a_private_list_cannot_be_joined_from_the_form() {
     let missing = subscribe_form(&app, &[("email", "x@example.org"), ("list", "nothere")]).await;
     let missing = alert(missing.text().await.unwrap()).replace("&quot;nothere&quot;", "X");
     assert_eq!(private, missing, "a private list looks like no list at all");
-    assert!(!app.get("/subscribe").send().await.unwrap().text().await.unwrap().contains("Staff only"));
+    assert!(
+        !app.get("/subscribe")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("Staff only")
+    );
 }
 
 #[tokio::test]
 async fn too_many_requests_from_one_address_get_429() {
-    let app = spawn_app_with(Db::Sqlite, |s| s.subscribe_rate_per_hour = 3).await.unwrap();
+    let app = spawn_app_with(Db::Sqlite, |s| s.subscribe_rate_per_hour = 3)
+        .await
+        .unwrap();
     app.load_demo().await;
     for n in 0..3 {
-        let r = subscribe_form(&app, &[("email", &format!("p{n}@example.org")), ("list", "partners")]).await;
+        let r = subscribe_form(
+            &app,
+            &[
+                ("email", &format!("p{n}@example.org")),
+                ("list", "partners"),
+            ],
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::OK);
     }
     let r = subscribe_form(&app, &[("email", "p9@example.org"), ("list", "partners")]).await;
@@ -264,17 +422,40 @@ async fn unknown_used_and_expired_links_get_a_plain_404() {
     let mail = parse(&smtp.wait_for(1, Duration::from_secs(10)).await[0].raw);
     let confirm = link(&mail.text.unwrap(), &app.url("/subscribe/confirm/"));
     app.clock.advance(chrono::Duration::days(8));
-    let r = app.get(confirm.trim_start_matches(&app.address)).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND, "an expired link does not confirm");
-    assert_eq!(subscriber_by_email(&app, "late@").await["status"], "pending");
+    let r = app
+        .get(confirm.trim_start_matches(&app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "an expired link does not confirm"
+    );
+    assert_eq!(
+        subscriber_by_email(&app, "late@").await["status"],
+        "pending"
+    );
 }
 
 #[tokio::test]
 async fn admins_add_contacts_pending_unless_consent_is_stated() {
     let (app, smtp) = app_with_mail().await;
-    let partners: Value = app.admin(Method::GET, "/api/v1/partners").send().await.unwrap().json().await.unwrap();
+    let partners: Value = app
+        .admin(Method::GET, "/api/v1/partners")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(partners.as_array().unwrap().len(), 5);
-    let temasek = partners.as_array().unwrap().iter().find(|p| p["name"] == "Temasek Polytechnic of Singapore").unwrap();
+    let temasek = partners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Temasek Polytechnic of Singapore")
+        .unwrap();
     assert_eq!(temasek["timezone"], "Asia/Singapore");
     let partner_id = temasek["id"].as_i64().unwrap();
 
@@ -303,25 +484,61 @@ async fn admins_add_contacts_pending_unless_consent_is_stated() {
     assert_eq!(agreed["consent_source"], "signed partner agreement 2023");
 
     // Counts per list and status.
-    let list: Value = app.admin(Method::GET, "/api/v1/lists/partners").send().await.unwrap().json().await.unwrap();
-    assert_eq!(list["counts"], json!({"pending": 1, "confirmed": 9, "unsubscribed": 0}));
+    let list: Value = app
+        .admin(Method::GET, "/api/v1/lists/partners")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["counts"],
+        json!({"pending": 1, "confirmed": 9, "unsubscribed": 0})
+    );
     assert_eq!(list["categories"], json!(["news-events"]));
 
     // Filters: list, status, partner, search, paging.
     let get = |q: &'static str| {
         let app = &app;
         async move {
-            let v: Value = app.admin(Method::GET, &format!("/api/v1/subscribers?{q}")).send().await.unwrap().json().await.unwrap();
+            let v: Value = app
+                .admin(Method::GET, &format!("/api/v1/subscribers?{q}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             v
         }
     };
     assert_eq!(get("list=partners&status=pending").await["total"], 1);
-    assert_eq!(get(Box::leak(format!("partner_id={partner_id}").into_boxed_str())).await["total"], 4);
+    assert_eq!(
+        get(Box::leak(
+            format!("partner_id={partner_id}").into_boxed_str()
+        ))
+        .await["total"],
+        4
+    );
     assert_eq!(get("q=TP-SG.example").await["total"], 4);
-    assert_eq!(get("q=wei%20ling").await["subscribers"][0]["email"], "weiling.tan@tp-sg.example.edu");
+    assert_eq!(
+        get("q=wei%20ling").await["subscribers"][0]["email"],
+        "weiling.tan@tp-sg.example.edu"
+    );
     let page = get("per_page=3&page=2").await;
-    assert_eq!((page["total"].as_u64(), page["subscribers"].as_array().unwrap().len()), (Some(10), 3));
-    assert_eq!(get("q=100%25_").await["total"], 0, "LIKE wildcards are taken literally");
+    assert_eq!(
+        (
+            page["total"].as_u64(),
+            page["subscribers"].as_array().unwrap().len()
+        ),
+        (Some(10), 3)
+    );
+    assert_eq!(
+        get("q=100%25_").await["total"],
+        0,
+        "LIKE wildcards are taken literally"
+    );
 
     // A duplicate address, in any case, is a conflict.
     let r = app
@@ -333,7 +550,11 @@ async fn admins_add_contacts_pending_unless_consent_is_stated() {
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     // A partner with contacts is not deleted.
-    let r = app.admin(Method::DELETE, &format!("/api/v1/partners/{partner_id}")).send().await.unwrap();
+    let r = app
+        .admin(Method::DELETE, &format!("/api/v1/partners/{partner_id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     // Blocking is recorded in the history.
@@ -345,9 +566,22 @@ async fn admins_add_contacts_pending_unless_consent_is_stated() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let detail: Value = app.admin(Method::GET, &format!("/api/v1/subscribers/{id}")).send().await.unwrap().json().await.unwrap();
+    let detail: Value = app
+        .admin(Method::GET, &format!("/api/v1/subscribers/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(detail["status"], "blocked");
-    assert!(detail["history"].as_array().unwrap().iter().any(|h| h["kind"] == "blocked" && h["detail"] == "asked by phone"));
+    assert!(
+        detail["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["kind"] == "blocked" && h["detail"] == "asked by phone")
+    );
 }
 
 #[tokio::test]
@@ -359,7 +593,14 @@ async fn leaving_one_list_keeps_the_others() {
         .send()
         .await
         .unwrap();
-    let all: Value = app.admin(Method::GET, "/api/v1/subscribers?q=sokha").send().await.unwrap().json().await.unwrap();
+    let all: Value = app
+        .admin(Method::GET, "/api/v1/subscribers?q=sokha")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = all["subscribers"][0]["id"].as_i64().unwrap();
     let r = app
         .admin(Method::POST, "/api/v1/lists/events-only/members")
@@ -368,15 +609,43 @@ async fn leaving_one_list_keeps_the_others() {
         .await
         .unwrap();
     let member: Value = r.json().await.unwrap();
-    assert_eq!(member["status"], "confirmed", "a confirmed address joins at once");
-    let r = app.admin(Method::DELETE, &format!("/api/v1/lists/partners/members/{id}")).send().await.unwrap();
+    assert_eq!(
+        member["status"], "confirmed",
+        "a confirmed address joins at once"
+    );
+    let r = app
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/lists/partners/members/{id}"),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let detail: Value = app.admin(Method::GET, &format!("/api/v1/subscribers/{id}")).send().await.unwrap().json().await.unwrap();
+    let detail: Value = app
+        .admin(Method::GET, &format!("/api/v1/subscribers/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let statuses: Vec<(String, String)> = detail["memberships"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["list"].as_str().unwrap().into(), m["status"].as_str().unwrap().into()))
+        .map(|m| {
+            (
+                m["list"].as_str().unwrap().into(),
+                m["status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
-    assert_eq!(statuses, [("events-only".into(), "confirmed".into()), ("partners".into(), "unsubscribed".into())]);
+    assert_eq!(
+        statuses,
+        [
+            ("events-only".into(), "confirmed".into()),
+            ("partners".into(), "unsubscribed".into())
+        ]
+    );
 }

@@ -162,7 +162,7 @@ fn check_attributes(attributes: &BTreeMap<String, String>, errors: &mut FieldErr
 }
 
 impl SubscriberRequest {
-    fn into_draft(&self) -> Result<(SubscriberDraft, Option<Consent>), FieldErrors> {
+    fn to_draft(&self) -> Result<(SubscriberDraft, Option<Consent>), FieldErrors> {
         let mut errors = FieldErrors::new();
         let email = errors.check("email", Email::parse(&self.email));
         let name = errors.check("name", Text::parse(&self.name, 200, false, false));
@@ -269,7 +269,7 @@ async fn create_subscriber(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<SubscriberRequest>,
 ) -> ApiResult<(StatusCode, Json<SubscriberResponse>)> {
-    let (draft, consent) = request.into_draft()?;
+    let (draft, consent) = request.to_draft()?;
     let list = match request.list.as_deref() {
         Some(slug) => Some(find_list(&state, slug).await?),
         None => None,
@@ -370,7 +370,7 @@ async fn update_subscriber(
     ApiJson(request): ApiJson<SubscriberRequest>,
 ) -> ApiResult<Json<SubscriberResponse>> {
     let id = parse_id("subscriber", &id)?;
-    let (draft, _) = request.into_draft()?;
+    let (draft, _) = request.to_draft()?;
     Ok(Json(
         state
             .store
