@@ -9,6 +9,7 @@
 #   CONNECTIONS=64    wrk connections
 #   FEED=/feeds/all.rss   the feed path to measure
 #   TARGET=0.8        the newsdesk/nginx ratio to meet
+#   ROUNDS=2          rounds of (newsdesk, nginx); newsdesk runs once more at the end
 #   NEWSDESK_BIN=...  use this binary instead of building target/release/newsdesk
 #   KEEP=1            keep the temp dir (logs, nginx.conf, the feed file)
 #
@@ -22,9 +23,11 @@ THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
 FEED="${FEED:-/feeds/all.rss}"
 TARGET="${TARGET:-0.8}"
+ROUNDS="${ROUNDS:-2}"
 
 die() { echo "bench: $*" >&2; exit 1; }
 [[ "$DURATION" =~ ^[0-9]+$ && "$DURATION" -ge 1 && "$DURATION" -le 300 ]] || die "DURATION must be 1..300 seconds"
+[[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 && "$ROUNDS" -le 10 ]] || die "ROUNDS must be 1..10"
 
 # --- tools ---------------------------------------------------------------------------
 missing=()
@@ -166,29 +169,48 @@ show() {  # label rps
     "$(awk '/^Transfer\/sec:/ {print $2}' "$out")"
 }
 
-LOAD="$(cut -d' ' -f1 /proc/loadavg)"
-if awk -v l="$LOAD" 'BEGIN { exit !(l > 1.0) }'; then
-  echo "    warning: load average is $LOAD before measuring; other work on the machine skews the figures" >&2
+cpu_busy() {  # percent of CPU time not idle over $1 seconds, from /proc/stat
+  local a b
+  a="$(head -n1 /proc/stat)"; sleep "$1"; b="$(head -n1 /proc/stat)"
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    na = split(a, x); split(b, y); total = 0
+    for (i = 2; i <= na; i++) total += y[i] - x[i]
+    idle = (y[5] - x[5]) + (y[6] - x[6])
+    printf "%.0f", (total > 0 ? 100 * (total - idle) / total : 0) }'
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+BUSY="$(cpu_busy 2)"
+if [[ "$BUSY" -gt 15 ]]; then
+  echo "    warning: the CPUs were ${BUSY}% busy with other work just before measuring; the figures will be skewed" >&2
 fi
 echo "--- warming up (3 s each)"
 run_wrk warm-newsdesk "$ND$FEED" 3 >/dev/null
 run_wrk warm-nginx "$NG$FEED" 3 >/dev/null
 
 CMD="wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency URL"
-echo "--- measuring: $CMD  (newsdesk, nginx, newsdesk)"
-ND1="$(run_wrk newsdesk-1 "$ND$FEED" "$DURATION")"; show newsdesk-1 "$ND1"
-NGX="$(run_wrk nginx "$NG$FEED" "$DURATION")";       show nginx "$NGX"
-ND2="$(run_wrk newsdesk-2 "$ND$FEED" "$DURATION")"; show newsdesk-2 "$ND2"
-[[ -n "$ND1" && -n "$ND2" && -n "$NGX" ]] || die "could not read Requests/sec from wrk (see $WORK/wrk-*.txt with KEEP=1)"
+echo "--- measuring: $CMD  ($ROUNDS rounds of newsdesk then nginx, then newsdesk once more)"
+ND_ALL=""
+NG_ALL=""
+for round in $(seq "$ROUNDS"); do
+  r="$(run_wrk "newsdesk-$round" "$ND$FEED" "$DURATION")"; show "newsdesk-$round" "$r"; ND_ALL+="$r "
+  r="$(run_wrk "nginx-$round" "$NG$FEED" "$DURATION")"; show "nginx-$round" "$r"; NG_ALL+="$r "
+done
+last=$((ROUNDS + 1))
+r="$(run_wrk "newsdesk-$last" "$ND$FEED" "$DURATION")"; show "newsdesk-$last" "$r"; ND_ALL+="$r "
+[[ "$(wc -w <<<"$ND_ALL")" -eq $((ROUNDS + 1)) && "$(wc -w <<<"$NG_ALL")" -eq "$ROUNDS" ]] \
+  || die "could not read Requests/sec from wrk (KEEP=1 keeps $WORK/wrk-*.txt)"
 
-read -r ND_MEAN RATIO MET < <(awk -v a="$ND1" -v b="$ND2" -v n="$NGX" -v t="$TARGET" \
-  'BEGIN { m = (a + b) / 2; r = m / n; printf "%.2f %.3f %s\n", m, r, (r >= t ? "yes" : "no") }')
+ND_MED="$(median <<<"$ND_ALL")"
+NG_MED="$(median <<<"$NG_ALL")"
+read -r RATIO MET < <(awk -v n="$ND_MED" -v g="$NG_MED" -v t="$TARGET" \
+  'BEGIN { r = n / g; printf "%.3f %s\n", r, (r >= t ? "yes" : "no") }')
 
 echo
 echo "=== feed benchmark: $FEED, $BYTES bytes, $CTYPE"
-echo "    cores: $(nproc)   wrk: -t$THREADS -c$CONNECTIONS -d${DURATION}s   load average before: $LOAD"
-printf '    newsdesk  %12s req/s   (mean of %s and %s)\n' "$ND_MEAN" "$ND1" "$ND2"
-printf '    nginx     %12s req/s   (same bytes, static file)\n' "$NGX"
+echo "    cores: $(nproc)   wrk: -t$THREADS -c$CONNECTIONS -d${DURATION}s   CPU busy before: ${BUSY}%"
+printf '    newsdesk  %12s req/s   (median of %s)\n' "$ND_MED" "${ND_ALL% }"
+printf '    nginx     %12s req/s   (median of %s; same bytes, static file)\n' "$NG_MED" "${NG_ALL% }"
 printf '    ratio newsdesk/nginx = %s   target >= %s: %s\n' "$RATIO" "$TARGET" \
   "$([[ $MET == yes ]] && echo MET || echo MISSED)"
 

@@ -370,6 +370,10 @@ async fn load_people(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
                 categories: vec![Slug::parse("news-events").map_err(err)?],
                 opt_in: OptIn::Double,
                 visibility: Visibility::Public,
+                schedule: crate::domain::Schedule {
+                    timezone: TimeZone::parse("Asia/Shanghai").map_err(err)?,
+                    ..Default::default()
+                },
             },
             now,
         )

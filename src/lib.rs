@@ -9,6 +9,8 @@ pub mod clock;
 pub mod content;
 /// Demo content built from the seed news page.
 pub mod demo;
+/// Weekly digests: selection, rendering, the delivery outbox and the schedule.
+pub mod digest;
 /// Types that can only hold valid values.
 pub mod domain;
 /// Pure renderers: items to RSS, Atom, JSON Feed, iCalendar and OPML bytes; the feed cache.

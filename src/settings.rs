@@ -97,6 +97,10 @@ pub struct Settings {
     pub subscribe_rate_per_hour: u32,
     /// Where mail goes.
     pub mail: crate::mail::MailSettings,
+    /// How digests are delivered.
+    pub delivery: crate::digest::outbox::DeliverySettings,
+    /// Run the digest schedule and the delivery worker inside `serve`.
+    pub run_workers: bool,
 }
 
 impl Settings {
@@ -140,6 +144,32 @@ impl Settings {
         let subscribe_rate_per_hour =
             parse_number(&get, "NEWSDESK_SUBSCRIBE_RATE_PER_HOUR", 10, 1, 1_000_000)?;
         let mail = crate::mail::MailSettings::from_lookup(&get)?;
+        let secs = |key: &str, default: u32, min: u32, max: u32| -> anyhow::Result<std::time::Duration> {
+            Ok(std::time::Duration::from_secs(u64::from(parse_number(&get, key, default, min, max)?)))
+        };
+        let rate: f64 = match get("NEWSDESK_SEND_RATE") {
+            None => 0.0,
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(r) if (0.0..=100_000.0).contains(&r) => r,
+                _ => bail!("NEWSDESK_SEND_RATE must be messages per second from 0 (no limit) to 100000 (got {v:?})"),
+            },
+        };
+        let delivery = crate::digest::outbox::DeliverySettings {
+            concurrency: parse_number(&get, "NEWSDESK_SEND_CONCURRENCY", mail.pool_size.max(1), 1, 256)? as usize,
+            rate_per_second: rate,
+            batch_size: parse_number(&get, "NEWSDESK_SEND_BATCH", 200, 1, 10_000)?,
+            lease: secs("NEWSDESK_DELIVERY_LEASE_SECS", 60, 1, 3600)?,
+            max_attempts: parse_number(&get, "NEWSDESK_SEND_MAX_ATTEMPTS", 8, 1, 100)?,
+            retry_base: secs("NEWSDESK_RETRY_BASE_SECS", 60, 0, 86_400)?,
+            retry_max: secs("NEWSDESK_RETRY_MAX_SECS", 3600, 0, 7 * 86_400)?,
+            bounce_after: parse_number(&get, "NEWSDESK_BOUNCE_AFTER", 2, 1, 100)?,
+            poll: std::time::Duration::from_millis(u64::from(parse_number(&get, "NEWSDESK_POLL_MS", 1000, 10, 600_000)?)),
+        };
+        let run_workers = match get("NEWSDESK_WORKERS").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => bail!("NEWSDESK_WORKERS must be on or off (got {other:?})"),
+        };
         let site_name = get("NEWSDESK_SITE_NAME").unwrap_or_else(|| "newsdesk".into());
         if site_name.trim().is_empty()
             || site_name.chars().count() > 200
@@ -148,6 +178,8 @@ impl Settings {
             bail!("NEWSDESK_SITE_NAME must be 1 to 200 characters without control characters");
         }
         Ok(Self {
+            delivery,
+            run_workers,
             max_import_bytes,
             subscribe_rate_per_hour,
             mail,

@@ -49,6 +49,8 @@ impl Application {
             Duration::from_secs(3600),
         ));
         let state = AppState {
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            lists_changed: Arc::new(tokio::sync::Notify::new()),
             mailer,
             limiter,
             store,
@@ -83,6 +85,17 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let watcher = tokio::spawn(watch_content_version(self.state.clone()));
+        let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        if self.state.settings.run_workers {
+            let outbox = Arc::new(crate::digest::outbox::Outbox::new(
+                self.state.clone(),
+                self.state.settings.delivery.clone(),
+            ));
+            workers.push(tokio::spawn(outbox.run(self.state.outbox_wake.clone(), workers_stop.clone())));
+            let scheduler = crate::digest::schedule::DigestScheduler::start(self.state.clone()).await?;
+            workers.push(tokio::spawn(scheduler.run(self.state.lists_changed.clone(), workers_stop.clone())));
+        }
         let app = router(self.state.clone());
         tracing::info!(
             address = %self.listener.local_addr()?,
@@ -97,6 +110,11 @@ impl Application {
         .with_graceful_shutdown(stop)
         .await;
         watcher.abort();
+        // The worker finishes the message in hand and gives back the rest.
+        let _ = stop_workers.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
         self.state.store.close().await;
         served.context("serving HTTP")
     }

@@ -50,7 +50,47 @@ const EMAIL_TEMPLATES: &[(&str, &str)] = &[
         "confirm.txt",
         include_str!("../templates/email/confirm.txt.hbs"),
     ),
+    ("digest.html", include_str!("../templates/email/digest.html.hbs")),
+    ("digest.txt", include_str!("../templates/email/digest.txt.hbs")),
 ];
+
+/// Partials of the mail templates: (name, HTML version, text version).
+const EMAIL_PARTIALS: &[(&str, &str, &str)] = &[
+    (
+        "digest_event",
+        include_str!("../templates/email/partials/digest_event.html.hbs"),
+        include_str!("../templates/email/partials/digest_event.txt.hbs"),
+    ),
+    (
+        "digest_item",
+        include_str!("../templates/email/partials/digest_item.html.hbs"),
+        include_str!("../templates/email/partials/digest_item.txt.hbs"),
+    ),
+];
+
+/// The words of the digest per language; English is the fallback.
+const DIGEST_LABELS: &[(&str, &str)] = &[
+    ("en", include_str!("../templates/email/digest.labels.en.json")),
+    ("zh", include_str!("../templates/email/digest.labels.zh.json")),
+];
+
+/// The digest's words in `language`, or in English.
+pub fn digest_labels(language: &str) -> &'static serde_json::Value {
+    static PARSED: std::sync::OnceLock<Vec<(&'static str, serde_json::Value)>> = std::sync::OnceLock::new();
+    let parsed = PARSED.get_or_init(|| {
+        DIGEST_LABELS
+            .iter()
+            .map(|(lang, json)| (*lang, serde_json::from_str(json).expect("digest labels are valid JSON")))
+            .collect()
+    });
+    let primary = language.split('-').next().unwrap_or("en");
+    parsed
+        .iter()
+        .find(|(l, _)| *l == primary)
+        .or_else(|| parsed.iter().find(|(l, _)| *l == "en"))
+        .map(|(_, v)| v)
+        .expect("English labels exist")
+}
 
 #[derive(Debug)]
 pub struct Templates {
@@ -83,6 +123,14 @@ impl Templates {
         let mut email_text = Handlebars::new();
         email_text.set_strict_mode(true);
         email_text.register_escape_fn(handlebars::no_escape);
+        for (name, html, text) in EMAIL_PARTIALS {
+            email_html
+                .register_partial(name, html)
+                .with_context(|| format!("compiling mail partial {name}"))?;
+            email_text
+                .register_partial(name, text)
+                .with_context(|| format!("compiling mail partial {name}"))?;
+        }
         for (name, source) in EMAIL_TEMPLATES {
             let registry = if name.ends_with(".txt") {
                 &mut email_text
@@ -143,6 +191,17 @@ mod tests {
     #[test]
     fn all_templates_compile() {
         Templates::load().unwrap();
+    }
+
+    #[test]
+    fn digest_labels_fall_back_to_english() {
+        assert_eq!(digest_labels("zh")["news"], "新闻");
+        assert_eq!(digest_labels("zh-Hans")["news"], "新闻");
+        assert_eq!(digest_labels("fr")["news"], "News");
+        let en = digest_labels("en").as_object().unwrap();
+        let zh = digest_labels("zh").as_object().unwrap();
+        let keys = |m: &serde_json::Map<String, serde_json::Value>| m.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(en), keys(zh), "every language has every label");
     }
 
     #[test]

@@ -4,14 +4,16 @@
 mod email;
 mod item;
 mod people;
+mod period;
 mod text;
 
 pub use email::Email;
 pub use item::{CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory};
 pub use people::{
-    Consent, JoinedVia, ListDraft, MembershipStatus, OptIn, PartnerDraft, SubscriberDraft,
+    Consent, CronExpr, JoinedVia, ListDraft, MembershipStatus, OptIn, PartnerDraft, Schedule, SubscriberDraft,
     SubscriberStatus, Visibility,
 };
+pub use period::IsoWeek;
 pub use text::{Language, Slug, Text, TimeZone, WebUrl};
 
 use serde::Serialize;

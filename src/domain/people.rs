@@ -98,4 +98,77 @@ pub struct ListDraft {
     pub categories: Vec<Slug>,
     pub opt_in: OptIn,
     pub visibility: Visibility,
+    pub schedule: Schedule,
+}
+
+/// When a list's digest goes out: a cron expression with seconds
+/// (`sec min hour day-of-month month day-of-week`) read in an IANA time zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub cron: CronExpr,
+    pub timezone: TimeZone,
+    /// Fewer items than this and the digest is skipped.
+    pub min_items: u32,
+    /// How late a missed window may still be sent.
+    pub grace_minutes: u32,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            cron: CronExpr::parse(CronExpr::DEFAULT).expect("the default schedule parses"),
+            timezone: TimeZone::default(),
+            min_items: 1,
+            grace_minutes: 24 * 60,
+        }
+    }
+}
+
+/// A cron expression the scheduler accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronExpr(String);
+
+impl CronExpr {
+    /// Mondays at 08:00.
+    pub const DEFAULT: &'static str = "0 0 8 * * Mon";
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        Self::parser()
+            .parse(s)
+            .map(|_| Self(s.to_owned()))
+            .map_err(|e| format!("must be a cron expression with seconds such as \"0 0 8 * * Mon\" ({e})"))
+    }
+
+    /// The same parser settings as tokio-cron-scheduler's, so what passes here runs there.
+    pub fn parser() -> croner::parser::CronParser {
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+    }
+
+    pub fn cron(&self) -> croner::Cron {
+        Self::parser().parse(&self.0).expect("checked when built")
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The last time the schedule fired at or before `at`, in the zone.
+    pub fn last_fire_before(&self, at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.cron()
+            .find_previous_occurrence(&at.with_timezone(&tz), true)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// The next time the schedule fires after `at`.
+    pub fn next_fire_after(&self, at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.cron()
+            .find_next_occurrence(&at.with_timezone(&tz), false)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
 }

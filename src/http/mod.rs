@@ -32,6 +32,10 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     pub mailer: crate::mail::Mailer,
     pub limiter: Arc<RateLimiter>,
+    /// Wakes the delivery worker when a digest was built.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Tells the scheduler that lists changed.
+    pub lists_changed: Arc<tokio::sync::Notify>,
 }
 
 /// The whole application router.

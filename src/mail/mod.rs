@@ -1,4 +1,4 @@
-//! Outgoing mail over lettre: a pooled SMTP connection when `NEWSDESK_SMTP_URL` is set,
+//! Outgoing mail over lettre: a pool of SMTP connections when `NEWSDESK_SMTP_URL` is set,
 //! `.eml` files in the outbox directory otherwise. Every message gets the headers the
 //! large mail providers want from bulk senders (Message-ID on the sender's domain,
 //! one-click List-Unsubscribe, List-Id) and, when configured, a DKIM signature.
@@ -9,6 +9,7 @@
 
 mod config;
 mod headers;
+mod smtp;
 
 pub use config::{DkimAlgorithm, DkimKey, DkimSettings, MailSettings, SmtpEndpoint, SmtpSecurity};
 pub use headers::{ListId, ListUnsubscribe, ListUnsubscribePost};
@@ -17,13 +18,11 @@ use anyhow::Context;
 use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig};
 use lettre::message::header::HeaderName;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{
-    Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-};
+use lettre::{Address, AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use smtp::SmtpSender;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 /// One message to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +128,7 @@ const DKIM_SIGNED_HEADERS: [&str; 9] = [
 
 impl Mailer {
     /// Picks SMTP when `smtp_url` is set, `.eml` files in `outbox_dir` (created here)
-    /// otherwise. Must run inside a Tokio runtime: lettre's pool starts a task that closes
+    /// otherwise. Must run inside a Tokio runtime: the SMTP pool starts a task that closes
     /// idle connections. Nothing is connected yet; the first send opens the first
     /// connection.
     pub fn new(settings: &MailSettings) -> anyhow::Result<Self> {
@@ -154,7 +153,7 @@ impl Mailer {
         };
         let transport = match &settings.smtp_url {
             Some(url) => Transport::Smtp(SmtpSender::new(
-                url.clone(),
+                url.expose(),
                 settings.pool_size,
                 settings.timeout,
             )?),
@@ -193,7 +192,7 @@ impl Mailer {
     pub async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
         let (message, message_id) = self.build(mail)?;
         match &self.inner.transport {
-            Transport::Smtp(smtp) => smtp.send(&message).await?,
+            Transport::Smtp(smtp) => smtp.send(message.envelope(), &message.formatted()).await?,
             Transport::Files { dir, transport } => {
                 transport.send(message).await.map_err(|e| {
                     MailError::Temporary(format!(
@@ -263,131 +262,6 @@ impl Mailer {
     }
 }
 
-/// The SMTP side: a lettre pool, replaced by a fresh one when a send times out.
-struct SmtpSender {
-    url: crate::settings::Secret,
-    endpoint: SmtpEndpoint,
-    pool_size: u32,
-    timeout: Duration,
-    current: RwLock<Arc<AsyncSmtpTransport<Tokio1Executor>>>,
-    /// lettre's `max_size` only bounds the idle connections it keeps; without this, 100
-    /// concurrent sends would open 100 connections, and relays answer that with 421.
-    in_flight: tokio::sync::Semaphore,
-}
-
-impl SmtpSender {
-    fn new(
-        url: crate::settings::Secret,
-        pool_size: u32,
-        timeout: Duration,
-    ) -> anyhow::Result<Self> {
-        let endpoint =
-            SmtpEndpoint::parse(url.expose()).context("NEWSDESK_SMTP_URL is not usable")?;
-        let transport = build_transport(&url, pool_size, timeout)?;
-        Ok(Self {
-            url,
-            endpoint,
-            pool_size,
-            timeout,
-            current: RwLock::new(Arc::new(transport)),
-            in_flight: tokio::sync::Semaphore::new(pool_size as usize),
-        })
-    }
-
-    fn current(&self) -> Arc<AsyncSmtpTransport<Tokio1Executor>> {
-        // A panic while holding this lock cannot leave the Arc half-written.
-        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    async fn send(&self, message: &Message) -> Result<(), MailError> {
-        let raw = message.formatted();
-        // Waiting for a free connection is not part of the timeout: a busy pool is normal.
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| MailError::Temporary("the mailer is shutting down".into()))?;
-        // A send can meet a pool that another task's timeout has just shut down; the
-        // second round uses the fresh pool.
-        for round in 0..2 {
-            let transport = self.current();
-            let attempt =
-                tokio::time::timeout(self.timeout, transport.send_raw(message.envelope(), &raw))
-                    .await;
-            match attempt {
-                Ok(Ok(response)) => {
-                    tracing::debug!(
-                        server = %self.endpoint,
-                        reply = %response.code(),
-                        "message accepted"
-                    );
-                    // lettre hands the connection back to its pool in a spawned task.
-                    // Yielding (with the permit still held) lets that task run first, so
-                    // the next send finds the connection instead of opening another.
-                    tokio::task::yield_now().await;
-                    return Ok(());
-                }
-                Ok(Err(e)) if e.is_transport_shutdown() && round == 0 => continue,
-                Ok(Err(e)) => return Err(classify(&e, &self.endpoint)),
-                Err(_elapsed) => {
-                    self.replace_pool(&transport);
-                    return Err(MailError::Temporary(format!(
-                        "no answer from the SMTP server {}:{} within {} s (NEWSDESK_SMTP_TIMEOUT_SECS); \
-                         the message may or may not have been accepted",
-                        self.endpoint.host,
-                        self.endpoint.port,
-                        self.timeout.as_secs()
-                    )));
-                }
-            }
-        }
-        Err(MailError::Temporary(
-            "the SMTP connection pool was being replaced; try again".into(),
-        ))
-    }
-
-    /// Cancelling a send mid-conversation leaves its connection in an unknown state, and
-    /// lettre would put it back into the pool. Swapping the pool and shutting the old one
-    /// down makes sure that connection is closed, never reused.
-    fn replace_pool(&self, timed_out: &Arc<AsyncSmtpTransport<Tokio1Executor>>) {
-        let fresh = match build_transport(&self.url, self.pool_size, self.timeout) {
-            Ok(fresh) => Arc::new(fresh),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not rebuild the SMTP pool after a timeout");
-                return;
-            }
-        };
-        let old = {
-            let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-            if !Arc::ptr_eq(&current, timed_out) {
-                // Another task replaced it already.
-                return;
-            }
-            std::mem::replace(&mut *current, fresh)
-        };
-        let timeout = self.timeout;
-        tokio::spawn(async move {
-            // Closing says QUIT to idle connections; a stuck server must not keep this
-            // task alive for ever.
-            let _ = tokio::time::timeout(timeout, old.shutdown()).await;
-        });
-    }
-}
-
-fn build_transport(
-    url: &crate::settings::Secret,
-    pool_size: u32,
-    timeout: Duration,
-) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    // lettre's errors here never contain the URL, so they are safe to show.
-    let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
-        .map_err(|e| anyhow::anyhow!("NEWSDESK_SMTP_URL is not usable: {e}"))?;
-    Ok(builder
-        .timeout(Some(timeout))
-        .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(pool_size))
-        .build())
-}
-
 /// Sorts lettre's SMTP errors into retry-later and give-up, with a message that helps an
 /// admin: the server and its reply, never the credentials.
 fn classify(e: &lettre::transport::smtp::Error, endpoint: &SmtpEndpoint) -> MailError {
@@ -437,6 +311,7 @@ fn classify(e: &lettre::transport::smtp::Error, endpoint: &SmtpEndpoint) -> Mail
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn settings(outbox: &std::path::Path) -> MailSettings {
         MailSettings {

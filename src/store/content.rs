@@ -58,7 +58,7 @@ pub struct Written<T> {
     pub touched_categories: Vec<String>,
 }
 
-const ITEM_COLUMNS: &str = "i.id, i.slug, i.title, i.summary, i.body_markdown, i.body_html, \
+pub(crate) const ITEM_COLUMNS: &str = "i.id, i.slug, i.title, i.summary, i.body_markdown, i.body_html, \
     i.author, i.org_unit, i.language, i.status, i.published_at, i.created_at, i.updated_at, \
     i.event_starts_at, i.event_ends_at, i.event_timezone, i.event_venue, i.event_online_url, \
     i.event_mode";
@@ -744,7 +744,7 @@ impl Store {
     }
 
     /// Fills in categories and tags of item rows, keeping their order.
-    async fn hydrate(&self, rows: Vec<AnyRow>) -> StoreResult<Vec<Item>> {
+    pub(crate) async fn hydrate(&self, rows: Vec<AnyRow>) -> StoreResult<Vec<Item>> {
         let mut items: Vec<Item> = rows
             .iter()
             .map(item_from_row)

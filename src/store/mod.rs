@@ -4,11 +4,15 @@
 //! differ the code asks `Backend`. Migrations are kept per backend.
 
 mod content;
+mod digests;
 mod import;
 mod people;
 mod tokens;
 
 pub use content::{Category, FeedQuery, ItemFilter, ItemPage, Written};
+pub use digests::{
+    ClaimedDelivery, Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow, FailedDelivery, Section, Selection,
+};
 pub use import::{ImportCounts, ImportRow, ImportSession, ImportTerms};
 pub use people::{
     MailingList, Membership, Partner, Subscriber, SubscriberEvent, SubscriberFilter,

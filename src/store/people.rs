@@ -52,6 +52,7 @@ pub struct MailingList {
     pub categories: Vec<String>,
     pub opt_in: OptIn,
     pub visibility: Visibility,
+    pub schedule: crate::domain::Schedule,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -94,7 +95,7 @@ pub enum TokenPurpose {
 }
 
 impl TokenPurpose {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Confirm => "confirm",
             Self::Unsubscribe => "unsubscribe",
@@ -583,6 +584,13 @@ impl Store {
                 opt_in: OptIn::parse(&row.try_get::<String, _>("opt_in")?).map_err(enum_err)?,
                 visibility: Visibility::parse(&row.try_get::<String, _>("visibility")?)
                     .map_err(enum_err)?,
+                schedule: crate::domain::Schedule {
+                    cron: crate::domain::CronExpr::parse(&row.try_get::<String, _>("schedule_cron")?).map_err(enum_err)?,
+                    timezone: crate::domain::TimeZone::parse(&row.try_get::<String, _>("schedule_timezone")?)
+                        .map_err(enum_err)?,
+                    min_items: row.try_get::<i64, _>("min_items")? as u32,
+                    grace_minutes: row.try_get::<i64, _>("grace_minutes")? as u32,
+                },
                 created_at: from_ts(row.try_get("created_at")?),
                 updated_at: from_ts(row.try_get("updated_at")?),
             });
@@ -657,8 +665,9 @@ impl Store {
     pub async fn create_list(&self, d: &ListDraft, now: DateTime<Utc>) -> StoreResult<MailingList> {
         let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO lists (slug, name, description, opt_in, visibility, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+            "INSERT INTO lists (slug, name, description, opt_in, visibility, created_at, updated_at,
+                 schedule_cron, schedule_timezone, min_items, grace_minutes)
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(d.slug.as_str())
         .bind(d.name.as_str())
@@ -666,6 +675,10 @@ impl Store {
         .bind(d.opt_in.as_str())
         .bind(d.visibility.as_str())
         .bind(to_ts(now))
+        .bind(d.schedule.cron.as_str())
+        .bind(d.schedule.timezone.name())
+        .bind(i64::from(d.schedule.min_items))
+        .bind(i64::from(d.schedule.grace_minutes))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| taken_or(e, "slug", "list", d.slug.as_str()))?;
@@ -687,7 +700,8 @@ impl Store {
             .await?;
         let id = id.ok_or_else(|| StoreError::NotFound(format!("list {slug}")))?;
         sqlx::query(
-            "UPDATE lists SET slug = $1, name = $2, description = $3, opt_in = $4, visibility = $5, updated_at = $6
+            "UPDATE lists SET slug = $1, name = $2, description = $3, opt_in = $4, visibility = $5, updated_at = $6,
+                 schedule_cron = $8, schedule_timezone = $9, min_items = $10, grace_minutes = $11
              WHERE id = $7",
         )
         .bind(d.slug.as_str())
@@ -697,6 +711,10 @@ impl Store {
         .bind(d.visibility.as_str())
         .bind(to_ts(now))
         .bind(id)
+        .bind(d.schedule.cron.as_str())
+        .bind(d.schedule.timezone.name())
+        .bind(i64::from(d.schedule.min_items))
+        .bind(i64::from(d.schedule.grace_minutes))
         .execute(&mut *tx)
         .await
         .map_err(|e| taken_or(e, "slug", "list", d.slug.as_str()))?;

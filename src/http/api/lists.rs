@@ -2,7 +2,7 @@
 
 use super::partners::parse_id;
 use super::subscribers::find_list;
-use crate::domain::{FieldErrors, ListDraft, MembershipStatus, OptIn, Slug, Text, Visibility};
+use crate::domain::{CronExpr, FieldErrors, ListDraft, MembershipStatus, OptIn, Schedule, Slug, Text, TimeZone, Visibility};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
@@ -41,6 +41,15 @@ pub struct ListRequest {
     pub opt_in: Option<String>,
     /// `public` (default: joinable from the form) or `private`.
     pub visibility: Option<String>,
+    /// When the digest goes out: cron with seconds, default `0 0 8 * * Mon`.
+    pub schedule_cron: Option<String>,
+    /// IANA zone the schedule and the digest's week are read in; default `UTC`.
+    pub schedule_timezone: Option<String>,
+    /// Fewer items than this and the week's digest is skipped; default 1.
+    pub min_items: Option<u32>,
+    /// A window missed while the service was down is still sent this many minutes
+    /// late at most, else recorded as missed; default 1440.
+    pub grace_minutes: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,6 +60,12 @@ pub struct ListResponse {
     pub categories: Vec<String>,
     pub opt_in: OptIn,
     pub visibility: Visibility,
+    pub schedule_cron: String,
+    pub schedule_timezone: String,
+    pub min_items: u32,
+    pub grace_minutes: u32,
+    /// When the schedule next fires.
+    pub next_digest_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Members by status on this list.
@@ -80,8 +95,31 @@ impl ListRequest {
             Some(v) => errors.check("visibility", Visibility::parse(v)),
             None => Some(Visibility::Public),
         };
+        let defaults = Schedule::default();
+        let cron = match self.schedule_cron.as_deref() {
+            Some(c) => errors.check("schedule_cron", CronExpr::parse(c)),
+            None => Some(defaults.cron.clone()),
+        };
+        let timezone = match self.schedule_timezone.as_deref() {
+            Some(t) => errors.check("schedule_timezone", TimeZone::parse(t)),
+            None => Some(defaults.timezone),
+        };
+        let min_items = self.min_items.unwrap_or(defaults.min_items);
+        if !(1..=1000).contains(&min_items) {
+            errors.add("min_items", "must be from 1 to 1000");
+        }
+        let grace_minutes = self.grace_minutes.unwrap_or(defaults.grace_minutes);
+        if grace_minutes > 60 * 24 * 14 {
+            errors.add("grace_minutes", "must be at most 20160 (two weeks)");
+        }
         errors.finish(|| {
             Some(ListDraft {
+                schedule: Schedule {
+                    cron: cron?,
+                    timezone: timezone?,
+                    min_items,
+                    grace_minutes,
+                },
                 slug: slug?,
                 name: name?,
                 description: description?,
@@ -95,7 +133,13 @@ impl ListRequest {
 
 async fn to_response(state: &AppState, l: MailingList) -> ApiResult<ListResponse> {
     let counts = state.store.list_counts(l.id).await?;
+    let next_digest_at = l.schedule.cron.next_fire_after(state.clock.now(), l.schedule.timezone.tz());
     Ok(ListResponse {
+        schedule_cron: l.schedule.cron.as_str().to_owned(),
+        schedule_timezone: l.schedule.timezone.name().to_owned(),
+        min_items: l.schedule.min_items,
+        grace_minutes: l.schedule.grace_minutes,
+        next_digest_at,
         slug: l.slug,
         name: l.name,
         description: l.description,
@@ -133,6 +177,7 @@ async fn create_list(
 ) -> ApiResult<(StatusCode, Json<ListResponse>)> {
     let draft = request.into_draft()?;
     let list = state.store.create_list(&draft, state.clock.now()).await?;
+    state.lists_changed.notify_one();
     Ok((StatusCode::CREATED, Json(to_response(&state, list).await?)))
 }
 
@@ -165,6 +210,7 @@ async fn update_list(
         .store
         .update_list(&slug, &draft, state.clock.now())
         .await?;
+    state.lists_changed.notify_one();
     Ok(Json(to_response(&state, list).await?))
 }
 
@@ -178,6 +224,7 @@ async fn delete_list(
     Path(slug): Path<String>,
 ) -> ApiResult<StatusCode> {
     state.store.delete_list(&slug).await?;
+    state.lists_changed.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
 

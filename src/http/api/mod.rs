@@ -1,6 +1,7 @@
 //! The admin API under `/api/v1`, with its OpenAPI description.
 
 pub mod categories;
+pub mod digests;
 pub mod items;
 pub mod lists;
 pub mod partners;
@@ -16,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 #[openapi(
     info(title = "newsdesk admin API", description = "Write news items and categories; manage partners, subscribers and lists. Every call needs `Authorization: Bearer TOKEN`. Errors are application/problem+json."),
     modifiers(&BearerAuth),
-    tags((name = "items"), (name = "categories"), (name = "tokens"), (name = "partners"), (name = "subscribers"), (name = "lists"))
+    tags((name = "items"), (name = "categories"), (name = "tokens"), (name = "partners"), (name = "subscribers"), (name = "lists"), (name = "digests"))
 )]
 struct ApiDoc;
 
@@ -41,5 +42,6 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(partners::router())
         .merge(subscribers::router())
         .merge(lists::router())
+        .merge(digests::router())
         .split_for_parts()
 }

@@ -1,0 +1,170 @@
+//! The schedule: a tokio-cron-scheduler job per list, in the list's time zone, that
+//! builds the digest of the week it fires in. Building is idempotent, so a second tick,
+//! a restart or another instance sharing the database makes no second digest.
+//!
+//! Missed windows: at start-up and every few minutes, each list's latest window is
+//! checked. If no digest exists for it and it is within the list's grace period, it is
+//! built late (trigger `late`); past the grace period it is recorded as `missed` and
+//! nothing is sent. Windows before the list existed do not count.
+
+use crate::domain::IsoWeek;
+use crate::http::AppState;
+use crate::store::{Created, DigestTrigger, DigestWindow, MailingList};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use uuid::Uuid;
+
+/// What a tick or a catch-up did for one list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TickOutcome {
+    Built { period: String, digest_id: i64 },
+    AlreadyThere { period: String },
+    Missed { period: String },
+    NotDue,
+}
+
+/// Builds the digest for the window that fired last at or before now.
+pub async fn tick(state: &AppState, list: &MailingList, trigger: DigestTrigger) -> anyhow::Result<TickOutcome> {
+    let now = state.clock.now();
+    let tz = list.schedule.timezone.tz();
+    let Some(fired) = list.schedule.cron.last_fire_before(now, tz) else {
+        return Ok(TickOutcome::NotDue);
+    };
+    let period = IsoWeek::containing(fired, tz);
+    let created = super::build(&state.store, list, period, trigger, Some(fired), now).await?;
+    state.outbox_wake.notify_one();
+    Ok(match created {
+        Created::New(d) => {
+            tracing::info!(list = list.slug, period = d.period, status = ?d.status, "digest built");
+            TickOutcome::Built { period: d.period, digest_id: d.id }
+        }
+        Created::Existing(d) => TickOutcome::AlreadyThere { period: d.period },
+    })
+}
+
+/// The missed-window policy for one list (see the module's doc).
+pub async fn catch_up(state: &AppState, list: &MailingList) -> anyhow::Result<TickOutcome> {
+    let now = state.clock.now();
+    let tz = list.schedule.timezone.tz();
+    let Some(fired) = list.schedule.cron.last_fire_before(now, tz) else {
+        return Ok(TickOutcome::NotDue);
+    };
+    if fired < list.created_at {
+        return Ok(TickOutcome::NotDue);
+    }
+    let period = IsoWeek::containing(fired, tz);
+    if state.store.digest_for_period(list.id, &period.to_string()).await?.is_some() {
+        return Ok(TickOutcome::AlreadyThere { period: period.to_string() });
+    }
+    let grace = chrono::Duration::minutes(i64::from(list.schedule.grace_minutes));
+    if now - fired <= grace {
+        return tick(state, list, DigestTrigger::Late).await;
+    }
+    let window = DigestWindow {
+        period_start: period.start(tz),
+        period_end: period.end(tz),
+        news_since: state.store.news_since(list.id, period.start(tz)).await?,
+    };
+    state
+        .store
+        .record_missed_digest(list.id, &period.to_string(), &window, fired, now)
+        .await?;
+    tracing::warn!(list = list.slug, period = %period, "digest window missed; recorded, nothing sent");
+    Ok(TickOutcome::Missed { period: period.to_string() })
+}
+
+pub async fn catch_up_all(state: &AppState) -> anyhow::Result<Vec<(String, TickOutcome)>> {
+    let mut out = Vec::new();
+    for list in state.store.list_lists().await? {
+        out.push((list.slug.clone(), catch_up(state, &list).await?));
+    }
+    Ok(out)
+}
+
+/// The running schedule: one cron job per list, kept in step with the lists.
+pub struct DigestScheduler {
+    scheduler: JobScheduler,
+    jobs: HashMap<i64, (Uuid, String, String)>,
+    state: AppState,
+}
+
+impl DigestScheduler {
+    pub async fn start(state: AppState) -> anyhow::Result<Self> {
+        let scheduler = JobScheduler::new().await.context("starting the digest scheduler")?;
+        scheduler.start().await.context("starting the digest scheduler")?;
+        let mut me = Self { scheduler, jobs: HashMap::new(), state };
+        me.sync().await?;
+        Ok(me)
+    }
+
+    /// Adds, replaces and removes jobs so there is one per list with its current
+    /// schedule, then applies the missed-window policy.
+    pub async fn sync(&mut self) -> anyhow::Result<()> {
+        let lists = self.state.store.list_lists().await?;
+        for list in &lists {
+            let wanted = (list.schedule.cron.as_str().to_owned(), list.schedule.timezone.name().to_owned());
+            if let Some((uuid, cron, tz)) = self.jobs.get(&list.id) {
+                if (cron, tz) == (&wanted.0, &wanted.1) {
+                    continue;
+                }
+                self.scheduler.remove(uuid).await.ok();
+            }
+            let state = self.state.clone();
+            let list_id = list.id;
+            let job = Job::new_async_tz(list.schedule.cron.as_str(), list.schedule.timezone.tz(), move |_, _| {
+                let state = state.clone();
+                Box::pin(async move {
+                    match state.store.list_by_id(list_id).await {
+                        Ok(Some(list)) => {
+                            if let Err(e) = tick(&state, &list, DigestTrigger::Schedule).await {
+                                tracing::error!(error = format!("{e:#}"), list = list.slug, "scheduled digest failed");
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(error = format!("{e:#}"), "scheduled digest: list not read"),
+                    }
+                })
+            })
+            .with_context(|| format!("scheduling list {}", list.slug))?;
+            let uuid = self.scheduler.add(job).await.context("adding a digest job")?;
+            self.jobs.insert(list.id, (uuid, wanted.0, wanted.1));
+        }
+        let gone: Vec<i64> = self.jobs.keys().filter(|id| !lists.iter().any(|l| l.id == **id)).copied().collect();
+        for id in gone {
+            if let Some((uuid, _, _)) = self.jobs.remove(&id) {
+                self.scheduler.remove(&uuid).await.ok();
+            }
+        }
+        for list in &lists {
+            if let Err(e) = catch_up(&self.state, list).await {
+                tracing::error!(error = format!("{e:#}"), list = list.slug, "catching up a digest window failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the jobs in step: on every change to the lists, and every few minutes
+    /// for changes made by other instances.
+    pub async fn run(mut self, changed: Arc<tokio::sync::Notify>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = changed.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+                _ = stop.changed() => break,
+            }
+            if let Err(e) = self.sync().await {
+                tracing::error!(error = format!("{e:#}"), "the digest schedule could not be brought up to date");
+            }
+        }
+        self.scheduler.shutdown().await.ok();
+    }
+}
+
+/// When a list's digest goes out next.
+pub fn next_run(list: &MailingList, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    list.schedule.cron.next_fire_after(after, list.schedule.timezone.tz())
+}

@@ -1,0 +1,312 @@
+//! `/api/v1/digests`: every digest with its items and delivery counts; send now,
+//! retry failed deliveries, cancel; previews.
+
+use super::partners::parse_id;
+use super::subscribers::find_list;
+use crate::digest::{self, DryRun};
+use crate::domain::{Email, FieldErrors, IsoWeek};
+use crate::http::AppState;
+use crate::http::auth::AdminUser;
+use crate::http::error::{ApiResult, AppError, Problem};
+use crate::http::extract::parse_json;
+use crate::store::{Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, MailingList};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_digests))
+        .routes(routes!(get_digest))
+        .routes(routes!(send_now))
+        .routes(routes!(retry_failed))
+        .routes(routes!(cancel))
+        .routes(routes!(preview))
+        .routes(routes!(dry_run))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DigestItem {
+    pub id: i64,
+    pub title: String,
+    pub url: String,
+    pub published_at: Option<DateTime<Utc>>,
+    pub event_starts_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailedDeliveryResponse {
+    pub subscriber_id: i64,
+    pub email: String,
+    pub attempts: u32,
+    pub error: String,
+    pub permanent: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DigestResponse {
+    pub id: i64,
+    pub list: String,
+    pub period: String,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub news_since: DateTime<Utc>,
+    pub status: DigestStatus,
+    pub trigger: DigestTrigger,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub note: String,
+    pub counts: DeliveryCounts,
+    /// On single reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coming_up: Option<Vec<DigestItem>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub news: Option<Vec<DigestItem>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Vec<FailedDeliveryResponse>>,
+}
+
+async fn to_response(state: &AppState, d: Digest, list_slug: &str, detail: bool) -> ApiResult<DigestResponse> {
+    let counts = state.store.delivery_counts(d.id).await?;
+    let (mut coming_up, mut news, mut failed) = (None, None, None);
+    if detail {
+        let base = &state.settings.base_url;
+        let items = state.store.digest_items(d.id).await?;
+        let view = |i: &crate::domain::Item| DigestItem {
+            id: i.id,
+            title: i.title.clone(),
+            url: format!("{base}/items/{}", i.slug),
+            published_at: i.published_at,
+            event_starts_at: i.event.as_ref().map(|e| e.starts_at),
+        };
+        coming_up = Some(items.coming_up.iter().map(view).collect());
+        news = Some(items.news.iter().map(view).collect());
+        failed = Some(
+            state
+                .store
+                .failed_deliveries(d.id, 1000)
+                .await?
+                .into_iter()
+                .map(|f| FailedDeliveryResponse {
+                    subscriber_id: f.subscriber_id,
+                    email: f.email,
+                    attempts: f.attempts,
+                    error: f.error,
+                    permanent: f.permanent,
+                })
+                .collect(),
+        );
+    }
+    Ok(DigestResponse {
+        id: d.id,
+        list: list_slug.to_owned(),
+        period: d.period,
+        period_start: d.period_start,
+        period_end: d.period_end,
+        news_since: d.news_since,
+        status: d.status,
+        trigger: d.trigger,
+        scheduled_for: d.scheduled_for,
+        created_at: d.created_at,
+        completed_at: d.completed_at,
+        note: d.note,
+        counts,
+        coming_up,
+        news,
+        failed,
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DigestQuery {
+    /// A list slug.
+    pub list: Option<String>,
+}
+
+/// Every digest (or a list's), newest first, with delivery counts.
+#[utoipa::path(get, path = "/api/v1/digests", tag = "digests", params(DigestQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<DigestResponse>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn list_digests(_: AdminUser, State(state): State<AppState>, Query(q): Query<DigestQuery>) -> ApiResult<Json<Vec<DigestResponse>>> {
+    let lists = state.store.list_lists().await?;
+    let list = match q.list.as_deref() {
+        Some(slug) => Some(find_list(&state, slug).await?.id),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for d in state.store.list_digests(list, 500).await? {
+        let slug = lists.iter().find(|l| l.id == d.list_id).map(|l| l.slug.clone()).unwrap_or_default();
+        out.push(to_response(&state, d, &slug, false).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn find_digest(state: &AppState, id: &str) -> ApiResult<(Digest, MailingList)> {
+    let id = parse_id("digest", id)?;
+    let digest = state
+        .store
+        .digest_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("digest {id}")))?;
+    let list = state
+        .store
+        .list_by_id(digest.list_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("digest {id}")))?;
+    Ok((digest, list))
+}
+
+/// A digest with its items, delivery counts and failed deliveries with reasons.
+#[utoipa::path(get, path = "/api/v1/digests/{id}", tag = "digests", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = DigestResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn get_digest(_: AdminUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<DigestResponse>> {
+    let (digest, list) = find_digest(&state, &id).await?;
+    Ok(Json(to_response(&state, digest, &list.slug, true).await?))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// ISO week such as `2023-W45`; the current week in the list's zone when left out.
+    pub period: Option<String>,
+}
+
+fn parse_period(s: Option<&str>, list: &MailingList, now: DateTime<Utc>, field: &str) -> Result<IsoWeek, AppError> {
+    match s {
+        Some(p) => IsoWeek::parse(p).map_err(|m| {
+            let mut e = FieldErrors::new();
+            e.add(field, m);
+            AppError::Validation(e)
+        }),
+        None => Ok(IsoWeek::containing(now, list.schedule.timezone.tz())),
+    }
+}
+
+/// Build a list's digest for a period now and send it. A period that has a digest
+/// already is refused (409): use retry for its failed deliveries.
+#[utoipa::path(post, path = "/api/v1/lists/{slug}/digests", tag = "digests", params(("slug" = String, Path)),
+    request_body(content = SendRequest, description = "optional"), security(("bearer" = [])),
+    responses((status = 201, body = DigestResponse), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn send_now(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<DigestResponse>)> {
+    let list = find_list(&state, &slug).await?;
+    let request: SendRequest = if body.iter().all(u8::is_ascii_whitespace) { SendRequest::default() } else { parse_json(&body)? };
+    let now = state.clock.now();
+    let period = parse_period(request.period.as_deref(), &list, now, "period")?;
+    match digest::build(&state.store, &list, period, DigestTrigger::Manual, None, now).await? {
+        Created::New(d) => {
+            state.outbox_wake.notify_one();
+            Ok((StatusCode::CREATED, Json(to_response(&state, d, &list.slug, true).await?)))
+        }
+        Created::Existing(d) => Err(AppError::Conflict {
+            field: "period".into(),
+            message: format!("list {} has a digest for {} already (id {}, {:?})", list.slug, d.period, d.id, d.status),
+        }),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionResult {
+    /// Deliveries affected.
+    pub deliveries: u64,
+}
+
+/// Put a digest's failed deliveries back in the outbox.
+#[utoipa::path(post, path = "/api/v1/digests/{id}/retry", tag = "digests", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ActionResult), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn retry_failed(_: AdminUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ActionResult>> {
+    let (digest, _) = find_digest(&state, &id).await?;
+    let n = state.store.retry_failed_deliveries(digest.id, state.clock.now()).await?;
+    state.outbox_wake.notify_one();
+    Ok(Json(ActionResult { deliveries: n }))
+}
+
+/// Cancel a digest being sent: its pending deliveries are dropped.
+#[utoipa::path(post, path = "/api/v1/digests/{id}/cancel", tag = "digests", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ActionResult), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+async fn cancel(_: AdminUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ActionResult>> {
+    let (digest, _) = find_digest(&state, &id).await?;
+    let n = state.store.cancel_digest(digest.id, state.clock.now()).await?;
+    Ok(Json(ActionResult { deliveries: n }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PreviewQuery {
+    /// Render for this subscriber (their name, zone, language, what they had before).
+    pub subscriber: Option<String>,
+    /// `html` (default) or `text`.
+    pub format: Option<String>,
+}
+
+/// Render a list's digest for a period without sending anything.
+#[utoipa::path(get, path = "/api/v1/lists/{slug}/digests/{period}/preview", tag = "digests",
+    params(("slug" = String, Path), ("period" = String, Path), PreviewQuery), security(("bearer" = [])),
+    responses((status = 200, content_type = "text/html", body = String), (status = 401, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn preview(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path((slug, period)): Path<(String, String)>,
+    Query(q): Query<PreviewQuery>,
+) -> ApiResult<Response> {
+    let list = find_list(&state, &slug).await?;
+    let mut errors = FieldErrors::new();
+    let period = errors.check("period", IsoWeek::parse(&period));
+    let html = match q.format.as_deref() {
+        None | Some("html") => Some(true),
+        Some("text") => Some(false),
+        Some(other) => {
+            errors.add("format", format!("must be \"html\" or \"text\" (got {other:?})"));
+            None
+        }
+    };
+    let email = q.subscriber.as_deref().map(|e| errors.check("subscriber", Email::parse(e)));
+    let (period, html) = errors.finish(|| Some((period?, html?)))?;
+    let subscriber = match email {
+        Some(Some(e)) => Some(
+            state
+                .store
+                .subscriber_by_email(&e.key())
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("subscriber {e}")))?,
+        ),
+        _ => None,
+    };
+    let rendered = digest::preview(&state, &list, period, subscriber.as_ref()).await?;
+    let Some(rendered) = rendered else {
+        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Nothing new for this reader in this period.\n").into_response());
+    };
+    Ok(if html {
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], rendered.html).into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], rendered.text).into_response()
+    })
+}
+
+/// Who would get what for a period, without sending or writing anything.
+#[utoipa::path(get, path = "/api/v1/lists/{slug}/digests/{period}/dry-run", tag = "digests",
+    params(("slug" = String, Path), ("period" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = DryRun), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+async fn dry_run(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path((slug, period)): Path<(String, String)>,
+) -> ApiResult<Json<DryRun>> {
+    let list = find_list(&state, &slug).await?;
+    let period = parse_period(Some(&period), &list, state.clock.now(), "period")?;
+    Ok(Json(digest::dry_run(&state, &list, period).await?))
+}

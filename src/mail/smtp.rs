@@ -1,0 +1,513 @@
+//! The SMTP side of the mailer: a pool of lettre `AsyncSmtpConnection`s on sockets opened
+//! here.
+//!
+//! Why not lettre's `AsyncSmtpTransport`: its sockets are opened without `TCP_NODELAY`,
+//! and lettre writes the end of the data (`\r\n.\r\n`) as a separate small write. Nagle's
+//! algorithm holds that write back until the server acknowledges the message, and the
+//! server delays its acknowledgement (up to 40 ms on Linux) because it is waiting for that
+//! very line: every message cost 40 ms per connection, some 100 messages a second with
+//! four connections. Here the socket is opened with `TCP_NODELAY` and handed to lettre's
+//! connection, which still speaks SMTP, STARTTLS (or TLS from the first byte), AUTH and
+//! the dot-stuffing of the data. lettre's pool also sent NOOP before every message; this
+//! one checks with NOOP only connections that sat idle for a while.
+//!
+//! A connection carries one message at a time and goes back to the pool after a reply
+//! (with RSET after a refusal), so the next message skips the greeting, EHLO, TLS and
+//! AUTH. It is dropped when the connection failed or the send timed out (its state is
+//! unknown then), and closed with QUIT after [`IDLE_TIMEOUT`] unused.
+
+#![allow(deprecated)] // lettre's `AsyncNetworkStream`, deprecated as public API, wraps TLS.
+
+use super::{MailError, SmtpEndpoint, SmtpSecurity};
+use anyhow::Context as _;
+use futures_util::io::{AsyncRead as FuturesRead, AsyncWrite as FuturesWrite};
+use lettre::address::Envelope;
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{
+    AsyncNetworkStream, AsyncSmtpConnection, AsyncTokioStream, TlsParameters,
+};
+use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
+use lettre::transport::smtp::extension::{
+    ClientId, Extension, MailBodyParameter, MailParameter,
+};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::ReadBuf;
+
+/// A pooled connection unused this long is closed with QUIT (lettre's pool default too).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A pooled connection unused this long is checked with NOOP before it carries a message.
+/// One used moments ago is not: that would cost a round trip per message.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(5);
+/// Longest wait for the answer to RSET or QUIT, which are courtesies.
+const COURTESY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sends messages over a pool of at most `pool_size` connections.
+pub(super) struct SmtpSender {
+    pub(super) endpoint: SmtpEndpoint,
+    server: Server,
+    timeout: Duration,
+    idle: Arc<Mutex<Vec<Parked>>>,
+    /// Each message in flight holds a permit and at most one connection, so there are
+    /// never more than `pool_size` connections: relays answer more with 421.
+    in_flight: tokio::sync::Semaphore,
+}
+
+/// How to reach and greet the server, read once from the URL the way lettre's
+/// `AsyncSmtpTransport::from_url` reads it.
+struct Server {
+    /// For connecting: an IPv6 literal without its brackets.
+    host: String,
+    port: u16,
+    tls: Tls,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+}
+
+enum Tls {
+    None,
+    StartTls(TlsParameters),
+    StartTlsIfOffered(TlsParameters),
+    /// TLS from the first byte (`smtps://`).
+    Wrapper(TlsParameters),
+}
+
+struct Parked {
+    conn: AsyncSmtpConnection,
+    since: Instant,
+}
+
+/// Where a send was when it failed or ran out of time: tells whether the message may have
+/// been accepted, and whether another connection may be tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Taking a pooled connection or opening one (greeting, EHLO, TLS, AUTH).
+    Connecting,
+    /// MAIL, RCPT, DATA: nothing can have been delivered yet.
+    Envelope,
+    /// The message was sent, or is being sent: the final reply decides.
+    Data,
+}
+
+/// What went wrong, before it is classified into a [`MailError`].
+enum Failure {
+    Connect(io::Error),
+    Tls(SmtpError),
+    Smtp(SmtpError),
+    /// The message needs an extension the server lacks.
+    Unsupported(&'static str),
+}
+
+impl From<SmtpError> for Failure {
+    fn from(e: SmtpError) -> Self {
+        Self::Smtp(e)
+    }
+}
+
+impl Failure {
+    /// The connection is gone or in an unknown state: no reply at all (a network error,
+    /// an unreadable or missing answer) or 421, which says the server is closing it.
+    fn lost_the_connection(&self) -> bool {
+        match self {
+            Self::Connect(_) | Self::Tls(_) => true,
+            Self::Smtp(e) => e.status().is_none_or(|code| code.to_string() == "421"),
+            Self::Unsupported(_) => false,
+        }
+    }
+}
+
+impl SmtpSender {
+    pub(super) fn new(url: &str, pool_size: u32, timeout: Duration) -> anyhow::Result<Self> {
+        Self::with_idle_timeout(url, pool_size, timeout, IDLE_TIMEOUT)
+    }
+
+    fn with_idle_timeout(
+        url: &str,
+        pool_size: u32,
+        timeout: Duration,
+        idle_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let endpoint = SmtpEndpoint::parse(url).context("NEWSDESK_SMTP_URL is not usable")?;
+        let server = Server::from_url(url, &endpoint)?;
+        let idle = Arc::new(Mutex::new(Vec::new()));
+        close_idle_connections(Arc::downgrade(&idle), idle_timeout);
+        Ok(Self {
+            endpoint,
+            server,
+            timeout,
+            idle,
+            in_flight: tokio::sync::Semaphore::new(pool_size as usize),
+        })
+    }
+
+    /// Sends one message. The timeout covers taking or opening a connection and the whole
+    /// exchange, not the wait for a free connection: a busy pool is normal.
+    pub(super) async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), MailError> {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| MailError::Temporary("the mailer is shutting down".into()))?;
+        let mut phase = Phase::Connecting;
+        // On time-out the attempt is dropped, and its connection with it: a connection
+        // stopped mid-conversation is never reused.
+        let attempt =
+            tokio::time::timeout(self.timeout, self.attempt(envelope, raw, &mut phase)).await;
+        match attempt {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((failure, reusable))) => {
+                if let Some(conn) = reusable {
+                    self.reset_and_park(conn).await;
+                }
+                Err(self.classify(&failure))
+            }
+            Err(_elapsed) => Err(self.timed_out(phase)),
+        }
+        // The permit goes only now, after the connection is back in the pool: the next
+        // send finds it there instead of opening another.
+    }
+
+    /// `Err` carries the connection when the server refused with a reply and the
+    /// connection can carry the next message after RSET.
+    async fn attempt(
+        &self,
+        envelope: &Envelope,
+        raw: &[u8],
+        phase: &mut Phase,
+    ) -> Result<(), (Failure, Option<AsyncSmtpConnection>)> {
+        let mut retried = false;
+        loop {
+            *phase = Phase::Connecting;
+            let pooled = if retried { None } else { self.checkout().await };
+            let reused = pooled.is_some();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => self.server.connect().await.map_err(|f| (f, None))?,
+            };
+            match transaction(&mut conn, envelope, raw, phase).await {
+                Ok(response) => {
+                    tracing::debug!(
+                        server = %self.endpoint,
+                        reply = %response.code(),
+                        reused,
+                        "message accepted"
+                    );
+                    self.park(conn);
+                    return Ok(());
+                }
+                Err(failure) => {
+                    let lost = failure.lost_the_connection() || conn.has_broken();
+                    // A pooled connection the server closed since its last message (its
+                    // idle limit, a restart) fails at MAIL FROM, before anything could be
+                    // delivered: the message goes on a fresh connection instead.
+                    if lost && reused && *phase == Phase::Envelope && !retried {
+                        tracing::debug!(
+                            server = %self.endpoint,
+                            "a pooled SMTP connection was closed by the server; opening another"
+                        );
+                        retried = true;
+                        continue;
+                    }
+                    return Err((failure, (!lost).then_some(conn)));
+                }
+            }
+        }
+    }
+
+    /// The most recently used idle connection, checked with NOOP when it sat long.
+    async fn checkout(&self) -> Option<AsyncSmtpConnection> {
+        loop {
+            let Parked { mut conn, since } = lock(&self.idle).pop()?;
+            if since.elapsed() < CHECK_AFTER_IDLE || conn.test_connected().await {
+                return Some(conn);
+            }
+            tracing::debug!(server = %self.endpoint, "dropping a pooled SMTP connection that no longer answers");
+        }
+    }
+
+    fn park(&self, conn: AsyncSmtpConnection) {
+        // Most recently used last: `checkout` takes from the end, so under light load the
+        // same connection carries everything and the others time out.
+        lock(&self.idle).push(Parked {
+            conn,
+            since: Instant::now(),
+        });
+    }
+
+    /// After a refusal the server may still hold part of the transaction; RSET clears it.
+    async fn reset_and_park(&self, mut conn: AsyncSmtpConnection) {
+        let limit = self.timeout.min(COURTESY_TIMEOUT);
+        if let Ok(Ok(_)) = tokio::time::timeout(limit, conn.command(Rset)).await {
+            self.park(conn);
+        }
+    }
+
+    fn server(&self) -> String {
+        format!("{}:{}", self.endpoint.host, self.endpoint.port)
+    }
+
+    fn timed_out(&self, phase: Phase) -> MailError {
+        let server = self.server();
+        let secs = self.timeout.as_secs();
+        MailError::Temporary(match phase {
+            Phase::Connecting => format!(
+                "no answer from the SMTP server {server} within {secs} s \
+                 (NEWSDESK_SMTP_TIMEOUT_SECS) while connecting; the message was not sent"
+            ),
+            Phase::Envelope => format!(
+                "no answer from the SMTP server {server} within {secs} s \
+                 (NEWSDESK_SMTP_TIMEOUT_SECS) before the message was sent; it was not sent"
+            ),
+            Phase::Data => format!(
+                "no answer from the SMTP server {server} within {secs} s \
+                 (NEWSDESK_SMTP_TIMEOUT_SECS); the message may or may not have been accepted"
+            ),
+        })
+    }
+
+    /// Sorts failures into retry-later and give-up, with a message that helps an admin:
+    /// the server and its reply, never the credentials.
+    fn classify(&self, failure: &Failure) -> MailError {
+        let server = self.server();
+        match failure {
+            Failure::Connect(e) => {
+                MailError::Temporary(format!("could not reach the SMTP server {server}: {e}"))
+            }
+            Failure::Unsupported(why) => {
+                MailError::Temporary(format!("cannot send through the SMTP server {server}: {why}"))
+            }
+            Failure::Tls(e) if e.status().is_none() => MailError::Temporary(format!(
+                "TLS with the SMTP server {server} failed ({e}); check tls= of NEWSDESK_SMTP_URL \
+                 (smtps:// for port 465, ?tls=required for STARTTLS) and the server's certificate"
+            )),
+            Failure::Tls(e) | Failure::Smtp(e) => super::classify(e, &self.endpoint),
+        }
+    }
+}
+
+/// MAIL, RCPT, DATA and the message, one command at a time, as lettre's `send` does, but
+/// without its QUIT after a refusal: a refused recipient need not cost the connection.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    raw: &[u8],
+    phase: &mut Phase,
+) -> Result<lettre::transport::smtp::response::Response, Failure> {
+    *phase = Phase::Envelope;
+    let info = conn.server_info();
+    let mut parameters = Vec::new();
+    let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
+    let non_ascii_address =
+        envelope.from().is_some_and(|a| !ascii(a)) || envelope.to().iter().any(|a| !ascii(a));
+    if non_ascii_address {
+        if !info.supports_feature(Extension::SmtpUtfEight) {
+            return Err(Failure::Unsupported(
+                "an address is not ASCII and the server does not offer SMTPUTF8",
+            ));
+        }
+        parameters.push(MailParameter::SmtpUtfEight);
+    }
+    if !raw.is_ascii() {
+        if !info.supports_feature(Extension::EightBitMime) {
+            return Err(Failure::Unsupported(
+                "the message is not 7-bit and the server does not offer 8BITMIME",
+            ));
+        }
+        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    conn.command(Mail::new(envelope.from().cloned(), parameters))
+        .await?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), Vec::new())).await?;
+    }
+    conn.command(Data).await?;
+    *phase = Phase::Data;
+    Ok(conn.message(raw).await?)
+}
+
+impl Server {
+    fn from_url(url: &str, endpoint: &SmtpEndpoint) -> anyhow::Result<Self> {
+        // `SmtpEndpoint::parse` has checked the URL; its errors never repeat the URL.
+        let parsed = url::Url::parse(url).context("NEWSDESK_SMTP_URL is not a URL")?;
+        let tls_parameters = || {
+            TlsParameters::new(endpoint.host.clone())
+                .map_err(|e| anyhow::anyhow!("NEWSDESK_SMTP_URL: cannot set up TLS: {e}"))
+        };
+        let tls = match endpoint.security {
+            SmtpSecurity::Plain => Tls::None,
+            SmtpSecurity::StartTls => Tls::StartTls(tls_parameters()?),
+            SmtpSecurity::StartTlsIfOffered => Tls::StartTlsIfOffered(tls_parameters()?),
+            SmtpSecurity::Tls => Tls::Wrapper(tls_parameters()?),
+        };
+        let credentials = match parsed.password() {
+            Some(password) => Some(Credentials::new(
+                percent_decode(parsed.username()).context("NEWSDESK_SMTP_URL: the user name")?,
+                percent_decode(password).context("NEWSDESK_SMTP_URL: the password")?,
+            )),
+            None => None,
+        };
+        // As lettre: a path names the client in EHLO (smtp://host/client.example.edu).
+        let path = parsed.path().trim_matches('/');
+        let hello = if path.is_empty() {
+            ClientId::default()
+        } else {
+            ClientId::Domain(path.to_owned())
+        };
+        Ok(Self {
+            host: endpoint
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port: endpoint.port,
+            tls,
+            credentials,
+            hello,
+        })
+    }
+
+    /// Opens a connection ready for MAIL FROM: greeted, encrypted as asked, logged in.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(Failure::Connect)?;
+        // The point of this module (see the top).
+        tcp.set_nodelay(true).map_err(Failure::Connect)?;
+        let stream: Box<dyn AsyncTokioStream> = match &self.tls {
+            Tls::Wrapper(parameters) => {
+                // lettre's TLS, so certificates are checked exactly as its transport does,
+                // then seen as a plain stream by the connection that speaks SMTP over it.
+                let mut tls = AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
+                tls.upgrade_tls(parameters.clone())
+                    .await
+                    .map_err(Failure::Tls)?;
+                Box::new(TlsStream(tls))
+            }
+            _ => Box::new(tcp),
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await?;
+        match &self.tls {
+            Tls::StartTls(parameters) => conn
+                .starttls(parameters.clone(), &self.hello)
+                .await
+                .map_err(Failure::Tls)?,
+            Tls::StartTlsIfOffered(parameters) if conn.can_starttls() => conn
+                .starttls(parameters.clone(), &self.hello)
+                .await
+                .map_err(Failure::Tls)?,
+            _ => {}
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(DEFAULT_MECHANISMS, credentials).await?;
+        }
+        Ok(conn)
+    }
+}
+
+/// `%XX` escapes of a URL's user name or password, as lettre decodes them.
+fn percent_decode(s: &str) -> anyhow::Result<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| anyhow::anyhow!("its %-escapes are not UTF-8"))
+}
+
+/// Closes pooled connections unused for `idle_timeout`, until the pool is dropped.
+fn close_idle_connections(idle: Weak<Mutex<Vec<Parked>>>, idle_timeout: Duration) {
+    tokio::spawn(async move {
+        let period = idle_timeout / 4;
+        loop {
+            tokio::time::sleep(period).await;
+            let expired: Vec<Parked> = {
+                let Some(idle) = idle.upgrade() else {
+                    return;
+                };
+                let mut idle = lock(&idle);
+                let (expired, kept) = std::mem::take(&mut *idle)
+                    .into_iter()
+                    .partition(|p| p.since.elapsed() >= idle_timeout);
+                *idle = kept;
+                expired
+            };
+            if !expired.is_empty() {
+                tracing::debug!(count = expired.len(), "closing idle SMTP connections");
+                futures_util::future::join_all(expired.into_iter().map(|mut p| async move {
+                    let _ = tokio::time::timeout(COURTESY_TIMEOUT, p.conn.command(Quit)).await;
+                }))
+                .await;
+            }
+        }
+    });
+}
+
+fn lock(idle: &Mutex<Vec<Parked>>) -> MutexGuard<'_, Vec<Parked>> {
+    // Nothing panics while holding it, and a Vec cannot be left half-written.
+    idle.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// lettre's TLS stream (`AsyncNetworkStream` after `upgrade_tls`, futures' I/O traits)
+/// seen through Tokio's I/O traits, to be handed to `connect_with_transport`.
+#[derive(Debug)]
+struct TlsStream(AsyncNetworkStream);
+
+impl AsyncTokioStream for TlsStream {
+    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.0.peer_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for TlsStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let unfilled = buf.initialize_unfilled();
+        match Pin::new(&mut self.0).poll_read(cx, unfilled) {
+            Poll::Ready(Ok(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}

@@ -1,0 +1,810 @@
+//! Digests, their items, and the delivery outbox.
+
+use super::{Backend, Store, StoreError, StoreResult, from_ts, positional, to_ts};
+use super::content::ITEM_COLUMNS;
+use super::people::{Subscriber, subscriber_from_row};
+use crate::domain::Item;
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestStatus {
+    /// Built; deliveries under way.
+    Sending,
+    /// Every delivery reached an end (sent, failed or skipped).
+    Sent,
+    /// Nothing new (or nobody to send to): recorded, nothing sent.
+    Skipped,
+    /// The service was down at the time and the grace period passed.
+    Missed,
+    Cancelled,
+}
+
+impl DigestStatus {
+    fn parse(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "sending" => Self::Sending,
+            "sent" => Self::Sent,
+            "skipped" => Self::Skipped,
+            "missed" => Self::Missed,
+            "cancelled" => Self::Cancelled,
+            _ => anyhow::bail!("unknown digest status {s:?}"),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestTrigger {
+    /// The schedule fired on time.
+    Schedule,
+    /// The schedule's window was caught up after a restart, within the grace period.
+    Late,
+    /// An admin or the command line.
+    Manual,
+}
+
+impl DigestTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Late => "late",
+            Self::Manual => "manual",
+        }
+    }
+
+    fn parse(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "schedule" => Self::Schedule,
+            "late" => Self::Late,
+            "manual" => Self::Manual,
+            _ => anyhow::bail!("unknown digest trigger {s:?}"),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    ComingUp,
+    News,
+}
+
+impl Section {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ComingUp => "coming_up",
+            Self::News => "news",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub id: i64,
+    pub list_id: i64,
+    pub period: String,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub news_since: DateTime<Utc>,
+    pub status: DigestStatus,
+    pub trigger: DigestTrigger,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub note: String,
+}
+
+/// Deliveries of a digest by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DeliveryCounts {
+    pub pending: u64,
+    /// Claimed by a worker right now.
+    pub sending: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub cancelled: u64,
+}
+
+/// What a digest holds, before it is stored.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub coming_up: Vec<Item>,
+    pub news: Vec<Item>,
+}
+
+impl Selection {
+    pub fn len(&self) -> usize {
+        self.coming_up.len() + self.news.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The window a digest covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestWindow {
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub news_since: DateTime<Utc>,
+}
+
+/// A delivery a worker holds.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub digest_id: i64,
+    pub attempts: u32,
+    pub subscriber: Subscriber,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDelivery {
+    pub subscriber_id: i64,
+    pub email: String,
+    pub attempts: u32,
+    pub error: String,
+    pub permanent: bool,
+}
+
+pub enum Created {
+    New(Digest),
+    /// Another tick, instance or admin made it first.
+    Existing(Digest),
+}
+
+fn digest_from_row(row: &sqlx::any::AnyRow) -> anyhow::Result<Digest> {
+    Ok(Digest {
+        id: row.try_get("id")?,
+        list_id: row.try_get("list_id")?,
+        period: row.try_get("period")?,
+        period_start: from_ts(row.try_get("period_start")?),
+        period_end: from_ts(row.try_get("period_end")?),
+        news_since: from_ts(row.try_get("news_since")?),
+        status: DigestStatus::parse(&row.try_get::<String, _>("status")?)?,
+        trigger: DigestTrigger::parse(&row.try_get::<String, _>("trigger")?)?,
+        scheduled_for: row.try_get::<Option<i64>, _>("scheduled_for")?.map(from_ts),
+        created_at: from_ts(row.try_get("created_at")?),
+        completed_at: row.try_get::<Option<i64>, _>("completed_at")?.map(from_ts),
+        note: row.try_get("note")?,
+    })
+}
+
+/// Category ids a list covers, with all their descendants, as a CTE `covered`.
+const COVERED_CTE: &str = "WITH RECURSIVE covered(id) AS (
+        SELECT category_id FROM list_categories WHERE list_id = $1
+        UNION
+        SELECT c.id FROM categories c JOIN covered ON c.parent_id = covered.id
+    )";
+
+impl Store {
+    /// Where the news of a digest starts: the start of the list's last digest that
+    /// was (or is being) sent before this one, else a week before this one.
+    pub async fn news_since(&self, list_id: i64, period_start: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+        let previous: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(period_start) FROM digests
+             WHERE list_id = $1 AND period_start < $2 AND status IN ('sending', 'sent')",
+        )
+        .bind(list_id)
+        .bind(to_ts(period_start))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(previous.map(from_ts).unwrap_or(period_start - chrono::Duration::days(7)))
+    }
+
+    /// The items of a digest: events of the list's categories starting in the period
+    /// ("coming up"), and items published from `news_since` until the period began
+    /// ("news"). Only what was public when the period began counts, so a digest built
+    /// late or again holds the same items as one built on time.
+    pub async fn select_digest_items(&self, list_id: i64, w: &DigestWindow) -> StoreResult<Selection> {
+        let in_list = "i.id IN (SELECT ic.item_id FROM item_categories ic JOIN covered ON covered.id = ic.category_id)";
+        let coming = sqlx::query(&format!(
+            "{COVERED_CTE} SELECT {ITEM_COLUMNS} FROM items i
+             WHERE {in_list} AND i.status = 'published' AND i.published_at <= $2
+               AND i.event_starts_at >= $2 AND i.event_starts_at < $3
+             ORDER BY i.event_starts_at, i.id"
+        ))
+        .bind(list_id)
+        .bind(to_ts(w.period_start))
+        .bind(to_ts(w.period_end))
+        .fetch_all(&self.pool)
+        .await?;
+        let news = sqlx::query(&format!(
+            "{COVERED_CTE} SELECT {ITEM_COLUMNS} FROM items i
+             WHERE {in_list} AND i.status = 'published' AND i.published_at >= $2 AND i.published_at < $3
+             ORDER BY i.published_at, i.id"
+        ))
+        .bind(list_id)
+        .bind(to_ts(w.news_since))
+        .bind(to_ts(w.period_start))
+        .fetch_all(&self.pool)
+        .await?;
+        let coming_up = self.hydrate(coming).await?;
+        let news = self
+            .hydrate(news)
+            .await?
+            .into_iter()
+            .filter(|n| !coming_up.iter().any(|c| c.id == n.id))
+            .collect();
+        Ok(Selection { coming_up, news })
+    }
+
+    /// Creates the digest of a list for a period once, with its items and one pending
+    /// delivery per confirmed member at this moment. A second call for the same list
+    /// and period, from anywhere, finds the first one.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_digest(
+        &self,
+        list_id: i64,
+        period: &str,
+        window: &DigestWindow,
+        selection: &Selection,
+        min_items: u32,
+        trigger: DigestTrigger,
+        scheduled_for: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Created> {
+        let mut tx = self.write_tx().await?;
+        let skipped = selection.len() < min_items as usize;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO digests (list_id, period, period_start, period_end, news_since, status, trigger,
+                 scheduled_for, created_at, note)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (list_id, period) DO NOTHING RETURNING id",
+        )
+        .bind(list_id)
+        .bind(period)
+        .bind(to_ts(window.period_start))
+        .bind(to_ts(window.period_end))
+        .bind(to_ts(window.news_since))
+        .bind(if skipped { "skipped" } else { "sending" })
+        .bind(trigger.as_str())
+        .bind(scheduled_for.map(to_ts))
+        .bind(to_ts(now))
+        .bind(if skipped {
+            format!("nothing new: {} item(s), the list wants at least {min_items}", selection.len())
+        } else {
+            String::new()
+        })
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            drop(tx);
+            let existing = self.digest_for_period(list_id, period).await?.context("a digest that exists")?;
+            return Ok(Created::Existing(existing));
+        };
+        let sections = selection
+            .coming_up
+            .iter()
+            .map(|i| (i, Section::ComingUp))
+            .chain(selection.news.iter().map(|i| (i, Section::News)));
+        for (position, (item, section)) in sections.enumerate() {
+            sqlx::query("INSERT INTO digest_items (digest_id, item_id, section, position) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(item.id)
+                .bind(section.as_str())
+                .bind(position as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !skipped {
+            let made = sqlx::query(
+                "INSERT INTO deliveries (digest_id, subscriber_id, status, next_attempt_at, created_at, updated_at)
+                 SELECT $1, s.id, 'pending', $2, $2, $2
+                 FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id
+                 WHERE m.list_id = $3 AND m.status = 'confirmed' AND s.status = 'confirmed'",
+            )
+            .bind(id)
+            .bind(to_ts(now))
+            .bind(list_id)
+            .execute(&mut *tx)
+            .await?;
+            if made.rows_affected() == 0 {
+                sqlx::query("UPDATE digests SET status = 'skipped', note = 'no confirmed members', completed_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(to_ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        let digest = self.digest_by_id(id).await?.context("reading back a digest")?;
+        Ok(Created::New(digest))
+    }
+
+    /// Records a schedule window that passed while the service was down, beyond its
+    /// grace period. Nothing is sent for it.
+    pub async fn record_missed_digest(
+        &self,
+        list_id: i64,
+        period: &str,
+        window: &DigestWindow,
+        scheduled_for: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO digests (list_id, period, period_start, period_end, news_since, status, trigger,
+                 scheduled_for, created_at, completed_at, note)
+             VALUES ($1, $2, $3, $4, $5, 'missed', 'schedule', $6, $7, $7, $8)
+             ON CONFLICT (list_id, period) DO NOTHING",
+        )
+        .bind(list_id)
+        .bind(period)
+        .bind(to_ts(window.period_start))
+        .bind(to_ts(window.period_end))
+        .bind(to_ts(window.news_since))
+        .bind(to_ts(scheduled_for))
+        .bind(to_ts(now))
+        .bind(format!("the service was not running at {scheduled_for} and the grace period has passed"))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn digest_by_id(&self, id: i64) -> StoreResult<Option<Digest>> {
+        let row = sqlx::query("SELECT * FROM digests WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(digest_from_row).transpose()?)
+    }
+
+    pub async fn digest_for_period(&self, list_id: i64, period: &str) -> StoreResult<Option<Digest>> {
+        let row = sqlx::query("SELECT * FROM digests WHERE list_id = $1 AND period = $2")
+            .bind(list_id)
+            .bind(period)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(digest_from_row).transpose()?)
+    }
+
+    /// Digests of a list (or all), newest period first.
+    pub async fn list_digests(&self, list_id: Option<i64>, limit: u32) -> StoreResult<Vec<Digest>> {
+        let rows = sqlx::query("SELECT * FROM digests WHERE ($1 IS NULL OR list_id = $1) ORDER BY period_start DESC, id DESC LIMIT $2")
+            .bind(list_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(digest_from_row).collect::<anyhow::Result<_>>()?)
+    }
+
+    /// The items of a stored digest, by section, in order.
+    pub async fn digest_items(&self, digest_id: i64) -> StoreResult<Selection> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ITEM_COLUMNS}, d.section FROM digest_items d JOIN items i ON i.id = d.item_id
+             WHERE d.digest_id = $1 ORDER BY d.position"
+        ))
+        .bind(digest_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let sections: Vec<String> = rows.iter().map(|r| r.try_get("section")).collect::<Result<_, _>>()?;
+        let items = self.hydrate(rows).await?;
+        let mut selection = Selection::default();
+        for (item, section) in items.into_iter().zip(sections) {
+            if section == "coming_up" {
+                selection.coming_up.push(item);
+            } else {
+                selection.news.push(item);
+            }
+        }
+        Ok(selection)
+    }
+
+    pub async fn delivery_counts(&self, digest_id: i64) -> StoreResult<DeliveryCounts> {
+        let rows = sqlx::query("SELECT status, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY status")
+            .bind(digest_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut c = DeliveryCounts::default();
+        for row in rows {
+            let n = row.try_get::<i64, _>(1)? as u64;
+            match row.try_get::<String, _>(0)?.as_str() {
+                "pending" => c.pending = n,
+                "sending" => c.sending = n,
+                "sent" => c.sent = n,
+                "failed" => c.failed = n,
+                "skipped" => c.skipped = n,
+                _ => c.cancelled = n,
+            }
+        }
+        Ok(c)
+    }
+
+    pub async fn failed_deliveries(&self, digest_id: i64, limit: u32) -> StoreResult<Vec<FailedDelivery>> {
+        let rows = sqlx::query(
+            "SELECT d.subscriber_id, s.email, d.attempts, d.last_error, d.permanent_failure
+             FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+             WHERE d.digest_id = $1 AND d.status = 'failed' ORDER BY s.email_key LIMIT $2",
+        )
+        .bind(digest_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(FailedDelivery {
+                subscriber_id: row.try_get(0)?,
+                email: row.try_get(1)?,
+                attempts: row.try_get::<i64, _>(2)? as u32,
+                error: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+                permanent: row.try_get::<i64, _>(4)? != 0,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Takes up to `limit` deliveries that are due (pending and due, or held by a
+    /// worker whose lease ran out), marks them as this worker's until `lease_until`.
+    pub async fn claim_deliveries(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let mut tx = self.write_tx().await?;
+        // SKIP LOCKED lets instances sharing PostgreSQL take different rows at once;
+        // SQLite has one writer at a time, which the IMMEDIATE transaction already is.
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE deliveries SET status = 'sending', lease_until = $1, claimed_by = $2,
+                 attempts = attempts + 1, updated_at = $3
+             WHERE id IN (
+                 SELECT id FROM deliveries
+                 WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'sending' AND lease_until < $3)
+                 ORDER BY id LIMIT $4 {lock}
+             )
+             RETURNING id, digest_id, subscriber_id, attempts"
+        ))
+        .bind(to_ts(lease_until))
+        .bind(worker)
+        .bind(to_ts(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut claimed: Vec<(i64, i64, i64, u32)> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            claimed.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get::<i64, _>(3)? as u32));
+        }
+        claimed.sort_unstable_by_key(|c| c.0);
+        let sql = format!(
+            "SELECT s.id, s.email, s.name, s.partner_id, p.name AS partner_name,
+                 COALESCE(s.timezone, p.timezone) AS partner_timezone, s.language, s.status, s.joined_via,
+                 s.consent_at, s.consent_source, s.consent_ip, s.attributes, s.created_at, s.updated_at
+             FROM subscribers s LEFT JOIN partners p ON p.id = s.partner_id WHERE s.id IN ({})",
+            positional(self.backend, 1, claimed.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for c in &claimed {
+            q = q.bind(c.2);
+        }
+        let mut subscribers: HashMap<i64, Subscriber> = HashMap::new();
+        for row in q.fetch_all(&self.pool).await? {
+            let s = subscriber_from_row(&row)?;
+            subscribers.insert(s.id, s);
+        }
+        Ok(claimed
+            .into_iter()
+            .filter_map(|(id, digest_id, subscriber_id, attempts)| {
+                Some(ClaimedDelivery { id, digest_id, attempts, subscriber: subscribers.remove(&subscriber_id)? })
+            })
+            .collect())
+    }
+
+    /// Gives back the rows a stopping worker holds but did not send.
+    pub async fn release_claims(&self, worker: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL, claimed_by = NULL, attempts = attempts - 1
+             WHERE claimed_by = $1 AND status = 'sending'",
+        )
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Keeps this worker's rows from being taken by others while it works on them.
+    pub async fn renew_leases(&self, worker: &str, lease_until: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE deliveries SET lease_until = $1 WHERE claimed_by = $2 AND status = 'sending'")
+            .bind(to_ts(lease_until))
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// What each of these subscribers was last sent of these items: (subscriber, item)
+    /// to the item's `updated_at` then.
+    /// Items sent by `except_digest` itself do not count (for previews of a digest
+    /// that went out already).
+    pub async fn delivered_items(
+        &self,
+        subscriber_ids: &[i64],
+        item_ids: &[i64],
+        except_digest: Option<i64>,
+    ) -> StoreResult<HashMap<(i64, i64), DateTime<Utc>>> {
+        let mut out = HashMap::new();
+        if subscriber_ids.is_empty() || item_ids.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "SELECT subscriber_id, item_id, item_updated_at FROM delivered_items
+             WHERE subscriber_id IN ({}) AND item_id IN ({}) AND digest_id <> {}",
+            positional(self.backend, 1, subscriber_ids.len()),
+            positional(self.backend, subscriber_ids.len() + 1, item_ids.len()),
+            except_digest.unwrap_or(0)
+        );
+        let mut q = sqlx::query(&sql);
+        for id in subscriber_ids {
+            q = q.bind(*id);
+        }
+        for id in item_ids {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&self.pool).await? {
+            out.insert((row.try_get(0)?, row.try_get(1)?), from_ts(row.try_get(2)?));
+        }
+        Ok(out)
+    }
+
+    /// The SMTP server took the message: the row says so, with what it carried, in one
+    /// transaction, straight away (the smaller the gap, the smaller the chance that a
+    /// crash here sends it twice).
+    pub async fn mark_delivery_sent(
+        &self,
+        delivery_id: i64,
+        worker: &str,
+        message_id: &str,
+        subscriber_id: i64,
+        digest_id: i64,
+        items: &[(i64, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'sent', sent_at = $1, message_id = $2, lease_until = NULL,
+                 last_error = NULL, updated_at = $1
+             WHERE id = $3 AND claimed_by = $4",
+        )
+        .bind(to_ts(now))
+        .bind(message_id)
+        .bind(delivery_id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        if !items.is_empty() {
+            let values: Vec<String> = (0..items.len())
+                .map(|n| format!("({})", positional(self.backend, n * 4 + 1, 4)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO delivered_items (subscriber_id, item_id, digest_id, item_updated_at) VALUES {}
+                 ON CONFLICT (subscriber_id, item_id) DO UPDATE SET
+                     digest_id = excluded.digest_id, item_updated_at = excluded.item_updated_at",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (item_id, updated_at) in items {
+                q = q.bind(subscriber_id).bind(*item_id).bind(digest_id).bind(to_ts(*updated_at));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Nothing new for this subscriber: every item was sent to them before, unchanged.
+    pub async fn mark_delivery_skipped(&self, delivery_id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', lease_until = NULL, updated_at = $1,
+                 last_error = 'every item was sent to this subscriber before'
+             WHERE id = $2 AND claimed_by = $3",
+        )
+        .bind(to_ts(now))
+        .bind(delivery_id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A temporary failure: back to pending, due again at `retry_at`.
+    pub async fn mark_delivery_retry(
+        &self,
+        delivery_id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL, last_error = $1, next_attempt_at = $2,
+                 updated_at = $3
+             WHERE id = $4 AND claimed_by = $5",
+        )
+        .bind(error)
+        .bind(to_ts(retry_at))
+        .bind(to_ts(now))
+        .bind(delivery_id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives up on a delivery. A permanent failure counts towards the subscriber's
+    /// bounces: `bounce_after` of them in a row and the subscriber is marked bounced.
+    /// Returns true when that happened.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn mark_delivery_failed(
+        &self,
+        delivery_id: i64,
+        worker: &str,
+        subscriber_id: i64,
+        error: &str,
+        permanent: bool,
+        bounce_after: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', lease_until = NULL, last_error = $1, permanent_failure = $2,
+                 updated_at = $3
+             WHERE id = $4 AND claimed_by = $5",
+        )
+        .bind(error)
+        .bind(i64::from(permanent))
+        .bind(to_ts(now))
+        .bind(delivery_id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        let mut bounced = false;
+        if permanent {
+            // The subscriber's latest deliveries that ended, newest first: bounced when
+            // the last `bounce_after` all failed permanently.
+            let recent: Vec<i64> = sqlx::query_scalar(
+                "SELECT permanent_failure FROM deliveries
+                 WHERE subscriber_id = $1 AND status IN ('sent', 'failed')
+                 ORDER BY updated_at DESC, id DESC LIMIT $2",
+            )
+            .bind(subscriber_id)
+            .bind(i64::from(bounce_after))
+            .fetch_all(&mut *tx)
+            .await?;
+            if recent.len() as u32 >= bounce_after && recent.iter().all(|p| *p != 0) {
+                let changed = sqlx::query("UPDATE subscribers SET status = 'bounced', updated_at = $1 WHERE id = $2 AND status = 'confirmed'")
+                    .bind(to_ts(now))
+                    .bind(subscriber_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if changed.rows_affected() == 1 {
+                    Self::record(&mut tx, subscriber_id, now, "bounced", &format!("{bounce_after} permanent failures in a row: {error}")).await?;
+                    bounced = true;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(bounced)
+    }
+
+    /// Marks digests whose deliveries have all ended as sent.
+    pub async fn complete_digests(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE digests SET status = 'sent', completed_at = $1
+             WHERE status = 'sending' AND NOT EXISTS (
+                 SELECT 1 FROM deliveries d WHERE d.digest_id = digests.id AND d.status IN ('pending', 'sending'))",
+        )
+        .bind(to_ts(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Failed deliveries go back to pending, due now.
+    pub async fn retry_failed_deliveries(&self, digest_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, attempts = 0, claimed_by = NULL, updated_at = $1
+             WHERE digest_id = $2 AND status = 'failed'",
+        )
+        .bind(to_ts(now))
+        .bind(digest_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            sqlx::query("UPDATE digests SET status = 'sending', completed_at = NULL WHERE id = $1")
+                .bind(digest_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Stops a digest: its pending deliveries are cancelled (ones being sent this very
+    /// moment finish).
+    pub async fn cancel_digest(&self, digest_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let digest: Option<String> = sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
+            .bind(digest_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match digest.as_deref() {
+            None => return Err(StoreError::NotFound(format!("digest {digest_id}"))),
+            Some("sending") => {}
+            Some(other) => {
+                return Err(StoreError::Conflict {
+                    field: "status".into(),
+                    message: format!("the digest is {other}; only one being sent can be cancelled"),
+                });
+            }
+        }
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'cancelled', updated_at = $1 WHERE digest_id = $2 AND status = 'pending'",
+        )
+        .bind(to_ts(now))
+        .bind(digest_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE digests SET status = 'cancelled', completed_at = $1, note = 'cancelled by an admin' WHERE id = $2")
+            .bind(to_ts(now))
+            .bind(digest_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Confirmed members of a list, a page at a time by id (for dry runs and previews).
+    pub async fn recipients_after(&self, list_id: i64, after_id: i64, limit: u32) -> StoreResult<Vec<Subscriber>> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.email, s.name, s.partner_id, p.name AS partner_name,
+                 COALESCE(s.timezone, p.timezone) AS partner_timezone, s.language, s.status, s.joined_via,
+                 s.consent_at, s.consent_source, s.consent_ip, s.attributes, s.created_at, s.updated_at
+             FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id LEFT JOIN partners p ON p.id = s.partner_id
+             WHERE m.list_id = $1 AND m.status = 'confirmed' AND s.status = 'confirmed' AND s.id > $2
+             ORDER BY s.id LIMIT $3",
+        )
+        .bind(list_id)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(subscriber_from_row).collect::<anyhow::Result<_>>()?)
+    }
+
+    /// Mints many subscriber tokens in one statement: (hash, subscriber, purpose, list).
+    pub async fn store_tokens(
+        &self,
+        tokens: &[(String, i64, super::TokenPurpose, Option<i64>)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        for chunk in tokens.chunks(1000) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| format!("({})", positional(self.backend, n * 5 + 1, 5)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO subscriber_tokens (token_hash, subscriber_id, purpose, list_id, created_at) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (hash, subscriber, purpose, list) in chunk {
+                q = q.bind(hash.as_str()).bind(*subscriber).bind(purpose.as_str()).bind(*list).bind(to_ts(now));
+            }
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+}
+
