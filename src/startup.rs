@@ -18,6 +18,27 @@ pub struct Application {
     port: u16,
 }
 
+/// Everything the handlers, the worker and the commands share, over a connected store.
+pub fn build_state(store: Store, settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
+    let mailer = crate::mail::Mailer::new(&settings.mail)?;
+    tracing::info!(mail = mailer.describe(), "mail transport");
+    let limiter = Arc::new(crate::http::RateLimiter::new(
+        settings.subscribe_rate_per_hour,
+        Duration::from_secs(3600),
+    ));
+    Ok(AppState {
+        outbox_wake: Arc::new(tokio::sync::Notify::new()),
+        lists_changed: Arc::new(tokio::sync::Notify::new()),
+        mailer,
+        limiter,
+        store,
+        cache: Arc::new(FeedCache::new()),
+        clock,
+        settings: Arc::new(settings),
+        templates: Arc::new(Templates::load()?),
+    })
+}
+
 impl Application {
     /// Connects to the database, runs migrations, stores the bootstrap token and binds
     /// the listener (port 0 picks a free port).
@@ -42,23 +63,7 @@ impl Application {
         if settings.base_url_from_bind {
             settings.base_url = format!("http://{}", listener.local_addr()?);
         }
-        let mailer = crate::mail::Mailer::new(&settings.mail)?;
-        tracing::info!(mail = mailer.describe(), "mail transport");
-        let limiter = Arc::new(crate::http::RateLimiter::new(
-            settings.subscribe_rate_per_hour,
-            Duration::from_secs(3600),
-        ));
-        let state = AppState {
-            outbox_wake: Arc::new(tokio::sync::Notify::new()),
-            lists_changed: Arc::new(tokio::sync::Notify::new()),
-            mailer,
-            limiter,
-            store,
-            cache: Arc::new(FeedCache::new()),
-            clock,
-            settings: Arc::new(settings),
-            templates: Arc::new(Templates::load()?),
-        };
+        let state = build_state(store, settings, clock)?;
         Ok(Self {
             listener,
             state,

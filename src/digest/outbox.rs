@@ -283,9 +283,22 @@ impl Outbox {
             site_name: &state.settings.site_name,
             base_url: &state.settings.base_url,
         };
-        let Some(rendered) = render_for(&state.templates, &ctx, &d.subscriber, sent_before, links)? else {
-            store.mark_delivery_skipped(d.id, &self.worker, state.clock.now()).await?;
-            return Ok(Some(Done::Skipped));
+        let rendered = match render_for(&state.templates, &ctx, &d.subscriber, sent_before, links) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                store.mark_delivery_skipped(d.id, &self.worker, state.clock.now()).await?;
+                return Ok(Some(Done::Skipped));
+            }
+            Err(e) => {
+                // Our fault, not the recipient's: failed (an admin can retry once the
+                // template is fixed), not counted as a bounce.
+                let error = format!("the digest could not be rendered: {e:#}");
+                tracing::error!(delivery = d.id, error, "delivery failed");
+                store
+                    .mark_delivery_failed(d.id, &self.worker, d.subscriber.id, &error, false, self.settings.bounce_after, state.clock.now())
+                    .await?;
+                return Ok(Some(Done::Failed { bounced: false }));
+            }
         };
         let mail = OutgoingMail {
             to_email: d.subscriber.email.clone(),

@@ -28,6 +28,15 @@ pub struct Behaviour {
     unknown_recipients: HashSet<String>,
     greeting_delay: Option<Duration>,
     login: Option<(String, String)>,
+    idle_limit: Option<IdleLimit>,
+}
+
+/// What the server does to a connection that sends no command for a while.
+#[derive(Debug, Clone, Copy)]
+struct IdleLimit {
+    after: Duration,
+    /// Says `421` first, as Postfix does; otherwise hangs up without a word.
+    say_421: bool,
 }
 
 impl Behaviour {
@@ -72,6 +81,25 @@ impl Behaviour {
     /// Waits this long before the greeting, to make clients time out.
     pub fn greeting_delay(mut self, delay: Duration) -> Self {
         self.greeting_delay = Some(delay);
+        self
+    }
+
+    /// Closes a connection that sent no command for `after`, saying `421 4.4.2 idle
+    /// timeout` first as Postfix does (its `smtpd_timeout`).
+    pub fn idle_limit(mut self, after: Duration) -> Self {
+        self.idle_limit = Some(IdleLimit {
+            after,
+            say_421: true,
+        });
+        self
+    }
+
+    /// Closes a connection that sent no command for `after`, without a word.
+    pub fn silent_idle_limit(mut self, after: Duration) -> Self {
+        self.idle_limit = Some(IdleLimit {
+            after,
+            say_421: false,
+        });
         self
     }
 
@@ -288,11 +316,12 @@ impl Session {
     }
 
     async fn run(mut self) -> std::io::Result<()> {
-        let (delay, login) = {
+        let (delay, login, idle_limit) = {
             let state = lock(&self.state);
             (
                 state.behaviour.greeting_delay,
                 state.behaviour.login.clone(),
+                state.behaviour.idle_limit,
             )
         };
         if let Some(delay) = delay {
@@ -301,7 +330,22 @@ impl Session {
         self.reply("220 newsdesk-test ESMTP ready").await?;
         // Commands are read one line at a time from a buffer, so a client that pipelines
         // several commands in one packet gets its answers in order.
-        while let Some(line) = self.read_line().await? {
+        loop {
+            let line = match idle_limit {
+                None => self.read_line().await?,
+                Some(limit) => match tokio::time::timeout(limit.after, self.read_line()).await {
+                    Ok(line) => line?,
+                    Err(_idle) => {
+                        if limit.say_421 {
+                            self.reply("421 4.4.2 newsdesk-test idle timeout").await?;
+                        }
+                        return self.writer.shutdown().await;
+                    }
+                },
+            };
+            let Some(line) = line else {
+                break;
+            };
             let line = String::from_utf8_lossy(&line).into_owned();
             lock(&self.state)
                 .commands
