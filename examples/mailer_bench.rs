@@ -72,10 +72,10 @@ async fn main() -> anyhow::Result<()> {
                 if i >= messages {
                     return;
                 }
-                if let Err(e) = mailer.send(&filler.mail(i)).await {
-                    if failed.fetch_add(1, Ordering::Relaxed) < 5 {
-                        eprintln!("message {i}: {e}");
-                    }
+                if let Err(e) = mailer.send(&filler.mail(i)).await
+                    && failed.fetch_add(1, Ordering::Relaxed) < 5
+                {
+                    eprintln!("message {i}: {e}");
                 }
             }
         });

@@ -268,16 +268,23 @@ async fn digest(state: &crate::http::AppState, command: DigestCommand) -> anyhow
     use crate::domain::{Email, IsoWeek};
     use crate::store::{Created, DigestTrigger};
     let (list, period) = match &command {
-        DigestCommand::Preview { list, period, .. } | DigestCommand::Send { list, period, .. } => (list, period),
+        DigestCommand::Preview { list, period, .. } | DigestCommand::Send { list, period, .. } => {
+            (list, period)
+        }
     };
-    let list = find_list(&state.store, Some(list)).await?.expect("a list was named");
+    let list = find_list(&state.store, Some(list))
+        .await?
+        .expect("a list was named");
     let period = IsoWeek::parse(period).map_err(|e| anyhow::anyhow!("--period {e}"))?;
     match command {
-        DigestCommand::Preview { subscriber, format, .. } => {
+        DigestCommand::Preview {
+            subscriber, format, ..
+        } => {
             let subscriber = match subscriber {
                 None => None,
                 Some(e) => {
-                    let email = Email::parse(&e).map_err(|m| anyhow::anyhow!("--subscriber {m}"))?;
+                    let email =
+                        Email::parse(&e).map_err(|m| anyhow::anyhow!("--subscriber {m}"))?;
                     Some(
                         state
                             .store
@@ -298,7 +305,17 @@ async fn digest(state: &crate::http::AppState, command: DigestCommand) -> anyhow
         }
         DigestCommand::Send { dry_run: true, .. } => {
             let plan = crate::digest::dry_run(state, &list, period).await?;
-            println!("{} {}: {} item(s){}", plan.list, plan.period, plan.items, if plan.skipped { " (would be skipped: fewer than the list's minimum)" } else { "" });
+            println!(
+                "{} {}: {} item(s){}",
+                plan.list,
+                plan.period,
+                plan.items,
+                if plan.skipped {
+                    " (would be skipped: fewer than the list's minimum)"
+                } else {
+                    ""
+                }
+            );
             for t in &plan.coming_up {
                 println!("  coming up: {t}");
             }
@@ -309,28 +326,51 @@ async fn digest(state: &crate::http::AppState, command: DigestCommand) -> anyhow
             for r in &plan.recipients {
                 println!("  {} <- {} item(s)", r.email, r.items);
             }
-            println!("{getting} of {} confirmed member(s) would get a message; nothing was sent or stored", plan.recipients.len());
+            println!(
+                "{getting} of {} confirmed member(s) would get a message; nothing was sent or stored",
+                plan.recipients.len()
+            );
             Ok(())
         }
         DigestCommand::Send { .. } => {
             let now = state.clock.now();
-            let digest = match crate::digest::build(&state.store, &list, period, DigestTrigger::Manual, None, now).await? {
+            let digest = match crate::digest::build(
+                &state.store,
+                &list,
+                period,
+                DigestTrigger::Manual,
+                None,
+                now,
+            )
+            .await?
+            {
                 Created::New(d) => d,
                 Created::Existing(d) => {
-                    eprintln!("{} {}: a digest exists already ({:?}); finishing its deliveries", list.slug, d.period, d.status);
+                    eprintln!(
+                        "{} {}: a digest exists already ({:?}); finishing its deliveries",
+                        list.slug, d.period, d.status
+                    );
                     d
                 }
             };
             if !digest.note.is_empty() {
                 eprintln!("{}", digest.note);
             }
-            let outbox = crate::digest::outbox::Outbox::new(state.clone(), state.settings.delivery.clone());
+            let outbox =
+                crate::digest::outbox::Outbox::new(state.clone(), state.settings.delivery.clone());
             let counts = state.store.delivery_counts(digest.id).await?;
-            let total = counts.pending + counts.sending + counts.sent + counts.failed + counts.skipped + counts.cancelled;
+            let total = counts.pending
+                + counts.sending
+                + counts.sent
+                + counts.failed
+                + counts.skipped
+                + counts.cancelled;
             let bar = indicatif::ProgressBar::new(total);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages {per_sec} eta {eta}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} messages {per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             loop {
                 let counts = state.store.delivery_counts(digest.id).await?;
@@ -352,7 +392,10 @@ async fn digest(state: &crate::http::AppState, command: DigestCommand) -> anyhow
                 list.slug, digest.period, c.sent, c.failed, c.skipped, c.cancelled
             );
             for f in state.store.failed_deliveries(digest.id, 100).await? {
-                eprintln!("  failed: {} after {} attempt(s): {}", f.email, f.attempts, f.error);
+                eprintln!(
+                    "  failed: {} after {} attempt(s): {}",
+                    f.email, f.attempts, f.error
+                );
             }
             Ok(())
         }

@@ -144,18 +144,29 @@ impl Settings {
         let subscribe_rate_per_hour =
             parse_number(&get, "NEWSDESK_SUBSCRIBE_RATE_PER_HOUR", 10, 1, 1_000_000)?;
         let mail = crate::mail::MailSettings::from_lookup(&get)?;
-        let secs = |key: &str, default: u32, min: u32, max: u32| -> anyhow::Result<std::time::Duration> {
-            Ok(std::time::Duration::from_secs(u64::from(parse_number(&get, key, default, min, max)?)))
-        };
+        let secs =
+            |key: &str, default: u32, min: u32, max: u32| -> anyhow::Result<std::time::Duration> {
+                Ok(std::time::Duration::from_secs(u64::from(parse_number(
+                    &get, key, default, min, max,
+                )?)))
+            };
         let rate: f64 = match get("NEWSDESK_SEND_RATE") {
             None => 0.0,
             Some(v) => match v.trim().parse::<f64>() {
                 Ok(r) if (0.0..=100_000.0).contains(&r) => r,
-                _ => bail!("NEWSDESK_SEND_RATE must be messages per second from 0 (no limit) to 100000 (got {v:?})"),
+                _ => bail!(
+                    "NEWSDESK_SEND_RATE must be messages per second from 0 (no limit) to 100000 (got {v:?})"
+                ),
             },
         };
         let delivery = crate::digest::outbox::DeliverySettings {
-            concurrency: parse_number(&get, "NEWSDESK_SEND_CONCURRENCY", mail.pool_size.max(1), 1, 256)? as usize,
+            concurrency: parse_number(
+                &get,
+                "NEWSDESK_SEND_CONCURRENCY",
+                mail.pool_size.max(1),
+                1,
+                256,
+            )? as usize,
             rate_per_second: rate,
             batch_size: parse_number(&get, "NEWSDESK_SEND_BATCH", 200, 1, 10_000)?,
             lease: secs("NEWSDESK_DELIVERY_LEASE_SECS", 60, 1, 3600)?,
@@ -163,7 +174,13 @@ impl Settings {
             retry_base: secs("NEWSDESK_RETRY_BASE_SECS", 60, 0, 86_400)?,
             retry_max: secs("NEWSDESK_RETRY_MAX_SECS", 3600, 0, 7 * 86_400)?,
             bounce_after: parse_number(&get, "NEWSDESK_BOUNCE_AFTER", 2, 1, 100)?,
-            poll: std::time::Duration::from_millis(u64::from(parse_number(&get, "NEWSDESK_POLL_MS", 1000, 10, 600_000)?)),
+            poll: std::time::Duration::from_millis(u64::from(parse_number(
+                &get,
+                "NEWSDESK_POLL_MS",
+                1000,
+                10,
+                600_000,
+            )?)),
         };
         let run_workers = match get("NEWSDESK_WORKERS").as_deref() {
             None | Some("on") => true,

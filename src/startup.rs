@@ -19,7 +19,11 @@ pub struct Application {
 }
 
 /// Everything the handlers, the worker and the commands share, over a connected store.
-pub fn build_state(store: Store, settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
+pub fn build_state(
+    store: Store,
+    settings: Settings,
+    clock: SharedClock,
+) -> anyhow::Result<AppState> {
     let mailer = crate::mail::Mailer::new(&settings.mail)?;
     tracing::info!(mail = mailer.describe(), "mail transport");
     let limiter = Arc::new(crate::http::RateLimiter::new(
@@ -97,9 +101,14 @@ impl Application {
                 self.state.clone(),
                 self.state.settings.delivery.clone(),
             ));
-            workers.push(tokio::spawn(outbox.run(self.state.outbox_wake.clone(), workers_stop.clone())));
-            let scheduler = crate::digest::schedule::DigestScheduler::start(self.state.clone()).await?;
-            workers.push(tokio::spawn(scheduler.run(self.state.lists_changed.clone(), workers_stop.clone())));
+            workers.push(tokio::spawn(
+                outbox.run(self.state.outbox_wake.clone(), workers_stop.clone()),
+            ));
+            let scheduler =
+                crate::digest::schedule::DigestScheduler::start(self.state.clone()).await?;
+            workers.push(tokio::spawn(
+                scheduler.run(self.state.lists_changed.clone(), workers_stop.clone()),
+            ));
         }
         let app = router(self.state.clone());
         tracing::info!(

@@ -29,6 +29,8 @@ const WEB_TEMPLATES: &[(&str, &str)] = &[
     ("error", include_str!("../templates/web/error.hbs")),
     ("subscribe", include_str!("../templates/web/subscribe.hbs")),
     ("message", include_str!("../templates/web/message.hbs")),
+    ("digests", include_str!("../templates/web/digests.hbs")),
+    ("digest", include_str!("../templates/web/digest.hbs")),
     (
         "unsubscribe",
         include_str!("../templates/web/unsubscribe.hbs"),
@@ -50,8 +52,14 @@ const EMAIL_TEMPLATES: &[(&str, &str)] = &[
         "confirm.txt",
         include_str!("../templates/email/confirm.txt.hbs"),
     ),
-    ("digest.html", include_str!("../templates/email/digest.html.hbs")),
-    ("digest.txt", include_str!("../templates/email/digest.txt.hbs")),
+    (
+        "digest.html",
+        include_str!("../templates/email/digest.html.hbs"),
+    ),
+    (
+        "digest.txt",
+        include_str!("../templates/email/digest.txt.hbs"),
+    ),
 ];
 
 /// Partials of the mail templates: (name, HTML version, text version).
@@ -70,17 +78,29 @@ const EMAIL_PARTIALS: &[(&str, &str, &str)] = &[
 
 /// The words of the digest per language; English is the fallback.
 const DIGEST_LABELS: &[(&str, &str)] = &[
-    ("en", include_str!("../templates/email/digest.labels.en.json")),
-    ("zh", include_str!("../templates/email/digest.labels.zh.json")),
+    (
+        "en",
+        include_str!("../templates/email/digest.labels.en.json"),
+    ),
+    (
+        "zh",
+        include_str!("../templates/email/digest.labels.zh.json"),
+    ),
 ];
 
 /// The digest's words in `language`, or in English.
 pub fn digest_labels(language: &str) -> &'static serde_json::Value {
-    static PARSED: std::sync::OnceLock<Vec<(&'static str, serde_json::Value)>> = std::sync::OnceLock::new();
+    static PARSED: std::sync::OnceLock<Vec<(&'static str, serde_json::Value)>> =
+        std::sync::OnceLock::new();
     let parsed = PARSED.get_or_init(|| {
         DIGEST_LABELS
             .iter()
-            .map(|(lang, json)| (*lang, serde_json::from_str(json).expect("digest labels are valid JSON")))
+            .map(|(lang, json)| {
+                (
+                    *lang,
+                    serde_json::from_str(json).expect("digest labels are valid JSON"),
+                )
+            })
             .collect()
     });
     let primary = language.split('-').next().unwrap_or("en");
@@ -200,7 +220,8 @@ mod tests {
         assert_eq!(digest_labels("fr")["news"], "News");
         let en = digest_labels("en").as_object().unwrap();
         let zh = digest_labels("zh").as_object().unwrap();
-        let keys = |m: &serde_json::Map<String, serde_json::Value>| m.keys().cloned().collect::<Vec<_>>();
+        let keys =
+            |m: &serde_json::Map<String, serde_json::Value>| m.keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(en), keys(zh), "every language has every label");
     }
 

@@ -12,6 +12,8 @@ ALTER TABLE lists ADD COLUMN grace_minutes INTEGER NOT NULL DEFAULT 1440;
 
 -- Event times are shown in the subscriber's zone, else their institution's.
 ALTER TABLE subscribers ADD COLUMN timezone TEXT;
+-- Permanent delivery failures since the last delivery that went through.
+ALTER TABLE subscribers ADD COLUMN permanent_failures INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE digests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

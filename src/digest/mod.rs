@@ -8,13 +8,19 @@ pub mod schedule;
 
 use crate::domain::IsoWeek;
 use crate::http::AppState;
-use crate::store::{Created, DigestTrigger, DigestWindow, MailingList, Selection, Store, Subscriber};
+use crate::store::{
+    Created, DigestTrigger, DigestWindow, MailingList, Selection, Store, Subscriber,
+};
 use chrono::{DateTime, Utc};
 use render::{DigestContext, PersonalLinks, RenderedDigest};
 use std::collections::HashMap;
 
 /// The window and items of a list's digest for a period, from what is stored now.
-pub async fn plan(store: &Store, list: &MailingList, period: IsoWeek) -> anyhow::Result<(DigestWindow, Selection)> {
+pub async fn plan(
+    store: &Store,
+    list: &MailingList,
+    period: IsoWeek,
+) -> anyhow::Result<(DigestWindow, Selection)> {
     let tz = list.schedule.timezone.tz();
     let period_start = period.start(tz);
     let window = DigestWindow {
@@ -36,7 +42,10 @@ pub async fn build(
     scheduled_for: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Created> {
-    if let Some(existing) = store.digest_for_period(list.id, &period.to_string()).await? {
+    if let Some(existing) = store
+        .digest_for_period(list.id, &period.to_string())
+        .await?
+    {
         return Ok(Created::Existing(existing));
     }
     let (window, selection) = plan(store, list, period).await?;
@@ -55,15 +64,27 @@ pub async fn build(
 }
 
 /// The items of a period: the stored digest's when there is one, else the plan.
-async fn items_of(store: &Store, list: &MailingList, period: IsoWeek) -> anyhow::Result<(Option<i64>, Selection)> {
-    match store.digest_for_period(list.id, &period.to_string()).await? {
+async fn items_of(
+    store: &Store,
+    list: &MailingList,
+    period: IsoWeek,
+) -> anyhow::Result<(Option<i64>, Selection)> {
+    match store
+        .digest_for_period(list.id, &period.to_string())
+        .await?
+    {
         Some(d) => Ok((Some(d.id), store.digest_items(d.id).await?)),
         None => Ok((None, plan(store, list, period).await?.1)),
     }
 }
 
 fn item_ids(selection: &Selection) -> Vec<i64> {
-    selection.coming_up.iter().chain(&selection.news).map(|i| i.id).collect()
+    selection
+        .coming_up
+        .iter()
+        .chain(&selection.news)
+        .map(|i| i.id)
+        .collect()
 }
 
 /// Renders a digest without sending anything or writing anything: for a subscriber
@@ -144,7 +165,11 @@ pub struct DryRunRecipient {
     pub items: usize,
 }
 
-pub async fn dry_run(state: &AppState, list: &MailingList, period: IsoWeek) -> anyhow::Result<DryRun> {
+pub async fn dry_run(
+    state: &AppState,
+    list: &MailingList,
+    period: IsoWeek,
+) -> anyhow::Result<DryRun> {
     let (digest_id, selection) = items_of(&state.store, list, period).await?;
     let ids = item_ids(&selection);
     let mut recipients = Vec::new();
@@ -154,21 +179,35 @@ pub async fn dry_run(state: &AppState, list: &MailingList, period: IsoWeek) -> a
         let Some(last) = page.last() else { break };
         after = last.id;
         let subscriber_ids: Vec<i64> = page.iter().map(|s| s.id).collect();
-        let sent = state.store.delivered_items(&subscriber_ids, &ids, digest_id).await?;
-        let all_items: Vec<&crate::domain::Item> = selection.coming_up.iter().chain(&selection.news).collect();
+        let sent = state
+            .store
+            .delivered_items(&subscriber_ids, &ids, digest_id)
+            .await?;
+        let all_items: Vec<&crate::domain::Item> =
+            selection.coming_up.iter().chain(&selection.news).collect();
         for s in &page {
             let count = all_items
                 .iter()
-                .filter(|i| sent.get(&(s.id, i.id)).is_none_or(|then| i.updated_at > *then))
+                .filter(|i| {
+                    sent.get(&(s.id, i.id))
+                        .is_none_or(|then| i.updated_at > *then)
+                })
                 .count();
-            recipients.push(DryRunRecipient { email: s.email.clone(), items: count });
+            recipients.push(DryRunRecipient {
+                email: s.email.clone(),
+                items: count,
+            });
         }
     }
     Ok(DryRun {
         list: list.slug.clone(),
         period: period.to_string(),
         items: selection.len(),
-        coming_up: selection.coming_up.iter().map(|i| i.title.clone()).collect(),
+        coming_up: selection
+            .coming_up
+            .iter()
+            .map(|i| i.title.clone())
+            .collect(),
         news: selection.news.iter().map(|i| i.title.clone()).collect(),
         skipped: selection.len() < list.schedule.min_items as usize,
         recipients,

@@ -80,13 +80,16 @@ struct Pace {
 impl Pace {
     fn new(rate_per_second: f64) -> Self {
         Self {
-            interval: (rate_per_second > 0.0).then(|| Duration::from_secs_f64(1.0 / rate_per_second)),
+            interval: (rate_per_second > 0.0)
+                .then(|| Duration::from_secs_f64(1.0 / rate_per_second)),
             next: std::sync::Mutex::new(tokio::time::Instant::now()),
         }
     }
 
     async fn wait(&self) {
-        let Some(interval) = self.interval else { return };
+        let Some(interval) = self.interval else {
+            return;
+        };
         let slot = {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
             let now = tokio::time::Instant::now();
@@ -145,15 +148,26 @@ impl Outbox {
             return Ok(b.clone());
         }
         let store = &self.state.store;
-        let digest = store.digest_by_id(digest_id).await?.context("a claimed delivery's digest")?;
-        let list = store.list_by_id(digest.list_id).await?.context("a digest's list")?;
+        let digest = store
+            .digest_by_id(digest_id)
+            .await?
+            .context("a claimed delivery's digest")?;
+        let list = store
+            .list_by_id(digest.list_id)
+            .await?
+            .context("a digest's list")?;
         let period = IsoWeek::parse(&digest.period).map_err(anyhow::Error::msg)?;
         let selection = store.digest_items(digest_id).await?;
         // Old digests' bundles are not needed once their rows are done.
         if bundles.len() > 16 {
             bundles.clear();
         }
-        let bundle = Arc::new(Bundle { digest, list, period, selection });
+        let bundle = Arc::new(Bundle {
+            digest,
+            list,
+            period,
+            selection,
+        });
         bundles.insert(digest_id, bundle.clone());
         Ok(bundle)
     }
@@ -162,12 +176,16 @@ impl Outbox {
     pub async fn run_once(&self) -> anyhow::Result<RunOutcome> {
         let store = &self.state.store;
         let clock = &self.state.clock;
-        let lease = chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::seconds(60));
+        let lease = chrono::Duration::from_std(self.settings.lease)
+            .unwrap_or(chrono::Duration::seconds(60));
         let now = clock.now();
         let claimed = store
             .claim_deliveries(&self.worker, now, now + lease, self.settings.batch_size)
             .await?;
-        let mut outcome = RunOutcome { claimed: claimed.len(), ..Default::default() };
+        let mut outcome = RunOutcome {
+            claimed: claimed.len(),
+            ..Default::default()
+        };
         if claimed.is_empty() {
             store.complete_digests(now).await?;
             return Ok(outcome);
@@ -196,7 +214,11 @@ impl Outbox {
         result.map(|()| outcome)
     }
 
-    async fn work(&self, claimed: Vec<ClaimedDelivery>, outcome: &mut RunOutcome) -> anyhow::Result<()> {
+    async fn work(
+        &self,
+        claimed: Vec<ClaimedDelivery>,
+        outcome: &mut RunOutcome,
+    ) -> anyhow::Result<()> {
         let store = &self.state.store;
         let now = self.state.clock.now();
         let mut bundles = HashMap::new();
@@ -208,11 +230,19 @@ impl Outbox {
         let subscriber_ids: Vec<i64> = claimed.iter().map(|d| d.subscriber.id).collect();
         let mut item_ids: Vec<i64> = bundles
             .values()
-            .flat_map(|b| b.selection.coming_up.iter().chain(&b.selection.news).map(|i| i.id))
+            .flat_map(|b| {
+                b.selection
+                    .coming_up
+                    .iter()
+                    .chain(&b.selection.news)
+                    .map(|i| i.id)
+            })
             .collect();
         item_ids.sort_unstable();
         item_ids.dedup();
-        let sent_before = store.delivered_items(&subscriber_ids, &item_ids, None).await?;
+        let sent_before = store
+            .delivered_items(&subscriber_ids, &item_ids, None)
+            .await?;
         // Two links per message, minted for the whole batch in one statement.
         let base = &self.state.settings.base_url;
         let mut tokens = Vec::with_capacity(claimed.len() * 2);
@@ -220,8 +250,18 @@ impl Outbox {
         for d in &claimed {
             let list_id = bundles[&d.digest_id].list.id;
             let (unsubscribe, preferences) = (new_token(), new_token());
-            tokens.push((token_hash(&unsubscribe), d.subscriber.id, TokenPurpose::Unsubscribe, Some(list_id)));
-            tokens.push((token_hash(&preferences), d.subscriber.id, TokenPurpose::Preferences, None));
+            tokens.push((
+                token_hash(&unsubscribe),
+                d.subscriber.id,
+                TokenPurpose::Unsubscribe,
+                Some(list_id),
+            ));
+            tokens.push((
+                token_hash(&preferences),
+                d.subscriber.id,
+                TokenPurpose::Preferences,
+                None,
+            ));
             links.insert(
                 d.id,
                 PersonalLinks {
@@ -258,7 +298,9 @@ impl Outbox {
                     outcome.bounced += usize::from(bounced);
                 }
                 Ok(None) => {}
-                Err(e) => tracing::error!(error = format!("{e:#}"), "a delivery could not be recorded"),
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "a delivery could not be recorded")
+                }
             }
         }
         Ok(())
@@ -286,7 +328,9 @@ impl Outbox {
         let rendered = match render_for(&state.templates, &ctx, &d.subscriber, sent_before, links) {
             Ok(Some(r)) => r,
             Ok(None) => {
-                store.mark_delivery_skipped(d.id, &self.worker, state.clock.now()).await?;
+                store
+                    .mark_delivery_skipped(d.id, &self.worker, state.clock.now())
+                    .await?;
                 return Ok(Some(Done::Skipped));
             }
             Err(e) => {
@@ -295,7 +339,15 @@ impl Outbox {
                 let error = format!("the digest could not be rendered: {e:#}");
                 tracing::error!(delivery = d.id, error, "delivery failed");
                 store
-                    .mark_delivery_failed(d.id, &self.worker, d.subscriber.id, &error, false, self.settings.bounce_after, state.clock.now())
+                    .mark_delivery_failed(
+                        d.id,
+                        &self.worker,
+                        d.subscriber.id,
+                        &error,
+                        false,
+                        self.settings.bounce_after,
+                        state.clock.now(),
+                    )
                     .await?;
                 return Ok(Some(Done::Failed { bounced: false }));
             }
@@ -315,14 +367,29 @@ impl Outbox {
         match result {
             Ok(sent) => {
                 store
-                    .mark_delivery_sent(d.id, &self.worker, &sent.message_id, d.subscriber.id, bundle.digest.id, &rendered.items, now)
+                    .mark_delivery_sent(
+                        d.id,
+                        &self.worker,
+                        &sent.message_id,
+                        d.subscriber.id,
+                        bundle.digest.id,
+                        &rendered.items,
+                        now,
+                    )
                     .await?;
                 Ok(Some(Done::Sent))
             }
             Err(MailError::Temporary(error)) if d.attempts < self.settings.max_attempts => {
                 let wait = self.backoff(d.attempts);
-                tracing::info!(delivery = d.id, attempts = d.attempts, error, "temporary failure; will retry");
-                store.mark_delivery_retry(d.id, &self.worker, &error, now + wait, now).await?;
+                tracing::info!(
+                    delivery = d.id,
+                    attempts = d.attempts,
+                    error,
+                    "temporary failure; will retry"
+                );
+                store
+                    .mark_delivery_retry(d.id, &self.worker, &error, now + wait, now)
+                    .await?;
                 Ok(Some(Done::Retried))
             }
             Err(e) => {
@@ -334,7 +401,15 @@ impl Outbox {
                 };
                 tracing::warn!(delivery = d.id, error, "delivery failed");
                 let bounced = store
-                    .mark_delivery_failed(d.id, &self.worker, d.subscriber.id, &error, permanent, self.settings.bounce_after, now)
+                    .mark_delivery_failed(
+                        d.id,
+                        &self.worker,
+                        d.subscriber.id,
+                        &error,
+                        permanent,
+                        self.settings.bounce_after,
+                        now,
+                    )
                     .await?;
                 Ok(Some(Done::Failed { bounced }))
             }
@@ -343,13 +418,21 @@ impl Outbox {
 
     fn backoff(&self, attempts: u32) -> chrono::Duration {
         let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
-        let wait = self.settings.retry_base.saturating_mul(factor).min(self.settings.retry_max);
+        let wait = self
+            .settings
+            .retry_base
+            .saturating_mul(factor)
+            .min(self.settings.retry_max);
         chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1))
     }
 
     /// Works the outbox until `stop` is set: a batch at a time, waiting for a wake-up
     /// (a digest was built) or the poll interval when nothing is due.
-    pub async fn run(self: Arc<Self>, wake: Arc<tokio::sync::Notify>, stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        wake: Arc<tokio::sync::Notify>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut stop = stop;
         loop {
             if *stop.borrow() {
@@ -359,7 +442,10 @@ impl Outbox {
             let idle = match self.run_once().await {
                 Ok(o) => o.claimed == 0,
                 Err(e) => {
-                    tracing::error!(error = format!("{e:#}"), "the delivery worker failed a pass");
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "the delivery worker failed a pass"
+                    );
                     true
                 }
             };
@@ -372,7 +458,10 @@ impl Outbox {
             }
         }
         if let Err(e) = self.state.store.release_claims(&self.worker).await {
-            tracing::warn!(error = format!("{e:#}"), "could not release claimed deliveries");
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not release claimed deliveries"
+            );
         }
     }
 }

@@ -91,12 +91,19 @@ fn local(t: DateTime<Utc>, tz: chrono_tz::Tz, language: &str, with_time: bool) -
     }
 }
 
-fn item_view(item: &Item, updated: bool, base: &str, tz: chrono_tz::Tz, language: &str) -> ItemView {
+fn item_view(
+    item: &Item,
+    updated: bool,
+    base: &str,
+    tz: chrono_tz::Tz,
+    language: &str,
+) -> ItemView {
     let url = format!("{base}/items/{}", item.slug);
     let event = item.event.as_ref().map(|e| {
         let mut when = local(e.starts_at, tz, language, true);
         if let Some(end) = e.ends_at {
-            let same_day = end.with_timezone(&tz).date_naive() == e.starts_at.with_timezone(&tz).date_naive();
+            let same_day =
+                end.with_timezone(&tz).date_naive() == e.starts_at.with_timezone(&tz).date_naive();
             when.push_str(" – ");
             when.push_str(&if same_day {
                 end.with_timezone(&tz).format("%H:%M").to_string()
@@ -106,7 +113,11 @@ fn item_view(item: &Item, updated: bool, base: &str, tz: chrono_tz::Tz, language
         }
         EventView {
             when,
-            zone: format!("{}, UTC{}", tz.name(), e.starts_at.with_timezone(&tz).format("%:z")),
+            zone: format!(
+                "{}, UTC{}",
+                tz.name(),
+                e.starts_at.with_timezone(&tz).format("%:z")
+            ),
             mode: e.mode.label().into(),
             venue: e.venue.clone(),
             online_url: e.online_url.clone(),
@@ -117,7 +128,10 @@ fn item_view(item: &Item, updated: bool, base: &str, tz: chrono_tz::Tz, language
         title: item.title.clone(),
         summary: item.summary.clone(),
         org_unit: item.org_unit.clone(),
-        published: item.published_at.map(|p| local(p, tz, language, false)).unwrap_or_default(),
+        published: item
+            .published_at
+            .map(|p| local(p, tz, language, false))
+            .unwrap_or_default(),
         updated,
         event,
         url,

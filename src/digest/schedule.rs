@@ -28,7 +28,11 @@ pub enum TickOutcome {
 }
 
 /// Builds the digest for the window that fired last at or before now.
-pub async fn tick(state: &AppState, list: &MailingList, trigger: DigestTrigger) -> anyhow::Result<TickOutcome> {
+pub async fn tick(
+    state: &AppState,
+    list: &MailingList,
+    trigger: DigestTrigger,
+) -> anyhow::Result<TickOutcome> {
     let now = state.clock.now();
     let tz = list.schedule.timezone.tz();
     let Some(fired) = list.schedule.cron.last_fire_before(now, tz) else {
@@ -40,7 +44,10 @@ pub async fn tick(state: &AppState, list: &MailingList, trigger: DigestTrigger) 
     Ok(match created {
         Created::New(d) => {
             tracing::info!(list = list.slug, period = d.period, status = ?d.status, "digest built");
-            TickOutcome::Built { period: d.period, digest_id: d.id }
+            TickOutcome::Built {
+                period: d.period,
+                digest_id: d.id,
+            }
         }
         Created::Existing(d) => TickOutcome::AlreadyThere { period: d.period },
     })
@@ -57,8 +64,15 @@ pub async fn catch_up(state: &AppState, list: &MailingList) -> anyhow::Result<Ti
         return Ok(TickOutcome::NotDue);
     }
     let period = IsoWeek::containing(fired, tz);
-    if state.store.digest_for_period(list.id, &period.to_string()).await?.is_some() {
-        return Ok(TickOutcome::AlreadyThere { period: period.to_string() });
+    if state
+        .store
+        .digest_for_period(list.id, &period.to_string())
+        .await?
+        .is_some()
+    {
+        return Ok(TickOutcome::AlreadyThere {
+            period: period.to_string(),
+        });
     }
     let grace = chrono::Duration::minutes(i64::from(list.schedule.grace_minutes));
     if now - fired <= grace {
@@ -74,7 +88,9 @@ pub async fn catch_up(state: &AppState, list: &MailingList) -> anyhow::Result<Ti
         .record_missed_digest(list.id, &period.to_string(), &window, fired, now)
         .await?;
     tracing::warn!(list = list.slug, period = %period, "digest window missed; recorded, nothing sent");
-    Ok(TickOutcome::Missed { period: period.to_string() })
+    Ok(TickOutcome::Missed {
+        period: period.to_string(),
+    })
 }
 
 pub async fn catch_up_all(state: &AppState) -> anyhow::Result<Vec<(String, TickOutcome)>> {
@@ -94,9 +110,18 @@ pub struct DigestScheduler {
 
 impl DigestScheduler {
     pub async fn start(state: AppState) -> anyhow::Result<Self> {
-        let scheduler = JobScheduler::new().await.context("starting the digest scheduler")?;
-        scheduler.start().await.context("starting the digest scheduler")?;
-        let mut me = Self { scheduler, jobs: HashMap::new(), state };
+        let scheduler = JobScheduler::new()
+            .await
+            .context("starting the digest scheduler")?;
+        scheduler
+            .start()
+            .await
+            .context("starting the digest scheduler")?;
+        let mut me = Self {
+            scheduler,
+            jobs: HashMap::new(),
+            state,
+        };
         me.sync().await?;
         Ok(me)
     }
@@ -106,7 +131,10 @@ impl DigestScheduler {
     pub async fn sync(&mut self) -> anyhow::Result<()> {
         let lists = self.state.store.list_lists().await?;
         for list in &lists {
-            let wanted = (list.schedule.cron.as_str().to_owned(), list.schedule.timezone.name().to_owned());
+            let wanted = (
+                list.schedule.cron.as_str().to_owned(),
+                list.schedule.timezone.name().to_owned(),
+            );
             if let Some((uuid, cron, tz)) = self.jobs.get(&list.id) {
                 if (cron, tz) == (&wanted.0, &wanted.1) {
                     continue;
@@ -115,25 +143,45 @@ impl DigestScheduler {
             }
             let state = self.state.clone();
             let list_id = list.id;
-            let job = Job::new_async_tz(list.schedule.cron.as_str(), list.schedule.timezone.tz(), move |_, _| {
-                let state = state.clone();
-                Box::pin(async move {
-                    match state.store.list_by_id(list_id).await {
-                        Ok(Some(list)) => {
-                            if let Err(e) = tick(&state, &list, DigestTrigger::Schedule).await {
-                                tracing::error!(error = format!("{e:#}"), list = list.slug, "scheduled digest failed");
+            let job = Job::new_async_tz(
+                list.schedule.cron.as_str(),
+                list.schedule.timezone.tz(),
+                move |_, _| {
+                    let state = state.clone();
+                    Box::pin(async move {
+                        match state.store.list_by_id(list_id).await {
+                            Ok(Some(list)) => {
+                                if let Err(e) = tick(&state, &list, DigestTrigger::Schedule).await {
+                                    tracing::error!(
+                                        error = format!("{e:#}"),
+                                        list = list.slug,
+                                        "scheduled digest failed"
+                                    );
+                                }
                             }
+                            Ok(None) => {}
+                            Err(e) => tracing::error!(
+                                error = format!("{e:#}"),
+                                "scheduled digest: list not read"
+                            ),
                         }
-                        Ok(None) => {}
-                        Err(e) => tracing::error!(error = format!("{e:#}"), "scheduled digest: list not read"),
-                    }
-                })
-            })
+                    })
+                },
+            )
             .with_context(|| format!("scheduling list {}", list.slug))?;
-            let uuid = self.scheduler.add(job).await.context("adding a digest job")?;
+            let uuid = self
+                .scheduler
+                .add(job)
+                .await
+                .context("adding a digest job")?;
             self.jobs.insert(list.id, (uuid, wanted.0, wanted.1));
         }
-        let gone: Vec<i64> = self.jobs.keys().filter(|id| !lists.iter().any(|l| l.id == **id)).copied().collect();
+        let gone: Vec<i64> = self
+            .jobs
+            .keys()
+            .filter(|id| !lists.iter().any(|l| l.id == **id))
+            .copied()
+            .collect();
         for id in gone {
             if let Some((uuid, _, _)) = self.jobs.remove(&id) {
                 self.scheduler.remove(&uuid).await.ok();
@@ -141,7 +189,11 @@ impl DigestScheduler {
         }
         for list in &lists {
             if let Err(e) = catch_up(&self.state, list).await {
-                tracing::error!(error = format!("{e:#}"), list = list.slug, "catching up a digest window failed");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    list = list.slug,
+                    "catching up a digest window failed"
+                );
             }
         }
         Ok(())
@@ -149,7 +201,11 @@ impl DigestScheduler {
 
     /// Keeps the jobs in step: on every change to the lists, and every few minutes
     /// for changes made by other instances.
-    pub async fn run(mut self, changed: Arc<tokio::sync::Notify>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        changed: Arc<tokio::sync::Notify>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         loop {
             tokio::select! {
                 _ = changed.notified() => {}
@@ -157,7 +213,10 @@ impl DigestScheduler {
                 _ = stop.changed() => break,
             }
             if let Err(e) = self.sync().await {
-                tracing::error!(error = format!("{e:#}"), "the digest schedule could not be brought up to date");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "the digest schedule could not be brought up to date"
+                );
             }
         }
         self.scheduler.shutdown().await.ok();
@@ -166,5 +225,7 @@ impl DigestScheduler {
 
 /// When a list's digest goes out next.
 pub fn next_run(list: &MailingList, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    list.schedule.cron.next_fire_after(after, list.schedule.timezone.tz())
+    list.schedule
+        .cron
+        .next_fire_after(after, list.schedule.timezone.tz())
 }

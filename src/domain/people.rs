@@ -137,7 +137,9 @@ impl CronExpr {
         Self::parser()
             .parse(s)
             .map(|_| Self(s.to_owned()))
-            .map_err(|e| format!("must be a cron expression with seconds such as \"0 0 8 * * Mon\" ({e})"))
+            .map_err(|e| {
+                format!("must be a cron expression with seconds such as \"0 0 8 * * Mon\" ({e})")
+            })
     }
 
     /// The same parser settings as tokio-cron-scheduler's, so what passes here runs there.
@@ -157,7 +159,11 @@ impl CronExpr {
     }
 
     /// The last time the schedule fired at or before `at`, in the zone.
-    pub fn last_fire_before(&self, at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn last_fire_before(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         self.cron()
             .find_previous_occurrence(&at.with_timezone(&tz), true)
             .ok()
@@ -165,7 +171,11 @@ impl CronExpr {
     }
 
     /// The next time the schedule fires after `at`.
-    pub fn next_fire_after(&self, at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn next_fire_after(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         self.cron()
             .find_next_occurrence(&at.with_timezone(&tz), false)
             .ok()

@@ -1,4 +1,6 @@
-use chrono::{DateTime, Datelike, Duration, IsoWeek as ChronoWeek, NaiveDate, TimeZone as _, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, IsoWeek as ChronoWeek, NaiveDate, TimeZone as _, Utc, Weekday,
+};
 use std::fmt;
 
 /// An ISO 8601 week such as `2023-W45`: Monday to Sunday.
@@ -26,7 +28,10 @@ impl IsoWeek {
     /// The week a moment falls in, in the given zone.
     pub fn containing(at: DateTime<Utc>, tz: chrono_tz::Tz) -> Self {
         let w: ChronoWeek = at.with_timezone(&tz).date_naive().iso_week();
-        Self { year: w.year(), week: w.week() }
+        Self {
+            year: w.year(),
+            week: w.week(),
+        }
     }
 
     pub fn monday(&self) -> NaiveDate {
@@ -46,7 +51,10 @@ impl IsoWeek {
     pub fn previous(&self) -> Self {
         let d = self.monday() - Duration::days(7);
         let w = d.iso_week();
-        Self { year: w.year(), week: w.week() }
+        Self {
+            year: w.year(),
+            week: w.week(),
+        }
     }
 
     /// "6–12 November 2023".
@@ -58,7 +66,11 @@ impl IsoWeek {
         } else if first.year() == last.year() {
             format!("{} – {}", first.format("%-d %B"), last.format("%-d %B %Y"))
         } else {
-            format!("{} – {}", first.format("%-d %B %Y"), last.format("%-d %B %Y"))
+            format!(
+                "{} – {}",
+                first.format("%-d %B %Y"),
+                last.format("%-d %B %Y")
+            )
         }
     }
 }
@@ -98,7 +110,9 @@ mod tests {
 
     #[test]
     fn malformed_weeks_are_refused() {
-        for bad in ["2023-45", "2023-W5", "2023-W54", "23-W45", "2023-W00", "2023W45", ""] {
+        for bad in [
+            "2023-45", "2023-W5", "2023-W54", "23-W45", "2023-W00", "2023W45", "",
+        ] {
             assert!(IsoWeek::parse(bad).is_err(), "{bad:?}");
         }
         assert!(IsoWeek::parse("2020-W53").is_ok(), "2020 had 53 weeks");

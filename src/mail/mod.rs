@@ -98,7 +98,7 @@ struct Inner {
 }
 
 enum Transport {
-    Smtp(SmtpSender),
+    Smtp(Box<SmtpSender>),
     Files {
         dir: PathBuf,
         transport: AsyncFileTransport<Tokio1Executor>,
@@ -152,11 +152,11 @@ impl Mailer {
             None => None,
         };
         let transport = match &settings.smtp_url {
-            Some(url) => Transport::Smtp(SmtpSender::new(
+            Some(url) => Transport::Smtp(Box::new(SmtpSender::new(
                 url.expose(),
                 settings.pool_size,
                 settings.timeout,
-            )?),
+            )?)),
             None => {
                 std::fs::create_dir_all(&settings.outbox_dir).with_context(|| {
                     format!(

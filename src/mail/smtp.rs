@@ -64,12 +64,12 @@ struct Server {
     /// For connecting: an IPv6 literal without its brackets.
     host: String,
     port: u16,
-    tls: Tls,
+    encryption: Encryption,
     credentials: Option<Credentials>,
     hello: ClientId,
 }
 
-enum Tls {
+enum Encryption {
     None,
     StartTls(TlsParameters),
     StartTlsIfOffered(TlsParameters),
@@ -82,6 +82,8 @@ struct Connection {
     smtp: AsyncSmtpConnection,
     /// The server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write.
     pipelining: bool,
+    /// Out of step with the server: never to be reused.
+    broken: bool,
 }
 
 struct Parked {
@@ -215,7 +217,8 @@ impl SmtpSender {
                     return Ok(());
                 }
                 Err(failure) => {
-                    let lost = failure.lost_the_connection() || conn.smtp.has_broken();
+                    let lost =
+                        failure.lost_the_connection() || conn.broken || conn.smtp.has_broken();
                     // A pooled connection the server closed since its last message (its
                     // idle limit, a restart) fails at MAIL FROM, before anything could be
                     // delivered: the message goes on a fresh connection instead.
@@ -358,7 +361,7 @@ async fn transaction(
                 Ok(_) if i == replies - 1 && refusal.is_some() => {
                     // DATA accepted although MAIL or every RCPT was refused: the server
                     // now reads a message. Nothing good can follow on this connection.
-                    conn.smtp.abort().await;
+                    conn.broken = true;
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -392,11 +395,11 @@ impl Server {
             TlsParameters::new(endpoint.host.clone())
                 .map_err(|e| anyhow::anyhow!("NEWSDESK_SMTP_URL: cannot set up TLS: {e}"))
         };
-        let tls = match endpoint.security {
-            SmtpSecurity::Plain => Tls::None,
-            SmtpSecurity::StartTls => Tls::StartTls(tls_parameters()?),
-            SmtpSecurity::StartTlsIfOffered => Tls::StartTlsIfOffered(tls_parameters()?),
-            SmtpSecurity::Tls => Tls::Wrapper(tls_parameters()?),
+        let encryption = match endpoint.security {
+            SmtpSecurity::Plain => Encryption::None,
+            SmtpSecurity::StartTls => Encryption::StartTls(tls_parameters()?),
+            SmtpSecurity::StartTlsIfOffered => Encryption::StartTlsIfOffered(tls_parameters()?),
+            SmtpSecurity::Tls => Encryption::Wrapper(tls_parameters()?),
         };
         let credentials = match parsed.password() {
             Some(password) => Some(Credentials::new(
@@ -419,7 +422,7 @@ impl Server {
                 .trim_end_matches(']')
                 .to_owned(),
             port: endpoint.port,
-            tls,
+            encryption,
             credentials,
             hello,
         })
@@ -432,8 +435,8 @@ impl Server {
             .map_err(Failure::Connect)?;
         // The point of this module (see the top).
         tcp.set_nodelay(true).map_err(Failure::Connect)?;
-        let stream: Box<dyn AsyncTokioStream> = match &self.tls {
-            Tls::Wrapper(parameters) => {
+        let stream: Box<dyn AsyncTokioStream> = match &self.encryption {
+            Encryption::Wrapper(parameters) => {
                 // lettre's TLS, so certificates are checked exactly as its transport does,
                 // then seen as a plain stream by the connection that speaks SMTP over it.
                 let mut tls = AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
@@ -445,12 +448,12 @@ impl Server {
             _ => Box::new(tcp),
         };
         let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await?;
-        match &self.tls {
-            Tls::StartTls(parameters) => conn
+        match &self.encryption {
+            Encryption::StartTls(parameters) => conn
                 .starttls(parameters.clone(), &self.hello)
                 .await
                 .map_err(Failure::Tls)?,
-            Tls::StartTlsIfOffered(parameters) if conn.can_starttls() => conn
+            Encryption::StartTlsIfOffered(parameters) if conn.can_starttls() => conn
                 .starttls(parameters.clone(), &self.hello)
                 .await
                 .map_err(Failure::Tls)?,
@@ -471,6 +474,7 @@ impl Server {
         Ok(Connection {
             smtp: conn,
             pipelining,
+            broken: false,
         })
     }
 }
@@ -696,7 +700,7 @@ mod tests {
         .unwrap();
         assert_eq!(server.host, "::1");
         assert_eq!(server.port, 2525);
-        assert!(matches!(server.tls, Tls::None));
+        assert!(matches!(server.encryption, Encryption::None));
         assert_eq!(
             server.credentials,
             Some(Credentials::new(
@@ -711,8 +715,16 @@ mod tests {
             ("smtps://mail.example.edu", false, true),
         ] {
             let server = Server::from_url(url, &SmtpEndpoint::parse(url).unwrap()).unwrap();
-            assert_eq!(matches!(server.tls, Tls::StartTls(_)), starttls, "{url}");
-            assert_eq!(matches!(server.tls, Tls::Wrapper(_)), wrapper, "{url}");
+            assert_eq!(
+                matches!(server.encryption, Encryption::StartTls(_)),
+                starttls,
+                "{url}"
+            );
+            assert_eq!(
+                matches!(server.encryption, Encryption::Wrapper(_)),
+                wrapper,
+                "{url}"
+            );
             assert_eq!(server.hello, ClientId::default(), "{url}");
             assert!(server.credentials.is_none());
         }

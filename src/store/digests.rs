@@ -1,8 +1,8 @@
 //! Digests, their items, and the delivery outbox.
 
-use super::{Backend, Store, StoreError, StoreResult, from_ts, positional, to_ts};
 use super::content::ITEM_COLUMNS;
 use super::people::{Subscriber, subscriber_from_row};
+use super::{Backend, Store, StoreError, StoreResult, from_ts, positional, to_ts};
 use crate::domain::Item;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -187,7 +187,11 @@ const COVERED_CTE: &str = "WITH RECURSIVE covered(id) AS (
 impl Store {
     /// Where the news of a digest starts: the start of the list's last digest that
     /// was (or is being) sent before this one, else a week before this one.
-    pub async fn news_since(&self, list_id: i64, period_start: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+    pub async fn news_since(
+        &self,
+        list_id: i64,
+        period_start: DateTime<Utc>,
+    ) -> StoreResult<DateTime<Utc>> {
         let previous: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(period_start) FROM digests
              WHERE list_id = $1 AND period_start < $2 AND status IN ('sending', 'sent')",
@@ -196,14 +200,20 @@ impl Store {
         .bind(to_ts(period_start))
         .fetch_one(&self.pool)
         .await?;
-        Ok(previous.map(from_ts).unwrap_or(period_start - chrono::Duration::days(7)))
+        Ok(previous
+            .map(from_ts)
+            .unwrap_or(period_start - chrono::Duration::days(7)))
     }
 
     /// The items of a digest: events of the list's categories starting in the period
     /// ("coming up"), and items published from `news_since` until the period began
     /// ("news"). Only what was public when the period began counts, so a digest built
     /// late or again holds the same items as one built on time.
-    pub async fn select_digest_items(&self, list_id: i64, w: &DigestWindow) -> StoreResult<Selection> {
+    pub async fn select_digest_items(
+        &self,
+        list_id: i64,
+        w: &DigestWindow,
+    ) -> StoreResult<Selection> {
         let in_list = "i.id IN (SELECT ic.item_id FROM item_categories ic JOIN covered ON covered.id = ic.category_id)";
         let coming = sqlx::query(&format!(
             "{COVERED_CTE} SELECT {ITEM_COLUMNS} FROM items i
@@ -277,7 +287,10 @@ impl Store {
         .await?;
         let Some(id) = id else {
             drop(tx);
-            let existing = self.digest_for_period(list_id, period).await?.context("a digest that exists")?;
+            let existing = self
+                .digest_for_period(list_id, period)
+                .await?
+                .context("a digest that exists")?;
             return Ok(Created::Existing(existing));
         };
         let sections = selection
@@ -315,7 +328,10 @@ impl Store {
             }
         }
         tx.commit().await?;
-        let digest = self.digest_by_id(id).await?.context("reading back a digest")?;
+        let digest = self
+            .digest_by_id(id)
+            .await?
+            .context("reading back a digest")?;
         Ok(Created::New(digest))
     }
 
@@ -349,11 +365,18 @@ impl Store {
     }
 
     pub async fn digest_by_id(&self, id: i64) -> StoreResult<Option<Digest>> {
-        let row = sqlx::query("SELECT * FROM digests WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM digests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(digest_from_row).transpose()?)
     }
 
-    pub async fn digest_for_period(&self, list_id: i64, period: &str) -> StoreResult<Option<Digest>> {
+    pub async fn digest_for_period(
+        &self,
+        list_id: i64,
+        period: &str,
+    ) -> StoreResult<Option<Digest>> {
         let row = sqlx::query("SELECT * FROM digests WHERE list_id = $1 AND period = $2")
             .bind(list_id)
             .bind(period)
@@ -369,7 +392,10 @@ impl Store {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(digest_from_row).collect::<anyhow::Result<_>>()?)
+        Ok(rows
+            .iter()
+            .map(digest_from_row)
+            .collect::<anyhow::Result<_>>()?)
     }
 
     /// The items of a stored digest, by section, in order.
@@ -381,7 +407,10 @@ impl Store {
         .bind(digest_id)
         .fetch_all(&self.pool)
         .await?;
-        let sections: Vec<String> = rows.iter().map(|r| r.try_get("section")).collect::<Result<_, _>>()?;
+        let sections: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get("section"))
+            .collect::<Result<_, _>>()?;
         let items = self.hydrate(rows).await?;
         let mut selection = Selection::default();
         for (item, section) in items.into_iter().zip(sections) {
@@ -395,10 +424,12 @@ impl Store {
     }
 
     pub async fn delivery_counts(&self, digest_id: i64) -> StoreResult<DeliveryCounts> {
-        let rows = sqlx::query("SELECT status, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY status")
-            .bind(digest_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY status",
+        )
+        .bind(digest_id)
+        .fetch_all(&self.pool)
+        .await?;
         let mut c = DeliveryCounts::default();
         for row in rows {
             let n = row.try_get::<i64, _>(1)? as u64;
@@ -414,7 +445,11 @@ impl Store {
         Ok(c)
     }
 
-    pub async fn failed_deliveries(&self, digest_id: i64, limit: u32) -> StoreResult<Vec<FailedDelivery>> {
+    pub async fn failed_deliveries(
+        &self,
+        digest_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<FailedDelivery>> {
         let rows = sqlx::query(
             "SELECT d.subscriber_id, s.email, d.attempts, d.last_error, d.permanent_failure
              FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
@@ -475,7 +510,12 @@ impl Store {
         }
         let mut claimed: Vec<(i64, i64, i64, u32)> = Vec::with_capacity(rows.len());
         for row in &rows {
-            claimed.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get::<i64, _>(3)? as u32));
+            claimed.push((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get::<i64, _>(3)? as u32,
+            ));
         }
         claimed.sort_unstable_by_key(|c| c.0);
         let sql = format!(
@@ -497,7 +537,12 @@ impl Store {
         Ok(claimed
             .into_iter()
             .filter_map(|(id, digest_id, subscriber_id, attempts)| {
-                Some(ClaimedDelivery { id, digest_id, attempts, subscriber: subscribers.remove(&subscriber_id)? })
+                Some(ClaimedDelivery {
+                    id,
+                    digest_id,
+                    attempts,
+                    subscriber: subscribers.remove(&subscriber_id)?,
+                })
             })
             .collect())
     }
@@ -516,11 +561,13 @@ impl Store {
 
     /// Keeps this worker's rows from being taken by others while it works on them.
     pub async fn renew_leases(&self, worker: &str, lease_until: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query("UPDATE deliveries SET lease_until = $1 WHERE claimed_by = $2 AND status = 'sending'")
-            .bind(to_ts(lease_until))
-            .bind(worker)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE deliveries SET lease_until = $1 WHERE claimed_by = $2 AND status = 'sending'",
+        )
+        .bind(to_ts(lease_until))
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -583,6 +630,10 @@ impl Store {
         .bind(worker)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("UPDATE subscribers SET permanent_failures = 0 WHERE id = $1 AND permanent_failures > 0")
+            .bind(subscriber_id)
+            .execute(&mut *tx)
+            .await?;
         if !items.is_empty() {
             let values: Vec<String> = (0..items.len())
                 .map(|n| format!("({})", positional(self.backend, n * 4 + 1, 4)))
@@ -595,7 +646,11 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for (item_id, updated_at) in items {
-                q = q.bind(subscriber_id).bind(*item_id).bind(digest_id).bind(to_ts(*updated_at));
+                q = q
+                    .bind(subscriber_id)
+                    .bind(*item_id)
+                    .bind(digest_id)
+                    .bind(to_ts(*updated_at));
             }
             q.execute(&mut *tx).await?;
         }
@@ -604,7 +659,12 @@ impl Store {
     }
 
     /// Nothing new for this subscriber: every item was sent to them before, unchanged.
-    pub async fn mark_delivery_skipped(&self, delivery_id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    pub async fn mark_delivery_skipped(
+        &self,
+        delivery_id: i64,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE deliveries SET status = 'skipped', lease_until = NULL, updated_at = $1,
                  last_error = 'every item was sent to this subscriber before'
@@ -671,25 +731,32 @@ impl Store {
         .await?;
         let mut bounced = false;
         if permanent {
-            // The subscriber's latest deliveries that ended, newest first: bounced when
-            // the last `bounce_after` all failed permanently.
-            let recent: Vec<i64> = sqlx::query_scalar(
-                "SELECT permanent_failure FROM deliveries
-                 WHERE subscriber_id = $1 AND status IN ('sent', 'failed')
-                 ORDER BY updated_at DESC, id DESC LIMIT $2",
+            // Counted per subscriber and reset by any delivery that goes through, so
+            // `bounce_after` permanent failures in a row mark the address bounced.
+            let failures: i64 = sqlx::query_scalar(
+                "UPDATE subscribers SET permanent_failures = permanent_failures + 1 WHERE id = $1 RETURNING permanent_failures",
             )
             .bind(subscriber_id)
-            .bind(i64::from(bounce_after))
-            .fetch_all(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
-            if recent.len() as u32 >= bounce_after && recent.iter().all(|p| *p != 0) {
-                let changed = sqlx::query("UPDATE subscribers SET status = 'bounced', updated_at = $1 WHERE id = $2 AND status = 'confirmed'")
-                    .bind(to_ts(now))
-                    .bind(subscriber_id)
-                    .execute(&mut *tx)
-                    .await?;
+            Self::record(&mut tx, subscriber_id, now, "delivery failed", error).await?;
+            if failures >= i64::from(bounce_after) {
+                let changed = sqlx::query(
+                    "UPDATE subscribers SET status = 'bounced', updated_at = $1 WHERE id = $2 AND status = 'confirmed'",
+                )
+                .bind(to_ts(now))
+                .bind(subscriber_id)
+                .execute(&mut *tx)
+                .await?;
                 if changed.rows_affected() == 1 {
-                    Self::record(&mut tx, subscriber_id, now, "bounced", &format!("{bounce_after} permanent failures in a row: {error}")).await?;
+                    Self::record(
+                        &mut tx,
+                        subscriber_id,
+                        now,
+                        "bounced",
+                        &format!("{failures} permanent failures in a row"),
+                    )
+                    .await?;
                     bounced = true;
                 }
             }
@@ -712,7 +779,11 @@ impl Store {
     }
 
     /// Failed deliveries go back to pending, due now.
-    pub async fn retry_failed_deliveries(&self, digest_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {
+    pub async fn retry_failed_deliveries(
+        &self,
+        digest_id: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, attempts = 0, claimed_by = NULL, updated_at = $1
@@ -767,7 +838,12 @@ impl Store {
     }
 
     /// Confirmed members of a list, a page at a time by id (for dry runs and previews).
-    pub async fn recipients_after(&self, list_id: i64, after_id: i64, limit: u32) -> StoreResult<Vec<Subscriber>> {
+    pub async fn recipients_after(
+        &self,
+        list_id: i64,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Subscriber>> {
         let rows = sqlx::query(
             "SELECT s.id, s.email, s.name, s.partner_id, p.name AS partner_name,
                  COALESCE(s.timezone, p.timezone) AS partner_timezone, s.language, s.status, s.joined_via,
@@ -781,7 +857,10 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(subscriber_from_row).collect::<anyhow::Result<_>>()?)
+        Ok(rows
+            .iter()
+            .map(subscriber_from_row)
+            .collect::<anyhow::Result<_>>()?)
     }
 
     /// Mints many subscriber tokens in one statement: (hash, subscriber, purpose, list).
@@ -800,11 +879,15 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for (hash, subscriber, purpose, list) in chunk {
-                q = q.bind(hash.as_str()).bind(*subscriber).bind(purpose.as_str()).bind(*list).bind(to_ts(now));
+                q = q
+                    .bind(hash.as_str())
+                    .bind(*subscriber)
+                    .bind(purpose.as_str())
+                    .bind(*list)
+                    .bind(to_ts(now));
             }
             q.execute(&self.pool).await?;
         }
         Ok(())
     }
 }
-

@@ -11,7 +11,8 @@ mod tokens;
 
 pub use content::{Category, FeedQuery, ItemFilter, ItemPage, Written};
 pub use digests::{
-    ClaimedDelivery, Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow, FailedDelivery, Section, Selection,
+    ClaimedDelivery, Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow,
+    FailedDelivery, Section, Selection,
 };
 pub use import::{ImportCounts, ImportRow, ImportSession, ImportTerms};
 pub use people::{

@@ -585,9 +585,14 @@ impl Store {
                 visibility: Visibility::parse(&row.try_get::<String, _>("visibility")?)
                     .map_err(enum_err)?,
                 schedule: crate::domain::Schedule {
-                    cron: crate::domain::CronExpr::parse(&row.try_get::<String, _>("schedule_cron")?).map_err(enum_err)?,
-                    timezone: crate::domain::TimeZone::parse(&row.try_get::<String, _>("schedule_timezone")?)
-                        .map_err(enum_err)?,
+                    cron: crate::domain::CronExpr::parse(
+                        &row.try_get::<String, _>("schedule_cron")?,
+                    )
+                    .map_err(enum_err)?,
+                    timezone: crate::domain::TimeZone::parse(
+                        &row.try_get::<String, _>("schedule_timezone")?,
+                    )
+                    .map_err(enum_err)?,
                     min_items: row.try_get::<i64, _>("min_items")? as u32,
                     grace_minutes: row.try_get::<i64, _>("grace_minutes")? as u32,
                 },

@@ -119,6 +119,9 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
             "SZPU News <news@szpu.example.edu>".to_owned(),
         ),
         ("NEWSDESK_SUBSCRIBE_RATE_PER_HOUR", "1000".to_owned()),
+        // Tests do not wait: an idle worker looks again soon, a retry is due at once.
+        ("NEWSDESK_POLL_MS", "50".to_owned()),
+        ("NEWSDESK_RETRY_BASE_SECS", "0".to_owned()),
     ];
     let mut settings =
         Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))

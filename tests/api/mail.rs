@@ -452,13 +452,21 @@ async fn one_connection_carries_many_sequential_messages_quickly() {
 
 #[tokio::test]
 async fn refusals_keep_the_connection_for_the_next_message() {
-    let server = SmtpServer::start(
-        Behaviour::accept_all()
-            .unknown_recipient("nobody@example.org")
-            .temporary_failure_at_rcpt(1)
-            .temporary_failure_at_data(1),
-    )
-    .await;
+    // With PIPELINING the refusals come back in a batch of replies, without it one by one.
+    for pipelining in [true, false] {
+        refusals_keep_the_connection(pipelining).await;
+    }
+}
+
+async fn refusals_keep_the_connection(pipelining: bool) {
+    let mut behaviour = Behaviour::accept_all()
+        .unknown_recipient("nobody@example.org")
+        .temporary_failure_at_rcpt(1)
+        .temporary_failure_at_data(1);
+    if !pipelining {
+        behaviour = behaviour.without_pipelining();
+    }
+    let server = SmtpServer::start(behaviour).await;
     let mailer = smtp_mailer(&server);
 
     // 451 at RCPT, then 451 after the data, then 550 at RCPT: each a reply, after which
@@ -488,6 +496,16 @@ async fn refusals_keep_the_connection_for_the_next_message() {
         "{commands:?}"
     );
     assert!(!commands.iter().any(|c| c == "QUIT"), "{commands:?}");
+    if pipelining {
+        // RCPT and DATA of each of the four messages came with their MAIL.
+        assert!(
+            server.pipelined_commands() >= 8,
+            "{}",
+            server.pipelined_commands()
+        );
+    } else {
+        assert_eq!(server.pipelined_commands(), 0);
+    }
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ pub struct Behaviour {
     greeting_delay: Option<Duration>,
     login: Option<(String, String)>,
     idle_limit: Option<IdleLimit>,
+    no_pipelining: bool,
 }
 
 /// What the server does to a connection that sends no command for a while.
@@ -84,6 +85,12 @@ impl Behaviour {
         self
     }
 
+    /// Does not advertise PIPELINING, so clients wait for each reply.
+    pub fn without_pipelining(mut self) -> Self {
+        self.no_pipelining = true;
+        self
+    }
+
     /// Closes a connection that sent no command for `after`, saying `421 4.4.2 idle
     /// timeout` first as Postfix does (its `smtpd_timeout`).
     pub fn idle_limit(mut self, after: Duration) -> Self {
@@ -134,6 +141,8 @@ struct State {
     /// Transactions between an accepted MAIL FROM and their end, now and at most.
     open_transactions: usize,
     peak_transactions: usize,
+    /// Commands that had arrived before the reply to the previous one was sent.
+    pipelined_commands: usize,
 }
 
 pub struct SmtpServer {
@@ -215,6 +224,12 @@ impl SmtpServer {
     /// The most transactions (MAIL FROM to the end of the data) open at the same time.
     pub fn peak_concurrent_transactions(&self) -> usize {
         lock(&self.state).peak_transactions
+    }
+
+    /// How many commands arrived before the reply to the one before them was sent: none
+    /// from a client that waits for each reply.
+    pub fn pipelined_commands(&self) -> usize {
+        lock(&self.state).pipelined_commands
     }
 
     /// Every command line received, with its connection number.
@@ -316,12 +331,13 @@ impl Session {
     }
 
     async fn run(mut self) -> std::io::Result<()> {
-        let (delay, login, idle_limit) = {
+        let (delay, login, idle_limit, no_pipelining) = {
             let state = lock(&self.state);
             (
                 state.behaviour.greeting_delay,
                 state.behaviour.login.clone(),
                 state.behaviour.idle_limit,
+                state.behaviour.no_pipelining,
             )
         };
         if let Some(delay) = delay {
@@ -331,6 +347,9 @@ impl Session {
         // Commands are read one line at a time from a buffer, so a client that pipelines
         // several commands in one packet gets its answers in order.
         loop {
+            // Bytes already waiting: the client sent this command without waiting for the
+            // reply to the previous one.
+            let pipelined = !self.reader.buffer().is_empty();
             let line = match idle_limit {
                 None => self.read_line().await?,
                 Some(limit) => match tokio::time::timeout(limit.after, self.read_line()).await {
@@ -347,9 +366,11 @@ impl Session {
                 break;
             };
             let line = String::from_utf8_lossy(&line).into_owned();
-            lock(&self.state)
-                .commands
-                .push((self.connection, line.clone()));
+            {
+                let mut state = lock(&self.state);
+                state.commands.push((self.connection, line.clone()));
+                state.pipelined_commands += usize::from(pipelined);
+            }
             let (verb, argument) = match line.split_once(' ') {
                 Some((verb, argument)) => (verb.to_ascii_uppercase(), argument.trim()),
                 None => (line.to_ascii_uppercase(), ""),
@@ -362,8 +383,13 @@ impl Session {
                     } else {
                         ""
                     };
+                    let pipelining = if no_pipelining {
+                        ""
+                    } else {
+                        "250-PIPELINING\r\n"
+                    };
                     let greeting = format!(
-                        "250-newsdesk-test greets {argument}\r\n{auth}250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE {MAX_MESSAGE_BYTES}"
+                        "250-newsdesk-test greets {argument}\r\n{auth}{pipelining}250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE {MAX_MESSAGE_BYTES}"
                     );
                     self.reply(&greeting).await?;
                 }

@@ -86,6 +86,7 @@ async fn partners_list(store: &Store) -> MailingList {
                 categories: vec![slug("news-events")],
                 opt_in: OptIn::Double,
                 visibility: Visibility::Public,
+                schedule: Default::default(),
             },
             default_now(),
         )

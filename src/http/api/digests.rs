@@ -74,7 +74,12 @@ pub struct DigestResponse {
     pub failed: Option<Vec<FailedDeliveryResponse>>,
 }
 
-async fn to_response(state: &AppState, d: Digest, list_slug: &str, detail: bool) -> ApiResult<DigestResponse> {
+async fn to_response(
+    state: &AppState,
+    d: Digest,
+    list_slug: &str,
+    detail: bool,
+) -> ApiResult<DigestResponse> {
     let counts = state.store.delivery_counts(d.id).await?;
     let (mut coming_up, mut news, mut failed) = (None, None, None);
     if detail {
@@ -134,7 +139,11 @@ pub struct DigestQuery {
 /// Every digest (or a list's), newest first, with delivery counts.
 #[utoipa::path(get, path = "/api/v1/digests", tag = "digests", params(DigestQuery), security(("bearer" = [])),
     responses((status = 200, body = Vec<DigestResponse>), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn list_digests(_: AdminUser, State(state): State<AppState>, Query(q): Query<DigestQuery>) -> ApiResult<Json<Vec<DigestResponse>>> {
+async fn list_digests(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Query(q): Query<DigestQuery>,
+) -> ApiResult<Json<Vec<DigestResponse>>> {
     let lists = state.store.list_lists().await?;
     let list = match q.list.as_deref() {
         Some(slug) => Some(find_list(&state, slug).await?.id),
@@ -142,7 +151,11 @@ async fn list_digests(_: AdminUser, State(state): State<AppState>, Query(q): Que
     };
     let mut out = Vec::new();
     for d in state.store.list_digests(list, 500).await? {
-        let slug = lists.iter().find(|l| l.id == d.list_id).map(|l| l.slug.clone()).unwrap_or_default();
+        let slug = lists
+            .iter()
+            .find(|l| l.id == d.list_id)
+            .map(|l| l.slug.clone())
+            .unwrap_or_default();
         out.push(to_response(&state, d, &slug, false).await?);
     }
     Ok(Json(out))
@@ -166,7 +179,11 @@ async fn find_digest(state: &AppState, id: &str) -> ApiResult<(Digest, MailingLi
 /// A digest with its items, delivery counts and failed deliveries with reasons.
 #[utoipa::path(get, path = "/api/v1/digests/{id}", tag = "digests", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = DigestResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn get_digest(_: AdminUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<DigestResponse>> {
+async fn get_digest(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DigestResponse>> {
     let (digest, list) = find_digest(&state, &id).await?;
     Ok(Json(to_response(&state, digest, &list.slug, true).await?))
 }
@@ -178,7 +195,12 @@ pub struct SendRequest {
     pub period: Option<String>,
 }
 
-fn parse_period(s: Option<&str>, list: &MailingList, now: DateTime<Utc>, field: &str) -> Result<IsoWeek, AppError> {
+fn parse_period(
+    s: Option<&str>,
+    list: &MailingList,
+    now: DateTime<Utc>,
+    field: &str,
+) -> Result<IsoWeek, AppError> {
     match s {
         Some(p) => IsoWeek::parse(p).map_err(|m| {
             let mut e = FieldErrors::new();
@@ -202,17 +224,36 @@ async fn send_now(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<DigestResponse>)> {
     let list = find_list(&state, &slug).await?;
-    let request: SendRequest = if body.iter().all(u8::is_ascii_whitespace) { SendRequest::default() } else { parse_json(&body)? };
+    let request: SendRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SendRequest::default()
+    } else {
+        parse_json(&body)?
+    };
     let now = state.clock.now();
     let period = parse_period(request.period.as_deref(), &list, now, "period")?;
-    match digest::build(&state.store, &list, period, DigestTrigger::Manual, None, now).await? {
+    match digest::build(
+        &state.store,
+        &list,
+        period,
+        DigestTrigger::Manual,
+        None,
+        now,
+    )
+    .await?
+    {
         Created::New(d) => {
             state.outbox_wake.notify_one();
-            Ok((StatusCode::CREATED, Json(to_response(&state, d, &list.slug, true).await?)))
+            Ok((
+                StatusCode::CREATED,
+                Json(to_response(&state, d, &list.slug, true).await?),
+            ))
         }
         Created::Existing(d) => Err(AppError::Conflict {
             field: "period".into(),
-            message: format!("list {} has a digest for {} already (id {}, {:?})", list.slug, d.period, d.id, d.status),
+            message: format!(
+                "list {} has a digest for {} already (id {}, {:?})",
+                list.slug, d.period, d.id, d.status
+            ),
         }),
     }
 }
@@ -226,9 +267,16 @@ pub struct ActionResult {
 /// Put a digest's failed deliveries back in the outbox.
 #[utoipa::path(post, path = "/api/v1/digests/{id}/retry", tag = "digests", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = ActionResult), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn retry_failed(_: AdminUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ActionResult>> {
+async fn retry_failed(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ActionResult>> {
     let (digest, _) = find_digest(&state, &id).await?;
-    let n = state.store.retry_failed_deliveries(digest.id, state.clock.now()).await?;
+    let n = state
+        .store
+        .retry_failed_deliveries(digest.id, state.clock.now())
+        .await?;
     state.outbox_wake.notify_one();
     Ok(Json(ActionResult { deliveries: n }))
 }
@@ -237,9 +285,16 @@ async fn retry_failed(_: AdminUser, State(state): State<AppState>, Path(id): Pat
 #[utoipa::path(post, path = "/api/v1/digests/{id}/cancel", tag = "digests", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = ActionResult), (status = 401, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem)))]
-async fn cancel(_: AdminUser, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ActionResult>> {
+async fn cancel(
+    _: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ActionResult>> {
     let (digest, _) = find_digest(&state, &id).await?;
-    let n = state.store.cancel_digest(digest.id, state.clock.now()).await?;
+    let n = state
+        .store
+        .cancel_digest(digest.id, state.clock.now())
+        .await?;
     Ok(Json(ActionResult { deliveries: n }))
 }
 
@@ -269,11 +324,17 @@ async fn preview(
         None | Some("html") => Some(true),
         Some("text") => Some(false),
         Some(other) => {
-            errors.add("format", format!("must be \"html\" or \"text\" (got {other:?})"));
+            errors.add(
+                "format",
+                format!("must be \"html\" or \"text\" (got {other:?})"),
+            );
             None
         }
     };
-    let email = q.subscriber.as_deref().map(|e| errors.check("subscriber", Email::parse(e)));
+    let email = q
+        .subscriber
+        .as_deref()
+        .map(|e| errors.check("subscriber", Email::parse(e)));
     let (period, html) = errors.finish(|| Some((period?, html?)))?;
     let subscriber = match email {
         Some(Some(e)) => Some(
@@ -287,12 +348,25 @@ async fn preview(
     };
     let rendered = digest::preview(&state, &list, period, subscriber.as_ref()).await?;
     let Some(rendered) = rendered else {
-        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Nothing new for this reader in this period.\n").into_response());
+        return Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Nothing new for this reader in this period.\n",
+        )
+            .into_response());
     };
     Ok(if html {
-        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], rendered.html).into_response()
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            rendered.html,
+        )
+            .into_response()
     } else {
-        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], rendered.text).into_response()
+        (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            rendered.text,
+        )
+            .into_response()
     })
 }
 

@@ -2,7 +2,10 @@
 
 use super::partners::parse_id;
 use super::subscribers::find_list;
-use crate::domain::{CronExpr, FieldErrors, ListDraft, MembershipStatus, OptIn, Schedule, Slug, Text, TimeZone, Visibility};
+use crate::domain::{
+    CronExpr, FieldErrors, ListDraft, MembershipStatus, OptIn, Schedule, Slug, Text, TimeZone,
+    Visibility,
+};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
@@ -133,7 +136,10 @@ impl ListRequest {
 
 async fn to_response(state: &AppState, l: MailingList) -> ApiResult<ListResponse> {
     let counts = state.store.list_counts(l.id).await?;
-    let next_digest_at = l.schedule.cron.next_fire_after(state.clock.now(), l.schedule.timezone.tz());
+    let next_digest_at = l
+        .schedule
+        .cron
+        .next_fire_after(state.clock.now(), l.schedule.timezone.tz());
     Ok(ListResponse {
         schedule_cron: l.schedule.cron.as_str().to_owned(),
         schedule_timezone: l.schedule.timezone.name().to_owned(),

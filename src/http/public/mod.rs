@@ -1,5 +1,6 @@
 //! What anyone may read: feeds, pages, health.
 
+mod digests;
 mod feeds;
 mod health;
 mod pages;
@@ -30,6 +31,8 @@ pub fn router() -> Router<AppState> {
             "/preferences/{token}",
             get(subscribe::preferences).post(subscribe::save_preferences),
         )
+        .route("/digests/{file}", get(digests::archive))
+        .route("/digests/{list}/{period}", get(digests::issue))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)

@@ -30,7 +30,7 @@ fn render(state: &AppState, template: &str, data: &impl Serialize) -> PageResult
 }
 
 impl PageError {
-    fn into_page(self, state: &AppState) -> Response {
+    pub(crate) fn into_page(self, state: &AppState) -> Response {
         let (status, template, message) = match self {
             PageError::NotFound(message) => (StatusCode::NOT_FOUND, "not_found", message),
             PageError::Internal(e) => {

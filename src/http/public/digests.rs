@@ -1,0 +1,229 @@
+//! The public archive of a public list's digests: `/digests/{list}`, one page per
+//! digest at `/digests/{list}/{period}`, and an Atom feed at `/digests/{list}.atom`.
+
+use super::pages::PageError;
+use super::views::{FeedLink, ItemView, Page};
+use crate::domain::{IsoWeek, Visibility};
+use crate::feeds::{self, FeedEntry, FeedMeta, Paging};
+use crate::http::AppState;
+use crate::store::{Digest, DigestStatus, MailingList};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
+
+/// Digests that went out (or are going out), newest first.
+async fn published(state: &AppState, list: &MailingList) -> Result<Vec<Digest>, PageError> {
+    Ok(state
+        .store
+        .list_digests(Some(list.id), 200)
+        .await?
+        .into_iter()
+        .filter(|d| matches!(d.status, DigestStatus::Sent | DigestStatus::Sending))
+        .collect())
+}
+
+async fn public_list(state: &AppState, slug: &str) -> Result<MailingList, PageError> {
+    state
+        .store
+        .list_by_slug(slug)
+        .await?
+        .filter(|l| l.visibility == Visibility::Public)
+        .ok_or_else(|| PageError::NotFound("There is no such list.".into()))
+}
+
+pub async fn archive(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let result = async {
+        if let Some(slug) = file.strip_suffix(".atom") {
+            return feed(&state, slug).await;
+        }
+        let list = public_list(&state, &file).await?;
+        let base = &state.settings.base_url;
+        #[derive(Serialize)]
+        struct Row {
+            url: String,
+            label: String,
+            period: String,
+            count: usize,
+        }
+        let mut rows = Vec::new();
+        for d in published(&state, &list).await? {
+            let items = state.store.digest_items(d.id).await?;
+            let label = IsoWeek::parse(&d.period)
+                .map(|w| w.label())
+                .unwrap_or_else(|_| d.period.clone());
+            rows.push(Row {
+                url: format!("{base}/digests/{}/{}", list.slug, d.period),
+                label,
+                period: d.period,
+                count: items.len(),
+            });
+        }
+        #[derive(Serialize)]
+        struct ListView {
+            name: String,
+            description: String,
+        }
+        #[derive(Serialize)]
+        struct Body {
+            list: ListView,
+            digests: Vec<Row>,
+            feed_url: String,
+            subscribe_url: String,
+        }
+        let feed_url = format!("{base}/digests/{}.atom", list.slug);
+        let feeds = vec![FeedLink {
+            media_type: "application/atom+xml",
+            title: format!("{} (Atom)", list.name),
+            label: "Atom",
+            url: feed_url.clone(),
+        }];
+        let page = Page::new(
+            &state.settings,
+            &list.name,
+            feeds,
+            Body {
+                list: ListView {
+                    name: list.name.clone(),
+                    description: list.description.clone(),
+                },
+                digests: rows,
+                feed_url,
+                subscribe_url: format!("{base}/subscribe?list={}", list.slug),
+            },
+        );
+        Ok::<_, PageError>(Html(state.templates.render("digests", &page)?).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| e.into_page(&state))
+}
+
+pub async fn issue(
+    State(state): State<AppState>,
+    Path((slug, period)): Path<(String, String)>,
+) -> Response {
+    let result = async {
+        let list = public_list(&state, &slug).await?;
+        let digest = published(&state, &list)
+            .await?
+            .into_iter()
+            .find(|d| d.period == period)
+            .ok_or_else(|| PageError::NotFound("There is no such digest.".into()))?;
+        let base = &state.settings.base_url;
+        let items = state.store.digest_items(digest.id).await?;
+        #[derive(Serialize)]
+        struct Body {
+            list_name: String,
+            archive_url: String,
+            week_label: String,
+            period: String,
+            coming_up: Vec<ItemView>,
+            news: Vec<ItemView>,
+        }
+        let week_label = IsoWeek::parse(&digest.period)
+            .map(|w| w.label())
+            .unwrap_or_default();
+        let page = Page::new(
+            &state.settings,
+            &format!("{}: {week_label}", list.name),
+            Vec::new(),
+            Body {
+                list_name: list.name.clone(),
+                archive_url: format!("{base}/digests/{}", list.slug),
+                week_label,
+                period: digest.period.clone(),
+                coming_up: items
+                    .coming_up
+                    .iter()
+                    .map(|i| ItemView::new(i, base))
+                    .collect(),
+                news: items.news.iter().map(|i| ItemView::new(i, base)).collect(),
+            },
+        );
+        Ok::<_, PageError>(Html(state.templates.render("digest", &page)?).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| e.into_page(&state))
+}
+
+/// Past digests as Atom: one entry per digest, its items as the content.
+async fn feed(state: &AppState, slug: &str) -> Result<Response, PageError> {
+    let list = public_list(state, slug).await?;
+    let base = &state.settings.base_url;
+    let mut entries = Vec::new();
+    for d in published(state, &list).await? {
+        let items = state.store.digest_items(d.id).await?;
+        let label = IsoWeek::parse(&d.period)
+            .map(|w| w.label())
+            .unwrap_or_else(|_| d.period.clone());
+        let mut html = String::new();
+        for (heading, section) in [("Coming up", &items.coming_up), ("News", &items.news)] {
+            if section.is_empty() {
+                continue;
+            }
+            html.push_str(&format!("<h2>{heading}</h2><ul>"));
+            for i in section {
+                html.push_str(&format!(
+                    "<li><a href=\"{}/items/{}\">{}</a></li>",
+                    feeds::escape_html(base),
+                    feeds::escape_html(&i.slug),
+                    feeds::escape_html(&i.title)
+                ));
+            }
+            html.push_str("</ul>");
+        }
+        let published = d.period_start;
+        entries.push(FeedEntry {
+            id: format!(
+                "tag:{},{}:digest/{}",
+                feeds::tag_authority(base),
+                d.created_at.format("%Y-%m-%d"),
+                d.id
+            ),
+            url: format!("{base}/digests/{}/{}", list.slug, d.period),
+            title: format!("{}: {label}", list.name),
+            summary: format!("{} item(s)", items.len()),
+            content_html: html,
+            author: state.settings.site_name.clone(),
+            org_unit: String::new(),
+            language: "en".into(),
+            published,
+            updated: d.completed_at.unwrap_or(d.created_at),
+            categories: Vec::new(),
+            category_scheme: format!("{base}/categories/"),
+            tags: Vec::new(),
+            event: None,
+        });
+    }
+    let self_url = format!("{base}/digests/{}.atom", list.slug);
+    let updated = entries
+        .iter()
+        .map(|e| e.updated)
+        .max()
+        .unwrap_or(list.updated_at);
+    let meta = FeedMeta {
+        id: format!(
+            "tag:{},2023-01-01:digests/{}",
+            feeds::tag_authority(base),
+            list.slug
+        ),
+        title: format!("{}: past digests", list.name),
+        description: list.description.clone(),
+        self_url: self_url.clone(),
+        html_url: format!("{base}/digests/{}", list.slug),
+        updated,
+        site_name: state.settings.site_name.clone(),
+        paging: Paging {
+            first: self_url.clone(),
+            last: self_url,
+            previous: None,
+            next: None,
+        },
+    };
+    let body = feeds::atom::render(&meta, &entries);
+    Ok((
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}
