@@ -153,20 +153,38 @@ NG_CTYPE="$(curl -fsS -o /dev/null -w '%{content_type}' "$NG$FEED")"
 [[ "$NG_CTYPE" == "$CTYPE" ]] || die "nginx serves Content-Type '$NG_CTYPE', newsdesk '$CTYPE'"
 
 # --- measure -------------------------------------------------------------------------
-run_wrk() {  # label url seconds -> prints Requests/sec; full output in $WORK/wrk-label.txt
-  local label=$1 url=$2 seconds=$3 out="$WORK/wrk-$1.txt"
+CLK_TCK="$(getconf CLK_TCK)"
+server_ticks() {  # CPU time (user + system, clock ticks) of a process and its children
+  local p f sum=0
+  local -a a
+  for p in "$1" $(pgrep -P "$1" || true); do
+    f="$(cat "/proc/$p/stat" 2>/dev/null)" || continue
+    f="${f##*) }"              # after "pid (comm) ": field 3 (state) is a[0]
+    read -r -a a <<<"$f"
+    sum=$((sum + a[11] + a[12]))  # utime (field 14), stime (field 15)
+  done
+  echo "$sum"
+}
+# run_wrk label url seconds server_pid: prints Requests/sec; wrk's output goes to
+# $WORK/wrk-label.txt and the server's CPU microseconds per request to $WORK/cpu-label.txt.
+run_wrk() {
+  local label=$1 url=$2 seconds=$3 pid=$4 out="$WORK/wrk-$1.txt" before after
+  before="$(server_ticks "$pid")"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency "$url" >"$out" 2>&1 \
     || die "wrk failed against $url: $(tail -n 3 "$out")"
+  after="$(server_ticks "$pid")"
   if grep -qE 'Non-2xx|Socket errors' "$out"; then
     echo "    warning ($label): $(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ')" >&2
   fi
+  awk -v t=$((after - before)) -v hz="$CLK_TCK" '/ requests in / { printf "%.1f\n", (t / hz) * 1e6 / $1 }' \
+    "$out" >"$WORK/cpu-$label.txt"
   awk '/^Requests\/sec:/ {print $2}' "$out"
 }
 show() {  # label rps
   local out="$WORK/wrk-$1.txt"
-  printf '    %-10s %12s req/s   latency p50 %s  p99 %s   transfer %s/s\n' "$1" "$2" \
-    "$(awk '$1 == "50%" {print $2}' "$out")" "$(awk '$1 == "99%" {print $2}' "$out")" \
-    "$(awk '/^Transfer\/sec:/ {print $2}' "$out")"
+  printf '    %-11s %11s req/s  server CPU %6s us/req  latency p50 %s p99 %s\n' "$1" "$2" \
+    "$(cat "$WORK/cpu-$1.txt")" \
+    "$(awk '$1 == "50%" {print $2}' "$out")" "$(awk '$1 == "99%" {print $2}' "$out")"
 }
 
 cpu_busy() {  # percent of CPU time not idle over $1 seconds, from /proc/stat
@@ -185,24 +203,26 @@ if [[ "$BUSY" -gt 15 ]]; then
   echo "    warning: the CPUs were ${BUSY}% busy with other work just before measuring; the figures will be skewed" >&2
 fi
 echo "--- warming up (3 s each)"
-run_wrk warm-newsdesk "$ND$FEED" 3 >/dev/null
-run_wrk warm-nginx "$NG$FEED" 3 >/dev/null
+run_wrk warm-newsdesk "$ND$FEED" 3 "$NEWSDESK_PID" >/dev/null
+run_wrk warm-nginx "$NG$FEED" 3 "$NGINX_PID" >/dev/null
 
 CMD="wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency URL"
 echo "--- measuring: $CMD  ($ROUNDS rounds of newsdesk then nginx, then newsdesk once more)"
 ND_ALL=""
 NG_ALL=""
 for round in $(seq "$ROUNDS"); do
-  r="$(run_wrk "newsdesk-$round" "$ND$FEED" "$DURATION")"; show "newsdesk-$round" "$r"; ND_ALL+="$r "
-  r="$(run_wrk "nginx-$round" "$NG$FEED" "$DURATION")"; show "nginx-$round" "$r"; NG_ALL+="$r "
+  r="$(run_wrk "newsdesk-$round" "$ND$FEED" "$DURATION" "$NEWSDESK_PID")"; show "newsdesk-$round" "$r"; ND_ALL+="$r "
+  r="$(run_wrk "nginx-$round" "$NG$FEED" "$DURATION" "$NGINX_PID")"; show "nginx-$round" "$r"; NG_ALL+="$r "
 done
 last=$((ROUNDS + 1))
-r="$(run_wrk "newsdesk-$last" "$ND$FEED" "$DURATION")"; show "newsdesk-$last" "$r"; ND_ALL+="$r "
+r="$(run_wrk "newsdesk-$last" "$ND$FEED" "$DURATION" "$NEWSDESK_PID")"; show "newsdesk-$last" "$r"; ND_ALL+="$r "
 [[ "$(wc -w <<<"$ND_ALL")" -eq $((ROUNDS + 1)) && "$(wc -w <<<"$NG_ALL")" -eq "$ROUNDS" ]] \
   || die "could not read Requests/sec from wrk (KEEP=1 keeps $WORK/wrk-*.txt)"
 
 ND_MED="$(median <<<"$ND_ALL")"
 NG_MED="$(median <<<"$NG_ALL")"
+ND_CPU="$(cat "$WORK"/cpu-newsdesk-[0-9]*.txt | tr '\n' ' ' | median)"
+NG_CPU="$(cat "$WORK"/cpu-nginx-[0-9]*.txt | tr '\n' ' ' | median)"
 read -r RATIO MET < <(awk -v n="$ND_MED" -v g="$NG_MED" -v t="$TARGET" \
   'BEGIN { r = n / g; printf "%.3f %s\n", r, (r >= t ? "yes" : "no") }')
 
@@ -211,6 +231,8 @@ echo "=== feed benchmark: $FEED, $BYTES bytes, $CTYPE"
 echo "    cores: $(nproc)   wrk: -t$THREADS -c$CONNECTIONS -d${DURATION}s   CPU busy before: ${BUSY}%"
 printf '    newsdesk  %12s req/s   (median of %s)\n' "$ND_MED" "${ND_ALL% }"
 printf '    nginx     %12s req/s   (median of %s; same bytes, static file)\n' "$NG_MED" "${NG_ALL% }"
+printf '    server CPU per request: newsdesk %s us, nginx %s us (medians; less sensitive to other load)\n' \
+  "$ND_CPU" "$NG_CPU"
 printf '    ratio newsdesk/nginx = %s   target >= %s: %s\n' "$RATIO" "$TARGET" \
   "$([[ $MET == yes ]] && echo MET || echo MISSED)"
 

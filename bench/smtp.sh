@@ -111,7 +111,7 @@ print(f"=== SMTP benchmark: {messages} messages of ~{size} bytes, {pool} connect
 print(f"    Mailer               {mailer:9.1f} msg/s")
 print(f"    smtp-source -d       {d:9.1f} msg/s  (mean of {d1:.1f} and {d2:.1f})")
 print(f"    smtp-source          {new:9.1f} msg/s  (a new connection per message)")
-print(f"    smtp-sink counters:  {counted.strip()}")
+print(f"    smtp-sink counters:  {counted.strip()}  (all runs: mesg={4 * int(messages)} expected)")
 print(f"    ratio Mailer/smtp-source    = {mailer / new:.3f}")
 verdict = "MET" if ratio >= target else "MISSED"
 print(f"    ratio Mailer/smtp-source -d = {ratio:.3f}   target >= {target}: {verdict}")

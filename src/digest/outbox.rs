@@ -11,7 +11,7 @@ use super::render::{DigestContext, PersonalLinks, render_for};
 use crate::domain::IsoWeek;
 use crate::http::AppState;
 use crate::mail::{MailError, OutgoingMail};
-use crate::store::{ClaimedDelivery, Digest, MailingList, Selection, TokenPurpose};
+use crate::store::{ClaimedDelivery, MailingList, Selection, TokenPurpose};
 use crate::subscriptions::{list_id_header, new_token, token_hash};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -103,7 +103,6 @@ impl Pace {
 
 /// Everything the same for every delivery of a digest, loaded once.
 struct Bundle {
-    digest: Digest,
     list: MailingList,
     period: IsoWeek,
     selection: Selection,
@@ -163,7 +162,6 @@ impl Outbox {
             bundles.clear();
         }
         let bundle = Arc::new(Bundle {
-            digest,
             list,
             period,
             selection,
@@ -223,8 +221,8 @@ impl Outbox {
         let now = self.state.clock.now();
         let mut bundles = HashMap::new();
         for d in &claimed {
-            if !bundles.contains_key(&d.digest_id) {
-                bundles.insert(d.digest_id, self.bundle(d.digest_id).await?);
+            if let std::collections::hash_map::Entry::Vacant(slot) = bundles.entry(d.digest_id) {
+                slot.insert(self.bundle(d.digest_id).await?);
             }
         }
         let subscriber_ids: Vec<i64> = claimed.iter().map(|d| d.subscriber.id).collect();
@@ -367,15 +365,7 @@ impl Outbox {
         match result {
             Ok(sent) => {
                 store
-                    .mark_delivery_sent(
-                        d.id,
-                        &self.worker,
-                        &sent.message_id,
-                        d.subscriber.id,
-                        bundle.digest.id,
-                        &rendered.items,
-                        now,
-                    )
+                    .mark_delivery_sent(&d, &self.worker, &sent.message_id, &rendered.items, now)
                     .await?;
                 Ok(Some(Done::Sent))
             }

@@ -591,6 +591,7 @@ mod test_smtp_server;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::test_smtp_server::{Behaviour, SmtpServer};
 
@@ -727,6 +728,189 @@ mod tests {
             );
             assert_eq!(server.hello, ClientId::default(), "{url}");
             assert!(server.credentials.is_none());
+        }
+    }
+
+    // A CA and a certificate for `localhost` signed by it, valid until 2125 (made with
+    // openssl; EC P-256). Only for these tests.
+    const TEST_CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBnjCCAUOgAwIBAgIUBELXVaNVFTbwK1ecGD+BS5cxQZ4wCgYIKoZIzj0EAwIw\nGzEZMBcGA1UEAwwQbmV3c2Rlc2sgdGVzdCBDQTAgFw0yNjExMjkwODI2MTNaGA8y\nMTI2MTEwNTA4MjYxM1owGzEZMBcGA1UEAwwQbmV3c2Rlc2sgdGVzdCBDQTBZMBMG\nByqGSM49AgEGCCqGSM49AwEHA0IABH/oKumncERQDe+Cb1XRhHzGU7mKM1o7pvlm\nraslyNcSkHkhiMu0FnE47x7/QuZ21jzM62/id3O3NcwDE4hX8iejYzBhMB0GA1Ud\nDgQWBBQRhAWHzfUrOG2+t7xm2PIvw4eL2zAfBgNVHSMEGDAWgBQRhAWHzfUrOG2+\nt7xm2PIvw4eL2zAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwICBDAKBggq\nhkjOPQQDAgNJADBGAiEAt/nRhz1KjdjoW4hdxHH10ivTMaiacDYqTFjfGhX8TbQC\nIQDxmVKGnvi80l4ZN1SKRZFwvsvFd0cT10yqUAGePpDKtg==\n-----END CERTIFICATE-----\n";
+    const LOCALHOST_CERT_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBwTCCAWagAwIBAgIUd4WB083K/lb9VRgLeTlGGknFxQswCgYIKoZIzj0EAwIw\nGzEZMBcGA1UEAwwQbmV3c2Rlc2sgdGVzdCBDQTAgFw0yNjExMjkwODI2MTNaGA8y\nMTI2MTEwNTA4MjYxM1owFDESMBAGA1UEAwwJbG9jYWxob3N0MFkwEwYHKoZIzj0C\nAQYIKoZIzj0DAQcDQgAEtdLmU4DLXY7bbvcXQOCVZZM/h3p/alyTKvKuMBx0f0W5\nZsinAvKmQpb+XVHoxdxCzE4HrfBLR8Z9T5PIDP8wqaOBjDCBiTAUBgNVHREEDTAL\ngglsb2NhbGhvc3QwDAYDVR0TAQH/BAIwADATBgNVHSUEDDAKBggrBgEFBQcDATAO\nBgNVHQ8BAf8EBAMCB4AwHQYDVR0OBBYEFOHAZ27pKbNplfLiEX3Wz7svedZMMB8G\nA1UdIwQYMBaAFBGEBYfN9Ss4bb63vGbY8i/Dh4vbMAoGCCqGSM49BAMCA0kAMEYC\nIQDg7wDzr2kF16DT0WzxjfhPX7tIKyWs5011icdPME+yLAIhAOJvmk9rab3+vrC4\ndRTmOiPnysaQFHaTzmsn1pf0xJC5\n-----END CERTIFICATE-----\n";
+    const LOCALHOST_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgzJ0rfDtOA5SYHrt8\nK+dZp8aSPElzRDi+gFYJW11ytbyhRANCAAS10uZTgMtdjttu9xdA4JVlkz+Hen9q\nXJMq8q4wHHR/RblmyKcC8qZClv5dUejF3ELMTget8EtHxn1Pk8gM/zCp\n-----END PRIVATE KEY-----\n";
+
+    /// An SMTP server on 127.0.0.1 that speaks TLS from the first byte (`implicit`) or
+    /// after STARTTLS, and accepts every message. Counts connections and messages.
+    async fn tls_server(implicit: bool) -> (u16, Arc<TlsServerCounts>) {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(LOCALHOST_CERT_PEM.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(LOCALHOST_KEY_PEM.as_bytes()).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let counts = Arc::new(TlsServerCounts::default());
+        let shared = Arc::clone(&counts);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                shared.connections.fetch_add(1, Ordering::SeqCst);
+                let (acceptor, counts) = (acceptor.clone(), Arc::clone(&shared));
+                tokio::spawn(async move {
+                    let _ = tls_session(tcp, acceptor, implicit, counts).await;
+                });
+            }
+        });
+        (port, counts)
+    }
+
+    #[derive(Default)]
+    struct TlsServerCounts {
+        connections: AtomicUsize,
+        messages: AtomicUsize,
+    }
+
+    async fn tls_session(
+        tcp: tokio::net::TcpStream,
+        acceptor: tokio_rustls::TlsAcceptor,
+        implicit: bool,
+        counts: Arc<TlsServerCounts>,
+    ) -> io::Result<()> {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+        let tls = if implicit {
+            acceptor.accept(tcp).await?
+        } else {
+            // In the clear up to STARTTLS; nothing else is allowed before it.
+            let mut plain = BufReader::new(tcp);
+            plain.get_mut().write_all(b"220 tls-test ESMTP\r\n").await?;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if plain.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                let verb = line.trim_end().to_ascii_uppercase();
+                if verb.starts_with("EHLO") {
+                    plain
+                        .get_mut()
+                        .write_all(b"250-tls-test\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
+                        .await?;
+                } else if verb == "STARTTLS" {
+                    plain.get_mut().write_all(b"220 2.0.0 go ahead\r\n").await?;
+                    break;
+                } else {
+                    plain
+                        .get_mut()
+                        .write_all(b"530 5.7.0 must issue a STARTTLS command first\r\n")
+                        .await?;
+                }
+            }
+            acceptor.accept(plain.into_inner()).await?
+        };
+        let mut stream = BufReader::new(tls);
+        if implicit {
+            stream
+                .get_mut()
+                .write_all(b"220 tls-test ESMTP\r\n")
+                .await?;
+            stream.get_mut().flush().await?;
+        }
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stream.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "EHLO" => b"250-tls-test\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+                "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 2.0.0 ok\r\n",
+                "DATA" => {
+                    stream.get_mut().write_all(b"354 go ahead\r\n").await?;
+                    stream.get_mut().flush().await?;
+                    loop {
+                        line.clear();
+                        if stream.read_line(&mut line).await? == 0 {
+                            return Ok(());
+                        }
+                        if line == ".\r\n" {
+                            break;
+                        }
+                    }
+                    counts.messages.fetch_add(1, Ordering::SeqCst);
+                    b"250 2.0.0 queued\r\n"
+                }
+                "QUIT" => {
+                    stream.get_mut().write_all(b"221 2.0.0 bye\r\n").await?;
+                    return stream.get_mut().shutdown().await;
+                }
+                _ => b"500 5.5.2 what\r\n",
+            };
+            stream.get_mut().write_all(reply).await?;
+            stream.get_mut().flush().await?;
+        }
+    }
+
+    fn trusting_the_test_ca() -> TlsParameters {
+        use lettre::transport::smtp::client::Certificate;
+        TlsParameters::builder("localhost".into())
+            .add_root_certificate(Certificate::from_pem(TEST_CA_PEM.as_bytes()).unwrap())
+            .build_rustls()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn tls_from_the_first_byte_and_starttls_carry_messages_over_reused_connections() {
+        for implicit in [true, false] {
+            let (port, counts) = tls_server(implicit).await;
+            let url = if implicit {
+                format!("smtps://localhost:{port}")
+            } else {
+                format!("smtp://localhost:{port}?tls=required")
+            };
+            let mut sender = SmtpSender::new(&url, 2, Duration::from_secs(5)).unwrap();
+            sender.server.encryption = if implicit {
+                Encryption::Wrapper(trusting_the_test_ca())
+            } else {
+                Encryption::StartTls(trusting_the_test_ca())
+            };
+            let (envelope, raw) = message("ada@example.org");
+            for _ in 0..3 {
+                sender
+                    .send(&envelope, &raw)
+                    .await
+                    .unwrap_or_else(|e| panic!("{url}: {e}"));
+            }
+            assert_eq!(counts.messages.load(Ordering::SeqCst), 3, "{url}");
+            assert_eq!(counts.connections.load(Ordering::SeqCst), 1, "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_is_a_temporary_tls_failure() {
+        for implicit in [true, false] {
+            let (port, counts) = tls_server(implicit).await;
+            // lettre's default trust store does not know the test CA.
+            let url = if implicit {
+                format!("smtps://localhost:{port}")
+            } else {
+                format!("smtp://localhost:{port}?tls=required")
+            };
+            let sender = SmtpSender::new(&url, 2, Duration::from_secs(5)).unwrap();
+            let (envelope, raw) = message("ada@example.org");
+            let err = sender.send(&envelope, &raw).await.unwrap_err();
+            assert!(err.is_temporary(), "{url}: {err}");
+            assert!(
+                err.message().contains("TLS with the SMTP server"),
+                "{url}: {err}"
+            );
+            assert_eq!(counts.messages.load(Ordering::SeqCst), 0);
         }
     }
 }

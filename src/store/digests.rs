@@ -610,14 +610,14 @@ impl Store {
     /// crash here sends it twice).
     pub async fn mark_delivery_sent(
         &self,
-        delivery_id: i64,
+        delivery: &ClaimedDelivery,
         worker: &str,
         message_id: &str,
-        subscriber_id: i64,
-        digest_id: i64,
         items: &[(i64, DateTime<Utc>)],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
+        let (delivery_id, subscriber_id, digest_id) =
+            (delivery.id, delivery.subscriber.id, delivery.digest_id);
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "UPDATE deliveries SET status = 'sent', sent_at = $1, message_id = $2, lease_until = NULL,

@@ -3,6 +3,7 @@
 mod api_categories;
 mod api_errors;
 mod api_items;
+mod crash;
 mod digests;
 mod feeds;
 mod golden;
