@@ -11,7 +11,7 @@ use super::render::{DigestContext, PersonalLinks, render_for};
 use crate::domain::IsoWeek;
 use crate::http::AppState;
 use crate::mail::{MailError, OutgoingMail};
-use crate::store::{ClaimedDelivery, MailingList, Selection, TokenPurpose};
+use crate::store::{ClaimedDelivery, MailingList, Selection, SentRecord, TokenPurpose};
 use crate::subscriptions::{list_id_header, new_token, token_hash};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -115,8 +115,46 @@ enum Done {
     Failed { bounced: bool },
 }
 
+/// A sent message on its way to the database, and who waits for it to be there.
+struct Mark {
+    record: SentRecord,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// Records sent messages as soon as their answers come in, together when several come
+/// in at once: one transaction for many rows, without waiting for more.
+fn start_recorder(
+    store: crate::store::Store,
+    clock: crate::clock::SharedClock,
+    worker: String,
+) -> tokio::sync::mpsc::Sender<Mark> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Mark>(1024);
+    tokio::spawn(async move {
+        let mut group = Vec::with_capacity(256);
+        while let Some(first) = rx.recv().await {
+            group.push(first);
+            while group.len() < 256 {
+                match rx.try_recv() {
+                    Ok(m) => group.push(m),
+                    Err(_) => break,
+                }
+            }
+            let records: Vec<SentRecord> = group.iter().map(|m| m.record.clone()).collect();
+            let result = store
+                .mark_deliveries_sent(&records, &worker, clock.now())
+                .await
+                .map_err(|e| format!("{e:#}"));
+            for m in group.drain(..) {
+                let _ = m.done.send(result.clone());
+            }
+        }
+    });
+    tx
+}
+
 pub struct Outbox {
     state: AppState,
+    recorder: tokio::sync::mpsc::Sender<Mark>,
     settings: DeliverySettings,
     worker: String,
     pace: Pace,
@@ -126,9 +164,11 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(state: AppState, settings: DeliverySettings) -> Self {
+        let worker = format!("worker-{}", uuid::Uuid::new_v4().simple());
         Self {
+            recorder: start_recorder(state.store.clone(), state.clock.clone(), worker.clone()),
             pace: Pace::new(settings.rate_per_second),
-            worker: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            worker,
             state,
             settings,
             bundles: Mutex::new(HashMap::new()),
@@ -364,9 +404,22 @@ impl Outbox {
         let now = state.clock.now();
         match result {
             Ok(sent) => {
-                store
-                    .mark_delivery_sent(&d, &self.worker, &sent.message_id, &rendered.items, now)
-                    .await?;
+                let (done, recorded) = tokio::sync::oneshot::channel();
+                let record = SentRecord {
+                    delivery_id: d.id,
+                    subscriber_id: d.subscriber.id,
+                    digest_id: d.digest_id,
+                    message_id: sent.message_id,
+                    items: rendered.items,
+                };
+                self.recorder
+                    .send(Mark { record, done })
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the delivery recorder stopped"))?;
+                recorded
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the delivery recorder stopped"))?
+                    .map_err(anyhow::Error::msg)?;
                 Ok(Some(Done::Sent))
             }
             Err(MailError::Temporary(error)) if d.attempts < self.settings.max_attempts => {

@@ -154,6 +154,17 @@ pub struct FailedDelivery {
     pub permanent: bool,
 }
 
+/// A message the SMTP server accepted, to be recorded.
+#[derive(Debug, Clone)]
+pub struct SentRecord {
+    pub delivery_id: i64,
+    pub subscriber_id: i64,
+    pub digest_id: i64,
+    pub message_id: String,
+    /// (item id, its `updated_at`) of every item the message carried.
+    pub items: Vec<(i64, DateTime<Utc>)>,
+}
+
 pub enum Created {
     New(Digest),
     /// Another tick, instance or admin made it first.
@@ -605,37 +616,61 @@ impl Store {
         Ok(out)
     }
 
-    /// The SMTP server took the message: the row says so, with what it carried, in one
-    /// transaction, straight away (the smaller the gap, the smaller the chance that a
-    /// crash here sends it twice).
-    pub async fn mark_delivery_sent(
+    /// The SMTP server took these messages: their rows say so, with what each carried,
+    /// in one transaction. The worker records each message as soon as the server has
+    /// answered, a few together when several answers arrive at once (a group commit):
+    /// the smaller the gap, the smaller the chance that a crash sends one twice.
+    pub async fn mark_deliveries_sent(
         &self,
-        delivery: &ClaimedDelivery,
+        sent: &[SentRecord],
         worker: &str,
-        message_id: &str,
-        items: &[(i64, DateTime<Utc>)],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let (delivery_id, subscriber_id, digest_id) =
-            (delivery.id, delivery.subscriber.id, delivery.digest_id);
+        if sent.is_empty() {
+            return Ok(());
+        }
+        let now = to_ts(now);
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "UPDATE deliveries SET status = 'sent', sent_at = $1, message_id = $2, lease_until = NULL,
-                 last_error = NULL, updated_at = $1
-             WHERE id = $3 AND claimed_by = $4",
-        )
-        .bind(to_ts(now))
-        .bind(message_id)
-        .bind(delivery_id)
-        .bind(worker)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE subscribers SET permanent_failures = 0 WHERE id = $1 AND permanent_failures > 0")
-            .bind(subscriber_id)
-            .execute(&mut *tx)
-            .await?;
-        if !items.is_empty() {
-            let values: Vec<String> = (0..items.len())
+        for chunk in sent.chunks(500) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| format!("({})", positional(self.backend, n * 2 + 1, 2)))
+                .collect();
+            let next = chunk.len() * 2 + 1;
+            let sql = format!(
+                "WITH v(id, message_id) AS (VALUES {})
+                 UPDATE deliveries SET status = 'sent', sent_at = {}, updated_at = {}, lease_until = NULL, last_error = NULL,
+                     message_id = (SELECT v.message_id FROM v WHERE v.id = deliveries.id)
+                 WHERE id IN (SELECT v.id FROM v) AND claimed_by = {}",
+                values.join(", "),
+                positional(self.backend, next, 1),
+                positional(self.backend, next + 1, 1),
+                positional(self.backend, next + 2, 1),
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(r.delivery_id).bind(r.message_id.as_str());
+            }
+            q.bind(now).bind(now).bind(worker).execute(&mut *tx).await?;
+            let sql = format!(
+                "UPDATE subscribers SET permanent_failures = 0 WHERE permanent_failures > 0 AND id IN ({})",
+                positional(self.backend, 1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(r.subscriber_id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let items: Vec<(i64, i64, i64, i64)> = sent
+            .iter()
+            .flat_map(|r| {
+                r.items
+                    .iter()
+                    .map(move |(item, at)| (r.subscriber_id, *item, r.digest_id, to_ts(*at)))
+            })
+            .collect();
+        for chunk in items.chunks(1000) {
+            let values: Vec<String> = (0..chunk.len())
                 .map(|n| format!("({})", positional(self.backend, n * 4 + 1, 4)))
                 .collect();
             let sql = format!(
@@ -645,12 +680,8 @@ impl Store {
                 values.join(", ")
             );
             let mut q = sqlx::query(&sql);
-            for (item_id, updated_at) in items {
-                q = q
-                    .bind(subscriber_id)
-                    .bind(*item_id)
-                    .bind(digest_id)
-                    .bind(to_ts(*updated_at));
+            for (subscriber, item, digest, at) in chunk {
+                q = q.bind(*subscriber).bind(*item).bind(*digest).bind(*at);
             }
             q.execute(&mut *tx).await?;
         }
