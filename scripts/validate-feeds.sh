@@ -75,6 +75,7 @@ for attempt in 1 2 3; do
       NEWSDESK_BIND="127.0.0.1:$PORT" \
       NEWSDESK_ADMIN_TOKEN="$TOKEN" \
       NEWSDESK_FEED_PAGE_SIZE=3 \
+      NEWSDESK_OUTBOX_DIR="$WORK/outbox" \
       RUST_LOG="${RUST_LOG:-info}" \
       "$BIN" serve --demo >>"$WORK/server.log" 2>&1 </dev/null &
   SERVER_PID=$!
@@ -149,6 +150,13 @@ for ext in atom rss json; do
   FETCHES+=("all-page2.$ext=/feeds/all.$ext?page=2")
 done
 FETCHES+=("feeds.opml=/feeds.opml")
+FETCHES+=("digests.atom=/digests/partners.atom")
+
+echo "--- sending the 2023-W45 digest of partners (to .eml files), for the archive feed"
+code="$(curl -sS -o "$WORK/digest.json" -w '%{http_code}' --max-time 30 -X POST \
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"period": "2023-W45"}' "$BASE/api/v1/lists/partners/digests")" || code=error
+[[ "$code" == 201 ]] || fail "POST /api/v1/lists/partners/digests: HTTP $code $(cat "$WORK/digest.json" 2>/dev/null)"
 
 echo "--- downloading feeds"
 for pair in "${FETCHES[@]}"; do
@@ -165,7 +173,7 @@ for pair in "${FETCHES[@]}"; do
 done
 
 echo "--- jing (Atom RELAX NG: $ATOM_RNG)"
-for name in all.atom news-events.atom news.atom events.atom all-page2.atom; do
+for name in all.atom news-events.atom news.atom events.atom all-page2.atom digests.atom; do
   [[ -s "$WORK/$name" ]] || { fail "jing $name: nothing to validate"; continue; }
   if out="$(jing "$ATOM_RNG" "$WORK/$name" 2>&1)"; then
     echo "  ok   $name"
