@@ -405,6 +405,7 @@ async fn load_people(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
                         name: Text::parse(person, 200, false, false).map_err(err)?,
                         partner: Some(partner.id),
                         language: Language::parse(language).map_err(err)?,
+                        timezone: None,
                         attributes: Default::default(),
                     },
                     JoinedVia::Admin,

@@ -30,7 +30,7 @@ pub fn build_state(
         settings.subscribe_rate_per_hour,
         Duration::from_secs(3600),
     ));
-    Ok(AppState {
+    Ok(AppState::new(crate::http::Shared {
         outbox_wake: Arc::new(tokio::sync::Notify::new()),
         lists_changed: Arc::new(tokio::sync::Notify::new()),
         mailer,
@@ -40,7 +40,7 @@ pub fn build_state(
         clock,
         settings: Arc::new(settings),
         templates: Arc::new(Templates::load()?),
-    })
+    }))
 }
 
 impl Application {

@@ -116,6 +116,7 @@ pub async fn preview(
                 partner_id: None,
                 partner_name: None,
                 partner_timezone: None,
+                timezone: None,
                 language: "en".into(),
                 status: crate::domain::SubscriberStatus::Confirmed,
                 joined_via: crate::domain::JoinedVia::Admin,

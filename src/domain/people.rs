@@ -86,6 +86,8 @@ pub struct SubscriberDraft {
     /// A partner id.
     pub partner: Option<i64>,
     pub language: Language,
+    /// The subscriber's own zone; their partner's is used when this is empty.
+    pub timezone: Option<TimeZone>,
     pub attributes: std::collections::BTreeMap<String, String>,
 }
 

@@ -88,6 +88,9 @@ pub struct CachedFeed {
     pub content_type: &'static str,
     /// When this rendering stops being right (an item scheduled to go live).
     pub expires_at: Option<DateTime<Utc>>,
+    /// Header values made once, not on every request: ETag per coding, Last-Modified.
+    etag_headers: [axum::http::HeaderValue; 3],
+    pub last_modified_header: axum::http::HeaderValue,
 }
 
 impl CachedFeed {
@@ -98,8 +101,19 @@ impl CachedFeed {
         expires_at: Option<DateTime<Utc>>,
     ) -> Self {
         let digest = Sha256::digest(&body);
+        let etag = hex::encode(&digest[..16]);
+        let header = |suffix: &str| {
+            axum::http::HeaderValue::from_str(&format!("\"{etag}{suffix}\""))
+                .expect("hex is a valid header value")
+        };
+        let etag_headers = [header(""), header("-gz"), header("-br")];
+        let last_modified_header =
+            axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(last_modified.into()))
+                .expect("an HTTP date is a valid header value");
         Self {
-            etag: hex::encode(&digest[..16]),
+            etag,
+            etag_headers,
+            last_modified_header,
             body: Bytes::from(body),
             gzip: OnceLock::new(),
             brotli: OnceLock::new(),
@@ -112,6 +126,15 @@ impl CachedFeed {
     /// The strong ETag of the representation in this coding, quoted.
     pub fn etag(&self, encoding: Encoding) -> String {
         format!("\"{}{}\"", self.etag, encoding.etag_suffix())
+    }
+
+    /// The same, as a header value made once.
+    pub fn etag_header(&self, encoding: Encoding) -> &axum::http::HeaderValue {
+        match encoding {
+            Encoding::Identity => &self.etag_headers[0],
+            Encoding::Gzip => &self.etag_headers[1],
+            Encoding::Brotli => &self.etag_headers[2],
+        }
     }
 
     /// True when an `If-None-Match` value names this feed in any coding (a weak

@@ -22,9 +22,26 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every request, so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of the application state.
+pub struct Shared {
     pub store: Store,
     pub cache: Arc<FeedCache>,
     pub clock: SharedClock,
@@ -43,7 +60,7 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = api::router();
     let openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let rest = Router::new()
         .merge(api.layer(DefaultBodyLimit::max(state.settings.max_body_bytes)))
         .route(
             "/api/openapi.json",
@@ -73,6 +90,12 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    // Feeds go around those layers: they are answered from memory, already compressed,
+    // and a span, a request id and a compression check per request cost more than the
+    // answer itself.
+    Router::new()
+        .merge(public::feed_router())
+        .merge(rest)
         .with_state(state)
 }

@@ -16,8 +16,9 @@ pub use headers::{ListId, ListUnsubscribe, ListUnsubscribePost};
 
 use anyhow::Context;
 use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig};
+use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::HeaderName;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use smtp::SmtpSender;
 use std::fmt;
@@ -190,7 +191,14 @@ impl Mailer {
     /// Builds, signs and sends one message. Safe to call from many tasks at once: SMTP
     /// sends share the pool, each on its own connection.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
-        let (message, message_id) = self.build(mail)?;
+        // 8bit bodies spare the quoted-printable encoding (and its decoding at the other
+        // end), but only a server that offers 8BITMIME may be sent them; files keep
+        // lettre's choice.
+        let eight_bit = match &self.inner.transport {
+            Transport::Smtp(smtp) => smtp.offers_8bitmime(),
+            Transport::Files { .. } => false,
+        };
+        let (message, message_id) = self.build(mail, eight_bit)?;
         match &self.inner.transport {
             Transport::Smtp(smtp) => smtp.send(message.envelope(), &message.formatted()).await?,
             Transport::Files { dir, transport } => {
@@ -205,7 +213,7 @@ impl Mailer {
         Ok(Sent { message_id })
     }
 
-    fn build(&self, mail: &OutgoingMail) -> Result<(Message, String), MailError> {
+    fn build(&self, mail: &OutgoingMail, eight_bit: bool) -> Result<(Message, String), MailError> {
         let permanent = MailError::Permanent;
         let address: Address = mail.to_email.trim().parse().map_err(|e| {
             permanent(format!(
@@ -250,16 +258,59 @@ impl Mailer {
             builder = builder.header(ListId::new(id).map_err(permanent)?);
         }
         let mut message = builder
-            .multipart(MultiPart::alternative_plain_html(
-                mail.text.clone(),
-                mail.html.clone(),
-            ))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(SinglePart::plain(body(&mail.text, eight_bit)))
+                    .singlepart(SinglePart::html(body(&mail.html, eight_bit))),
+            )
             .map_err(|e| permanent(format!("the message cannot be built: {e}")))?;
         if let Some(dkim) = &self.inner.dkim {
             message.sign(dkim);
         }
         Ok((message, message_id))
     }
+}
+
+/// A body part as lettre would encode it (7bit, quoted-printable or base64), or when
+/// `eight_bit` (the server takes 8BITMIME) as the text itself with CRLF line ends: 7bit
+/// or 8bit with lines of up to 998 bytes (RFC 5322 2.1.1), which is most HTML.
+fn body(text: &str, eight_bit: bool) -> Body {
+    const MAX_LINE: usize = 998;
+    if eight_bit && let Some(crlf) = crlf_lines(text.as_bytes(), MAX_LINE) {
+        let encoding = if text.is_ascii() {
+            ContentTransferEncoding::SevenBit
+        } else {
+            ContentTransferEncoding::EightBit
+        };
+        return Body::dangerous_pre_encoded(crlf, encoding);
+    }
+    Body::new(text.to_owned())
+}
+
+/// `text` with CRLF for each LF, or `None` when it holds a CR or NUL, or a line longer
+/// than `max_line` bytes.
+fn crlf_lines(text: &[u8], max_line: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 32 + 2);
+    let mut line_start = 0;
+    for (i, &b) in text.iter().enumerate() {
+        match b {
+            b'\n' => {
+                if i - line_start > max_line {
+                    return None;
+                }
+                out.extend_from_slice(&text[line_start..i]);
+                out.extend_from_slice(b"\r\n");
+                line_start = i + 1;
+            }
+            b'\r' | b'\0' => return None,
+            _ => {}
+        }
+    }
+    if text.len() - line_start > max_line {
+        return None;
+    }
+    out.extend_from_slice(&text[line_start..]);
+    Some(out)
 }
 
 /// Sorts lettre's SMTP errors into retry-later and give-up, with a message that helps an

@@ -32,6 +32,7 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 use lettre::transport::smtp::response::Response;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -56,6 +57,9 @@ pub(super) struct SmtpSender {
     /// Each message in flight holds a permit and at most one connection, so there are
     /// never more than `pool_size` connections: relays answer more with 421.
     in_flight: tokio::sync::Semaphore,
+    /// The last connection opened was offered 8BITMIME: messages may go as 8bit text
+    /// rather than quoted-printable. False until a connection says so.
+    eight_bit_mime: AtomicBool,
 }
 
 /// How to reach and greet the server, read once from the URL the way lettre's
@@ -158,7 +162,13 @@ impl SmtpSender {
             check_after_idle,
             idle,
             in_flight: tokio::sync::Semaphore::new(pool_size as usize),
+            eight_bit_mime: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the server offered 8BITMIME when last asked: then bodies may be 8bit.
+    pub(super) fn offers_8bitmime(&self) -> bool {
+        self.eight_bit_mime.load(Ordering::Relaxed)
     }
 
     /// Sends one message. The timeout covers taking or opening a connection and the whole
@@ -203,7 +213,15 @@ impl SmtpSender {
             let reused = pooled.is_some();
             let mut conn = match pooled {
                 Some(conn) => conn,
-                None => self.server.connect().await.map_err(|f| (f, None))?,
+                None => {
+                    let conn = self.server.connect().await.map_err(|f| (f, None))?;
+                    let offered = conn
+                        .smtp
+                        .server_info()
+                        .supports_feature(Extension::EightBitMime);
+                    self.eight_bit_mime.store(offered, Ordering::Relaxed);
+                    conn
+                }
             };
             match transaction(&mut conn, envelope, raw, phase).await {
                 Ok(response) => {
@@ -384,7 +402,31 @@ async fn transaction(
         conn.smtp.command(Data).await?;
     }
     *phase = Phase::Data;
-    Ok(conn.smtp.message(raw).await?)
+    match std::str::from_utf8(raw) {
+        // The message, dot-stuffed, and its final dot in one write (lettre's `message`
+        // makes two, and two packets with TCP_NODELAY).
+        Ok(text) => Ok(conn.smtp.command(DataBody(text)).await?),
+        Err(_) => Ok(conn.smtp.message(raw).await?),
+    }
+}
+
+/// A message as sent after DATA: every line starting with a dot gets one more (RFC 5321
+/// 4.5.2, as lettre's codec does it), then CRLF, dot, CRLF.
+struct DataBody<'a>(&'a str);
+
+impl std::fmt::Display for DataBody<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut line_start = true;
+        for piece in self.0.split_inclusive('\n') {
+            if line_start && piece.starts_with('.') {
+                f.write_str(".")?;
+            }
+            f.write_str(piece)?;
+            // A new line starts after CRLF only, as in lettre's codec.
+            line_start = piece.ends_with("\r\n");
+        }
+        f.write_str("\r\n.\r\n")
+    }
 }
 
 impl Server {

@@ -1,7 +1,7 @@
 //! Digests, their items, and the delivery outbox.
 
 use super::content::ITEM_COLUMNS;
-use super::people::{Subscriber, subscriber_from_row};
+use super::people::{SUBSCRIBER_COLUMNS, Subscriber, subscriber_from_row};
 use super::{Backend, Store, StoreError, StoreResult, from_ts, positional, to_ts};
 use crate::domain::Item;
 use anyhow::Context;
@@ -530,10 +530,7 @@ impl Store {
         }
         claimed.sort_unstable_by_key(|c| c.0);
         let sql = format!(
-            "SELECT s.id, s.email, s.name, s.partner_id, p.name AS partner_name,
-                 COALESCE(s.timezone, p.timezone) AS partner_timezone, s.language, s.status, s.joined_via,
-                 s.consent_at, s.consent_source, s.consent_ip, s.attributes, s.created_at, s.updated_at
-             FROM subscribers s LEFT JOIN partners p ON p.id = s.partner_id WHERE s.id IN ({})",
+            "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s LEFT JOIN partners p ON p.id = s.partner_id WHERE s.id IN ({})",
             positional(self.backend, 1, claimed.len())
         );
         let mut q = sqlx::query(&sql);
@@ -875,14 +872,12 @@ impl Store {
         after_id: i64,
         limit: u32,
     ) -> StoreResult<Vec<Subscriber>> {
-        let rows = sqlx::query(
-            "SELECT s.id, s.email, s.name, s.partner_id, p.name AS partner_name,
-                 COALESCE(s.timezone, p.timezone) AS partner_timezone, s.language, s.status, s.joined_via,
-                 s.consent_at, s.consent_source, s.consent_ip, s.attributes, s.created_at, s.updated_at
+        let rows = sqlx::query(&format!(
+            "SELECT {SUBSCRIBER_COLUMNS}
              FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id LEFT JOIN partners p ON p.id = s.partner_id
              WHERE m.list_id = $1 AND m.status = 'confirmed' AND s.status = 'confirmed' AND s.id > $2
-             ORDER BY s.id LIMIT $3",
-        )
+             ORDER BY s.id LIMIT $3"
+        ))
         .bind(list_id)
         .bind(after_id)
         .bind(i64::from(limit))

@@ -30,8 +30,10 @@ pub struct Subscriber {
     pub name: String,
     pub partner_id: Option<i64>,
     pub partner_name: Option<String>,
-    /// The partner's time zone, for showing event times.
+    /// The zone to show event times in: the subscriber's own, else their partner's.
     pub partner_timezone: Option<String>,
+    /// The subscriber's own time zone, when they have one.
+    pub timezone: Option<String>,
     pub language: String,
     pub status: SubscriberStatus,
     pub joined_via: JoinedVia,
@@ -121,8 +123,10 @@ pub enum SubscriptionOutcome {
     NothingToDo,
 }
 
-const SUBSCRIBER_COLUMNS: &str = "s.id, s.email, s.name, s.partner_id, p.name AS partner_name, \
-    p.timezone AS partner_timezone, s.language, s.status, s.joined_via, s.consent_at, s.consent_source, \
+/// A subscriber's columns, joined with their partner (`p`). `partner_timezone` is the
+/// zone they read times in: their own when set, else their institution's.
+pub(crate) const SUBSCRIBER_COLUMNS: &str = "s.id, s.email, s.name, s.partner_id, p.name AS partner_name, \
+    COALESCE(s.timezone, p.timezone) AS partner_timezone, s.timezone, s.language, s.status, s.joined_via, s.consent_at, s.consent_source, \
     s.consent_ip, s.attributes, s.created_at, s.updated_at";
 
 fn enum_err(e: String) -> anyhow::Error {
@@ -151,6 +155,7 @@ pub(crate) fn subscriber_from_row(row: &AnyRow) -> anyhow::Result<Subscriber> {
         partner_id: row.try_get("partner_id")?,
         partner_name: row.try_get("partner_name")?,
         partner_timezone: row.try_get("partner_timezone")?,
+        timezone: row.try_get("timezone")?,
         language: row.try_get("language")?,
         status: SubscriberStatus::parse(&row.try_get::<String, _>("status")?).map_err(enum_err)?,
         joined_via: JoinedVia::parse(&row.try_get::<String, _>("joined_via")?).map_err(enum_err)?,
@@ -319,8 +324,8 @@ impl Store {
         };
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO subscribers (email, email_key, name, partner_id, language, status, joined_via,
-                 consent_at, consent_source, consent_ip, attributes, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+                 consent_at, consent_source, consent_ip, attributes, created_at, updated_at, timezone)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING id",
         )
         .bind(d.email.as_str())
         .bind(d.email.key())
@@ -334,6 +339,7 @@ impl Store {
         .bind(consent.and_then(|c| c.ip.clone()))
         .bind(serde_json::to_string(&d.attributes).context("encoding attributes")?)
         .bind(to_ts(now))
+        .bind(d.timezone.map(|t| t.name()))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| taken_or(e, "email", "subscriber", d.email.as_str()))?;
@@ -358,7 +364,7 @@ impl Store {
         Self::check_partner(&mut tx, d.partner).await?;
         let updated = sqlx::query(
             "UPDATE subscribers SET email = $1, email_key = $2, name = $3, partner_id = $4, language = $5,
-                 attributes = $6, updated_at = $7 WHERE id = $8",
+                 attributes = $6, updated_at = $7, timezone = $9 WHERE id = $8",
         )
         .bind(d.email.as_str())
         .bind(d.email.key())
@@ -368,6 +374,7 @@ impl Store {
         .bind(serde_json::to_string(&d.attributes).context("encoding attributes")?)
         .bind(to_ts(now))
         .bind(id)
+        .bind(d.timezone.map(|t| t.name()))
         .execute(&mut *tx)
         .await
         .map_err(|e| taken_or(e, "email", "subscriber", d.email.as_str()))?;

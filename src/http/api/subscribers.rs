@@ -3,7 +3,7 @@
 use super::partners::parse_id;
 use crate::domain::{
     Consent, Email, FieldErrors, JoinedVia, Language, MembershipStatus, OptIn, SubscriberDraft,
-    SubscriberStatus, Text,
+    SubscriberStatus, Text, TimeZone,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
@@ -49,6 +49,8 @@ pub struct SubscriberRequest {
     pub partner_id: Option<i64>,
     /// `en` (or the partner's language) when left out.
     pub language: Option<String>,
+    /// IANA zone for event times in digests; the partner's when left out.
+    pub timezone: Option<String>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     /// Put the new subscriber on this list (create only).
@@ -83,6 +85,8 @@ pub struct SubscriberResponse {
     pub partner_id: Option<i64>,
     pub partner: Option<String>,
     pub language: String,
+    /// Their own zone, if set (else their partner's is used).
+    pub timezone: Option<String>,
     pub status: SubscriberStatus,
     pub joined_via: JoinedVia,
     pub consent_at: Option<DateTime<Utc>>,
@@ -107,6 +111,7 @@ impl From<Subscriber> for SubscriberResponse {
             partner_id: s.partner_id,
             partner: s.partner_name,
             language: s.language,
+            timezone: s.timezone,
             status: s.status,
             joined_via: s.joined_via,
             consent_at: s.consent_at,
@@ -171,6 +176,10 @@ impl SubscriberRequest {
             None => Some(Language::default()),
         };
         check_attributes(&self.attributes, &mut errors);
+        let timezone = match self.timezone.as_deref() {
+            Some(t) => errors.check("timezone", TimeZone::parse(t)).map(Some),
+            None => Some(None),
+        };
         let consent = match self.consent_source.as_deref() {
             Some(c) => errors
                 .check("consent_source", Text::parse(c, 300, true, false))
@@ -189,6 +198,7 @@ impl SubscriberRequest {
                     name: name?,
                     partner: self.partner_id,
                     language: language?,
+                    timezone: timezone?,
                     attributes: self.attributes.clone(),
                 },
                 consent?,

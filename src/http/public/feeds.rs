@@ -175,8 +175,6 @@ pub fn respond(feed: &CachedFeed, headers: &HeaderMap) -> Response {
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok()),
     );
-    let etag = feed.etag(encoding);
-    let last_modified = httpdate::fmt_http_date(feed.last_modified.into());
     // If-None-Match wins; If-Modified-Since counts only without it (RFC 9110 13.2.2).
     let not_modified = match headers
         .get(header::IF_NONE_MATCH)
@@ -207,12 +205,8 @@ pub fn respond(feed: &CachedFeed, headers: &HeaderMap) -> Response {
         r
     };
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&last_modified) {
-        h.insert(header::LAST_MODIFIED, v);
-    }
+    h.insert(header::ETAG, feed.etag_header(encoding).clone());
+    h.insert(header::LAST_MODIFIED, feed.last_modified_header.clone());
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     // Readers may keep a copy but must ask before using it: a write shows at once.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

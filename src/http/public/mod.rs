@@ -11,9 +11,13 @@ use super::AppState;
 use axum::Router;
 use axum::routing::get;
 
+/// The feeds: the hot path, served from the cache with their own compression.
+pub fn feed_router() -> Router<AppState> {
+    Router::new().route("/feeds/{file}", get(feeds::feed))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/feeds/{file}", get(feeds::feed))
         .route("/feeds.opml", get(feeds::opml))
         .route("/", get(pages::index))
         .route("/categories/{slug}", get(pages::category))
