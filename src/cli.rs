@@ -372,14 +372,18 @@ async fn digest(state: &crate::http::AppState, command: DigestCommand) -> anyhow
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
+            let done_before = counts.sent + counts.failed + counts.skipped + counts.cancelled;
+            bar.set_position(done_before);
             loop {
-                let counts = state.store.delivery_counts(digest.id).await?;
-                bar.set_position(counts.sent + counts.failed + counts.skipped + counts.cancelled);
-                if counts.pending + counts.sending == 0 {
-                    break;
-                }
                 let outcome = outbox.run_once().await?;
+                bar.inc((outcome.sent + outcome.failed + outcome.skipped) as u64);
                 if outcome.claimed == 0 {
+                    // Counted only when nothing was due: counting a large digest after
+                    // every batch would cost more than the batch.
+                    let counts = state.store.delivery_counts(digest.id).await?;
+                    if counts.pending + counts.sending == 0 {
+                        break;
+                    }
                     // Rows waiting for a retry, or held by another worker's lease.
                     tokio::time::sleep(state.settings.delivery.poll).await;
                 }
