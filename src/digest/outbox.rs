@@ -4,8 +4,10 @@
 //!
 //! At the moment of a crash the guarantee is at least once: a message the SMTP server
 //! accepted in the instant before its row was marked sent goes again when the lease
-//! runs out. That window is one UPDATE long, right after the server's reply; every
-//! other moment loses nothing and repeats nothing.
+//! runs out. That window is short: the mark is queued as soon as the server replies and
+//! committed with the marks that are ready at the same moment (a group commit after
+//! one yield, never waiting for more). Every other moment loses nothing and repeats
+//! nothing.
 
 use super::render::{DigestContext, GroupRenderer, PersonalLinks};
 use crate::domain::IsoWeek;
