@@ -386,7 +386,7 @@ pub async fn export_csv(
     let mut keys = std::collections::BTreeSet::new();
     let mut after = 0;
     loop {
-        let page = store.subscribers_after(list, after, PAGE).await?;
+        let page = store.subscribers_after(list, after, PAGE, false).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
         for s in &page {
@@ -407,7 +407,7 @@ pub async fn export_csv(
     let mut after = 0;
     let mut count = 0;
     loop {
-        let page = store.subscribers_after(list, after, PAGE).await?;
+        let page = store.subscribers_after(list, after, PAGE, false).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
         let mut w = csv::WriterBuilder::new()

@@ -176,7 +176,10 @@ pub async fn dry_run(
     let mut recipients = Vec::new();
     let mut after = 0;
     loop {
-        let page = state.store.recipients_after(list.id, after, 500).await?;
+        let page = state
+            .store
+            .subscribers_after(Some(list.id), after, 500, true)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.id;
         let subscriber_ids: Vec<i64> = page.iter().map(|s| s.id).collect();

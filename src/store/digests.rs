@@ -868,30 +868,6 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Confirmed members of a list, a page at a time by id (for dry runs and previews).
-    pub async fn recipients_after(
-        &self,
-        list_id: i64,
-        after_id: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<Subscriber>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {SUBSCRIBER_COLUMNS}
-             FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id LEFT JOIN partners p ON p.id = s.partner_id
-             WHERE m.list_id = $1 AND m.status = 'confirmed' AND s.status = 'confirmed' AND s.id > $2
-             ORDER BY s.id LIMIT $3"
-        ))
-        .bind(list_id)
-        .bind(after_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(subscriber_from_row)
-            .collect::<anyhow::Result<_>>()?)
-    }
-
     /// Mints many subscriber tokens in one statement: (hash, subscriber, purpose, list).
     pub async fn store_tokens(
         &self,

@@ -476,20 +476,27 @@ impl Store {
 
     /// The next `limit` subscribers after `after_id` (all, or a list's members), for
     /// streaming exports without holding everyone in memory.
+    ///
+    /// With `recipients_only`, only those a list's digest goes to: a confirmed address,
+    /// confirmed on the list.
     pub async fn subscribers_after(
         &self,
         list: Option<i64>,
         after_id: i64,
         limit: u32,
+        recipients_only: bool,
     ) -> StoreResult<Vec<Subscriber>> {
         let rows = sqlx::query(&format!(
             "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s LEFT JOIN partners p ON p.id = s.partner_id
-             WHERE s.id > $1 AND ($2 IS NULL OR s.id IN (SELECT subscriber_id FROM memberships WHERE list_id = $2))
+             WHERE s.id > $1 AND ($2 IS NULL OR s.id IN (
+                 SELECT subscriber_id FROM memberships WHERE list_id = $2 AND ($4 = 0 OR status = 'confirmed')))
+               AND ($4 = 0 OR s.status = 'confirmed')
              ORDER BY s.id LIMIT $3"
         ))
         .bind(after_id)
         .bind(list)
         .bind(i64::from(limit))
+        .bind(i64::from(recipients_only))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

@@ -320,8 +320,48 @@ async fn subscribers_are_filtered_and_searched(store: Store) {
     };
     let (page, total) = store.list_subscribers(&in_list).await.unwrap();
     assert_eq!((page.len(), total), (2, 3));
-    let after = store.subscribers_after(Some(list.id), 0, 10).await.unwrap();
+    let after = store
+        .subscribers_after(Some(list.id), 0, 10, false)
+        .await
+        .unwrap();
     assert_eq!(after.len(), 3);
+    // Recipients only: a left member and a blocked address drop out.
+    let first = after[0].id;
+    store
+        .set_membership(
+            list.id,
+            first,
+            MembershipStatus::Unsubscribed,
+            "test",
+            default_now(),
+        )
+        .await
+        .unwrap();
+    store
+        .set_subscriber_status(
+            after[1].id,
+            SubscriberStatus::Blocked,
+            "test",
+            default_now(),
+        )
+        .await
+        .unwrap();
+    let recipients = store
+        .subscribers_after(Some(list.id), 0, 10, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        recipients.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [after[2].id]
+    );
+    assert_eq!(
+        store
+            .subscribers_after(Some(list.id), 0, 10, false)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 fn slug(s: &str) -> Slug {
