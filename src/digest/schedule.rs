@@ -11,7 +11,6 @@ use crate::domain::IsoWeek;
 use crate::http::AppState;
 use crate::store::{Created, DigestTrigger, DigestWindow, MailingList};
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,14 +90,6 @@ pub async fn catch_up(state: &AppState, list: &MailingList) -> anyhow::Result<Ti
     Ok(TickOutcome::Missed {
         period: period.to_string(),
     })
-}
-
-pub async fn catch_up_all(state: &AppState) -> anyhow::Result<Vec<(String, TickOutcome)>> {
-    let mut out = Vec::new();
-    for list in state.store.list_lists().await? {
-        out.push((list.slug.clone(), catch_up(state, &list).await?));
-    }
-    Ok(out)
 }
 
 /// The running schedule: one cron job per list, kept in step with the lists.
@@ -221,11 +212,4 @@ impl DigestScheduler {
         }
         self.scheduler.shutdown().await.ok();
     }
-}
-
-/// When a list's digest goes out next.
-pub fn next_run(list: &MailingList, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    list.schedule
-        .cron
-        .next_fire_after(after, list.schedule.timezone.tz())
 }
