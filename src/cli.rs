@@ -36,6 +36,9 @@ pub enum Command {
     /// Preview or send a list's digest by hand.
     #[command(subcommand)]
     Digest(DigestCommand),
+    /// Manage the people who sign in to the admin pages at /admin.
+    #[command(subcommand)]
+    User(crate::users::UserCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +133,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             let state = crate::startup::build_state(store, settings, clock)?;
             digest(&state, command).await
+        }
+        Command::User(command) => {
+            let store = Store::connect(&settings.database_url, 1).await?;
+            store.migrate().await?;
+            crate::users::run(&store, command, clock.now()).await
         }
         Command::Demo => {
             let store = Store::connect(&settings.database_url, 1).await?;

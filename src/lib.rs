@@ -21,6 +21,8 @@ pub mod http;
 pub mod import;
 /// Outgoing mail over lettre: pooled SMTP or .eml files, list headers, DKIM.
 pub mod mail;
+/// Admin users' passwords: Argon2id hashes, generated passwords.
+pub mod passwords;
 /// Configuration read from the environment.
 pub mod settings;
 /// Building and running the application.
@@ -31,3 +33,5 @@ pub mod store;
 pub mod subscriptions;
 /// Handlebars templates for the HTML pages.
 pub mod templates;
+/// `newsdesk user add|password|list`: admin users from the command line.
+pub mod users;

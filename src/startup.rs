@@ -35,6 +35,12 @@ pub fn build_state(
         lists_changed: Arc::new(tokio::sync::Notify::new()),
         mailer,
         limiter,
+        // Per client address: 30 sign-in attempts per 15 minutes (each account also
+        // locks after 5 failures in a row).
+        sign_in_limiter: Arc::new(crate::http::RateLimiter::new(
+            30,
+            Duration::from_secs(15 * 60),
+        )),
         store,
         cache: Arc::new(FeedCache::new()),
         clock,

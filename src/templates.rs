@@ -41,6 +41,86 @@ const WEB_TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The admin pages (`admin/NAME`) and their partials.
+const ADMIN_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "admin_head",
+        include_str!("../templates/admin/partials/admin_head.hbs"),
+    ),
+    (
+        "admin_foot",
+        include_str!("../templates/admin/partials/admin_foot.hbs"),
+    ),
+    (
+        "form_errors",
+        include_str!("../templates/admin/partials/form_errors.hbs"),
+    ),
+    (
+        "partner_fields",
+        include_str!("../templates/admin/partials/partner_fields.hbs"),
+    ),
+    (
+        "list_fields",
+        include_str!("../templates/admin/partials/list_fields.hbs"),
+    ),
+    (
+        "digest_table",
+        include_str!("../templates/admin/partials/digest_table.hbs"),
+    ),
+    (
+        "admin/sign_in",
+        include_str!("../templates/admin/sign_in.hbs"),
+    ),
+    (
+        "admin/dashboard",
+        include_str!("../templates/admin/dashboard.hbs"),
+    ),
+    ("admin/items", include_str!("../templates/admin/items.hbs")),
+    (
+        "admin/item_form",
+        include_str!("../templates/admin/item_form.hbs"),
+    ),
+    (
+        "admin/categories",
+        include_str!("../templates/admin/categories.hbs"),
+    ),
+    (
+        "admin/partners",
+        include_str!("../templates/admin/partners.hbs"),
+    ),
+    (
+        "admin/partner",
+        include_str!("../templates/admin/partner.hbs"),
+    ),
+    (
+        "admin/subscribers",
+        include_str!("../templates/admin/subscribers.hbs"),
+    ),
+    (
+        "admin/subscriber",
+        include_str!("../templates/admin/subscriber.hbs"),
+    ),
+    (
+        "admin/import",
+        include_str!("../templates/admin/import.hbs"),
+    ),
+    (
+        "admin/import_preview",
+        include_str!("../templates/admin/import_preview.hbs"),
+    ),
+    ("admin/lists", include_str!("../templates/admin/lists.hbs")),
+    ("admin/list", include_str!("../templates/admin/list.hbs")),
+    (
+        "admin/digest",
+        include_str!("../templates/admin/digest.hbs"),
+    ),
+    ("admin/users", include_str!("../templates/admin/users.hbs")),
+    (
+        "admin/account",
+        include_str!("../templates/admin/account.hbs"),
+    ),
+];
+
 /// Mail templates: `NAME.html.hbs` and `NAME.txt.hbs`, with language variants
 /// `NAME.LANG.html.hbs` that fall back to the English ones.
 const EMAIL_TEMPLATES: &[(&str, &str)] = &[
@@ -133,7 +213,7 @@ impl Templates {
         let mut registry = Handlebars::new();
         // A misspelt variable is an error at render time, not an empty string.
         registry.set_strict_mode(true);
-        for (name, source) in WEB_TEMPLATES {
+        for (name, source) in WEB_TEMPLATES.iter().chain(ADMIN_TEMPLATES) {
             registry
                 .register_template_string(name, source)
                 .with_context(|| format!("compiling template {name}"))?;

@@ -1,5 +1,6 @@
 //! HTTP: the public side (feeds, pages, health) and the admin API, on one router.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -49,6 +50,8 @@ pub struct Shared {
     pub templates: Arc<Templates>,
     pub mailer: crate::mail::Mailer,
     pub limiter: Arc<RateLimiter>,
+    /// Sign-in attempts per client address.
+    pub sign_in_limiter: Arc<RateLimiter>,
     /// Wakes the delivery worker when a digest was built.
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Tells the scheduler that lists changed.
@@ -74,6 +77,7 @@ pub fn router(state: AppState) -> Router {
                 }
             }),
         )
+        .merge(admin::router(state.clone()))
         .merge(public::router())
         // Feeds set their own Content-Encoding from cached compressed bytes; this layer
         // leaves such responses alone and compresses pages and API answers.

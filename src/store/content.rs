@@ -29,6 +29,10 @@ pub struct ItemFilter {
     /// A category slug; its descendants are included.
     pub category: Option<String>,
     pub status: Option<ItemStatus>,
+    /// Words the title, summary or slug must contain (any case).
+    pub search: Option<String>,
+    /// Published at or after this instant.
+    pub published_since: Option<DateTime<Utc>>,
     pub limit: u32,
     pub offset: u64,
 }
@@ -362,21 +366,45 @@ impl Store {
             ),
             None => ("", "($1 IS NULL OR $1 IS NOT NULL)"),
         };
-        let condition = format!("{in_category} AND ($2 IS NULL OR i.status = $2)");
+        // $3 is a LIKE pattern (or NULL), $4 the earliest publication time (or NULL).
+        let condition = format!(
+            "{in_category} AND ($2 IS NULL OR i.status = $2)
+             AND ($3 IS NULL OR LOWER(i.title) LIKE $3 ESCAPE '\\' OR LOWER(i.summary) LIKE $3 ESCAPE '\\'
+                  OR i.slug LIKE $3 ESCAPE '\\')
+             AND ($4 IS NULL OR (i.status = 'published' AND i.published_at >= $4))"
+        );
         let status = filter.status.map(|s| s.as_str());
+        let pattern = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let escaped = s
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("%{escaped}%")
+            });
+        let since = filter.published_since.map(to_ts);
         let total: i64 = sqlx::query_scalar(&format!(
             "{cte} SELECT COUNT(*) FROM items i WHERE {condition}"
         ))
         .bind(filter.category.as_deref())
         .bind(status)
+        .bind(pattern.as_deref())
+        .bind(since)
         .fetch_one(&self.pool)
         .await?;
         let rows = sqlx::query(&format!(
             "{cte} SELECT {ITEM_COLUMNS} FROM items i WHERE {condition}
-             ORDER BY COALESCE(i.published_at, i.created_at) DESC, i.id DESC LIMIT $3 OFFSET $4"
+             ORDER BY COALESCE(i.published_at, i.created_at) DESC, i.id DESC LIMIT $5 OFFSET $6"
         ))
         .bind(filter.category.as_deref())
         .bind(status)
+        .bind(pattern.as_deref())
+        .bind(since)
         .bind(i64::from(filter.limit))
         .bind(filter.offset as i64)
         .fetch_all(&self.pool)

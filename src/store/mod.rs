@@ -5,20 +5,24 @@
 
 mod content;
 mod digests;
+mod history;
 mod import;
 mod people;
 mod tokens;
+mod users;
 
 pub use content::{Category, FeedQuery, ItemFilter, ItemPage, Written};
 pub use digests::{
     ClaimedDelivery, Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow,
     FailedDelivery, Section, Selection, SentRecord,
 };
+pub use history::DeliveryRecord;
 pub use import::{ImportCounts, ImportRow, ImportSession, ImportTerms};
 pub use people::{
     MailingList, Membership, Partner, Subscriber, SubscriberEvent, SubscriberFilter,
     SubscriptionOutcome, TokenGrant, TokenPurpose,
 };
+pub use users::{Role, SessionRecord, User};
 
 use crate::settings::DatabaseUrl;
 use anyhow::Context;

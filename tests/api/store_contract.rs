@@ -604,6 +604,8 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
         .list_items(&ItemFilter {
             category: Some("news".into()),
             status: None,
+            search: None,
+            published_since: None,
             limit: 10,
             offset: 0,
         })
@@ -614,6 +616,8 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
         .list_items(&ItemFilter {
             category: None,
             status: Some(ItemStatus::Draft),
+            search: None,
+            published_since: None,
             limit: 10,
             offset: 0,
         })

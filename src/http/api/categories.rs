@@ -55,7 +55,7 @@ pub struct CategoryFeeds {
 }
 
 impl CategoryRequest {
-    fn into_new(self) -> Result<NewCategory, FieldErrors> {
+    pub(crate) fn into_new(self) -> Result<NewCategory, FieldErrors> {
         let mut errors = FieldErrors::new();
         let slug = errors.check("slug", Slug::parse(&self.slug));
         let name = errors.check("name", Text::parse(&self.name, 200, true, false));

@@ -370,6 +370,8 @@ async fn list_items(
         .list_items(&ItemFilter {
             category: category.map(|c| c.as_str().to_owned()),
             status,
+            search: None,
+            published_since: None,
             limit: per_page,
             offset: u64::from(page - 1) * u64::from(per_page),
         })

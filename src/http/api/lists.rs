@@ -76,7 +76,7 @@ pub struct ListResponse {
 }
 
 impl ListRequest {
-    fn into_draft(self) -> Result<ListDraft, FieldErrors> {
+    pub(crate) fn into_draft(self) -> Result<ListDraft, FieldErrors> {
         let mut errors = FieldErrors::new();
         let slug = errors.check("slug", Slug::parse(&self.slug));
         let name = errors.check("name", Text::parse(&self.name, 200, true, false));

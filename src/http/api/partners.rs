@@ -62,7 +62,7 @@ impl From<Partner> for PartnerResponse {
 }
 
 impl PartnerRequest {
-    fn into_draft(self) -> Result<PartnerDraft, FieldErrors> {
+    pub(crate) fn into_draft(self) -> Result<PartnerDraft, FieldErrors> {
         let mut errors = FieldErrors::new();
         let name = errors.check("name", Text::parse(&self.name, 200, true, false));
         let country = errors.check("country", Text::parse(&self.country, 100, false, false));

@@ -167,7 +167,7 @@ fn check_attributes(attributes: &BTreeMap<String, String>, errors: &mut FieldErr
 }
 
 impl SubscriberRequest {
-    fn to_draft(&self) -> Result<(SubscriberDraft, Option<Consent>), FieldErrors> {
+    pub(crate) fn to_draft(&self) -> Result<(SubscriberDraft, Option<Consent>), FieldErrors> {
         let mut errors = FieldErrors::new();
         let email = errors.check("email", Email::parse(&self.email));
         let name = errors.check("name", Text::parse(&self.name, 200, false, false));
@@ -576,6 +576,11 @@ async fn export_subscribers(
         Some(slug) => Some(find_list(&state, slug).await?),
         None => None,
     };
+    csv_export(&state, list).await
+}
+
+/// Subscribers (everyone, or a list's members) as a CSV download.
+pub(crate) async fn csv_export(state: &AppState, list: Option<MailingList>) -> ApiResult<Response> {
     // Written to a temporary file first, then streamed: flat memory for any size.
     let spool = tempfile::tempfile().map_err(|e| AppError::Internal(e.into()))?;
     let mut writer = std::io::BufWriter::new(

@@ -1,0 +1,178 @@
+//! The first page after sign-in: what was published this week, and, for admins, the
+//! subscribers of every list, the next digest of each and the last digests sent.
+
+use super::page::{self, PageResult, when};
+use super::session::Session;
+use crate::domain::{IsoWeek, ItemStatus, MembershipStatus};
+use crate::http::AppState;
+use crate::store::ItemFilter;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct ItemRow {
+    id: i64,
+    title: String,
+    published: String,
+    categories: String,
+}
+
+#[derive(Serialize)]
+struct ListRow {
+    slug: String,
+    name: String,
+    pending: u64,
+    confirmed: u64,
+    unsubscribed: u64,
+    schedule: String,
+    next_digest: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct DigestRow {
+    pub id: i64,
+    pub list: String,
+    pub list_name: String,
+    pub period: String,
+    pub status: String,
+    pub created: String,
+    pub pending: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+#[derive(Serialize)]
+struct Dashboard {
+    week: String,
+    items: Vec<ItemRow>,
+    items_total: u64,
+    drafts_total: u64,
+    lists: Vec<ListRow>,
+    digests: Vec<DigestRow>,
+}
+
+/// A digest status as its API name (`sending`, `sent`, ...).
+pub(super) fn status_str(s: crate::store::DigestStatus) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub(super) async fn digest_rows(
+    state: &AppState,
+    list_id: Option<i64>,
+    limit: u32,
+) -> Result<Vec<DigestRow>, crate::store::StoreError> {
+    let lists = state.store.list_lists().await?;
+    let mut rows = Vec::new();
+    for d in state.store.list_digests(list_id, limit).await? {
+        let counts = state.store.delivery_counts(d.id).await?;
+        let list = lists.iter().find(|l| l.id == d.list_id);
+        rows.push(DigestRow {
+            id: d.id,
+            list: list.map(|l| l.slug.clone()).unwrap_or_default(),
+            list_name: list.map(|l| l.name.clone()).unwrap_or_default(),
+            period: d.period,
+            status: status_str(d.status),
+            created: when(d.created_at),
+            pending: counts.pending + counts.sending,
+            sent: counts.sent,
+            failed: counts.failed,
+            skipped: counts.skipped + counts.cancelled,
+        });
+    }
+    Ok(rows)
+}
+
+pub async fn show(State(state): State<AppState>, session: Session) -> PageResult {
+    let now = state.clock.now();
+    let week = IsoWeek::containing(now, chrono_tz::UTC);
+    let published = state
+        .store
+        .list_items(&ItemFilter {
+            status: Some(ItemStatus::Published),
+            published_since: Some(week.start(chrono_tz::UTC)),
+            limit: 50,
+            ..Default::default()
+        })
+        .await?;
+    let drafts = state
+        .store
+        .list_items(&ItemFilter {
+            status: Some(ItemStatus::Draft),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
+    let items = published
+        .items
+        .iter()
+        .map(|i| ItemRow {
+            id: i.id,
+            title: i.title.clone(),
+            published: page::when_opt(i.published_at),
+            categories: i
+                .categories
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect();
+    let (mut lists, mut digests) = (Vec::new(), Vec::new());
+    if session.is_admin() {
+        for l in state.store.list_lists().await? {
+            let counts = state.store.list_counts(l.id).await?;
+            let tz = l.schedule.timezone.tz();
+            let next = l.schedule.cron.next_fire_after(now, tz);
+            lists.push(ListRow {
+                pending: counts.get(&MembershipStatus::Pending).copied().unwrap_or(0),
+                confirmed: counts
+                    .get(&MembershipStatus::Confirmed)
+                    .copied()
+                    .unwrap_or(0),
+                unsubscribed: counts
+                    .get(&MembershipStatus::Unsubscribed)
+                    .copied()
+                    .unwrap_or(0),
+                schedule: format!(
+                    "{} ({})",
+                    l.schedule.cron.as_str(),
+                    l.schedule.timezone.name()
+                ),
+                next_digest: next
+                    .map(|t| {
+                        format!(
+                            "{} — {}",
+                            IsoWeek::containing(t, tz),
+                            t.with_timezone(&tz).format("%a %-d %b %Y %H:%M %Z")
+                        )
+                    })
+                    .unwrap_or_else(|| "never (the schedule does not fire again)".into()),
+                slug: l.slug,
+                name: l.name,
+            });
+        }
+        digests = digest_rows(&state, None, 10).await?;
+    }
+    let body = Dashboard {
+        week: format!("{week} ({})", week.label()),
+        items,
+        items_total: published.total,
+        drafts_total: drafts.total,
+        lists,
+        digests,
+    };
+    page::render(
+        &state,
+        &session,
+        StatusCode::OK,
+        "dashboard",
+        "admin/dashboard",
+        "Dashboard",
+        &body,
+    )
+}

@@ -1,0 +1,720 @@
+//! Items: a list with search and filters, the create/edit form with a Markdown
+//! preview and event fields, publish now or at a time, unpublish, delete.
+
+use super::page::{self, FormData, FormErrors, PageError, PageResult, parse_id, when_opt};
+use super::session::{Session, done};
+use crate::content::render_markdown;
+use crate::domain::{EventMode, FieldErrors, Item, ItemStatus};
+use crate::http::AppState;
+use crate::http::api::items::{EventRequest, ItemRequest};
+use crate::http::public::views::category_tree;
+use crate::store::ItemFilter;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use chrono::{DateTime, NaiveDateTime, TimeZone as _, Utc};
+use serde::{Deserialize, Serialize};
+
+const FIELDS: &[&str] = &[
+    "title",
+    "slug",
+    "summary",
+    "body",
+    "author",
+    "org_unit",
+    "language",
+    "categories",
+    "tags",
+    "status",
+    "published_at",
+    "event.starts_at",
+    "event.ends_at",
+    "event.timezone",
+    "event.venue",
+    "event.online_url",
+    "event.mode",
+];
+
+const PER_PAGE: u32 = 25;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    category: Option<String>,
+    status: Option<String>,
+    page: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    id: i64,
+    title: String,
+    status: &'static str,
+    published: String,
+    scheduled: bool,
+    categories: String,
+    event: String,
+}
+
+#[derive(Serialize)]
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+struct ListBody {
+    q: String,
+    categories: Vec<Choice>,
+    statuses: Vec<Choice>,
+    rows: Vec<Row>,
+    total: u64,
+    page: u32,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+fn category_choices(all: &[crate::store::Category], selected: &[&str], base: &str) -> Vec<Choice> {
+    category_tree(all, base)
+        .into_iter()
+        .map(|c| Choice {
+            selected: selected.contains(&c.slug.as_str()),
+            label: format!("{}{}", "— ".repeat(c.indent), c.name),
+            value: c.slug,
+        })
+        .collect()
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<ListQuery>,
+) -> PageResult {
+    let page_no = q
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<u32>().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1);
+    let status = q.status.as_deref().and_then(|s| ItemStatus::parse(s).ok());
+    let categories = state.store.list_categories().await?;
+    let category = q
+        .category
+        .as_deref()
+        .filter(|c| categories.iter().any(|k| k.slug == *c))
+        .map(str::to_owned);
+    let search =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.chars().take(200).collect::<String>());
+    let found = state
+        .store
+        .list_items(&ItemFilter {
+            category: category.clone(),
+            status,
+            search: search.clone(),
+            published_since: None,
+            limit: PER_PAGE,
+            offset: u64::from(page_no - 1) * u64::from(PER_PAGE),
+        })
+        .await?;
+    let now = state.clock.now();
+    let rows = found
+        .items
+        .iter()
+        .map(|i| Row {
+            id: i.id,
+            title: i.title.clone(),
+            status: i.status.as_str(),
+            published: when_opt(i.published_at),
+            scheduled: i.status == ItemStatus::Published && !i.is_visible_at(now),
+            categories: i
+                .categories
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            event: i
+                .event
+                .as_ref()
+                .map(|e| {
+                    e.starts_at
+                        .with_timezone(&e.timezone.tz())
+                        .format("%-d %b %Y %H:%M %Z")
+                        .to_string()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    let link = |p: u32| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(q) = &search {
+            s.append_pair("q", q);
+        }
+        if let Some(c) = &category {
+            s.append_pair("category", c);
+        }
+        if let Some(st) = status {
+            s.append_pair("status", st.as_str());
+        }
+        s.append_pair("page", &p.to_string());
+        format!("/admin/items?{}", s.finish())
+    };
+    let shown = u64::from(page_no) * u64::from(PER_PAGE);
+    let body = ListBody {
+        q: search.clone().unwrap_or_default(),
+        categories: category_choices(
+            &categories,
+            &category.iter().map(String::as_str).collect::<Vec<_>>(),
+            &state.settings.base_url,
+        ),
+        statuses: ["draft", "published"]
+            .iter()
+            .map(|s| Choice {
+                value: (*s).into(),
+                label: (*s).into(),
+                selected: status.map(|x| x.as_str()) == Some(*s),
+            })
+            .collect(),
+        rows,
+        total: found.total,
+        page: page_no,
+        prev: (page_no > 1).then(|| link(page_no - 1)),
+        next: (shown < found.total).then(|| link(page_no + 1)),
+    };
+    page::render(
+        &state,
+        &session,
+        StatusCode::OK,
+        "items",
+        "admin/items",
+        "Items",
+        &body,
+    )
+}
+
+/// The form's values, as typed (so a refused form comes back as it was sent).
+#[derive(Debug, Default, Serialize)]
+struct ItemForm {
+    title: String,
+    slug: String,
+    summary: String,
+    body: String,
+    author: String,
+    org_unit: String,
+    language: String,
+    tags: String,
+    status: String,
+    publish_at: String,
+    publish_tz: String,
+    has_event: bool,
+    event_starts_at: String,
+    event_ends_at: String,
+    event_timezone: String,
+    event_venue: String,
+    event_online_url: String,
+    event_mode: String,
+    categories: Vec<String>,
+}
+
+const LOCAL: &str = "%Y-%m-%dT%H:%M";
+
+impl ItemForm {
+    fn from_item(item: &Item) -> Self {
+        let publish_tz = item
+            .event
+            .as_ref()
+            .map(|e| e.timezone.name().to_owned())
+            .unwrap_or_else(|| "UTC".into());
+        let ptz: chrono_tz::Tz = publish_tz.parse().unwrap_or(chrono_tz::UTC);
+        let mut form = Self {
+            title: item.title.clone(),
+            slug: item.slug.clone(),
+            summary: item.summary.clone(),
+            body: item.body_markdown.clone(),
+            author: item.author.clone(),
+            org_unit: item.org_unit.clone(),
+            language: item.language.clone(),
+            tags: item.tags.join(", "),
+            status: item.status.as_str().into(),
+            publish_at: item
+                .published_at
+                .map(|t| t.with_timezone(&ptz).format(LOCAL).to_string())
+                .unwrap_or_default(),
+            publish_tz,
+            categories: item.categories.iter().map(|c| c.slug.clone()).collect(),
+            ..Default::default()
+        };
+        if let Some(e) = &item.event {
+            let tz = e.timezone.tz();
+            form.has_event = true;
+            form.event_starts_at = e.starts_at.with_timezone(&tz).format(LOCAL).to_string();
+            form.event_ends_at = e
+                .ends_at
+                .map(|t| t.with_timezone(&tz).format(LOCAL).to_string())
+                .unwrap_or_default();
+            form.event_timezone = e.timezone.name().into();
+            form.event_venue = e.venue.clone().unwrap_or_default();
+            form.event_online_url = e.online_url.clone().unwrap_or_default();
+            form.event_mode = e.mode.as_str().into();
+        }
+        form
+    }
+
+    fn blank() -> Self {
+        Self {
+            language: "en".into(),
+            status: "draft".into(),
+            publish_tz: "UTC".into(),
+            event_timezone: "UTC".into(),
+            event_mode: "in_person".into(),
+            ..Default::default()
+        }
+    }
+
+    fn from_posted(f: &FormData) -> Self {
+        Self {
+            title: f.get("title").into(),
+            slug: f.get("slug").into(),
+            summary: f.get("summary").into(),
+            body: f.get("body").into(),
+            author: f.get("author").into(),
+            org_unit: f.get("org_unit").into(),
+            language: f.get("language").into(),
+            tags: f.get("tags").into(),
+            status: f.get("status").into(),
+            publish_at: f.get("publish_at").into(),
+            publish_tz: f.get("publish_tz").into(),
+            has_event: f.has("has_event"),
+            event_starts_at: f.get("event_starts_at").into(),
+            event_ends_at: f.get("event_ends_at").into(),
+            event_timezone: f.get("event_timezone").into(),
+            event_venue: f.get("event_venue").into(),
+            event_online_url: f.get("event_online_url").into(),
+            event_mode: f.get("event_mode").into(),
+            categories: f.all("categories").into_iter().map(str::to_owned).collect(),
+        }
+    }
+
+    /// The same checks as the API, plus the publication time read in its zone.
+    fn to_request(&self) -> Result<ItemRequest, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let published_at = match self.publish_at.trim() {
+            "" => None,
+            local => errors
+                .check(
+                    "published_at",
+                    local_time(local, &self.publish_tz).map(|t| t.to_rfc3339()),
+                )
+                .map(Some)
+                .unwrap_or(None),
+        };
+        let request = ItemRequest {
+            slug: Some(self.slug.trim())
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            title: self.title.clone(),
+            summary: self.summary.clone(),
+            body: self.body.clone(),
+            author: self.author.clone(),
+            org_unit: self.org_unit.clone(),
+            language: Some(self.language.trim())
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            categories: self.categories.clone(),
+            tags: self
+                .tags
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            status: Some(self.status.clone()).filter(|s| !s.is_empty()),
+            published_at,
+            event: self.has_event.then(|| EventRequest {
+                starts_at: self.event_starts_at.clone(),
+                ends_at: Some(self.event_ends_at.trim())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+                timezone: self.event_timezone.clone(),
+                venue: Some(self.event_venue.clone()),
+                online_url: Some(self.event_online_url.clone()),
+                mode: self.event_mode.clone(),
+            }),
+        };
+        if errors.is_empty() {
+            Ok(request)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A `datetime-local` value read as a wall-clock time in `zone`.
+fn local_time(local: &str, zone: &str) -> Result<DateTime<Utc>, String> {
+    let tz: chrono_tz::Tz = zone
+        .parse()
+        .map_err(|_| format!("the time zone {zone:?} is not an IANA zone name"))?;
+    let naive = NaiveDateTime::parse_from_str(local.trim(), LOCAL)
+        .or_else(|_| NaiveDateTime::parse_from_str(local.trim(), "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| format!("must be a date and time such as 2023-11-09T14:00 (got {local:?})"))?;
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("{local} does not exist in {zone} (a clock change)"))
+}
+
+#[derive(Serialize)]
+struct FormBody {
+    id: Option<i64>,
+    heading: String,
+    action: String,
+    form: ItemForm,
+    errors: FormErrors,
+    categories: Vec<Choice>,
+    zones: Vec<Choice>,
+    publish_zones: Vec<Choice>,
+    modes: Vec<Choice>,
+    preview_html: Option<String>,
+    public_url: Option<String>,
+    visible: bool,
+    status_now: String,
+    published_now: String,
+}
+
+fn zones(selected: &str) -> Vec<Choice> {
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|z| Choice {
+            value: z.name().into(),
+            label: z.name().into(),
+            selected: z.name() == selected,
+        })
+        .collect()
+}
+
+async fn form_page(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    item: Option<&Item>,
+    form: ItemForm,
+    errors: FormErrors,
+    preview_html: Option<String>,
+) -> PageResult {
+    let categories = state.store.list_categories().await?;
+    let selected: Vec<&str> = form.categories.iter().map(String::as_str).collect();
+    let now = state.clock.now();
+    let body = FormBody {
+        id: item.map(|i| i.id),
+        heading: match item {
+            Some(i) => format!("Edit “{}”", i.title),
+            None => "New item".into(),
+        },
+        action: match item {
+            Some(i) => format!("/admin/items/{}", i.id),
+            None => "/admin/items".into(),
+        },
+        categories: category_choices(&categories, &selected, &state.settings.base_url),
+        zones: zones(&form.event_timezone),
+        publish_zones: zones(&form.publish_tz),
+        modes: [EventMode::InPerson, EventMode::Online, EventMode::Hybrid]
+            .iter()
+            .map(|m| Choice {
+                value: m.as_str().into(),
+                label: m.label().into(),
+                selected: m.as_str() == form.event_mode,
+            })
+            .collect(),
+        form,
+        errors,
+        preview_html,
+        public_url: item.map(|i| format!("{}/items/{}", state.settings.base_url, i.slug)),
+        visible: item.is_some_and(|i| i.is_visible_at(now)),
+        status_now: item
+            .map(|i| i.status.as_str().to_owned())
+            .unwrap_or_default(),
+        published_now: item.map(|i| when_opt(i.published_at)).unwrap_or_default(),
+    };
+    let title = body.heading.clone();
+    page::render(
+        state,
+        session,
+        status,
+        "items",
+        "admin/item_form",
+        &title,
+        &body,
+    )
+}
+
+pub async fn new_form(State(state): State<AppState>, session: Session) -> PageResult {
+    form_page(
+        &state,
+        &session,
+        StatusCode::OK,
+        None,
+        ItemForm::blank(),
+        FormErrors::none(FIELDS),
+        None,
+    )
+    .await
+}
+
+async fn find(state: &AppState, id: &str) -> Result<Item, PageError> {
+    let id = parse_id("item", id)?;
+    state
+        .store
+        .item_by_id(id)
+        .await?
+        .ok_or_else(|| PageError(crate::http::error::AppError::NotFound(format!("item {id}"))))
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> PageResult {
+    let item = find(&state, &id).await?;
+    let form = ItemForm::from_item(&item);
+    form_page(
+        &state,
+        &session,
+        StatusCode::OK,
+        Some(&item),
+        form,
+        FormErrors::none(FIELDS),
+        None,
+    )
+    .await
+}
+
+fn saved_message(item: &Item, now: DateTime<Utc>, verb: &str) -> String {
+    match (item.status, item.published_at) {
+        (ItemStatus::Published, Some(at)) if at > now => format!(
+            "“{}” {verb}; it is scheduled to appear on {}.",
+            item.title,
+            page::when(at)
+        ),
+        (ItemStatus::Published, _) => {
+            format!(
+                "“{}” {verb}; it is published in the feeds and pages.",
+                item.title
+            )
+        }
+        (ItemStatus::Draft, _) => {
+            format!("“{}” {verb} as a draft; readers do not see it.", item.title)
+        }
+    }
+}
+
+/// Create and update share this: check, preview or store.
+async fn save(
+    state: &AppState,
+    session: &Session,
+    existing: Option<Item>,
+    posted: FormData,
+) -> PageResult {
+    let form = ItemForm::from_posted(&posted);
+    if posted.get("action") == "preview" {
+        let html = render_markdown(&form.body);
+        return form_page(
+            state,
+            session,
+            StatusCode::OK,
+            existing.as_ref(),
+            form,
+            FormErrors::none(FIELDS),
+            Some(html),
+        )
+        .await;
+    }
+    let draft = form.to_request().and_then(ItemRequest::into_draft);
+    let draft = match draft {
+        Ok(d) => d,
+        Err(e) => {
+            return form_page(
+                state,
+                session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                existing.as_ref(),
+                form,
+                FormErrors::new(e, FIELDS),
+                None,
+            )
+            .await;
+        }
+    };
+    let html = render_markdown(draft.body_markdown.as_str());
+    let now = state.clock.now();
+    let written = match &existing {
+        Some(item) => state.store.update_item(item.id, &draft, &html, now).await,
+        None => state.store.create_item(&draft, &html, now).await,
+    };
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            let errors = page::form_error(e, FIELDS)?;
+            return form_page(
+                state,
+                session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                existing.as_ref(),
+                form,
+                errors,
+                None,
+            )
+            .await;
+        }
+    };
+    state.cache.invalidate(&written.touched_categories);
+    let item = written.value;
+    let verb = if existing.is_some() {
+        "was saved"
+    } else {
+        "was created"
+    };
+    done(
+        state,
+        session,
+        true,
+        &saved_message(&item, now, verb),
+        &format!("/admin/items/{}", item.id),
+    )
+    .await
+}
+
+pub async fn create(State(state): State<AppState>, session: Session, form: FormData) -> PageResult {
+    save(&state, &session, None, form).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let item = find(&state, &id).await?;
+    save(&state, &session, Some(item), form).await
+}
+
+/// The rendered, sanitised Markdown of the form's body (for the live preview).
+pub async fn preview(form: FormData) -> impl IntoResponse {
+    Html(render_markdown(form.get("body")))
+}
+
+pub async fn publish(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let item = find(&state, &id).await?;
+    let at = match form.non_blank("at") {
+        None => None,
+        Some(local) => match local_time(local, form.non_blank("at_tz").unwrap_or("UTC")) {
+            Ok(t) => Some(t),
+            Err(m) => {
+                return done(
+                    &state,
+                    &session,
+                    false,
+                    &format!("Not published: the time {m}."),
+                    &format!("/admin/items/{}", item.id),
+                )
+                .await;
+            }
+        },
+    };
+    let now = state.clock.now();
+    let written = state
+        .store
+        .set_item_status(item.id, ItemStatus::Published, at, now)
+        .await?;
+    state.cache.invalidate(&written.touched_categories);
+    done(
+        &state,
+        &session,
+        true,
+        &saved_message(&written.value, now, "was published"),
+        &format!("/admin/items/{}", item.id),
+    )
+    .await
+}
+
+pub async fn unpublish(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> PageResult {
+    let item = find(&state, &id).await?;
+    let written = state
+        .store
+        .set_item_status(item.id, ItemStatus::Draft, None, state.clock.now())
+        .await?;
+    state.cache.invalidate(&written.touched_categories);
+    done(
+        &state,
+        &session,
+        true,
+        &format!(
+            "“{}” was unpublished: it left the feeds and pages.",
+            item.title
+        ),
+        &format!("/admin/items/{}", item.id),
+    )
+    .await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> PageResult {
+    let item = find(&state, &id).await?;
+    let written = state.store.delete_item(item.id, state.clock.now()).await?;
+    state.cache.invalidate(&written.touched_categories);
+    done(
+        &state,
+        &session,
+        true,
+        &format!("“{}” was deleted.", item.title),
+        "/admin/items",
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_publication_time_is_read_in_its_zone() {
+        let t = local_time("2023-11-09T14:00", "Asia/Shanghai").unwrap();
+        assert_eq!(t.to_rfc3339(), "2023-11-09T06:00:00+00:00");
+        assert!(local_time("9 Nov", "UTC").is_err());
+        assert!(local_time("2023-11-09T14:00", "Mars/Base").is_err());
+    }
+
+    #[test]
+    fn a_posted_form_becomes_an_api_request_with_the_same_checks() {
+        let posted = FormData::parse_str(
+            "title=Final+session&categories=events&categories=news&tags=a%2C+b&status=published\
+             &publish_at=&publish_tz=UTC&has_event=on&event_starts_at=2023-11-09T14%3A00\
+             &event_timezone=Asia%2FShanghai&event_mode=hybrid&event_venue=&event_online_url=",
+        );
+        let form = ItemForm::from_posted(&posted);
+        assert_eq!(form.categories, ["events", "news"]);
+        let errors = form
+            .to_request()
+            .and_then(ItemRequest::into_draft)
+            .unwrap_err();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["event.online_url", "event.venue"]);
+        let shown = FormErrors::new(errors, FIELDS);
+        assert!(shown.by_field["event_venue"].is_some());
+        assert!(shown.by_field["title"].is_none());
+    }
+}

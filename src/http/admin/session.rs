@@ -1,0 +1,498 @@
+//! Sign-in, sessions and CSRF for the admin pages.
+//!
+//! - The session cookie holds 256 random bits; the database keeps only their SHA-256.
+//!   A new cookie is made at every sign-in (and the one the browser had is dropped).
+//! - Every form carries the session's CSRF token; the sign-in form, before there is a
+//!   session, carries a token that must equal a cookie set with the form.
+//! - Failed sign-ins lock the account for a while (doubling), and each client address
+//!   has a budget of attempts.
+
+use super::page::{self, FormData, PageError, PageResult};
+use crate::http::AppState;
+use crate::http::auth::hash_token;
+use crate::store::{Role, User};
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+pub const SESSION_COOKIE: &str = "nd_session";
+const PRE_SESSION_COOKIE: &str = "nd_signin";
+/// A session ends after this long without a request.
+const IDLE: i64 = 12 * 3600;
+/// Failed sign-ins before the account locks, and the first lock's length.
+const LOCK_AFTER: i64 = 5;
+const LOCK_MINUTES: i64 = 15;
+
+/// The signed-in person, put in the request by [`require_session`].
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: i64,
+    pub name: String,
+    pub role: Role,
+    pub csrf: String,
+    pub flash: Option<Flash>,
+    pub(crate) token_hash: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Flash {
+    /// `ok` or `error`.
+    pub kind: String,
+    pub message: String,
+}
+
+impl Session {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(|| Redirect::to("/admin/sign-in").into_response())
+    }
+}
+
+/// 32 random bytes from the OS, hex.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Equal strings, compared in time that does not depend on where they differ.
+pub fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.settings.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/admin; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie values are hex")
+}
+
+fn sign_in_redirect(parts_uri: &axum::http::Uri) -> Response {
+    let next = parts_uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/admin");
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .finish();
+    Redirect::to(&format!("/admin/sign-in?{query}")).into_response()
+}
+
+/// Finds the session of the cookie (or sends the browser to sign in), checks the CSRF
+/// token of every POST, and puts the [`Session`] in the request.
+pub async fn require_session(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let now = state.clock.now();
+    let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+        return sign_in_redirect(&parts.uri);
+    };
+    let token_hash = hash_token(&token);
+    let record = match state.store.session(&token_hash, now).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return sign_in_redirect(&parts.uri),
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    if now - record.last_seen_at > Duration::minutes(5)
+        && let Err(e) = state
+            .store
+            .touch_session(&token_hash, now, now + Duration::seconds(IDLE))
+            .await
+    {
+        return PageError::from(e).into_response();
+    }
+    let body = if parts.method == Method::POST {
+        let multipart = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        let limit = if multipart {
+            state.settings.max_import_bytes + 64 * 1024
+        } else {
+            state.settings.max_body_bytes
+        };
+        let bytes = match to_bytes(body, limit).await {
+            Ok(b) => b,
+            Err(_) => {
+                return page::error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("The form is larger than {limit} bytes."),
+                );
+            }
+        };
+        // Multipart bodies (file uploads) carry the token in the form's address.
+        let sent = if multipart {
+            parts
+                .uri
+                .query()
+                .map(FormData::parse_str)
+                .and_then(|q| q.get_opt("csrf").map(str::to_owned))
+        } else {
+            FormData::parse(&bytes).get_opt("csrf").map(str::to_owned)
+        };
+        if !sent.is_some_and(|s| same(&s, &record.csrf_token)) {
+            tracing::warn!(path = %parts.uri.path(), "admin form refused: missing or wrong CSRF token");
+            return page::error_response(
+                StatusCode::FORBIDDEN,
+                "This form has expired or did not come from this site. Go back, reload the page and send it again.",
+            );
+        }
+        Body::from(bytes)
+    } else {
+        body
+    };
+    let flash = record
+        .flash
+        .clone()
+        .map(|(kind, message)| Flash { kind, message });
+    if flash.is_some()
+        && parts.method == Method::GET
+        && let Err(e) = state.store.set_flash(&token_hash, None).await
+    {
+        return PageError::from(e).into_response();
+    }
+    parts.extensions.insert(Session {
+        user_id: record.user.id,
+        name: record.user.name.clone(),
+        role: record.user.role,
+        csrf: record.csrf_token,
+        // Shown by the GET that follows a POST's redirect.
+        flash: if parts.method == Method::GET {
+            flash
+        } else {
+            None
+        },
+        token_hash,
+    });
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// Admin-only pages: editors get a 403 page that says so.
+pub async fn require_admin(request: Request, next: Next) -> Response {
+    match request.extensions().get::<Session>() {
+        Some(s) if s.is_admin() => next.run(request).await,
+        Some(_) => page::error_response(
+            StatusCode::FORBIDDEN,
+            "This page is for admins. Editors manage items and categories; ask an admin for anything else.",
+        ),
+        None => Redirect::to("/admin/sign-in").into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SignInBody {
+    csrf: String,
+    name: String,
+    next: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// Only pages of this site's admin, never another host (`//evil`, `/\evil`).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with("/admin")
+                && !n.contains("//")
+                && !n.contains('\\')
+                && !n.starts_with("/admin/sign-") =>
+        {
+            n.to_owned()
+        }
+        _ => "/admin".into(),
+    }
+}
+
+fn render_sign_in(
+    state: &AppState,
+    status: StatusCode,
+    pre_token: &str,
+    body: SignInBody,
+) -> Response {
+    let mut response = page::bare(state, status, "admin/sign_in", "Sign in", &body);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, PRE_SESSION_COOKIE, pre_token, 3600),
+    );
+    response
+}
+
+pub async fn sign_in_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> PageResult {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && state
+            .store
+            .session(&hash_token(&token), state.clock.now())
+            .await?
+            .is_some()
+    {
+        return Ok(Redirect::to(&safe_next(q.next.as_deref())).into_response());
+    }
+    let pre = cookie(&headers, PRE_SESSION_COOKIE)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(random_token);
+    Ok(render_sign_in(
+        &state,
+        StatusCode::OK,
+        &pre,
+        SignInBody {
+            csrf: pre.clone(),
+            name: String::new(),
+            next: safe_next(q.next.as_deref()),
+            error: None,
+            notice: q.signed_out.map(|_| "You have signed out.".to_owned()),
+        },
+    ))
+}
+
+/// A hash to check passwords of unknown users against, so that "no such user" takes
+/// as long as "wrong password".
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crate::passwords::hash("not a real password").unwrap_or_default())
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: FormData,
+) -> PageResult {
+    let now = state.clock.now();
+    let name = form.get("name").trim().to_owned();
+    let password = form.get("password").to_owned();
+    let next = safe_next(form.get_opt("next"));
+    let pre = cookie(&headers, PRE_SESSION_COOKIE);
+    let fresh_pre = random_token();
+    let again = |status: StatusCode, error: &str| {
+        Ok(render_sign_in(
+            &state,
+            status,
+            &fresh_pre,
+            SignInBody {
+                csrf: fresh_pre.clone(),
+                name: name.clone(),
+                next: next.clone(),
+                error: Some(error.to_owned()),
+                notice: None,
+            },
+        ))
+    };
+    if !pre.is_some_and(|p| same(&p, form.get("csrf"))) {
+        tracing::warn!("sign-in refused: missing or wrong CSRF token");
+        return again(
+            StatusCode::FORBIDDEN,
+            "The sign-in form had expired. Please sign in again.",
+        );
+    }
+    if !state.sign_in_limiter.allow(peer.ip()) {
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts from your address. Wait a few minutes and try again.",
+        );
+    }
+    if name.is_empty() || password.is_empty() {
+        return again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter your user name and your password.",
+        );
+    }
+    let user = state.store.user_by_name(&name).await?;
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| dummy_hash().to_owned());
+    let password_ok =
+        tokio::task::spawn_blocking(move || crate::passwords::verify(&password, &hash))
+            .await
+            .unwrap_or(false);
+    let wrong = "The user name or the password is wrong.";
+    let Some(user) = user else {
+        return again(StatusCode::UNAUTHORIZED, wrong);
+    };
+    if let Some(until) = user.locked_until.filter(|u| *u > now) {
+        tracing::warn!(user = %user.name, "sign-in refused: account locked");
+        return again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now));
+    }
+    if !password_ok {
+        let locked = state
+            .store
+            .record_failed_sign_in(user.id, LOCK_AFTER, Duration::minutes(LOCK_MINUTES), now)
+            .await?;
+        tracing::warn!(user = %user.name, "sign-in failed: wrong password");
+        return match locked {
+            Some(until) => again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now)),
+            None => again(StatusCode::UNAUTHORIZED, wrong),
+        };
+    }
+    if user.disabled {
+        return again(
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Ask an admin to enable it.",
+        );
+    }
+    start(&state, &user, &headers, now, &next).await
+}
+
+fn locked_message(until: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = ((until - now).num_seconds() + 59) / 60;
+    format!(
+        "Too many failed sign-ins for this account: it is locked for {minutes} more minute(s). \
+         An admin can unlock it by setting a new password."
+    )
+}
+
+/// A new session with a new cookie; the browser's old one, if any, is dropped.
+async fn start(
+    state: &AppState,
+    user: &User,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+    next: &str,
+) -> PageResult {
+    let token = random_token();
+    let csrf = random_token();
+    let old = cookie(headers, SESSION_COOKIE).map(|t| hash_token(&t));
+    state
+        .store
+        .start_session(
+            user.id,
+            &hash_token(&token),
+            &csrf,
+            old.as_deref(),
+            now,
+            now + Duration::seconds(IDLE),
+        )
+        .await?;
+    tracing::info!(user = %user.name, role = user.role.as_str(), "signed in");
+    let mut response = Redirect::to(next).into_response();
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(state, SESSION_COOKIE, &token, IDLE),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(state, PRE_SESSION_COOKIE, "", 0),
+    );
+    Ok(response)
+}
+
+pub async fn sign_out(State(state): State<AppState>, session: Session) -> PageResult {
+    state.store.end_session(&session.token_hash).await?;
+    let mut response = Redirect::to("/admin/sign-in?signed_out=1").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", 0),
+    );
+    Ok(response)
+}
+
+/// The message the next page shows, then a redirect to it (303: the browser GETs).
+pub async fn done(
+    state: &AppState,
+    session: &Session,
+    ok: bool,
+    message: &str,
+    to: &str,
+) -> PageResult {
+    let kind = if ok { "ok" } else { "error" };
+    state
+        .store
+        .set_flash(&session.token_hash, Some((kind, message)))
+        .await
+        .map_err(PageError::from)?;
+    Ok(Redirect::to(to).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_the_admin_pages() {
+        assert_eq!(
+            safe_next(Some("/admin/items?status=draft")),
+            "/admin/items?status=draft"
+        );
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/admin//evil",
+            "/\\evil",
+            "/feeds",
+            "/admin/sign-out",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/admin", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/admin");
+    }
+
+    #[test]
+    fn tokens_compare_in_full() {
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd"));
+        assert!(!same("abc", "ab"));
+        assert_eq!(random_token().len(), 64);
+        assert_ne!(random_token(), random_token());
+    }
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; nd_session=xyz; b=2"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}
