@@ -113,7 +113,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { demo } => {
             let app = Application::build(settings, clock.clone()).await?;
             if demo {
-                report_demo(crate::demo::load(&app.state().store, clock.now()).await?);
+                let store = &app.state().store;
+                report_demo(crate::demo::load(store, clock.now()).await?);
+                crate::users::demo_admin(store, &app.state().settings.base_url, clock.now())
+                    .await?;
             }
             app.run_until_stopped().await
         }

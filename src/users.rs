@@ -101,3 +101,20 @@ pub async fn run(store: &Store, command: UserCommand, now: DateTime<Utc>) -> any
         }
     }
 }
+
+/// With `serve --demo` and no user yet: an admin named `admin` with a generated
+/// password, printed once on the terminal (not in the log) so the pages can be tried.
+pub async fn demo_admin(store: &Store, base_url: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+    if !store.list_users().await?.is_empty() {
+        return Ok(());
+    }
+    let password = passwords::generate();
+    store
+        .create_user("admin", &passwords::hash(&password)?, Role::Admin, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "demo: sign in at {base_url}/admin as \"admin\" with the password {password} (shown once)"
+    );
+    Ok(())
+}

@@ -245,6 +245,8 @@ impl ItemForm {
                 .unwrap_or_default(),
             publish_tz,
             categories: item.categories.iter().map(|c| c.slug.clone()).collect(),
+            event_timezone: "UTC".into(),
+            event_mode: "in_person".into(),
             ..Default::default()
         };
         if let Some(e) = &item.event {
