@@ -66,6 +66,9 @@ contract!(
     a_form_subscription_is_confirmed_and_left_by_token,
     an_import_twice_changes_nothing_the_second_time,
     subscribers_are_filtered_and_searched,
+    users_sign_in_lock_out_and_keep_one_admin,
+    sessions_are_found_by_hash_and_end,
+    items_are_searched_and_filtered_by_publication,
 );
 
 use newsdesk::domain::{
@@ -818,4 +821,169 @@ async fn api_tokens_are_checked_by_hash(store: Store) {
             .await
             .unwrap()
     );
+}
+
+use newsdesk::store::Role;
+
+async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
+    let now = default_now();
+    let alice = store
+        .create_user("Alice", "hash-a", Role::Admin, now)
+        .await
+        .unwrap();
+    // Names are unique whatever their case, and found whatever the case typed.
+    let taken = store.create_user("alice", "x", Role::Editor, now).await;
+    assert!(matches!(taken, Err(StoreError::Conflict { .. })), "{taken:?}");
+    assert_eq!(store.user_by_name("ALICE").await.unwrap().unwrap().id, alice.id);
+    assert!(store.user_by_name("nobody").await.unwrap().is_none());
+
+    // Four failures lock nothing; the fifth locks for 15 minutes, the sixth for 30.
+    for _ in 0..4 {
+        let locked = store
+            .record_failed_sign_in(alice.id, 5, Duration::minutes(15), now)
+            .await
+            .unwrap();
+        assert_eq!(locked, None);
+    }
+    let locked = store
+        .record_failed_sign_in(alice.id, 5, Duration::minutes(15), now)
+        .await
+        .unwrap();
+    assert_eq!(locked, Some(now + Duration::minutes(15)));
+    let locked = store
+        .record_failed_sign_in(alice.id, 5, Duration::minutes(15), now)
+        .await
+        .unwrap();
+    assert_eq!(locked, Some(now + Duration::minutes(30)));
+    let user = store.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(user.failed_sign_ins, 6);
+    assert_eq!(user.locked_until, Some(now + Duration::minutes(30)));
+
+    // A new password lifts the lock.
+    store.set_user_password(alice.id, "hash-b", now).await.unwrap();
+    let user = store.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!((user.failed_sign_ins, user.locked_until), (0, None));
+    assert_eq!(user.password_hash, "hash-b");
+
+    // The last enabled admin can neither be demoted nor disabled.
+    let refused = store.update_user(alice.id, Role::Editor, false, now).await;
+    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+    let refused = store.update_user(alice.id, Role::Admin, true, now).await;
+    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+    let bob = store.create_user("bob", "h", Role::Admin, now).await.unwrap();
+    let alice = store
+        .update_user(alice.id, Role::Editor, true, now)
+        .await
+        .unwrap();
+    assert_eq!((alice.role, alice.disabled), (Role::Editor, true));
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["Alice", "bob"]);
+    assert_eq!(bob.role, Role::Admin);
+}
+
+async fn sessions_are_found_by_hash_and_end(store: Store) {
+    let now = default_now();
+    let user = store.create_user("ed", "h", Role::Editor, now).await.unwrap();
+    store
+        .start_session(user.id, "s1", "csrf1", None, now, now + Duration::hours(12))
+        .await
+        .unwrap();
+    let s = store.session("s1", now).await.unwrap().unwrap();
+    assert_eq!((s.user.id, s.csrf_token.as_str()), (user.id, "csrf1"));
+    assert_eq!(s.flash, None);
+    assert!(store.session("s2", now).await.unwrap().is_none());
+    // Expired sessions are not found.
+    assert!(
+        store
+            .session("s1", now + Duration::hours(13))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A message for the next page, then cleared.
+    store.set_flash("s1", Some(("ok", "Saved."))).await.unwrap();
+    let s = store.session("s1", now).await.unwrap().unwrap();
+    assert_eq!(s.flash, Some(("ok".to_owned(), "Saved.".to_owned())));
+    store.set_flash("s1", None).await.unwrap();
+    assert_eq!(store.session("s1", now).await.unwrap().unwrap().flash, None);
+    // Touching moves the expiry on.
+    store
+        .touch_session("s1", now + Duration::hours(11), now + Duration::hours(23))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .session("s1", now + Duration::hours(20))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A sign-in that replaces s1 ends it; a new password ends every session.
+    store
+        .start_session(user.id, "s2", "csrf2", Some("s1"), now, now + Duration::hours(12))
+        .await
+        .unwrap();
+    assert!(store.session("s1", now).await.unwrap().is_none());
+    assert!(store.session("s2", now).await.unwrap().is_some());
+    store
+        .start_session(user.id, "s3", "csrf3", None, now, now + Duration::hours(12))
+        .await
+        .unwrap();
+    store.set_user_password(user.id, "h2", now).await.unwrap();
+    assert!(store.session("s2", now).await.unwrap().is_none());
+    assert!(store.session("s3", now).await.unwrap().is_none());
+    store
+        .start_session(user.id, "s4", "csrf4", None, now, now + Duration::hours(12))
+        .await
+        .unwrap();
+    store.end_session("s4").await.unwrap();
+    assert!(store.session("s4", now).await.unwrap().is_none());
+}
+
+async fn items_are_searched_and_filtered_by_publication(store: Store) {
+    tree(&store).await;
+    let now = default_now();
+    let mut seminar = draft(
+        "seminar",
+        &["news"],
+        ItemStatus::Published,
+        Some(now - Duration::days(2)),
+    );
+    seminar.title = text("International Seminar: 100% of partners, 9 November");
+    store.create_item(&seminar, "<p>x</p>", now).await.unwrap();
+    let mut old = draft(
+        "old-news",
+        &["news"],
+        ItemStatus::Published,
+        Some(now - Duration::days(30)),
+    );
+    old.title = text("Old news about a seminar");
+    store.create_item(&old, "<p>x</p>", now).await.unwrap();
+    let search = |q: &str, since: Option<chrono::DateTime<Utc>>| ItemFilter {
+        search: Some(q.to_owned()),
+        published_since: since,
+        limit: 10,
+        ..Default::default()
+    };
+    let slugs_of = |page: newsdesk::store::ItemPage| {
+        page.items.into_iter().map(|i| i.slug).collect::<Vec<_>>()
+    };
+    let found = store.list_items(&search("SEMINAR", None)).await.unwrap();
+    assert_eq!(found.total, 2);
+    let found = store
+        .list_items(&search("seminar", Some(now - Duration::days(7))))
+        .await
+        .unwrap();
+    assert_eq!(slugs_of(found), ["seminar"]);
+    // LIKE's wildcards are matched as they are.
+    let found = store.list_items(&search("100%", None)).await.unwrap();
+    assert_eq!(slugs_of(found), ["seminar"]);
+    let found = store.list_items(&search("_", None)).await.unwrap();
+    assert_eq!(found.total, 0);
 }
