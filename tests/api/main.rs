@@ -1,5 +1,8 @@
 //! Black-box tests: the real server on a random port, a real database, real HTTP.
 
+mod admin_e2e;
+mod admin_pages;
+mod admin_security;
 mod api_categories;
 mod api_errors;
 mod api_items;

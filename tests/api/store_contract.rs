@@ -833,8 +833,14 @@ async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
         .unwrap();
     // Names are unique whatever their case, and found whatever the case typed.
     let taken = store.create_user("alice", "x", Role::Editor, now).await;
-    assert!(matches!(taken, Err(StoreError::Conflict { .. })), "{taken:?}");
-    assert_eq!(store.user_by_name("ALICE").await.unwrap().unwrap().id, alice.id);
+    assert!(
+        matches!(taken, Err(StoreError::Conflict { .. })),
+        "{taken:?}"
+    );
+    assert_eq!(
+        store.user_by_name("ALICE").await.unwrap().unwrap().id,
+        alice.id
+    );
     assert!(store.user_by_name("nobody").await.unwrap().is_none());
 
     // Four failures lock nothing; the fifth locks for 15 minutes, the sixth for 30.
@@ -860,17 +866,29 @@ async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
     assert_eq!(user.locked_until, Some(now + Duration::minutes(30)));
 
     // A new password lifts the lock.
-    store.set_user_password(alice.id, "hash-b", now).await.unwrap();
+    store
+        .set_user_password(alice.id, "hash-b", now)
+        .await
+        .unwrap();
     let user = store.user_by_id(alice.id).await.unwrap().unwrap();
     assert_eq!((user.failed_sign_ins, user.locked_until), (0, None));
     assert_eq!(user.password_hash, "hash-b");
 
     // The last enabled admin can neither be demoted nor disabled.
     let refused = store.update_user(alice.id, Role::Editor, false, now).await;
-    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
     let refused = store.update_user(alice.id, Role::Admin, true, now).await;
-    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
-    let bob = store.create_user("bob", "h", Role::Admin, now).await.unwrap();
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
+    let bob = store
+        .create_user("bob", "h", Role::Admin, now)
+        .await
+        .unwrap();
     let alice = store
         .update_user(alice.id, Role::Editor, true, now)
         .await
@@ -889,7 +907,10 @@ async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
 
 async fn sessions_are_found_by_hash_and_end(store: Store) {
     let now = default_now();
-    let user = store.create_user("ed", "h", Role::Editor, now).await.unwrap();
+    let user = store
+        .create_user("ed", "h", Role::Editor, now)
+        .await
+        .unwrap();
     store
         .start_session(user.id, "s1", "csrf1", None, now, now + Duration::hours(12))
         .await
@@ -926,7 +947,14 @@ async fn sessions_are_found_by_hash_and_end(store: Store) {
     );
     // A sign-in that replaces s1 ends it; a new password ends every session.
     store
-        .start_session(user.id, "s2", "csrf2", Some("s1"), now, now + Duration::hours(12))
+        .start_session(
+            user.id,
+            "s2",
+            "csrf2",
+            Some("s1"),
+            now,
+            now + Duration::hours(12),
+        )
         .await
         .unwrap();
     assert!(store.session("s1", now).await.unwrap().is_none());

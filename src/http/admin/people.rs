@@ -34,10 +34,7 @@ struct Choice {
     selected: bool,
 }
 
-fn choices<'a>(
-    options: impl IntoIterator<Item = (String, String)>,
-    selected: &'a str,
-) -> Vec<Choice> {
+fn choices(options: impl IntoIterator<Item = (String, String)>, selected: &str) -> Vec<Choice> {
     options
         .into_iter()
         .map(|(value, label)| Choice {

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Every test, with what the tests need: `bash scripts/test.sh` (root, Debian).
+#
+#  1. Starts PostgreSQL when it is down (and drops test databases earlier runs left).
+#  2. Installs what is missing: jing, curl, feedparser (feed validation), Debian's
+#     chromium and the Node packages of tests/e2e (playwright-core, pinned in
+#     tests/e2e/package-lock.json; it drives /usr/bin/chromium, no browser download).
+#  3. Runs `cargo test` on SQLite and PostgreSQL (NEWSDESK_TEST_POSTGRES_URL), the
+#     browser tests included (screenshots land in target/screenshots/).
+#  4. Runs scripts/validate-feeds.sh (Atom schema, feedparser, JSON Feed).
+#
+# Arguments go to `cargo test`, e.g. `bash scripts/test.sh admin_` runs the admin
+# tests only (the feed validation still runs). Exits non-zero at the first failure.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+PYTHON="${PYTHON:-python3}"
+
+STEP=""
+section() {
+  STEP="$*"
+  printf '\n========== %s ==========\n' "$*"
+}
+on_exit() {
+  local rc=$?
+  if [[ $rc -ne 0 ]]; then
+    printf '\nscripts/test.sh: FAILED during "%s" (exit %d)\n' "$STEP" "$rc" >&2
+  fi
+}
+trap on_exit EXIT
+
+# ---------------------------------------------------------------------------
+section "PostgreSQL"
+PG_HOST=127.0.0.1
+PG_PORT=5432
+if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
+  echo "PostgreSQL is down; starting it"
+  for dir in /etc/postgresql/*/; do
+    [[ -d "$dir" ]] || continue
+    pg_ctlcluster --skip-systemctl-redirect "$(basename "$dir")" main start || true
+  done
+fi
+for _ in $(seq 60); do
+  pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break
+  sleep 1
+done
+pg_isready -h "$PG_HOST" -p "$PG_PORT" || { echo "PostgreSQL did not become ready" >&2; exit 1; }
+# Each test makes its own database; drop those earlier runs left behind.
+psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -Atc \
+  "SELECT datname FROM pg_database WHERE datname LIKE 'newsdesk\_test\_%'" postgres |
+  while read -r db; do dropdb -h "$PG_HOST" -p "$PG_PORT" -U postgres --if-exists "$db"; done
+
+# ---------------------------------------------------------------------------
+section "Tools"
+APT_UPDATED=0
+apt_install() {
+  if [[ $APT_UPDATED == 0 ]]; then
+    apt-get update -qq
+    APT_UPDATED=1
+  fi
+  echo "apt-get install $*"
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+missing=()
+command -v jing >/dev/null || missing+=(jing)
+command -v curl >/dev/null || missing+=(curl)
+# The browser tests drive Debian's Chromium (tests/api/admin_e2e.rs, tests/e2e/).
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+if [[ ${#missing[@]} -gt 0 ]]; then
+  apt_install "${missing[@]}"
+fi
+if ! "$PYTHON" -c 'import feedparser' 2>/dev/null; then
+  echo "pip install feedparser"
+  if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore feedparser; then
+    # No pip for this Python: fall back to Debian's package and its Python.
+    apt_install python3-feedparser
+    PYTHON=/usr/bin/python3
+  fi
+fi
+export PYTHON
+
+# Node 20 or later runs playwright-core.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "The browser tests need Node.js 20 or later with npm (https://nodejs.org/)" >&2
+  exit 1
+fi
+NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
+if [[ $NODE_MAJOR -lt 20 ]]; then
+  echo "The browser tests need Node.js 20 or later; this is $(node --version)" >&2
+  exit 1
+fi
+# playwright-core exactly as locked; it downloads no browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+E2E=tests/e2e
+if cmp -s "$E2E/package-lock.json" "$E2E/node_modules/.newsdesk-installed-lock"; then
+  echo "tests/e2e/node_modules matches package-lock.json"
+else
+  echo "npm ci --prefix $E2E"
+  npm ci --prefix "$E2E" --no-audit --no-fund --loglevel=error
+  cp "$E2E/package-lock.json" "$E2E/node_modules/.newsdesk-installed-lock"
+fi
+export CHROMIUM=/usr/bin/chromium
+
+echo "jing: $(command -v jing)"
+echo "feedparser $("$PYTHON" -c 'import feedparser; print(feedparser.__version__)') for $("$PYTHON" --version 2>&1)"
+echo "$("$CHROMIUM" --version 2>/dev/null | head -n 1)"
+echo "node $(node --version), playwright-core $(node -p "require('./$E2E/node_modules/playwright-core/package.json').version")"
+cargo --version
+rustc --version
+
+# ---------------------------------------------------------------------------
+section "cargo test (SQLite and PostgreSQL, browser tests included)"
+export NEWSDESK_TEST_POSTGRES_URL="postgres://postgres@${PG_HOST}:${PG_PORT}/postgres"
+echo "NEWSDESK_TEST_POSTGRES_URL=$NEWSDESK_TEST_POSTGRES_URL"
+cargo test "$@"
+if compgen -G "target/screenshots/*.png" >/dev/null; then
+  echo "Screenshots of the admin pages (phone and desktop widths): target/screenshots/"
+fi
+
+# ---------------------------------------------------------------------------
+section "scripts/validate-feeds.sh"
+bash scripts/validate-feeds.sh
+
+trap - EXIT
+printf '\nscripts/test.sh: all steps passed\n'
