@@ -379,14 +379,7 @@ impl Store {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| {
-                let escaped = s
-                    .to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                format!("%{escaped}%")
-            });
+            .map(super::contains_pattern);
         let since = filter.published_since.map(to_ts);
         let total: i64 = sqlx::query_scalar(&format!(
             "{cte} SELECT COUNT(*) FROM items i WHERE {condition}"

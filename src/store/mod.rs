@@ -184,6 +184,17 @@ pub(crate) fn positional(backend: Backend, start: usize, count: usize) -> String
     }
 }
 
+/// A case-insensitive `LIKE` pattern, for `ESCAPE '\'`, that matches `text` anywhere,
+/// with `%`, `_` and backslashes in `text` matched as themselves.
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }

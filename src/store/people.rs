@@ -437,14 +437,7 @@ impl Store {
             AND ($2 IS NULL OR s.status = $2)
             AND ($3 IS NULL OR s.partner_id = $3)
             AND ($4 IS NULL OR s.email_key LIKE $4 OR LOWER(s.name) LIKE $4)";
-        let search = f.search.as_ref().map(|s| {
-            let escaped = s
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+        let search = f.search.as_deref().map(super::contains_pattern);
         let condition = condition.replace("LIKE $4", "LIKE $4 ESCAPE '\\'");
         let total: i64 = sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM subscribers s WHERE {condition}"

@@ -1,7 +1,9 @@
 //! Items: a list with search and filters, the create/edit form with a Markdown
 //! preview and event fields, publish now or at a time, unpublish, delete.
 
-use super::page::{self, FormData, FormErrors, PageError, PageResult, parse_id, when_opt};
+use super::page::{
+    self, Choice, FormData, FormErrors, PageError, PageResult, parse_id, when_opt, zone_choices,
+};
 use super::session::{Session, done};
 use crate::content::render_markdown;
 use crate::domain::{EventMode, FieldErrors, Item, ItemStatus};
@@ -54,13 +56,6 @@ struct Row {
     scheduled: bool,
     categories: String,
     event: String,
-}
-
-#[derive(Serialize)]
-struct Choice {
-    value: String,
-    label: String,
-    selected: bool,
 }
 
 #[derive(Serialize)]
@@ -386,17 +381,6 @@ struct FormBody {
     published_now: String,
 }
 
-fn zones(selected: &str) -> Vec<Choice> {
-    chrono_tz::TZ_VARIANTS
-        .iter()
-        .map(|z| Choice {
-            value: z.name().into(),
-            label: z.name().into(),
-            selected: z.name() == selected,
-        })
-        .collect()
-}
-
 async fn form_page(
     state: &AppState,
     session: &Session,
@@ -420,8 +404,8 @@ async fn form_page(
             None => "/admin/items".into(),
         },
         categories: category_choices(&categories, &selected, &state.settings.base_url),
-        zones: zones(&form.event_timezone),
-        publish_zones: zones(&form.publish_tz),
+        zones: zone_choices(&form.event_timezone),
+        publish_zones: zone_choices(&form.publish_tz),
         modes: [EventMode::InPerson, EventMode::Online, EventMode::Hybrid]
             .iter()
             .map(|m| Choice {

@@ -2,7 +2,7 @@
 //! for a chosen member, send now, export, and the list's digest history.
 
 use super::dashboard::{DigestRow, digest_rows};
-use super::page::{self, FormData, FormErrors, PageError, PageResult};
+use super::page::{self, Choice, FormData, FormErrors, PageError, PageResult, zone_choices};
 use super::session::{Session, done};
 use crate::digest;
 use crate::domain::{Email, IsoWeek, MembershipStatus};
@@ -28,13 +28,6 @@ const FIELDS: &[&str] = &[
     "min_items",
     "grace_minutes",
 ];
-
-#[derive(Serialize)]
-struct Choice {
-    value: String,
-    label: String,
-    selected: bool,
-}
 
 #[derive(Serialize, Default)]
 struct ListForm {
@@ -155,14 +148,7 @@ async fn options(state: &AppState, form: &ListForm) -> Result<Options, PageError
                 value: c.slug,
             })
             .collect(),
-        zones: chrono_tz::TZ_VARIANTS
-            .iter()
-            .map(|z| Choice {
-                value: z.name().into(),
-                label: z.name().into(),
-                selected: z.name() == form.schedule_timezone,
-            })
-            .collect(),
+        zones: zone_choices(&form.schedule_timezone),
     })
 }
 

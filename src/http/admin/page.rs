@@ -270,3 +270,33 @@ pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
 pub fn when_opt(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map(when).unwrap_or_default()
 }
+
+/// One option of a `<select>` (or one check box).
+#[derive(Debug, Serialize)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// Options from (value, label) pairs, `selected` marked.
+pub fn choices(options: impl IntoIterator<Item = (String, String)>, selected: &str) -> Vec<Choice> {
+    options
+        .into_iter()
+        .map(|(value, label)| Choice {
+            selected: value == selected,
+            value,
+            label,
+        })
+        .collect()
+}
+
+/// Every IANA time zone, for the zone pickers.
+pub fn zone_choices(selected: &str) -> Vec<Choice> {
+    choices(
+        chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|z| (z.name().to_owned(), z.name().to_owned())),
+        selected,
+    )
+}

@@ -2,7 +2,10 @@
 //! status, memberships, and a subscriber's history (joined, confirmed, digests,
 //! bounces).
 
-use super::page::{self, FormData, FormErrors, PageError, PageResult, parse_id, when, when_opt};
+use super::page::{
+    self, Choice, FormData, FormErrors, PageError, PageResult, choices, parse_id, when, when_opt,
+    zone_choices,
+};
 use super::session::{Session, done};
 use crate::domain::{Consent, JoinedVia, MembershipStatus, OptIn, SubscriberStatus, Text};
 use crate::http::AppState;
@@ -26,33 +29,6 @@ const SUBSCRIBER_FIELDS: &[&str] = &[
     "consent_source",
 ];
 const PER_PAGE: u32 = 50;
-
-#[derive(Serialize)]
-struct Choice {
-    value: String,
-    label: String,
-    selected: bool,
-}
-
-fn choices(options: impl IntoIterator<Item = (String, String)>, selected: &str) -> Vec<Choice> {
-    options
-        .into_iter()
-        .map(|(value, label)| Choice {
-            selected: value == selected,
-            value,
-            label,
-        })
-        .collect()
-}
-
-fn zone_choices(selected: &str) -> Vec<Choice> {
-    choices(
-        chrono_tz::TZ_VARIANTS
-            .iter()
-            .map(|z| (z.name().to_owned(), z.name().to_owned())),
-        selected,
-    )
-}
 
 fn partner_choices(partners: &[Partner], selected: &str) -> Vec<Choice> {
     choices(
