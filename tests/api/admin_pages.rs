@@ -621,3 +621,40 @@ async fn the_user_command_makes_a_user_who_signs_in() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("role"));
 }
+
+#[tokio::test]
+async fn an_upload_over_the_limit_is_refused_and_leaves_nothing() {
+    let app =
+        crate::helpers::spawn_app_with(crate::helpers::Db::Sqlite, |s| s.max_import_bytes = 2048)
+            .await
+            .unwrap();
+    app.load_demo().await;
+    add_user(&app, "alice", Role::Admin).await;
+    let b = sign_in(&app, "alice").await;
+    let mut csv = String::from("email,name\n");
+    for i in 0..200 {
+        csv.push_str(&format!("reader{i}@example.org,Reader {i}\n"));
+    }
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("big.csv"),
+    );
+    let r = app
+        .client
+        .post(app.url(&format!("/admin/import?csrf={}", b.csrf)))
+        .header(COOKIE, &b.cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("larger than"));
+    assert!(
+        app.state
+            .store
+            .subscriber_by_email("reader0@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
+use tokio::io::AsyncWriteExt;
 
 /// Uploads not applied within a day are removed.
 const KEEP: Duration = Duration::from_secs(24 * 3600);
@@ -241,21 +242,42 @@ pub async fn upload(
         match name.as_str() {
             "file" => {
                 let file_name = field.file_name().unwrap_or("upload.csv").to_owned();
-                let bytes = match field.bytes().await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        return refused(form, format!("The file could not be read: {e}")).await;
-                    }
-                };
-                if bytes.is_empty() {
-                    continue;
-                }
+                // Streamed to the spool file: an upload costs disk, not memory.
+                std::fs::create_dir_all(spool_dir()).map_err(anyhow::Error::from)?;
                 let id = random_token();
                 let path = spool_dir().join(format!("{id}.csv"));
-                std::fs::create_dir_all(spool_dir()).map_err(anyhow::Error::from)?;
-                tokio::fs::write(&path, &bytes)
+                let mut out = tokio::fs::File::create(&path)
                     .await
                     .map_err(anyhow::Error::from)?;
+                let limit = state.settings.max_import_bytes;
+                let mut written = 0usize;
+                let mut field = field;
+                loop {
+                    let chunk = match field.chunk().await {
+                        Ok(Some(c)) => c,
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = std::fs::remove_file(&path);
+                            return refused(form, format!("The file could not be read: {e}")).await;
+                        }
+                    };
+                    written += chunk.len();
+                    if written > limit {
+                        drop(out);
+                        let _ = std::fs::remove_file(&path);
+                        return refused(
+                            form,
+                            format!("file: is larger than {} MB", limit / (1024 * 1024)),
+                        )
+                        .await;
+                    }
+                    out.write_all(&chunk).await.map_err(anyhow::Error::from)?;
+                }
+                out.flush().await.map_err(anyhow::Error::from)?;
+                if written == 0 {
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
                 saved = Some((id, path, file_name));
             }
             "list" | "consent_source" | "mode" => {

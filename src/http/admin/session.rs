@@ -145,29 +145,28 @@ pub async fn require_session(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("multipart/form-data"));
-        let limit = if multipart {
-            state.settings.max_import_bytes + 64 * 1024
-        } else {
-            state.settings.max_body_bytes
-        };
-        let bytes = match to_bytes(body, limit).await {
-            Ok(b) => b,
-            Err(_) => {
-                return page::error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!("The form is larger than {limit} bytes."),
-                );
-            }
-        };
-        // Multipart bodies (file uploads) carry the token in the form's address.
-        let sent = if multipart {
-            parts
+        // Uploads carry the token in the form's address, so their body streams on to
+        // the handler (to disk) unread; other forms are read here, within the limit.
+        let (sent, body) = if multipart {
+            let sent = parts
                 .uri
                 .query()
                 .map(FormData::parse_str)
-                .and_then(|q| q.get_opt("csrf").map(str::to_owned))
+                .and_then(|q| q.get_opt("csrf").map(str::to_owned));
+            (sent, body)
         } else {
-            FormData::parse(&bytes).get_opt("csrf").map(str::to_owned)
+            let limit = state.settings.max_body_bytes;
+            let bytes = match to_bytes(body, limit).await {
+                Ok(b) => b,
+                Err(_) => {
+                    return page::error_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        &format!("The form is larger than {limit} bytes."),
+                    );
+                }
+            };
+            let sent = FormData::parse(&bytes).get_opt("csrf").map(str::to_owned);
+            (sent, Body::from(bytes))
         };
         if !sent.is_some_and(|s| same(&s, &record.csrf_token)) {
             tracing::warn!(path = %parts.uri.path(), "admin form refused: missing or wrong CSRF token");
@@ -176,7 +175,7 @@ pub async fn require_session(
                 "This form has expired or did not come from this site. Go back, reload the page and send it again.",
             );
         }
-        Body::from(bytes)
+        body
     } else {
         body
     };
