@@ -102,13 +102,26 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Header
     .expect("cookie values are hex")
 }
 
-fn sign_in_redirect(parts_uri: &axum::http::Uri) -> Response {
-    let next = parts_uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/admin");
+/// To the sign-in form, coming back afterwards to the page asked for; a form posted
+/// after the session ended comes back to the page the form was on (its address is
+/// only for POSTs).
+fn sign_in_redirect(parts: &Parts) -> Response {
+    let next = if parts.method == Method::GET {
+        parts.uri.path_and_query().map(|p| p.as_str().to_owned())
+    } else {
+        parts
+            .headers
+            .get(header::REFERER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|r| url::Url::parse(r).ok())
+            .map(|u| match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_owned(),
+            })
+    };
+    let next = safe_next(next.as_deref());
     let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("next", next)
+        .append_pair("next", &next)
         .finish();
     Redirect::to(&format!("/admin/sign-in?{query}")).into_response()
 }
@@ -123,12 +136,12 @@ pub async fn require_session(
     let (mut parts, body) = request.into_parts();
     let now = state.clock.now();
     let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
-        return sign_in_redirect(&parts.uri);
+        return sign_in_redirect(&parts);
     };
     let token_hash = hash_token(&token);
     let record = match state.store.session(&token_hash, now).await {
         Ok(Some(r)) => r,
-        Ok(None) => return sign_in_redirect(&parts.uri),
+        Ok(None) => return sign_in_redirect(&parts),
         Err(e) => return PageError::from(e).into_response(),
     };
     if now - record.last_seen_at > Duration::minutes(5)
