@@ -1083,10 +1083,13 @@ impl Store {
 
     /// Applies the preference page: language, and the lists to be on. A confirmed
     /// address joins public lists at once; others stay as they are.
+    ///
+    /// `timezone`: `None` leaves it, `Some(None)` goes back to the partner's zone.
     pub async fn save_preferences(
         &self,
         subscriber_id: i64,
         language: &str,
+        timezone: Option<Option<&str>>,
         wanted: &[i64],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -1097,6 +1100,13 @@ impl Store {
             .bind(subscriber_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(zone) = timezone {
+            sqlx::query("UPDATE subscribers SET timezone = $1 WHERE id = $2")
+                .bind(zone)
+                .bind(subscriber_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let status: String = sqlx::query_scalar("SELECT status FROM subscribers WHERE id = $1")
             .bind(subscriber_id)
             .fetch_one(&mut *tx)

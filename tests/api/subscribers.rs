@@ -194,6 +194,57 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
         subscriber_by_email(&app, "mei.lin").await["memberships"][0]["status"],
         "confirmed"
     );
+    // Their own time zone for event times, then back to the default; a bad one is refused.
+    assert!(prefs.contains("<select id=\"timezone\""));
+    app.client
+        .post(app.url(&prefs_path))
+        .form(&[
+            ("language", "zh"),
+            ("list", "partners"),
+            ("timezone", "Asia/Kolkata"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        subscriber_by_email(&app, "mei.lin").await["timezone"],
+        "Asia/Kolkata"
+    );
+    let prefs = app
+        .get(&prefs_path)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        prefs.contains("<option selected>Asia/Kolkata</option>"),
+        "{prefs}"
+    );
+    let r = app
+        .client
+        .post(app.url(&prefs_path))
+        .form(&[
+            ("language", "zh"),
+            ("list", "partners"),
+            ("timezone", "Mars/Base"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        subscriber_by_email(&app, "mei.lin").await["timezone"],
+        "Asia/Kolkata"
+    );
+    app.client
+        .post(app.url(&prefs_path))
+        .form(&[("language", "zh"), ("list", "partners"), ("timezone", "")])
+        .send()
+        .await
+        .unwrap();
+    assert!(subscriber_by_email(&app, "mei.lin").await["timezone"].is_null());
 
     // One-click unsubscribe with the header's URL, as a mail provider does it.
     let unsubscribe_url = unsubscribe_header

@@ -1,7 +1,7 @@
 //! The public side of lists: subscribe, confirm, one-click unsubscribe, preferences.
 
 use super::views::Page;
-use crate::domain::{Email, FieldErrors, Language, Slug, Text, Visibility};
+use crate::domain::{Email, FieldErrors, Language, Slug, Text, TimeZone, Visibility};
 use crate::http::AppState;
 use crate::http::error::AppError;
 use crate::store::{MailingList, SubscriptionOutcome, TokenPurpose};
@@ -454,7 +454,16 @@ struct PreferencesBody {
     action: String,
     lists: Vec<PreferenceList>,
     languages: Vec<LanguageOption>,
+    zones: Vec<ZoneOption>,
+    /// Their partner's zone, used when they have none of their own.
+    institution_zone: Option<String>,
     saved: bool,
+}
+
+#[derive(Serialize)]
+struct ZoneOption {
+    name: &'static str,
+    selected: bool,
 }
 
 async fn preferences_page(state: &AppState, token: &str, saved: bool) -> Response {
@@ -476,6 +485,10 @@ async fn preferences_page(state: &AppState, token: &str, saved: bool) -> Respons
             .ok_or_else(|| AppError::NotFound("subscriber".into()))?;
         let memberships = state.store.memberships_of(subscriber.id).await?;
         let lists = state.store.list_lists().await?;
+        let institution_zone = match subscriber.partner_id {
+            Some(id) => state.store.partner_by_id(id).await?.map(|p| p.timezone),
+            None => None,
+        };
         let shown: Vec<PreferenceList> = lists
             .into_iter()
             .filter_map(|l| {
@@ -498,6 +511,14 @@ async fn preferences_page(state: &AppState, token: &str, saved: bool) -> Respons
             action: format!("{}/preferences/{token}", state.settings.base_url),
             lists: shown,
             languages: languages(&subscriber.language),
+            zones: chrono_tz::TZ_VARIANTS
+                .iter()
+                .map(|z| ZoneOption {
+                    name: z.name(),
+                    selected: subscriber.timezone.as_deref() == Some(z.name()),
+                })
+                .collect(),
+            institution_zone,
             saved,
         })
     }
@@ -535,10 +556,12 @@ pub async fn save_preferences(
         Err(e) => return AppError::from(e).into_response(),
     };
     let mut language = None;
+    let mut timezone = None;
     let mut wanted_slugs = Vec::new();
     for (k, v) in url::form_urlencoded::parse(&body) {
         match k.as_ref() {
             "language" => language = Some(v.into_owned()),
+            "timezone" => timezone = Some(v.into_owned()),
             "list" => wanted_slugs.push(v.into_owned()),
             _ => {}
         }
@@ -548,6 +571,14 @@ pub async fn save_preferences(
         let language = match language.as_deref() {
             Some(l) => errors.check("language", Language::parse(l)),
             None => Some(Language::default()),
+        };
+        // Empty: the institution's zone.
+        let timezone = match timezone.as_deref().map(str::trim) {
+            None => Some(None),
+            Some("") => Some(Some(None)),
+            Some(t) => errors
+                .check("timezone", TimeZone::parse(t))
+                .map(|z| Some(Some(z))),
         };
         let lists = state.store.list_lists().await?;
         let memberships = state.store.memberships_of(grant.subscriber_id).await?;
@@ -564,10 +595,16 @@ pub async fn save_preferences(
                 _ => errors.add("list", format!("there is no list {slug:?} to join")),
             }
         }
-        let language = errors.finish(|| language)?;
+        let (language, timezone) = errors.finish(|| Some((language?, timezone?)))?;
         state
             .store
-            .save_preferences(grant.subscriber_id, language.as_str(), &wanted, now)
+            .save_preferences(
+                grant.subscriber_id,
+                language.as_str(),
+                timezone.as_ref().map(|z| z.as_ref().map(|z| z.name())),
+                &wanted,
+                now,
+            )
             .await?;
         Ok::<_, AppError>(())
     }
