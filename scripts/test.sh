@@ -68,6 +68,8 @@ command -v jing >/dev/null || missing+=(jing)
 command -v curl >/dev/null || missing+=(curl)
 # The browser tests drive Debian's Chromium (tests/api/admin_e2e.rs, tests/e2e/).
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+# Chinese text (the demo has some) in the screenshots, not empty boxes.
+[[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]] || missing+=(fonts-wqy-microhei)
 if [[ ${#missing[@]} -gt 0 ]]; then
   apt_install "${missing[@]}"
 fi
