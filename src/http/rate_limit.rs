@@ -23,6 +23,15 @@ impl RateLimiter {
         }
     }
 
+    /// True when the address has used up its requests in the current window (counts
+    /// nothing).
+    pub fn is_over(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(&ip)
+            .is_some_and(|(start, n)| now.duration_since(*start) < self.window && *n >= self.limit)
+    }
+
     /// True when this request is allowed; counts it.
     pub fn allow(&self, ip: IpAddr) -> bool {
         let now = Instant::now();
@@ -51,8 +60,11 @@ mod tests {
         assert!(limiter.allow(a));
         assert!(limiter.allow(a));
         assert!(!limiter.allow(a));
+        assert!(limiter.is_over(a));
+        assert!(!limiter.is_over(b));
         assert!(limiter.allow(b));
         std::thread::sleep(Duration::from_millis(60));
+        assert!(!limiter.is_over(a));
         assert!(limiter.allow(a));
     }
 }

@@ -31,8 +31,8 @@ pub struct ItemFilter {
     pub status: Option<ItemStatus>,
     /// Words the title, summary or slug must contain (any case).
     pub search: Option<String>,
-    /// Published at or after this instant.
-    pub published_since: Option<DateTime<Utc>>,
+    /// Published (and visible) from the first instant up to the second.
+    pub published_within: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub limit: u32,
     pub offset: u64,
 }
@@ -366,12 +366,12 @@ impl Store {
             ),
             None => ("", "($1 IS NULL OR $1 IS NOT NULL)"),
         };
-        // $3 is a LIKE pattern (or NULL), $4 the earliest publication time (or NULL).
+        // $3 is a LIKE pattern (or NULL), $4 and $5 a publication window (or NULL).
         let condition = format!(
             "{in_category} AND ($2 IS NULL OR i.status = $2)
              AND ($3 IS NULL OR LOWER(i.title) LIKE $3 ESCAPE '\\' OR LOWER(i.summary) LIKE $3 ESCAPE '\\'
                   OR i.slug LIKE $3 ESCAPE '\\')
-             AND ($4 IS NULL OR (i.status = 'published' AND i.published_at >= $4))"
+             AND ($4 IS NULL OR (i.status = 'published' AND i.published_at >= $4 AND i.published_at <= $5))"
         );
         let status = filter.status.map(|s| s.as_str());
         let pattern = filter
@@ -380,7 +380,10 @@ impl Store {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(super::contains_pattern);
-        let since = filter.published_since.map(to_ts);
+        let (since, until) = match filter.published_within {
+            Some((from, to)) => (Some(to_ts(from)), Some(to_ts(to))),
+            None => (None, None),
+        };
         let total: i64 = sqlx::query_scalar(&format!(
             "{cte} SELECT COUNT(*) FROM items i WHERE {condition}"
         ))
@@ -388,16 +391,18 @@ impl Store {
         .bind(status)
         .bind(pattern.as_deref())
         .bind(since)
+        .bind(until)
         .fetch_one(&self.pool)
         .await?;
         let rows = sqlx::query(&format!(
             "{cte} SELECT {ITEM_COLUMNS} FROM items i WHERE {condition}
-             ORDER BY COALESCE(i.published_at, i.created_at) DESC, i.id DESC LIMIT $5 OFFSET $6"
+             ORDER BY COALESCE(i.published_at, i.created_at) DESC, i.id DESC LIMIT $6 OFFSET $7"
         ))
         .bind(filter.category.as_deref())
         .bind(status)
         .bind(pattern.as_deref())
         .bind(since)
+        .bind(until)
         .bind(i64::from(filter.limit))
         .bind(filter.offset as i64)
         .fetch_all(&self.pool)

@@ -73,6 +73,9 @@ fn user_from_row(row: &AnyRow) -> anyhow::Result<User> {
     })
 }
 
+/// However active, a session ends this many days after sign-in.
+pub const MAX_SESSION_DAYS: i64 = 7;
+
 const USER_COLUMNS: &str = "u.id, u.name, u.password_hash, u.role, u.disabled, u.failed_sign_ins, \
      u.locked_until, u.last_sign_in_at, u.created_at";
 
@@ -178,6 +181,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<User> {
         let mut tx = self.write_tx().await?;
+        if self.backend() == super::Backend::Postgres {
+            // Two admins demoting each other at once must not both pass the check below.
+            sqlx::query("SELECT id FROM users WHERE role = 'admin' FOR UPDATE")
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("UPDATE users SET role = $1, disabled = $2, updated_at = $3 WHERE id = $4")
             .bind(role.as_str())
             .bind(i64::from(disabled))
@@ -208,38 +217,47 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
     }
 
-    /// Counts a failed sign-in; from `lock_after` failures on, the account is locked
-    /// until `now + lock_for × 2^(failures - lock_after)` (capped at a day).
-    pub async fn record_failed_sign_in(
+    /// Counts a sign-in attempt *before* its password is checked, so that parallel
+    /// guesses cannot all slip in before the first failure is recorded. `Err(until)`
+    /// while the account is locked (nothing counted). The attempt that reaches
+    /// `lock_after` failures in a row locks the account at once, for `lock_for ×
+    /// 2^(failures − lock_after)` (at most a day); a right password then unlocks it
+    /// again through [`Store::start_session`].
+    pub async fn claim_sign_in_attempt(
         &self,
         id: i64,
         lock_after: i64,
         lock_for: chrono::Duration,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
+    ) -> StoreResult<Result<Option<DateTime<Utc>>, DateTime<Utc>>> {
         let mut tx = self.write_tx().await?;
-        let failures: i64 = sqlx::query_scalar(
-            "UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE id = $1
-             RETURNING failed_sign_ins",
-        )
+        let lock = match self.backend() {
+            super::Backend::Postgres => " FOR UPDATE",
+            super::Backend::Sqlite => "",
+        };
+        let (failures, locked_until): (i64, Option<i64>) = sqlx::query_as(&format!(
+            "SELECT failed_sign_ins, locked_until FROM users WHERE id = $1{lock}"
+        ))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-        let locked_until = if failures >= lock_after {
+        if let Some(until) = locked_until.map(from_ts).filter(|u| *u > now) {
+            tx.rollback().await?;
+            return Ok(Err(until));
+        }
+        let failures = failures + 1;
+        let until = (failures >= lock_after).then(|| {
             let doublings = (failures - lock_after).clamp(0, 10) as u32;
-            let wait = (lock_for * 2i32.pow(doublings)).min(chrono::Duration::days(1));
-            let until = now + wait;
-            sqlx::query("UPDATE users SET locked_until = $1 WHERE id = $2")
-                .bind(to_ts(until))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            Some(until)
-        } else {
-            None
-        };
+            now + (lock_for * 2i32.pow(doublings)).min(chrono::Duration::days(1))
+        });
+        sqlx::query("UPDATE users SET failed_sign_ins = $1, locked_until = $2 WHERE id = $3")
+            .bind(failures)
+            .bind(until.map(to_ts))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(locked_until)
+        Ok(Ok(until))
     }
 
     /// A successful sign-in: the failure count is reset and a new session stored.
@@ -287,19 +305,22 @@ impl Store {
         Ok(())
     }
 
-    /// The session with this hash when it has not expired and its user may sign in.
+    /// The session with this hash when it has not expired (idle, or older than
+    /// `MAX_SESSION_DAYS` whatever its use) and its user may sign in.
     pub async fn session(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
+        let born_after = now - chrono::Duration::days(MAX_SESSION_DAYS);
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, s.csrf_token, s.flash, s.flash_kind, s.last_seen_at, s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0"
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.created_at > $3 AND u.disabled = 0"
         ))
         .bind(token_hash)
         .bind(to_ts(now))
+        .bind(to_ts(born_after))
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -317,7 +338,7 @@ impl Store {
         Ok(Some(read()?))
     }
 
-    /// Moves the idle expiry on; called at most once a minute per session.
+    /// Moves the idle expiry on; called at most every few minutes per session.
     pub async fn touch_session(
         &self,
         token_hash: &str,

@@ -399,8 +399,13 @@ async fn a_csv_upload_is_previewed_with_its_bad_rows_then_applied_once() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
+    // The upload leads to its preview, a page of its own without the token in its address.
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let preview = r.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(preview.starts_with("/admin/import/"), "{preview}");
+    assert!(!preview.contains("csrf"));
+    let (status, html) = b.page(&preview).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(html.contains("id=\"count-created\">2<"), "{html}");
     assert!(html.contains("id=\"count-bad\">1<"));
     let bad = &html[html.find("id=\"bad-rows\"").unwrap()..];
@@ -657,4 +662,57 @@ async fn an_upload_over_the_limit_is_refused_and_leaves_nothing() {
             .unwrap()
             .is_none()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_sent_in_parallel_are_counted_before_any_password_is_checked() {
+    let app = spawn_app().await;
+    add_user(&app, "alice", Role::Admin).await;
+    let form = app.get("/admin/sign-in").send().await.unwrap();
+    let pre = set_cookie(&form, "nd_signin").unwrap();
+    let csrf = csrf_of(&form.text().await.unwrap());
+    let guesses = (0..12).map(|i| {
+        let (client, url, pre, csrf) = (
+            app.client.clone(),
+            app.url("/admin/sign-in"),
+            pre.clone(),
+            csrf.clone(),
+        );
+        async move {
+            client
+                .post(url)
+                .header(COOKIE, format!("nd_signin={pre}"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("name", "alice"),
+                    ("password", &format!("wrong guess {i}")),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let locked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    // Four wrong answers at most, then the fifth attempt locks: 12 parallel guesses
+    // get no more passwords checked than 12 sent one after another.
+    assert!(checked <= 4, "{statuses:?}");
+    assert_eq!(checked + locked, 12, "{statuses:?}");
+    let user = app
+        .state
+        .store
+        .user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.failed_sign_ins, 5);
+    assert!(user.locked_until.is_some());
 }

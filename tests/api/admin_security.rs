@@ -469,8 +469,22 @@ async fn forms_need_the_csrf_token(app: &TestApp, admin: &str, editor: &str) {
             .send()
     };
     let right = upload(format!("?csrf={csrf}")).await.unwrap();
-    assert_eq!(right.status(), StatusCode::OK);
-    assert!(right.text().await.unwrap().contains("Import preview"));
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    let preview = right.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(preview.starts_with("/admin/import/"), "{preview}");
+    // A form that is not the upload cannot be sent as multipart (unlimited) data.
+    let not_upload = app
+        .client
+        .post(app.url(&format!("/admin/items/preview?csrf={csrf}")))
+        .header(header::COOKIE, b.cookie_header())
+        .multipart(reqwest::multipart::Form::new().text("body", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_upload.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let wrong = upload(format!("?csrf={}", "0".repeat(64))).await.unwrap();
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
     let upload = upload(String::new()).await.unwrap();

@@ -608,7 +608,7 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
             category: Some("news".into()),
             status: None,
             search: None,
-            published_since: None,
+            published_within: None,
             limit: 10,
             offset: 0,
         })
@@ -620,7 +620,7 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
             category: None,
             status: Some(ItemStatus::Draft),
             search: None,
-            published_since: None,
+            published_within: None,
             limit: 10,
             offset: 0,
         })
@@ -843,27 +843,31 @@ async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
     );
     assert!(store.user_by_name("nobody").await.unwrap().is_none());
 
-    // Four failures lock nothing; the fifth locks for 15 minutes, the sixth for 30.
+    // Attempts are counted before the password is checked: the fifth in a row locks
+    // at once for 15 minutes, and while locked nothing more is counted.
+    let attempt = |at| store.claim_sign_in_attempt(alice.id, 5, Duration::minutes(15), at);
     for _ in 0..4 {
-        let locked = store
-            .record_failed_sign_in(alice.id, 5, Duration::minutes(15), now)
-            .await
-            .unwrap();
-        assert_eq!(locked, None);
+        assert_eq!(attempt(now).await.unwrap(), Ok(None));
     }
-    let locked = store
-        .record_failed_sign_in(alice.id, 5, Duration::minutes(15), now)
-        .await
-        .unwrap();
-    assert_eq!(locked, Some(now + Duration::minutes(15)));
-    let locked = store
-        .record_failed_sign_in(alice.id, 5, Duration::minutes(15), now)
-        .await
-        .unwrap();
-    assert_eq!(locked, Some(now + Duration::minutes(30)));
+    assert_eq!(
+        attempt(now).await.unwrap(),
+        Ok(Some(now + Duration::minutes(15)))
+    );
+    assert_eq!(
+        attempt(now).await.unwrap(),
+        Err(now + Duration::minutes(15))
+    );
+    let user = store.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(user.failed_sign_ins, 5);
+    // After the lock, one more try; failing again locks for twice as long.
+    let later = now + Duration::minutes(16);
+    assert_eq!(
+        attempt(later).await.unwrap(),
+        Ok(Some(later + Duration::minutes(30)))
+    );
     let user = store.user_by_id(alice.id).await.unwrap().unwrap();
     assert_eq!(user.failed_sign_ins, 6);
-    assert_eq!(user.locked_until, Some(now + Duration::minutes(30)));
+    assert_eq!(user.locked_until, Some(later + Duration::minutes(30)));
 
     // A new password lifts the lock.
     store
@@ -993,9 +997,17 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
     );
     old.title = text("Old news about a seminar");
     store.create_item(&old, "<p>x</p>", now).await.unwrap();
+    let mut later = draft(
+        "later",
+        &["news"],
+        ItemStatus::Published,
+        Some(now + Duration::days(1)),
+    );
+    later.title = text("A seminar not out yet");
+    store.create_item(&later, "<p>x</p>", now).await.unwrap();
     let search = |q: &str, since: Option<chrono::DateTime<Utc>>| ItemFilter {
         search: Some(q.to_owned()),
-        published_since: since,
+        published_within: since.map(|s| (s, now)),
         limit: 10,
         ..Default::default()
     };
@@ -1003,7 +1015,7 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
         page.items.into_iter().map(|i| i.slug).collect::<Vec<_>>()
     };
     let found = store.list_items(&search("SEMINAR", None)).await.unwrap();
-    assert_eq!(found.total, 2);
+    assert_eq!(found.total, 3);
     let found = store
         .list_items(&search("seminar", Some(now - Duration::days(7))))
         .await
@@ -1014,4 +1026,10 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
     assert_eq!(slugs_of(found), ["seminar"]);
     let found = store.list_items(&search("_", None)).await.unwrap();
     assert_eq!(found.total, 0);
+    // Published this week means visible now: not scheduled for later.
+    let found = store
+        .list_items(&search("", Some(now - Duration::days(7))))
+        .await
+        .unwrap();
+    assert_eq!(slugs_of(found), ["seminar"]);
 }

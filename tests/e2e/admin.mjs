@@ -211,6 +211,7 @@ async function run(page) {
   await page.locator("#consent_source").fill("e2e test");
   await submit(page, page.getByRole("button", { name: "Preview import" }));
   check((await text(page, "h1")) === "Import preview", `after uploading: heading "${await text(page, "h1")}" on ${page.url()}`);
+  check(!page.url().includes("csrf"), `the preview's address keeps no CSRF token: ${page.url()}`);
   const counts = {
     rows: await text(page, "#count-rows"),
     created: await text(page, "#count-created"),

@@ -94,7 +94,7 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
         .store
         .list_items(&ItemFilter {
             status: Some(ItemStatus::Published),
-            published_since: Some(week.start(chrono_tz::UTC)),
+            published_within: Some((week.start(chrono_tz::UTC), now)),
             limit: 50,
             ..Default::default()
         })

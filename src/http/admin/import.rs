@@ -8,9 +8,10 @@ use crate::domain::{JoinedVia, Text};
 use crate::http::AppState;
 use crate::import::{FileError, ImportMode, ImportOptions, ImportReport, import_csv};
 use crate::store::MailingList;
-use axum::extract::{Multipart, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
-use serde::Serialize;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use tokio::io::AsyncWriteExt;
@@ -20,6 +21,31 @@ const KEEP: Duration = Duration::from_secs(24 * 3600);
 
 fn spool_dir() -> PathBuf {
     std::env::temp_dir().join("newsdesk-imports")
+}
+
+/// The spool directory, made private to this user (0700) and checked to be so: the
+/// uploads are lists of people, and another local user must not read or swap them.
+fn private_spool() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let dir = spool_dir();
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e.into()),
+    }
+    let meta = std::fs::symlink_metadata(&dir)?;
+    // This process's user: the owner of a file it makes.
+    let me = tempfile::tempfile()?.metadata()?.uid();
+    if !meta.is_dir() || meta.uid() != me {
+        anyhow::bail!(
+            "the import spool {} is not a directory of this user's",
+            dir.display()
+        );
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
 }
 
 fn spool_path(id: &str) -> Option<PathBuf> {
@@ -211,6 +237,24 @@ struct PreviewBody {
     all_or_nothing: bool,
 }
 
+/// Longest text field of the upload form.
+const TEXT_FIELD_LIMIT: usize = 4096;
+
+async fn text_field(mut field: axum::extract::multipart::Field<'_>) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| e.to_string())? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > TEXT_FIELD_LIMIT {
+            return Err(format!(
+                "a form field is longer than {TEXT_FIELD_LIMIT} bytes"
+            ));
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| "a form field is not UTF-8".to_owned())
+}
+
+/// Receives the file into the spool, then sends the browser to its preview (a GET,
+/// so the address kept in the history holds no CSRF token and a reload is harmless).
 pub async fn upload(
     State(state): State<AppState>,
     session: Session,
@@ -219,7 +263,10 @@ pub async fn upload(
     sweep();
     let mut form = ImportForm::default();
     let mut saved: Option<(String, PathBuf, String)> = None;
-    let refused = |form: ImportForm, error: String| {
+    let refused = |form: ImportForm, error: String, saved: Option<(String, PathBuf, String)>| {
+        if let Some((_, path, _)) = saved {
+            let _ = std::fs::remove_file(path);
+        }
         let (state, session) = (state.clone(), session.clone());
         async move {
             form_page(
@@ -236,40 +283,59 @@ pub async fn upload(
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return refused(form, format!("The upload could not be read: {e}")).await,
+            Err(e) => {
+                return refused(form, format!("The upload could not be read: {e}"), saved).await;
+            }
         };
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
+            "file" if saved.is_some() => {
+                return refused(form, "file: send one file at a time".into(), saved).await;
+            }
             "file" => {
-                let file_name = field.file_name().unwrap_or("upload.csv").to_owned();
+                let file_name: String = field
+                    .file_name()
+                    .unwrap_or("upload.csv")
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect();
                 // Streamed to the spool file: an upload costs disk, not memory.
-                std::fs::create_dir_all(spool_dir()).map_err(anyhow::Error::from)?;
+                let dir = private_spool()?;
                 let id = random_token();
-                let path = spool_dir().join(format!("{id}.csv"));
-                let mut out = tokio::fs::File::create(&path)
-                    .await
-                    .map_err(anyhow::Error::from)?;
+                let path = dir.join(format!("{id}.csv"));
+                let file = {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&path)
+                        .map_err(anyhow::Error::from)?
+                };
+                let mut out = tokio::fs::File::from_std(file);
                 let limit = state.settings.max_import_bytes;
                 let mut written = 0usize;
                 let mut field = field;
+                let spooled = Some((id.clone(), path.clone(), file_name.clone()));
                 loop {
                     let chunk = match field.chunk().await {
                         Ok(Some(c)) => c,
                         Ok(None) => break,
                         Err(e) => {
-                            let _ = std::fs::remove_file(&path);
-                            return refused(form, format!("The file could not be read: {e}")).await;
+                            return refused(
+                                form,
+                                format!("The file could not be read: {e}"),
+                                spooled,
+                            )
+                            .await;
                         }
                     };
                     written += chunk.len();
                     if written > limit {
                         drop(out);
-                        let _ = std::fs::remove_file(&path);
-                        return refused(
-                            form,
-                            format!("file: is larger than {} MB", limit / (1024 * 1024)),
-                        )
-                        .await;
+                        let message = format!("file: is larger than {} MB", limit / (1024 * 1024));
+                        return refused(form, message, spooled).await;
                     }
                     out.write_all(&chunk).await.map_err(anyhow::Error::from)?;
                 }
@@ -278,10 +344,13 @@ pub async fn upload(
                     let _ = std::fs::remove_file(&path);
                     continue;
                 }
-                saved = Some((id, path, file_name));
+                saved = spooled;
             }
             "list" | "consent_source" | "mode" => {
-                let value = field.text().await.unwrap_or_default();
+                let value = match text_field(field).await {
+                    Ok(v) => v,
+                    Err(m) => return refused(form, m, saved).await,
+                };
                 match name.as_str() {
                     "list" => form.list = value,
                     "consent_source" => form.consent_source = value,
@@ -292,26 +361,90 @@ pub async fn upload(
         }
     }
     let Some((id, path, file_name)) = saved else {
-        return refused(form, "file: choose a CSV file to upload".into()).await;
+        return refused(form, "file: choose a CSV file to upload".into(), None).await;
+    };
+    if let Err(m) = terms(&state, &form).await? {
+        let _ = std::fs::remove_file(&path);
+        return refused(form, m, None).await;
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("list", &form.list)
+        .append_pair("consent_source", &form.consent_source)
+        .append_pair("mode", &form.mode)
+        .append_pair("name", &file_name)
+        .finish();
+    Ok(axum::response::Redirect::to(&format!("/admin/import/{id}?{query}")).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PreviewQuery {
+    #[serde(default)]
+    list: String,
+    #[serde(default)]
+    consent_source: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// What importing an upload would change, and its bad rows: a dry run, nothing stored.
+pub async fn preview(
+    State(state): State<AppState>,
+    session: Session,
+    Path(upload): Path<String>,
+    Query(q): Query<PreviewQuery>,
+) -> PageResult {
+    let form = ImportForm {
+        list: q.list,
+        consent_source: q.consent_source,
+        mode: q.mode,
+    };
+    let Some(path) = spool_path(&upload).filter(|p| p.exists()) else {
+        return form_page(
+            &state,
+            &session,
+            StatusCode::NOT_FOUND,
+            form,
+            Some("That upload is no longer there (uploads are kept for a day, and once applied they are gone). Upload the file again.".into()),
+        )
+        .await;
     };
     let terms = match terms(&state, &form).await? {
         Ok(t) => t,
         Err(m) => {
-            let _ = std::fs::remove_file(&path);
-            return refused(form, m).await;
+            return form_page(
+                &state,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                form,
+                Some(m),
+            )
+            .await;
         }
     };
     let report = match run(&state, &path, &terms, true).await? {
         Ok(r) => r,
         Err(m) => {
             let _ = std::fs::remove_file(&path);
-            return refused(form, format!("file: {m}")).await;
+            return form_page(
+                &state,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                form,
+                Some(format!("file: {m}")),
+            )
+            .await;
         }
     };
     let shown = report.bad_row_details.len() as u64;
     let body = PreviewBody {
-        upload: id,
-        file_name,
+        upload,
+        file_name: if q.name.is_empty() {
+            "the file".into()
+        } else {
+            q.name
+        },
         list_name: terms
             .list
             .as_ref()

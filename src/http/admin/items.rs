@@ -110,7 +110,7 @@ pub async fn index(
             category: category.clone(),
             status,
             search: search.clone(),
-            published_since: None,
+            published_within: None,
             limit: PER_PAGE,
             offset: u64::from(page_no - 1) * u64::from(PER_PAGE),
         })
@@ -216,6 +216,21 @@ struct ItemForm {
 
 const LOCAL: &str = "%Y-%m-%dT%H:%M";
 
+/// A time as a `datetime-local` value in `tz`: to the minute, or to the second when
+/// it has seconds (so saving a form unchanged does not move the time).
+fn local_value<Z: chrono::TimeZone>(t: DateTime<Utc>, tz: &Z) -> String
+where
+    Z::Offset: std::fmt::Display,
+{
+    use chrono::Timelike;
+    let local = t.with_timezone(tz);
+    if local.second() == 0 {
+        local.format(LOCAL).to_string()
+    } else {
+        local.format("%Y-%m-%dT%H:%M:%S").to_string()
+    }
+}
+
 impl ItemForm {
     fn from_item(item: &Item) -> Self {
         let publish_tz = item
@@ -236,7 +251,7 @@ impl ItemForm {
             status: item.status.as_str().into(),
             publish_at: item
                 .published_at
-                .map(|t| t.with_timezone(&ptz).format(LOCAL).to_string())
+                .map(|t| local_value(t, &ptz))
                 .unwrap_or_default(),
             publish_tz,
             categories: item.categories.iter().map(|c| c.slug.clone()).collect(),
@@ -247,11 +262,8 @@ impl ItemForm {
         if let Some(e) = &item.event {
             let tz = e.timezone.tz();
             form.has_event = true;
-            form.event_starts_at = e.starts_at.with_timezone(&tz).format(LOCAL).to_string();
-            form.event_ends_at = e
-                .ends_at
-                .map(|t| t.with_timezone(&tz).format(LOCAL).to_string())
-                .unwrap_or_default();
+            form.event_starts_at = local_value(e.starts_at, &tz);
+            form.event_ends_at = e.ends_at.map(|t| local_value(t, &tz)).unwrap_or_default();
             form.event_timezone = e.timezone.name().into();
             form.event_venue = e.venue.clone().unwrap_or_default();
             form.event_online_url = e.online_url.clone().unwrap_or_default();

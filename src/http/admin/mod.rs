@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/admin/import", get(import::form).post(import::upload))
         .route("/admin/import/apply", post(import::apply))
+        .route("/admin/import/{upload}", get(import::preview))
         .route("/admin/lists", get(lists::index).post(lists::create))
         .route("/admin/lists/{slug}", get(lists::show).post(lists::update))
         .route("/admin/lists/{slug}/preview", get(lists::preview_frame))

@@ -144,7 +144,9 @@ pub async fn require_session(
         Ok(None) => return sign_in_redirect(&parts),
         Err(e) => return PageError::from(e).into_response(),
     };
-    if now - record.last_seen_at > Duration::minutes(5)
+    // In use: the idle expiry moves on (every few minutes), and so does the cookie's.
+    let touched = now - record.last_seen_at > Duration::minutes(5);
+    if touched
         && let Err(e) = state
             .store
             .touch_session(&token_hash, now, now + Duration::seconds(IDLE))
@@ -160,6 +162,12 @@ pub async fn require_session(
             .is_some_and(|v| v.starts_with("multipart/form-data"));
         // Uploads carry the token in the form's address, so their body streams on to
         // the handler (to disk) unread; other forms are read here, within the limit.
+        if multipart && parts.uri.path() != "/admin/import" {
+            return page::error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Only the import form sends files.",
+            );
+        }
         let (sent, body) = if multipart {
             let sent = parts
                 .uri
@@ -215,7 +223,14 @@ pub async fn require_session(
         },
         token_hash,
     });
-    next.run(Request::from_parts(parts, body)).await
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if touched {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(&state, SESSION_COOKIE, &token, IDLE),
+        );
+    }
+    response
 }
 
 /// Admin-only pages: editors get a 403 page that says so.
@@ -234,6 +249,7 @@ pub async fn require_admin(request: Request, next: Next) -> Response {
 pub struct SignInQuery {
     next: Option<String>,
     signed_out: Option<String>,
+    password_changed: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -250,6 +266,7 @@ fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with("/admin")
+                && n.bytes().all(|b| b.is_ascii_graphic())
                 && !n.contains("//")
                 && !n.contains('\\')
                 && !n.starts_with("/admin/sign-") =>
@@ -300,7 +317,11 @@ pub async fn sign_in_form(
             name: String::new(),
             next: safe_next(q.next.as_deref()),
             error: None,
-            notice: q.signed_out.map(|_| "You have signed out.".to_owned()),
+            notice: if q.password_changed.is_some() {
+                Some("Your password was changed. Sign in with the new one.".to_owned())
+            } else {
+                q.signed_out.map(|_| "You have signed out.".to_owned())
+            },
         },
     ))
 }
@@ -345,10 +366,11 @@ pub async fn sign_in(
             "The sign-in form had expired. Please sign in again.",
         );
     }
-    if !state.sign_in_limiter.allow(peer.ip()) {
+    // Only failures count against the address: people signing in do not use it up.
+    if state.sign_in_limiter.is_over(peer.ip()) {
         return again(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many sign-in attempts from your address. Wait a few minutes and try again.",
+            "Too many failed sign-ins from your address. Wait a few minutes and try again.",
         );
     }
     if name.is_empty() || password.is_empty() {
@@ -358,6 +380,23 @@ pub async fn sign_in(
         );
     }
     let user = state.store.user_by_name(&name).await?;
+    // The attempt is counted before the (slow) password check, so guesses sent in
+    // parallel cannot all be checked before the first failure is recorded.
+    let locks = match &user {
+        None => None,
+        Some(u) => match state
+            .store
+            .claim_sign_in_attempt(u.id, LOCK_AFTER, Duration::minutes(LOCK_MINUTES), now)
+            .await?
+        {
+            Ok(locks) => locks,
+            Err(until) => {
+                state.sign_in_limiter.allow(peer.ip());
+                tracing::warn!(user = %u.name, "sign-in refused: account locked");
+                return again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now));
+            }
+        },
+    };
     let hash = user
         .as_ref()
         .map(|u| u.password_hash.clone())
@@ -366,25 +405,22 @@ pub async fn sign_in(
         tokio::task::spawn_blocking(move || crate::passwords::verify(&password, &hash))
             .await
             .unwrap_or(false);
-    let wrong = "The user name or the password is wrong.";
-    let Some(user) = user else {
-        return again(StatusCode::UNAUTHORIZED, wrong);
+    let user = match user {
+        Some(u) if password_ok => u,
+        other => {
+            state.sign_in_limiter.allow(peer.ip());
+            if let Some(u) = other {
+                tracing::warn!(user = %u.name, "sign-in failed: wrong password");
+            }
+            return match locks {
+                Some(until) => again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now)),
+                None => again(
+                    StatusCode::UNAUTHORIZED,
+                    "The user name or the password is wrong.",
+                ),
+            };
+        }
     };
-    if let Some(until) = user.locked_until.filter(|u| *u > now) {
-        tracing::warn!(user = %user.name, "sign-in refused: account locked");
-        return again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now));
-    }
-    if !password_ok {
-        let locked = state
-            .store
-            .record_failed_sign_in(user.id, LOCK_AFTER, Duration::minutes(LOCK_MINUTES), now)
-            .await?;
-        tracing::warn!(user = %user.name, "sign-in failed: wrong password");
-        return match locked {
-            Some(until) => again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now)),
-            None => again(StatusCode::UNAUTHORIZED, wrong),
-        };
-    }
     if user.disabled {
         return again(
             StatusCode::FORBIDDEN,

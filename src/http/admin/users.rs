@@ -243,12 +243,6 @@ pub async fn reset_password(
         .set_user_password(user.id, &hash, state.clock.now())
         .await?;
     tracing::info!(user = %user.name, by = %session.name, "password reset");
-    if user.id == session.user_id {
-        // Their own sessions ended with the old password, this one too.
-        return Ok(axum::response::IntoResponse::into_response(
-            axum::response::Redirect::to("/admin/sign-in"),
-        ));
-    }
     render(
         &state,
         &session,
@@ -323,6 +317,6 @@ pub async fn change_own_password(
         .await?;
     tracing::info!(user = %user.name, "password changed");
     Ok(axum::response::IntoResponse::into_response(
-        axum::response::Redirect::to("/admin/sign-in?next=/admin"),
+        axum::response::Redirect::to("/admin/sign-in?password_changed=1"),
     ))
 }

@@ -371,7 +371,7 @@ async fn list_items(
             category: category.map(|c| c.as_str().to_owned()),
             status,
             search: None,
-            published_since: None,
+            published_within: None,
             limit: per_page,
             offset: u64::from(page - 1) * u64::from(per_page),
         })

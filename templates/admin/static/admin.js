@@ -20,11 +20,20 @@
       var data = new URLSearchParams();
       data.set("csrf", csrf);
       data.set("body", body.value);
+      // A redirect here means the session ended (to the sign-in page): say so
+      // instead of showing that page inside the preview.
       fetch("/admin/items/preview", { method: "POST", body: data, credentials: "same-origin",
-        headers: { "Accept": "text/html" } })
-        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        redirect: "manual", headers: { "Accept": "text/html" } })
+        .then(function (r) {
+          if (r.type === "opaqueredirect" || r.status === 0) { return Promise.reject("signed out"); }
+          return r.ok ? r.text() : Promise.reject(r.status);
+        })
         .then(function (html) { out.innerHTML = html; out.hidden = false; })
-        .catch(function () { /* the Preview button still works */ });
+        .catch(function (why) {
+          if (why === "signed out") {
+            out.textContent = "The preview stopped: your session has ended. Copy your text, sign in again in another tab, then save.";
+          }
+        });
     };
     body.addEventListener("input", function () {
       clearTimeout(timer);
