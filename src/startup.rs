@@ -41,6 +41,10 @@ pub fn build_state(
             30,
             Duration::from_secs(15 * 60),
         )),
+        unknown_name_limiter: Arc::new(crate::http::RateLimiter::new(
+            4,
+            Duration::from_secs(15 * 60),
+        )),
         store,
         cache: Arc::new(FeedCache::new()),
         clock,

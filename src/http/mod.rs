@@ -50,8 +50,11 @@ pub struct Shared {
     pub templates: Arc<Templates>,
     pub mailer: crate::mail::Mailer,
     pub limiter: Arc<RateLimiter>,
-    /// Sign-in attempts per client address.
+    /// Failed sign-ins per client address.
     pub sign_in_limiter: Arc<RateLimiter>,
+    /// Failed sign-ins per user name that names nobody: they "lock" like real
+    /// accounts, so the answers do not tell which names exist.
+    pub unknown_name_limiter: Arc<RateLimiter<String>>,
     /// Wakes the delivery worker when a digest was built.
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Tells the scheduler that lists changed.

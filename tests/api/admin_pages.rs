@@ -716,3 +716,40 @@ async fn guesses_sent_in_parallel_are_counted_before_any_password_is_checked() {
     assert_eq!(user.failed_sign_ins, 5);
     assert!(user.locked_until.is_some());
 }
+
+#[tokio::test]
+async fn a_name_of_nobody_locks_like_an_account_so_names_cannot_be_told_apart() {
+    let app = spawn_app().await;
+    add_user(&app, "alice", Role::Admin).await;
+    let form = app.get("/admin/sign-in").send().await.unwrap();
+    let pre = set_cookie(&form, "nd_signin").unwrap();
+    let csrf = csrf_of(&form.text().await.unwrap());
+    let mut answers = Vec::new();
+    for name in ["alice", "nobody"] {
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            let r = app
+                .client
+                .post(app.url("/admin/sign-in"))
+                .header(COOKIE, format!("nd_signin={pre}"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("name", name),
+                    ("password", "wrong"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let locked = r
+                .text()
+                .await
+                .unwrap()
+                .contains("locked for 15 more minute");
+            statuses.push((status, locked));
+        }
+        answers.push(statuses);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0][4], (StatusCode::TOO_MANY_REQUESTS, true));
+}

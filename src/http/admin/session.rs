@@ -367,7 +367,7 @@ pub async fn sign_in(
         );
     }
     // Only failures count against the address: people signing in do not use it up.
-    if state.sign_in_limiter.is_over(peer.ip()) {
+    if state.sign_in_limiter.is_over(&peer.ip()) {
         return again(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed sign-ins from your address. Wait a few minutes and try again.",
@@ -409,8 +409,16 @@ pub async fn sign_in(
         Some(u) if password_ok => u,
         other => {
             state.sign_in_limiter.allow(peer.ip());
-            if let Some(u) = other {
-                tracing::warn!(user = %u.name, "sign-in failed: wrong password");
+            match other {
+                Some(u) => tracing::warn!(user = %u.name, "sign-in failed: wrong password"),
+                None => {
+                    // A name of nobody answers as an account would: locked at the fifth.
+                    let key = name.to_lowercase();
+                    if !state.unknown_name_limiter.allow(key) {
+                        let until = now + Duration::minutes(LOCK_MINUTES);
+                        return again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now));
+                    }
+                }
             }
             return match locks {
                 Some(until) => again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now)),
