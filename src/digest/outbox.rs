@@ -319,6 +319,11 @@ impl Outbox {
         };
         // One prepared batch waits while another is sent.
         let (ready, mut batches_in) = tokio::sync::mpsc::channel::<Vec<Prepared>>(1);
+        // Deliveries claimed and not finished. The next batch is claimed once half of the
+        // current one is done: early enough that the connections never wait for it, late
+        // enough that rows not about to be sent stay pending (and can be cancelled).
+        let (unfinished, mut unfinished_now) = tokio::sync::watch::channel(0usize);
+        let unfinished = &unfinished;
         let produce = async move {
             let mut claimed_total = 0;
             let mut drained = false;
@@ -340,11 +345,19 @@ impl Outbox {
                     drained = claimed.len() < batch_size;
                     if !claimed.is_empty() {
                         let prepared = self.prepare(claimed, now).await?;
+                        unfinished.send_modify(|n| *n += prepared.len());
                         if ready.send(prepared).await.is_err() {
                             return Ok(());
                         }
                     }
                     if drained {
+                        return Ok(());
+                    }
+                    if unfinished_now
+                        .wait_for(|n| *n <= batch_size / 2)
+                        .await
+                        .is_err()
+                    {
                         return Ok(());
                     }
                 }
@@ -362,6 +375,7 @@ impl Outbox {
                 .map(|p| self.deliver(p))
                 .buffer_unordered(self.settings.concurrency.max(1))
                 .for_each(|r| {
+                    unfinished.send_modify(|n| *n = n.saturating_sub(1));
                     match r {
                         Ok(Some(Done::Sent)) => {}
                         Ok(Some(Done::Skipped)) => outcome.skipped += 1,
