@@ -113,13 +113,27 @@ struct Bundle {
     renderer: GroupRenderer,
 }
 
-/// A claimed delivery with all it needs to go out: its digest, what its reader was sent
-/// before, and its personal links (their tokens stored already).
+/// A claimed delivery, rendered and built: ready to go (or known not to go).
 struct Prepared {
-    delivery: ClaimedDelivery,
-    bundle: Arc<Bundle>,
-    sent_before: HashMap<i64, DateTime<Utc>>,
-    links: PersonalLinks,
+    delivery_id: i64,
+    digest_id: i64,
+    subscriber_id: i64,
+    attempts: u32,
+    work: Work,
+}
+
+enum Work {
+    /// The message, and what it carries (to record once sent).
+    Send {
+        mail: crate::mail::BuiltMail,
+        items: Vec<(i64, DateTime<Utc>)>,
+    },
+    /// Everything was sent to this reader before.
+    Skip,
+    /// The templates failed: our fault, not the recipient's.
+    RenderFailed(String),
+    /// The message cannot be built (a bad address, say): as a permanent refusal.
+    Refused(MailError),
 }
 
 enum Done {
@@ -427,9 +441,10 @@ impl Outbox {
             .map_err(|_| anyhow::anyhow!("the delivery recorder stopped"))
     }
 
-    /// What a claimed batch needs before it can be sent: the digests, what each reader
-    /// was sent before, and two personal links per message, their tokens stored in one
-    /// statement.
+    /// Readies a claimed batch: the digests, what each reader was sent before, two
+    /// personal links per message (their tokens stored in one statement), and every
+    /// message rendered and built. The rendering and building run on a thread of their
+    /// own, off the one that talks to the SMTP server and the database.
     async fn prepare(
         &self,
         claimed: Vec<ClaimedDelivery>,
@@ -462,34 +477,14 @@ impl Outbox {
         {
             sent_before.entry(subscriber).or_default().insert(item, at);
         }
-        let base = &self.state.settings.base_url;
-        let mut tokens = Vec::with_capacity(claimed.len() * 2);
-        let mut prepared = Vec::with_capacity(claimed.len());
-        for d in claimed {
-            let bundle = bundles[&d.digest_id].clone();
-            let (unsubscribe, preferences) = (new_token(), new_token());
-            tokens.push((
-                token_hash(&unsubscribe),
-                d.subscriber.id,
-                TokenPurpose::Unsubscribe,
-                Some(bundle.list.id),
-            ));
-            tokens.push((
-                token_hash(&preferences),
-                d.subscriber.id,
-                TokenPurpose::Preferences,
-                None,
-            ));
-            prepared.push(Prepared {
-                sent_before: sent_before.remove(&d.subscriber.id).unwrap_or_default(),
-                links: PersonalLinks {
-                    unsubscribe_url: format!("{base}/unsubscribe/{unsubscribe}"),
-                    preferences_url: format!("{base}/preferences/{preferences}"),
-                },
-                delivery: d,
-                bundle,
-            });
-        }
+        // Messages are built with the server's answer to EHLO (8BITMIME) in mind.
+        self.state.mailer.connect_ahead().await;
+        let state = self.state.clone();
+        let (prepared, tokens) = tokio::task::spawn_blocking(move || {
+            build_batch(&state, claimed, &bundles, sent_before)
+        })
+        .await
+        .context("building a batch of messages")?;
         {
             let _writing = self.writes.lock().await;
             store.store_tokens(&tokens, now).await?;
@@ -510,46 +505,37 @@ impl Outbox {
 
     async fn deliver_now(&self, p: Prepared) -> anyhow::Result<Option<Done>> {
         let Prepared {
-            delivery: d,
-            bundle,
-            sent_before,
-            links,
+            delivery_id,
+            digest_id,
+            subscriber_id,
+            attempts,
+            work,
         } = p;
         let state = &self.state;
         let store = &state.store;
-        let ctx = DigestContext {
-            list: &bundle.list,
-            period: bundle.period,
-            selection: &bundle.selection,
-            site_name: &state.settings.site_name,
-            base_url: &state.settings.base_url,
-        };
-        let rendered = match bundle.renderer.render_for(
-            &state.templates,
-            &ctx,
-            &d.subscriber,
-            &sent_before,
-            &links,
-        ) {
-            Ok(Some(r)) => r,
-            Ok(None) => {
+        let (result, items) = match work {
+            Work::Send { mail, items } => {
+                self.pace.wait().await;
+                (state.mailer.send_built(&mail).await, items)
+            }
+            Work::Refused(e) => (Err(e), Vec::new()),
+            Work::Skip => {
                 let _writing = self.writes.lock().await;
                 store
-                    .mark_delivery_skipped(d.id, &self.worker, state.clock.now())
+                    .mark_delivery_skipped(delivery_id, &self.worker, state.clock.now())
                     .await?;
                 return Ok(Some(Done::Skipped));
             }
-            Err(e) => {
+            Work::RenderFailed(error) => {
                 // Our fault, not the recipient's: failed (an admin can retry once the
                 // template is fixed), not counted as a bounce.
-                let error = format!("the digest could not be rendered: {e:#}");
-                tracing::error!(delivery = d.id, error, "delivery failed");
+                tracing::error!(delivery = delivery_id, error, "delivery failed");
                 let _writing = self.writes.lock().await;
                 store
                     .mark_delivery_failed(
-                        d.id,
+                        delivery_id,
                         &self.worker,
-                        d.subscriber.id,
+                        subscriber_id,
                         &error,
                         false,
                         self.settings.bounce_after,
@@ -559,25 +545,6 @@ impl Outbox {
                 return Ok(Some(Done::Failed { bounced: false }));
             }
         };
-        let ClaimedDelivery {
-            id: delivery_id,
-            digest_id,
-            attempts,
-            subscriber,
-        } = d;
-        let subscriber_id = subscriber.id;
-        let mail = OutgoingMail {
-            to_email: subscriber.email,
-            to_name: subscriber.name,
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            list_unsubscribe: Some(links.unsubscribe_url),
-            list_id: Some(bundle.list_id.clone()),
-        };
-        self.pace.wait().await;
-        let result = state.mailer.send(&mail).await;
-        drop(mail);
         let now = state.clock.now();
         match result {
             Ok(sent) => {
@@ -586,7 +553,7 @@ impl Outbox {
                     subscriber_id,
                     digest_id,
                     message_id: sent.message_id,
-                    items: rendered.items,
+                    items,
                 };
                 self.recorder
                     .send(ToRecorder::Mark(record))
@@ -692,4 +659,84 @@ impl Outbox {
             );
         }
     }
+}
+
+/// Personal links, rendering and building for a claimed batch: plain CPU work, done
+/// away from the async thread. Returns the batch and the tokens to store for it:
+/// (hash, subscriber, purpose, list).
+#[allow(clippy::type_complexity)]
+fn build_batch(
+    state: &AppState,
+    claimed: Vec<ClaimedDelivery>,
+    bundles: &HashMap<i64, Arc<Bundle>>,
+    mut sent_before: HashMap<i64, HashMap<i64, DateTime<Utc>>>,
+) -> (Vec<Prepared>, Vec<(String, i64, TokenPurpose, Option<i64>)>) {
+    let base = &state.settings.base_url;
+    let mut tokens = Vec::with_capacity(claimed.len() * 2);
+    let mut prepared = Vec::with_capacity(claimed.len());
+    let no_items = HashMap::new();
+    for d in claimed {
+        let bundle = &bundles[&d.digest_id];
+        let (unsubscribe, preferences) = (new_token(), new_token());
+        tokens.push((
+            token_hash(&unsubscribe),
+            d.subscriber.id,
+            TokenPurpose::Unsubscribe,
+            Some(bundle.list.id),
+        ));
+        tokens.push((
+            token_hash(&preferences),
+            d.subscriber.id,
+            TokenPurpose::Preferences,
+            None,
+        ));
+        let links = PersonalLinks {
+            unsubscribe_url: format!("{base}/unsubscribe/{unsubscribe}"),
+            preferences_url: format!("{base}/preferences/{preferences}"),
+        };
+        let sent = sent_before.remove(&d.subscriber.id);
+        let ctx = DigestContext {
+            list: &bundle.list,
+            period: bundle.period,
+            selection: &bundle.selection,
+            site_name: &state.settings.site_name,
+            base_url: base,
+        };
+        let work = match bundle.renderer.render_for(
+            &state.templates,
+            &ctx,
+            &d.subscriber,
+            sent.as_ref().unwrap_or(&no_items),
+            &links,
+        ) {
+            Ok(None) => Work::Skip,
+            Err(e) => Work::RenderFailed(format!("the digest could not be rendered: {e:#}")),
+            Ok(Some(rendered)) => {
+                let mail = OutgoingMail {
+                    to_email: d.subscriber.email,
+                    to_name: d.subscriber.name,
+                    subject: rendered.subject,
+                    text: rendered.text,
+                    html: rendered.html,
+                    list_unsubscribe: Some(links.unsubscribe_url),
+                    list_id: Some(bundle.list_id.clone()),
+                };
+                match state.mailer.build_mail(&mail) {
+                    Ok(mail) => Work::Send {
+                        mail,
+                        items: rendered.items,
+                    },
+                    Err(e) => Work::Refused(e),
+                }
+            }
+        };
+        prepared.push(Prepared {
+            delivery_id: d.id,
+            digest_id: d.digest_id,
+            subscriber_id: d.subscriber.id,
+            attempts: d.attempts,
+            work,
+        });
+    }
+    (prepared, tokens)
 }

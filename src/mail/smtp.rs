@@ -60,6 +60,8 @@ pub(super) struct SmtpSender {
     /// The last connection opened was offered 8BITMIME: messages may go as 8bit text
     /// rather than quoted-printable. False until a connection says so.
     eight_bit_mime: AtomicBool,
+    /// [`SmtpSender::connect_ahead`] ran once.
+    tried_ahead: AtomicBool,
 }
 
 /// How to reach and greet the server, read once from the URL the way lettre's
@@ -163,7 +165,27 @@ impl SmtpSender {
             idle,
             in_flight: tokio::sync::Semaphore::new(pool_size as usize),
             eight_bit_mime: AtomicBool::new(false),
+            tried_ahead: AtomicBool::new(false),
         })
+    }
+
+    /// Opens a first connection and parks it, unless one was opened (or tried) before:
+    /// then [`SmtpSender::offers_8bitmime`] knows the answer before the first send.
+    pub(super) async fn connect_ahead(&self) {
+        if self.tried_ahead.swap(true, Ordering::Relaxed) || !lock(&self.idle).is_empty() {
+            return;
+        }
+        let Ok(_permit) = self.in_flight.acquire().await else {
+            return;
+        };
+        if let Ok(Ok(conn)) = tokio::time::timeout(self.timeout, self.server.connect()).await {
+            let offered = conn
+                .smtp
+                .server_info()
+                .supports_feature(Extension::EightBitMime);
+            self.eight_bit_mime.store(offered, Ordering::Relaxed);
+            self.park(conn);
+        }
     }
 
     /// Whether the server offered 8BITMIME when last asked: then bodies may be 8bit.
@@ -416,15 +438,20 @@ struct DataBody<'a>(&'a str);
 
 impl std::fmt::Display for DataBody<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut line_start = true;
-        for piece in self.0.split_inclusive('\n') {
-            if line_start && piece.starts_with('.') {
-                f.write_str(".")?;
-            }
-            f.write_str(piece)?;
-            // A new line starts after CRLF only, as in lettre's codec.
-            line_start = piece.ends_with("\r\n");
+        // A new line starts after CRLF only, as in lettre's codec: the dots to double are
+        // the first byte and those right after a CRLF. Most messages have none, and are
+        // written in one piece.
+        let text = self.0;
+        if text.starts_with('.') {
+            f.write_str(".")?;
         }
+        let mut from = 0;
+        for (at, _) in text.match_indices("\r\n.") {
+            f.write_str(&text[from..at + 2])?;
+            f.write_str(".")?;
+            from = at + 2;
+        }
+        f.write_str(&text[from..])?;
         f.write_str("\r\n.\r\n")
     }
 }

@@ -1,7 +1,7 @@
 //! Digests, their items, and the delivery outbox.
 
 use super::content::ITEM_COLUMNS;
-use super::people::{SUBSCRIBER_COLUMNS, Subscriber, subscriber_from_row};
+use super::people::Subscriber;
 use super::{Backend, Store, StoreError, StoreResult, from_ts, positional, to_ts};
 use crate::domain::Item;
 use anyhow::Context;
@@ -186,6 +186,29 @@ fn digest_from_row(row: &sqlx::any::AnyRow) -> anyhow::Result<Digest> {
         completed_at: row.try_get::<Option<i64>, _>("completed_at")?.map(from_ts),
         note: row.try_get("note")?,
     })
+}
+
+/// The rest of a claimed delivery's [`Subscriber`], which a digest does not read: the
+/// claim fills in only the reader's address, name, institution, zone and language.
+fn recipient_defaults(now: DateTime<Utc>) -> Subscriber {
+    Subscriber {
+        id: 0,
+        email: String::new(),
+        name: String::new(),
+        partner_id: None,
+        partner_name: None,
+        partner_timezone: None,
+        timezone: None,
+        language: String::new(),
+        status: crate::domain::SubscriberStatus::Confirmed,
+        joined_via: crate::domain::JoinedVia::Admin,
+        consent_at: None,
+        consent_source: None,
+        consent_ip: None,
+        attributes: Default::default(),
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 /// Category ids a list covers, with all their descendants, as a CTE `covered`.
@@ -532,17 +555,33 @@ impl Store {
             ));
         }
         claimed.sort_unstable_by_key(|c| c.0);
-        let sql = format!(
-            "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s LEFT JOIN partners p ON p.id = s.partner_id WHERE s.id IN ({})",
-            positional(self.backend, 1, claimed.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for c in &claimed {
-            q = q.bind(c.2);
-        }
-        let mut subscribers: HashMap<i64, Subscriber> = HashMap::new();
-        for row in q.fetch_all(&self.pool).await? {
-            let s = subscriber_from_row(&row)?;
+        // Only what a digest needs of its reader: every column read costs a copy on
+        // the database's thread and another on ours, and a claim reads a thousand rows.
+        let ids = serde_json::to_string(&claimed.iter().map(|c| c.2).collect::<Vec<_>>())
+            .context("listing claimed subscribers")?;
+        let ids_in = match self.backend {
+            Backend::Sqlite => "SELECT value FROM json_each($1)",
+            Backend::Postgres => "SELECT jsonb_array_elements_text(CAST($1 AS TEXT)::jsonb)::bigint",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT s.id, s.email, s.name, p.name, COALESCE(s.timezone, p.timezone), s.language
+             FROM subscribers s LEFT JOIN partners p ON p.id = s.partner_id
+             WHERE s.id IN ({ids_in})"
+        ))
+        .bind(ids.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut subscribers: HashMap<i64, Subscriber> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let s = Subscriber {
+                id: row.try_get(0)?,
+                email: row.try_get(1)?,
+                name: row.try_get(2)?,
+                partner_name: row.try_get(3)?,
+                partner_timezone: row.try_get(4)?,
+                language: row.try_get(5)?,
+                ..recipient_defaults(now)
+            };
             subscribers.insert(s.id, s);
         }
         Ok(claimed
@@ -630,61 +669,64 @@ impl Store {
             return Ok(());
         }
         let now = to_ts(now);
+        // The rows go in as one JSON array per statement: the statements' text is the
+        // same whatever their number, so each is prepared once per connection, and one
+        // parameter is bound instead of hundreds.
+        let deliveries = serde_json::to_string(
+            &sent
+                .iter()
+                .map(|r| (r.delivery_id, r.message_id.as_str(), r.subscriber_id))
+                .collect::<Vec<_>>(),
+        )
+        .context("listing sent deliveries")?;
+        // What each subscriber got of each item; the last wins when one message of a
+        // group repeats another's item for the same reader (two lists' digests).
+        let mut items: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+        for r in sent {
+            for (item, at) in &r.items {
+                items.insert((r.subscriber_id, *item), (r.digest_id, to_ts(*at)));
+            }
+        }
+        let items = serde_json::to_string(
+            &items
+                .into_iter()
+                .map(|((subscriber, item), (digest, at))| (subscriber, item, digest, at))
+                .collect::<Vec<_>>(),
+        )
+        .context("listing delivered items")?;
+        let (elements, int) = match self.backend {
+            Backend::Sqlite => ("json_each($1) AS v", ""),
+            Backend::Postgres => ("jsonb_array_elements(CAST($1 AS TEXT)::jsonb) AS v(value)", "::bigint"),
+        };
         let mut tx = self.write_tx().await?;
-        for chunk in sent.chunks(500) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| format!("({})", positional(self.backend, n * 2 + 1, 2)))
-                .collect();
-            let next = chunk.len() * 2 + 1;
-            let sql = format!(
-                "WITH v(id, message_id) AS (VALUES {})
-                 UPDATE deliveries SET status = 'sent', sent_at = {}, updated_at = {}, lease_until = NULL, last_error = NULL,
-                     message_id = (SELECT v.message_id FROM v WHERE v.id = deliveries.id)
-                 WHERE id IN (SELECT v.id FROM v) AND claimed_by = {}",
-                values.join(", "),
-                positional(self.backend, next, 1),
-                positional(self.backend, next + 1, 1),
-                positional(self.backend, next + 2, 1),
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q.bind(r.delivery_id).bind(r.message_id.as_str());
-            }
-            q.bind(now).bind(now).bind(worker).execute(&mut *tx).await?;
-            let sql = format!(
-                "UPDATE subscribers SET permanent_failures = 0 WHERE permanent_failures > 0 AND id IN ({})",
-                positional(self.backend, 1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q.bind(r.subscriber_id);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        let items: Vec<(i64, i64, i64, i64)> = sent
-            .iter()
-            .flat_map(|r| {
-                r.items
-                    .iter()
-                    .map(move |(item, at)| (r.subscriber_id, *item, r.digest_id, to_ts(*at)))
-            })
-            .collect();
-        for chunk in items.chunks(1000) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| format!("({})", positional(self.backend, n * 4 + 1, 4)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO delivered_items (subscriber_id, item_id, digest_id, item_updated_at) VALUES {}
-                 ON CONFLICT (subscriber_id, item_id) DO UPDATE SET
-                     digest_id = excluded.digest_id, item_updated_at = excluded.item_updated_at",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for (subscriber, item, digest, at) in chunk {
-                q = q.bind(*subscriber).bind(*item).bind(*digest).bind(*at);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        sqlx::query(&format!(
+            "UPDATE deliveries SET status = 'sent', sent_at = $2, updated_at = $2, lease_until = NULL,
+                 last_error = NULL, message_id = v.value ->> 1
+             FROM {elements}
+             WHERE deliveries.id = (v.value ->> 0){int} AND deliveries.claimed_by = $3"
+        ))
+        .bind(deliveries.as_str())
+        .bind(now)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "UPDATE subscribers SET permanent_failures = 0
+             WHERE permanent_failures > 0 AND id IN (SELECT (v.value ->> 2){int} FROM {elements})"
+        ))
+        .bind(deliveries.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO delivered_items (subscriber_id, item_id, digest_id, item_updated_at)
+             SELECT (v.value ->> 0){int}, (v.value ->> 1){int}, (v.value ->> 2){int}, (v.value ->> 3){int}
+             FROM {elements} WHERE true
+             ON CONFLICT (subscriber_id, item_id) DO UPDATE SET
+                 digest_id = excluded.digest_id, item_updated_at = excluded.item_updated_at"
+        ))
+        .bind(items.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
