@@ -13,7 +13,9 @@ use super::render::{DigestContext, GroupRenderer, PersonalLinks};
 use crate::domain::IsoWeek;
 use crate::http::AppState;
 use crate::mail::{MailError, OutgoingMail};
-use crate::store::{ClaimedDelivery, MailingList, Selection, SentRecord, TokenPurpose};
+use crate::store::{
+    ClaimedDelivery, MailingList, OutboxConnection, Selection, SentRecord, TokenPurpose,
+};
 use crate::subscriptions::{list_id_header, new_token, token_hash};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -159,20 +161,25 @@ enum ToRecorder {
 /// Records sent messages as soon as their answers come in, together when several come
 /// in at once: one transaction for many rows, without waiting for more.
 fn start_recorder(
-    store: crate::store::Store,
+    db: Arc<Mutex<OutboxConnection>>,
     clock: crate::clock::SharedClock,
     worker: String,
-    writes: Arc<Mutex<()>>,
 ) -> tokio::sync::mpsc::Sender<ToRecorder> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<ToRecorder>(4096);
     tokio::spawn(async move {
         let mut group: Vec<SentRecord> = Vec::with_capacity(MARK_GROUP);
         let mut flushes = Vec::new();
         let (mut recorded, mut lost) = (0, 0);
+        let mut last_commit: Option<tokio::time::Instant> = None;
         while let Some(first) = rx.recv().await {
             // Answers often come in together: the tasks they woke run first and queue
-            // their marks, which then share this transaction. No timer, no waiting for
-            // the network: only what is ready already.
+            // their marks, which then share this transaction. Under load, commits are at least MARK_SPACING apart: a mark waits that long
+            // at most, and the group grows with what came in meanwhile (a commit writes
+            // its pages whatever their number of rows: small groups cost the database
+            // many writes). After a quiet spell the first mark is committed at once.
+            if let Some(last) = last_commit {
+                tokio::time::sleep_until(last + MARK_SPACING).await;
+            }
             tokio::task::yield_now().await;
             let mut next = Some(first);
             while let Some(message) = next.take() {
@@ -186,9 +193,12 @@ fn start_recorder(
             }
             if !group.is_empty() {
                 let result = {
-                    let _writing = writes.lock().await;
-                    store.mark_deliveries_sent(&group, &worker, clock.now()).await
+                    db.lock()
+                        .await
+                        .mark_deliveries_sent(&group, &worker, clock.now())
+                        .await
                 };
+                last_commit = Some(tokio::time::Instant::now());
                 match result {
                     Ok(()) => recorded += group.len(),
                     Err(e) => {
@@ -214,13 +224,16 @@ fn start_recorder(
 
 /// Marks committed together at most.
 const MARK_GROUP: usize = 256;
+/// Least time between two commits of marks.
+const MARK_SPACING: Duration = Duration::from_millis(2);
 
 pub struct Outbox {
     state: AppState,
     recorder: tokio::sync::mpsc::Sender<ToRecorder>,
-    /// This worker's writes to the outbox take turns here rather than in SQLite's busy
-    /// handler, which sleeps.
-    writes: Arc<Mutex<()>>,
+    /// This worker's claims, tokens and marks, on a connection of its own. Its other
+    /// writes to the outbox take turns here too, rather than in SQLite's busy handler,
+    /// which sleeps.
+    db: Arc<Mutex<OutboxConnection>>,
     settings: DeliverySettings,
     worker: String,
     pace: Pace,
@@ -233,15 +246,10 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(state: AppState, settings: DeliverySettings) -> Self {
         let worker = format!("worker-{}", uuid::Uuid::new_v4().simple());
-        let writes = Arc::new(Mutex::new(()));
+        let db = Arc::new(Mutex::new(OutboxConnection::new(state.store.clone())));
         Self {
-            recorder: start_recorder(
-                state.store.clone(),
-                state.clock.clone(),
-                worker.clone(),
-                writes.clone(),
-            ),
-            writes,
+            recorder: start_recorder(db.clone(), state.clock.clone(), worker.clone()),
+            db,
             pace: Pace::new(settings.rate_per_second),
             worker,
             state,
@@ -347,12 +355,12 @@ impl Outbox {
                         return Ok(());
                     }
                     let now = clock.now();
-                    let claimed = {
-                        let _writing = self.writes.lock().await;
-                        store
-                            .claim_deliveries(&self.worker, now, now + lease, batch_size as u32)
-                            .await?
-                    };
+                    let claimed = self
+                        .db
+                        .lock()
+                        .await
+                        .claim_deliveries(&self.worker, now, now + lease, batch_size as u32)
+                        .await?;
                     claimed_total += claimed.len();
                     // A full batch means more rows are likely due: the claim that finds
                     // fewer (or none) completes the digests.
@@ -414,6 +422,7 @@ impl Outbox {
         // before its mark is committed would be sent again.
         let flushed = self.flush().await;
         heartbeat.abort();
+        self.db.lock().await.release();
         outcome.claimed = claimed;
         if let Ok((recorded, _)) = flushed {
             outcome.sent = recorded;
@@ -450,7 +459,6 @@ impl Outbox {
         claimed: Vec<ClaimedDelivery>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Prepared>> {
-        let store = &self.state.store;
         let mut bundles: HashMap<i64, Arc<Bundle>> = HashMap::new();
         for d in &claimed {
             if let std::collections::hash_map::Entry::Vacant(slot) = bundles.entry(d.digest_id) {
@@ -471,10 +479,13 @@ impl Outbox {
         item_ids.sort_unstable();
         item_ids.dedup();
         let mut sent_before: HashMap<i64, HashMap<i64, DateTime<Utc>>> = HashMap::new();
-        for ((subscriber, item), at) in store
-            .delivered_items(&subscriber_ids, &item_ids, None)
-            .await?
-        {
+        let delivered = self
+            .db
+            .lock()
+            .await
+            .delivered_items(&subscriber_ids, &item_ids)
+            .await?;
+        for ((subscriber, item), at) in delivered {
             sent_before.entry(subscriber).or_default().insert(item, at);
         }
         // Messages are built with the server's answer to EHLO (8BITMIME) in mind.
@@ -485,10 +496,7 @@ impl Outbox {
         })
         .await
         .context("building a batch of messages")?;
-        {
-            let _writing = self.writes.lock().await;
-            store.store_tokens(&tokens, now).await?;
-        }
+        self.db.lock().await.store_tokens(&tokens, now).await?;
         Ok(prepared)
     }
 
@@ -520,7 +528,7 @@ impl Outbox {
             }
             Work::Refused(e) => (Err(e), Vec::new()),
             Work::Skip => {
-                let _writing = self.writes.lock().await;
+                let _writing = self.db.lock().await;
                 store
                     .mark_delivery_skipped(delivery_id, &self.worker, state.clock.now())
                     .await?;
@@ -530,7 +538,7 @@ impl Outbox {
                 // Our fault, not the recipient's: failed (an admin can retry once the
                 // template is fixed), not counted as a bounce.
                 tracing::error!(delivery = delivery_id, error, "delivery failed");
-                let _writing = self.writes.lock().await;
+                let _writing = self.db.lock().await;
                 store
                     .mark_delivery_failed(
                         delivery_id,
@@ -569,7 +577,7 @@ impl Outbox {
                     error,
                     "temporary failure; will retry"
                 );
-                let _writing = self.writes.lock().await;
+                let _writing = self.db.lock().await;
                 store
                     .mark_delivery_retry(delivery_id, &self.worker, &error, now + wait, now)
                     .await?;
@@ -583,7 +591,7 @@ impl Outbox {
                     format!("gave up after {attempts} attempts: {}", e.message())
                 };
                 tracing::warn!(delivery = delivery_id, error, "delivery failed");
-                let _writing = self.writes.lock().await;
+                let _writing = self.db.lock().await;
                 let bounced = store
                     .mark_delivery_failed(
                         delivery_id,

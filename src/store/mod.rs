@@ -12,7 +12,7 @@ mod tokens;
 pub use content::{Category, FeedQuery, ItemFilter, ItemPage, Written};
 pub use digests::{
     ClaimedDelivery, Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow,
-    FailedDelivery, Section, Selection, SentRecord,
+    FailedDelivery, OutboxConnection, Section, Selection, SentRecord,
 };
 pub use import::{ImportCounts, ImportRow, ImportSession, ImportTerms};
 pub use people::{
