@@ -47,7 +47,9 @@ pub fn new_token() -> String {
 pub fn token_hash(token: &str) -> String {
     let digest = hex::encode(Sha256::digest(token.as_bytes()));
     let prefixed = token.len() == PREFIX_LEN + SECRET_LEN
-        && token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if prefixed {
         let mut stored = String::with_capacity(PREFIX_LEN + SECRET_LEN);
         stored.push_str(&token[..PREFIX_LEN]);

@@ -83,8 +83,10 @@ impl std::error::Error for MailError {}
 #[derive(Debug, Clone)]
 pub struct BuiltMail {
     envelope: lettre::address::Envelope,
-    /// The message as sent (before SMTP dot-stuffing).
+    /// The message as sent (before SMTP dot-stuffing); empty when `stuffed` holds it.
     raw: Vec<u8>,
+    /// For SMTP: the message as it goes after DATA, dot-stuffed, with its final dot.
+    stuffed: Option<String>,
     message_id: String,
 }
 
@@ -216,8 +218,15 @@ impl Mailer {
             Transport::Files { .. } => false,
         };
         let (message, message_id) = self.build(mail, eight_bit)?;
+        let raw = message.formatted();
+        let stuffed = match &self.inner.transport {
+            Transport::Smtp(_) => smtp::dot_stuffed(&raw),
+            Transport::Files { .. } => None,
+        };
         Ok(BuiltMail {
-            raw: message.formatted(),
+            // Not needed once stuffed: half the memory for a message waiting its turn.
+            raw: if stuffed.is_some() { Vec::new() } else { raw },
+            stuffed,
             envelope: message.envelope().clone(),
             message_id,
         })
@@ -226,7 +235,10 @@ impl Mailer {
     /// Sends a message built by [`Mailer::build_mail`].
     pub async fn send_built(&self, built: &BuiltMail) -> Result<Sent, MailError> {
         match &self.inner.transport {
-            Transport::Smtp(smtp) => smtp.send(&built.envelope, &built.raw).await?,
+            Transport::Smtp(smtp) => {
+                smtp.send_stuffed(&built.envelope, &built.raw, built.stuffed.as_deref())
+                    .await?
+            }
             Transport::Files { dir, transport } => {
                 transport
                     .send_raw(&built.envelope, &built.raw)

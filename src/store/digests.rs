@@ -563,7 +563,9 @@ impl Store {
             .context("listing claimed subscribers")?;
         let ids_in = match self.backend {
             Backend::Sqlite => "SELECT value FROM json_each($1)",
-            Backend::Postgres => "SELECT jsonb_array_elements_text(CAST($1 AS TEXT)::jsonb)::bigint",
+            Backend::Postgres => {
+                "SELECT jsonb_array_elements_text(CAST($1 AS TEXT)::jsonb)::bigint"
+            }
         };
         let rows = sqlx::query(&format!(
             "SELECT s.id, s.email, s.name, p.name, COALESCE(s.timezone, p.timezone), s.language
@@ -716,7 +718,10 @@ impl Store {
         .context("listing delivered items")?;
         let (elements, int) = match self.backend {
             Backend::Sqlite => ("json_each($1) AS v", ""),
-            Backend::Postgres => ("jsonb_array_elements(CAST($1 AS TEXT)::jsonb) AS v(value)", "::bigint"),
+            Backend::Postgres => (
+                "jsonb_array_elements(CAST($1 AS TEXT)::jsonb) AS v(value)",
+                "::bigint",
+            ),
         };
         let statements = [
             format!(
