@@ -367,8 +367,10 @@ async fn digest(state: &crate::http::AppState, command: DigestCommand) -> anyhow
             if !digest.note.is_empty() {
                 eprintln!("{}", digest.note);
             }
-            let outbox =
-                crate::digest::outbox::Outbox::new(state.clone(), state.settings.delivery.clone());
+            let outbox = Arc::new(crate::digest::outbox::Outbox::new(
+                state.clone(),
+                state.settings.delivery.clone(),
+            ));
             let counts = state.store.delivery_counts(digest.id).await?;
             let total = counts.pending
                 + counts.sending
@@ -385,9 +387,18 @@ async fn digest(state: &crate::http::AppState, command: DigestCommand) -> anyhow
             );
             let done_before = counts.sent + counts.failed + counts.skipped + counts.cancelled;
             bar.set_position(done_before);
+            // The outbox works batch after batch without a pause; the bar follows it.
+            let ticker = {
+                let (bar, outbox) = (bar.clone(), outbox.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        bar.set_position(done_before + outbox.finished());
+                    }
+                })
+            };
             loop {
-                let outcome = outbox.run_once().await?;
-                bar.inc((outcome.sent + outcome.failed + outcome.skipped) as u64);
+                let outcome = outbox.run_until_idle().await?;
                 if outcome.claimed == 0 {
                     // Counted only when nothing was due: counting a large digest after
                     // every batch would cost more than the batch.
@@ -399,6 +410,7 @@ async fn digest(state: &crate::http::AppState, command: DigestCommand) -> anyhow
                     tokio::time::sleep(state.settings.delivery.poll).await;
                 }
             }
+            ticker.abort();
             state.store.complete_digests(state.clock.now()).await?;
             bar.finish_and_clear();
             let c = state.store.delivery_counts(digest.id).await?;

@@ -4,11 +4,6 @@ use clap::Parser;
 use newsdesk::cli::Command;
 use tracing_subscriber::EnvFilter;
 
-/// Sending a digest allocates and frees a few buffers per message; mimalloc does that
-/// with less work and less contention between threads than the system allocator.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

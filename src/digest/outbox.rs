@@ -13,14 +13,16 @@ use super::render::{DigestContext, GroupRenderer, PersonalLinks};
 use crate::domain::IsoWeek;
 use crate::http::AppState;
 use crate::mail::{MailError, OutgoingMail};
-use crate::store::{ClaimedDelivery, MailingList, Selection, SentRecord, TokenPurpose};
+use crate::store::{
+    ClaimedDelivery, MailingList, OutboxConnection, Selection, SentRecord, TokenPurpose,
+};
 use crate::subscriptions::{list_id_header, new_token, token_hash};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -108,13 +110,39 @@ struct Bundle {
     list: MailingList,
     period: IsoWeek,
     selection: Selection,
+    list_id: String,
+    /// Group renderings of this digest: the templates run once per group of readers.
+    renderer: GroupRenderer,
+}
+
+/// A claimed delivery, rendered and built: ready to go (or known not to go).
+struct Prepared {
+    delivery_id: i64,
+    digest_id: i64,
+    subscriber_id: i64,
+    attempts: u32,
+    work: Work,
+}
+
+enum Work {
+    /// The message, and what it carries (to record once sent).
+    Send {
+        mail: crate::mail::BuiltMail,
+        items: Vec<(i64, DateTime<Utc>)>,
+    },
+    /// Everything was sent to this reader before.
+    Skip,
+    /// The templates failed: our fault, not the recipient's.
+    RenderFailed(String),
+    /// The message cannot be built (a bad address, say): as a permanent refusal.
+    Refused(MailError),
 }
 
 enum Done {
-    /// Accepted by the server; its mark is with the recorder, which answers here once
-    /// it is in the database. The send slot is free meanwhile: the next message need not
-    /// wait for this one's commit, and the recorder gets bigger groups.
-    Sent(tokio::sync::oneshot::Receiver<Result<(), String>>),
+    /// Accepted by the server; its mark is with the recorder, which commits it at once.
+    /// The send slot is free meanwhile: the next message need not wait for this one's
+    /// commit, and the recorder gets bigger groups.
+    Sent,
     Skipped,
     Retried,
     Failed {
@@ -122,74 +150,128 @@ enum Done {
     },
 }
 
-/// A sent message on its way to the database, and who waits for it to be there.
-struct Mark {
-    record: SentRecord,
-    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+enum ToRecorder {
+    /// A sent message on its way to the database.
+    Mark(SentRecord),
+    /// Answers once every mark queued before it is committed (or failed): how many were
+    /// recorded, and how many could not be, since the previous flush.
+    Flush(tokio::sync::oneshot::Sender<(usize, usize)>),
 }
 
 /// Records sent messages as soon as their answers come in, together when several come
 /// in at once: one transaction for many rows, without waiting for more.
 fn start_recorder(
-    store: crate::store::Store,
+    db: Arc<Mutex<OutboxConnection>>,
     clock: crate::clock::SharedClock,
     worker: String,
-) -> tokio::sync::mpsc::Sender<Mark> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Mark>(1024);
+) -> tokio::sync::mpsc::Sender<ToRecorder> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ToRecorder>(4096);
     tokio::spawn(async move {
-        let mut group = Vec::with_capacity(256);
+        let mut group: Vec<SentRecord> = Vec::with_capacity(MARK_GROUP);
+        let mut flushes = Vec::new();
+        let (mut recorded, mut lost) = (0, 0);
+        let mut last_commit: Option<tokio::time::Instant> = None;
         while let Some(first) = rx.recv().await {
-            group.push(first);
             // Answers often come in together: the tasks they woke run first and queue
-            // their marks, which then share this transaction. No timer, no waiting for
-            // the network: only what is ready already.
+            // their marks, which then share this transaction. Under load, commits are at least MARK_SPACING apart: a mark waits that long
+            // at most, and the group grows with what came in meanwhile (a commit writes
+            // its pages whatever their number of rows: small groups cost the database
+            // many writes). After a quiet spell the first mark is committed at once.
+            if let Some(last) = last_commit {
+                tokio::time::sleep_until(last + MARK_SPACING).await;
+            }
             tokio::task::yield_now().await;
-            while group.len() < 256 {
-                match rx.try_recv() {
-                    Ok(m) => group.push(m),
-                    Err(_) => break,
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    ToRecorder::Mark(record) => group.push(record),
+                    ToRecorder::Flush(answer) => flushes.push(answer),
+                }
+                if group.len() < MARK_GROUP {
+                    next = rx.try_recv().ok();
                 }
             }
-            let records: Vec<SentRecord> = group.iter().map(|m| m.record.clone()).collect();
-            let result = store
-                .mark_deliveries_sent(&records, &worker, clock.now())
-                .await
-                .map_err(|e| format!("{e:#}"));
-            for m in group.drain(..) {
-                let _ = m.done.send(result.clone());
+            if !group.is_empty() {
+                let result = {
+                    db.lock()
+                        .await
+                        .mark_deliveries_sent(&group, &worker, clock.now())
+                        .await
+                };
+                last_commit = Some(tokio::time::Instant::now());
+                match result {
+                    Ok(()) => recorded += group.len(),
+                    Err(e) => {
+                        // Their rows stay claimed: they go again when the lease runs out.
+                        lost += group.len();
+                        tracing::error!(
+                            error = format!("{e:#}"),
+                            deliveries = group.len(),
+                            "sent deliveries could not be recorded"
+                        );
+                    }
+                }
+                group.clear();
+            }
+            for answer in flushes.drain(..) {
+                let _ = answer.send((recorded, lost));
+                (recorded, lost) = (0, 0);
             }
         }
     });
     tx
 }
 
+/// Marks committed together at most.
+const MARK_GROUP: usize = 256;
+/// Least time between two commits of marks.
+const MARK_SPACING: Duration = Duration::from_millis(2);
+
 pub struct Outbox {
     state: AppState,
-    recorder: tokio::sync::mpsc::Sender<Mark>,
+    recorder: tokio::sync::mpsc::Sender<ToRecorder>,
+    /// This worker's claims, tokens and marks, on a connection of its own. Its other
+    /// writes to the outbox take turns here too, rather than in SQLite's busy handler,
+    /// which sleeps.
+    db: Arc<Mutex<OutboxConnection>>,
     settings: DeliverySettings,
     worker: String,
     pace: Pace,
     bundles: Mutex<HashMap<i64, Arc<Bundle>>>,
     stopping: AtomicBool,
+    /// Messages finished (sent, failed or skipped), for progress reports.
+    finished: AtomicU64,
 }
 
 impl Outbox {
     pub fn new(state: AppState, settings: DeliverySettings) -> Self {
         let worker = format!("worker-{}", uuid::Uuid::new_v4().simple());
+        let db = Arc::new(Mutex::new(OutboxConnection::new(state.store.clone())));
         Self {
-            recorder: start_recorder(state.store.clone(), state.clock.clone(), worker.clone()),
+            recorder: start_recorder(db.clone(), state.clock.clone(), worker.clone()),
+            db,
             pace: Pace::new(settings.rate_per_second),
             worker,
             state,
             settings,
             bundles: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
+            finished: AtomicU64::new(0),
         }
     }
 
     /// Stops before the next message; rows not sent yet go back to the outbox.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Messages this outbox has finished (sent, failed or skipped) so far.
+    pub fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Relaxed)
     }
 
     async fn bundle(&self, digest_id: i64) -> anyhow::Result<Arc<Bundle>> {
@@ -213,9 +295,11 @@ impl Outbox {
             bundles.clear();
         }
         let bundle = Arc::new(Bundle {
+            list_id: list_id_header(&list.slug, &self.state.settings.base_url),
             list,
             period,
             selection,
+            renderer: GroupRenderer::new(),
         });
         bundles.insert(digest_id, bundle.clone());
         Ok(bundle)
@@ -223,23 +307,24 @@ impl Outbox {
 
     /// Claims one batch and works it off. `claimed == 0` means nothing was due.
     pub async fn run_once(&self) -> anyhow::Result<RunOutcome> {
+        self.pass(1).await
+    }
+
+    /// Works the outbox until nothing is due (or `stop`): batch after batch, the next
+    /// claimed and prepared while the current one is being sent, so the connections
+    /// never wait for the database. `claimed == 0` means nothing was due.
+    pub async fn run_until_idle(&self) -> anyhow::Result<RunOutcome> {
+        self.pass(usize::MAX).await
+    }
+
+    /// Up to `batches` batches, each claimed and prepared while the one before is sent.
+    async fn pass(&self, batches: usize) -> anyhow::Result<RunOutcome> {
         let store = &self.state.store;
         let clock = &self.state.clock;
         let lease = chrono::Duration::from_std(self.settings.lease)
             .unwrap_or(chrono::Duration::seconds(60));
-        let now = clock.now();
-        let claimed = store
-            .claim_deliveries(&self.worker, now, now + lease, self.settings.batch_size)
-            .await?;
-        let mut outcome = RunOutcome {
-            claimed: claimed.len(),
-            ..Default::default()
-        };
-        if claimed.is_empty() {
-            store.complete_digests(now).await?;
-            return Ok(outcome);
-        }
-        // Keeps the batch's rows ours while we work through it.
+        let batch_size = self.settings.batch_size as usize;
+        // Keeps the rows this worker holds while it works through them.
         let heartbeat = {
             let store = store.clone();
             let clock = clock.clone();
@@ -254,27 +339,127 @@ impl Outbox {
                 }
             })
         };
-        let result = self.work(claimed, &mut outcome).await;
+        // One prepared batch waits while another is sent.
+        let (ready, mut batches_in) = tokio::sync::mpsc::channel::<Vec<Prepared>>(1);
+        // Deliveries claimed and not finished. The next batch is claimed once half of the
+        // current one is done: early enough that the connections never wait for it, late
+        // enough that rows not about to be sent stay pending (and can be cancelled).
+        let (unfinished, mut unfinished_now) = tokio::sync::watch::channel(0usize);
+        let unfinished = &unfinished;
+        let produce = async move {
+            let mut claimed_total = 0;
+            let mut drained = false;
+            let result: anyhow::Result<()> = async {
+                for _ in 0..batches {
+                    if self.stopping() {
+                        return Ok(());
+                    }
+                    let now = clock.now();
+                    let claimed = self
+                        .db
+                        .lock()
+                        .await
+                        .claim_deliveries(&self.worker, now, now + lease, batch_size as u32)
+                        .await?;
+                    claimed_total += claimed.len();
+                    // A full batch means more rows are likely due: the claim that finds
+                    // fewer (or none) completes the digests.
+                    drained = claimed.len() < batch_size;
+                    if !claimed.is_empty() {
+                        let prepared = self.prepare(claimed, now).await?;
+                        unfinished.send_modify(|n| *n += prepared.len());
+                        if ready.send(prepared).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    if drained {
+                        return Ok(());
+                    }
+                    if unfinished_now
+                        .wait_for(|n| *n <= batch_size / 2)
+                        .await
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            }
+            .await;
+            drop(ready);
+            (claimed_total, drained, result)
+        };
+        let consume = async {
+            let mut outcome = RunOutcome::default();
+            let prepared = futures_util::stream::poll_fn(|cx| batches_in.poll_recv(cx))
+                .flat_map(futures_util::stream::iter);
+            prepared
+                .map(|p| self.deliver(p))
+                .buffer_unordered(self.settings.concurrency.max(1))
+                .for_each(|r| {
+                    unfinished.send_modify(|n| *n = n.saturating_sub(1));
+                    match r {
+                        Ok(Some(Done::Sent)) => {}
+                        Ok(Some(Done::Skipped)) => outcome.skipped += 1,
+                        Ok(Some(Done::Retried)) => outcome.retried += 1,
+                        Ok(Some(Done::Failed { bounced })) => {
+                            outcome.failed += 1;
+                            outcome.bounced += usize::from(bounced);
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(
+                            error = format!("{e:#}"),
+                            "a delivery could not be recorded"
+                        ),
+                    }
+                    std::future::ready(())
+                })
+                .await;
+            outcome
+        };
+        let ((claimed, drained, produced), mut outcome) = tokio::join!(produce, consume);
+        // Every mark in the database before anything is given back: a row released
+        // before its mark is committed would be sent again.
+        let flushed = self.flush().await;
         heartbeat.abort();
-        if self.stopping.load(Ordering::SeqCst) {
+        self.db.lock().await.release();
+        outcome.claimed = claimed;
+        if let Ok((recorded, _)) = flushed {
+            outcome.sent = recorded;
+        }
+        if self.stopping() {
             store.release_claims(&self.worker).await?;
         }
-        // A full batch means more rows are likely due: the pass that finds fewer (or
-        // none) completes the digests, one statement per pass saved meanwhile.
-        if outcome.claimed < self.settings.batch_size as usize {
+        if drained {
             store.complete_digests(clock.now()).await?;
         }
-        result.map(|()| outcome)
+        produced?;
+        flushed?;
+        Ok(outcome)
     }
 
-    async fn work(
+    /// Waits until every mark queued so far is committed: (recorded, not recorded).
+    async fn flush(&self) -> anyhow::Result<(usize, usize)> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.recorder
+            .send(ToRecorder::Flush(answer))
+            .await
+            .map_err(|_| anyhow::anyhow!("the delivery recorder stopped"))?;
+        answered
+            .await
+            .map_err(|_| anyhow::anyhow!("the delivery recorder stopped"))
+    }
+
+    /// Readies a claimed batch: the digests, what each reader was sent before, two
+    /// personal links per message (their tokens stored in one statement), and every
+    /// message rendered and built. The rendering and building run on a thread of their
+    /// own, off the one that talks to the SMTP server and the database.
+    async fn prepare(
         &self,
         claimed: Vec<ClaimedDelivery>,
-        outcome: &mut RunOutcome,
-    ) -> anyhow::Result<()> {
-        let store = &self.state.store;
-        let now = self.state.clock.now();
-        let mut bundles = HashMap::new();
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Prepared>> {
+        let mut bundles: HashMap<i64, Arc<Bundle>> = HashMap::new();
         for d in &claimed {
             if let std::collections::hash_map::Entry::Vacant(slot) = bundles.entry(d.digest_id) {
                 slot.insert(self.bundle(d.digest_id).await?);
@@ -293,168 +478,108 @@ impl Outbox {
             .collect();
         item_ids.sort_unstable();
         item_ids.dedup();
-        let sent_before = store
-            .delivered_items(&subscriber_ids, &item_ids, None)
+        let mut sent_before: HashMap<i64, HashMap<i64, DateTime<Utc>>> = HashMap::new();
+        let delivered = self
+            .db
+            .lock()
+            .await
+            .delivered_items(&subscriber_ids, &item_ids)
             .await?;
-        // Two links per message, minted for the whole batch in one statement.
-        let base = &self.state.settings.base_url;
-        let mut tokens = Vec::with_capacity(claimed.len() * 2);
-        let mut links = HashMap::with_capacity(claimed.len());
-        for d in &claimed {
-            let list_id = bundles[&d.digest_id].list.id;
-            let (unsubscribe, preferences) = (new_token(), new_token());
-            tokens.push((
-                token_hash(&unsubscribe),
-                d.subscriber.id,
-                TokenPurpose::Unsubscribe,
-                Some(list_id),
-            ));
-            tokens.push((
-                token_hash(&preferences),
-                d.subscriber.id,
-                TokenPurpose::Preferences,
-                None,
-            ));
-            links.insert(
-                d.id,
-                PersonalLinks {
-                    unsubscribe_url: format!("{base}/unsubscribe/{unsubscribe}"),
-                    preferences_url: format!("{base}/preferences/{preferences}"),
-                },
-            );
+        for ((subscriber, item), at) in delivered {
+            sent_before.entry(subscriber).or_default().insert(item, at);
         }
-        store.store_tokens(&tokens, now).await?;
-        let renderer = GroupRenderer::new();
-        let renderer = &renderer;
-        let results: Vec<anyhow::Result<Option<Done>>> = futures_util::stream::iter(claimed)
-            .map(|d| {
-                let bundle = bundles[&d.digest_id].clone();
-                let sent: HashMap<i64, DateTime<Utc>> = sent_before
-                    .iter()
-                    .filter(|((s, _), _)| *s == d.subscriber.id)
-                    .map(|((_, item), at)| (*item, *at))
-                    .collect();
-                let link = links.remove(&d.id);
-                async move {
-                    let link = link.context("links for every claimed delivery")?;
-                    self.deliver(d, &bundle, &sent, &link, renderer).await
-                }
-            })
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
-        for r in results {
-            match r {
-                Ok(Some(Done::Sent(recorded))) => match recorded.await {
-                    Ok(Ok(())) => outcome.sent += 1,
-                    Ok(Err(error)) => {
-                        tracing::error!(error, "a delivery could not be recorded")
-                    }
-                    Err(_) => tracing::error!(
-                        "a delivery could not be recorded: the delivery recorder stopped"
-                    ),
-                },
-                Ok(Some(Done::Skipped)) => outcome.skipped += 1,
-                Ok(Some(Done::Retried)) => outcome.retried += 1,
-                Ok(Some(Done::Failed { bounced })) => {
-                    outcome.failed += 1;
-                    outcome.bounced += usize::from(bounced);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(error = format!("{e:#}"), "a delivery could not be recorded")
-                }
-            }
-        }
-        Ok(())
+        // Messages are built with the server's answer to EHLO (8BITMIME) in mind.
+        self.state.mailer.connect_ahead().await;
+        let state = self.state.clone();
+        let (prepared, tokens) = tokio::task::spawn_blocking(move || {
+            build_batch(&state, claimed, &bundles, sent_before)
+        })
+        .await
+        .context("building a batch of messages")?;
+        self.db.lock().await.store_tokens(&tokens, now).await?;
+        Ok(prepared)
     }
 
-    async fn deliver(
-        &self,
-        d: ClaimedDelivery,
-        bundle: &Bundle,
-        sent_before: &HashMap<i64, DateTime<Utc>>,
-        links: &PersonalLinks,
-        renderer: &GroupRenderer,
-    ) -> anyhow::Result<Option<Done>> {
-        if self.stopping.load(Ordering::SeqCst) {
+    async fn deliver(&self, p: Prepared) -> anyhow::Result<Option<Done>> {
+        if self.stopping() {
             return Ok(None);
         }
+        let done = self.deliver_now(p).await;
+        if matches!(done, Ok(Some(_))) {
+            self.finished.fetch_add(1, Ordering::Relaxed);
+        }
+        done
+    }
+
+    async fn deliver_now(&self, p: Prepared) -> anyhow::Result<Option<Done>> {
+        let Prepared {
+            delivery_id,
+            digest_id,
+            subscriber_id,
+            attempts,
+            work,
+        } = p;
         let state = &self.state;
         let store = &state.store;
-        let ctx = DigestContext {
-            list: &bundle.list,
-            period: bundle.period,
-            selection: &bundle.selection,
-            site_name: &state.settings.site_name,
-            base_url: &state.settings.base_url,
+        let (result, items) = match work {
+            Work::Send { mail, items } => {
+                self.pace.wait().await;
+                (state.mailer.send_built(&mail).await, items)
+            }
+            Work::Refused(e) => (Err(e), Vec::new()),
+            Work::Skip => {
+                let _writing = self.db.lock().await;
+                store
+                    .mark_delivery_skipped(delivery_id, &self.worker, state.clock.now())
+                    .await?;
+                return Ok(Some(Done::Skipped));
+            }
+            Work::RenderFailed(error) => {
+                // Our fault, not the recipient's: failed (an admin can retry once the
+                // template is fixed), not counted as a bounce.
+                tracing::error!(delivery = delivery_id, error, "delivery failed");
+                let _writing = self.db.lock().await;
+                store
+                    .mark_delivery_failed(
+                        delivery_id,
+                        &self.worker,
+                        subscriber_id,
+                        &error,
+                        false,
+                        self.settings.bounce_after,
+                        state.clock.now(),
+                    )
+                    .await?;
+                return Ok(Some(Done::Failed { bounced: false }));
+            }
         };
-        let rendered =
-            match renderer.render_for(&state.templates, &ctx, &d.subscriber, sent_before, links) {
-                Ok(Some(r)) => r,
-                Ok(None) => {
-                    store
-                        .mark_delivery_skipped(d.id, &self.worker, state.clock.now())
-                        .await?;
-                    return Ok(Some(Done::Skipped));
-                }
-                Err(e) => {
-                    // Our fault, not the recipient's: failed (an admin can retry once the
-                    // template is fixed), not counted as a bounce.
-                    let error = format!("the digest could not be rendered: {e:#}");
-                    tracing::error!(delivery = d.id, error, "delivery failed");
-                    store
-                        .mark_delivery_failed(
-                            d.id,
-                            &self.worker,
-                            d.subscriber.id,
-                            &error,
-                            false,
-                            self.settings.bounce_after,
-                            state.clock.now(),
-                        )
-                        .await?;
-                    return Ok(Some(Done::Failed { bounced: false }));
-                }
-            };
-        let mail = OutgoingMail {
-            to_email: d.subscriber.email.clone(),
-            to_name: d.subscriber.name.clone(),
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            list_unsubscribe: Some(links.unsubscribe_url.clone()),
-            list_id: Some(list_id_header(&bundle.list.slug, &state.settings.base_url)),
-        };
-        self.pace.wait().await;
-        let result = state.mailer.send(&mail).await;
         let now = state.clock.now();
         match result {
             Ok(sent) => {
-                let (done, recorded) = tokio::sync::oneshot::channel();
                 let record = SentRecord {
-                    delivery_id: d.id,
-                    subscriber_id: d.subscriber.id,
-                    digest_id: d.digest_id,
+                    delivery_id,
+                    subscriber_id,
+                    digest_id,
                     message_id: sent.message_id,
-                    items: rendered.items,
+                    items,
                 };
                 self.recorder
-                    .send(Mark { record, done })
+                    .send(ToRecorder::Mark(record))
                     .await
                     .map_err(|_| anyhow::anyhow!("the delivery recorder stopped"))?;
-                Ok(Some(Done::Sent(recorded)))
+                Ok(Some(Done::Sent))
             }
-            Err(MailError::Temporary(error)) if d.attempts < self.settings.max_attempts => {
-                let wait = self.backoff(d.attempts);
+            Err(MailError::Temporary(error)) if attempts < self.settings.max_attempts => {
+                let wait = self.backoff(attempts);
                 tracing::info!(
-                    delivery = d.id,
-                    attempts = d.attempts,
+                    delivery = delivery_id,
+                    attempts,
                     error,
                     "temporary failure; will retry"
                 );
+                let _writing = self.db.lock().await;
                 store
-                    .mark_delivery_retry(d.id, &self.worker, &error, now + wait, now)
+                    .mark_delivery_retry(delivery_id, &self.worker, &error, now + wait, now)
                     .await?;
                 Ok(Some(Done::Retried))
             }
@@ -463,14 +588,15 @@ impl Outbox {
                 let error = if permanent {
                     e.message().to_owned()
                 } else {
-                    format!("gave up after {} attempts: {}", d.attempts, e.message())
+                    format!("gave up after {attempts} attempts: {}", e.message())
                 };
-                tracing::warn!(delivery = d.id, error, "delivery failed");
+                tracing::warn!(delivery = delivery_id, error, "delivery failed");
+                let _writing = self.db.lock().await;
                 let bounced = store
                     .mark_delivery_failed(
-                        d.id,
+                        delivery_id,
                         &self.worker,
-                        d.subscriber.id,
+                        subscriber_id,
                         &error,
                         permanent,
                         self.settings.bounce_after,
@@ -501,11 +627,22 @@ impl Outbox {
     ) {
         let mut stop = stop;
         loop {
-            if *stop.borrow() {
+            if *stop.borrow() || self.stopping() {
                 self.stop();
                 break;
             }
-            let idle = match self.run_once().await {
+            // A pass runs until nothing is due; a stop meanwhile ends it after the
+            // messages in hand, and the pass gives back the rest.
+            let pass = self.run_until_idle();
+            tokio::pin!(pass);
+            let result = tokio::select! {
+                r = &mut pass => r,
+                _ = stop.changed() => {
+                    self.stop();
+                    pass.await
+                }
+            };
+            let idle = match result {
                 Ok(o) => o.claimed == 0,
                 Err(e) => {
                     tracing::error!(
@@ -530,4 +667,84 @@ impl Outbox {
             );
         }
     }
+}
+
+/// Personal links, rendering and building for a claimed batch: plain CPU work, done
+/// away from the async thread. Returns the batch and the tokens to store for it:
+/// (hash, subscriber, purpose, list).
+#[allow(clippy::type_complexity)]
+fn build_batch(
+    state: &AppState,
+    claimed: Vec<ClaimedDelivery>,
+    bundles: &HashMap<i64, Arc<Bundle>>,
+    mut sent_before: HashMap<i64, HashMap<i64, DateTime<Utc>>>,
+) -> (Vec<Prepared>, Vec<(String, i64, TokenPurpose, Option<i64>)>) {
+    let base = &state.settings.base_url;
+    let mut tokens = Vec::with_capacity(claimed.len() * 2);
+    let mut prepared = Vec::with_capacity(claimed.len());
+    let no_items = HashMap::new();
+    for d in claimed {
+        let bundle = &bundles[&d.digest_id];
+        let (unsubscribe, preferences) = (new_token(), new_token());
+        tokens.push((
+            token_hash(&unsubscribe),
+            d.subscriber.id,
+            TokenPurpose::Unsubscribe,
+            Some(bundle.list.id),
+        ));
+        tokens.push((
+            token_hash(&preferences),
+            d.subscriber.id,
+            TokenPurpose::Preferences,
+            None,
+        ));
+        let links = PersonalLinks {
+            unsubscribe_url: format!("{base}/unsubscribe/{unsubscribe}"),
+            preferences_url: format!("{base}/preferences/{preferences}"),
+        };
+        let sent = sent_before.remove(&d.subscriber.id);
+        let ctx = DigestContext {
+            list: &bundle.list,
+            period: bundle.period,
+            selection: &bundle.selection,
+            site_name: &state.settings.site_name,
+            base_url: base,
+        };
+        let work = match bundle.renderer.render_for(
+            &state.templates,
+            &ctx,
+            &d.subscriber,
+            sent.as_ref().unwrap_or(&no_items),
+            &links,
+        ) {
+            Ok(None) => Work::Skip,
+            Err(e) => Work::RenderFailed(format!("the digest could not be rendered: {e:#}")),
+            Ok(Some(rendered)) => {
+                let mail = OutgoingMail {
+                    to_email: d.subscriber.email,
+                    to_name: d.subscriber.name,
+                    subject: rendered.subject,
+                    text: rendered.text,
+                    html: rendered.html,
+                    list_unsubscribe: Some(links.unsubscribe_url),
+                    list_id: Some(bundle.list_id.clone()),
+                };
+                match state.mailer.build_mail(&mail) {
+                    Ok(mail) => Work::Send {
+                        mail,
+                        items: rendered.items,
+                    },
+                    Err(e) => Work::Refused(e),
+                }
+            }
+        };
+        prepared.push(Prepared {
+            delivery_id: d.id,
+            digest_id: d.digest_id,
+            subscriber_id: d.subscriber.id,
+            attempts: d.attempts,
+            work,
+        });
+    }
+    (prepared, tokens)
 }

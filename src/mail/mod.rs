@@ -79,6 +79,17 @@ impl fmt::Display for MailError {
 
 impl std::error::Error for MailError {}
 
+/// A message built and signed, ready to go: what [`Mailer::build_mail`] makes.
+#[derive(Debug, Clone)]
+pub struct BuiltMail {
+    envelope: lettre::address::Envelope,
+    /// The message as sent (before SMTP dot-stuffing); empty when `stuffed` holds it.
+    raw: Vec<u8>,
+    /// For SMTP: the message as it goes after DATA, dot-stuffed, with its final dot.
+    stuffed: Option<String>,
+    message_id: String,
+}
+
 /// A message handed over to the SMTP server or written to the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
@@ -191,6 +202,14 @@ impl Mailer {
     /// Builds, signs and sends one message. Safe to call from many tasks at once: SMTP
     /// sends share the pool, each on its own connection.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
+        let built = self.build_mail(mail)?;
+        self.send_built(&built).await
+    }
+
+    /// Builds and signs one message, ready to be sent with [`Mailer::send_built`]: the
+    /// work of a send that needs no connection, so it can be done elsewhere and ahead.
+    /// Errors are permanent: the message cannot be built.
+    pub fn build_mail(&self, mail: &OutgoingMail) -> Result<BuiltMail, MailError> {
         // 8bit bodies spare the quoted-printable encoding (and its decoding at the other
         // end), but only a server that offers 8BITMIME may be sent them; files keep
         // lettre's choice.
@@ -199,18 +218,51 @@ impl Mailer {
             Transport::Files { .. } => false,
         };
         let (message, message_id) = self.build(mail, eight_bit)?;
+        let raw = message.formatted();
+        let stuffed = match &self.inner.transport {
+            Transport::Smtp(_) => smtp::dot_stuffed(&raw),
+            Transport::Files { .. } => None,
+        };
+        Ok(BuiltMail {
+            // Not needed once stuffed: half the memory for a message waiting its turn.
+            raw: if stuffed.is_some() { Vec::new() } else { raw },
+            stuffed,
+            envelope: message.envelope().clone(),
+            message_id,
+        })
+    }
+
+    /// Sends a message built by [`Mailer::build_mail`].
+    pub async fn send_built(&self, built: &BuiltMail) -> Result<Sent, MailError> {
         match &self.inner.transport {
-            Transport::Smtp(smtp) => smtp.send(message.envelope(), &message.formatted()).await?,
+            Transport::Smtp(smtp) => {
+                smtp.send_stuffed(&built.envelope, &built.raw, built.stuffed.as_deref())
+                    .await?
+            }
             Transport::Files { dir, transport } => {
-                transport.send(message).await.map_err(|e| {
-                    MailError::Temporary(format!(
-                        "could not write the message into {}: {e}",
-                        dir.display()
-                    ))
-                })?;
+                transport
+                    .send_raw(&built.envelope, &built.raw)
+                    .await
+                    .map_err(|e| {
+                        MailError::Temporary(format!(
+                            "could not write the message into {}: {e}",
+                            dir.display()
+                        ))
+                    })?;
             }
         }
-        Ok(Sent { message_id })
+        Ok(Sent {
+            message_id: built.message_id.clone(),
+        })
+    }
+
+    /// Opens the first SMTP connection now (once), so that messages built before any
+    /// was sent know whether the server takes 8bit bodies. Failing is fine: the sends
+    /// report it.
+    pub async fn connect_ahead(&self) {
+        if let Transport::Smtp(smtp) = &self.inner.transport {
+            smtp.connect_ahead().await;
+        }
     }
 
     fn build(&self, mail: &OutgoingMail, eight_bit: bool) -> Result<(Message, String), MailError> {
@@ -234,6 +286,12 @@ impl Mailer {
             ));
         }
         let name = mail.to_name.trim();
+        // Given rather than read back from the headers (which parses them again).
+        let envelope = lettre::address::Envelope::new(
+            Some(self.inner.from.email.clone()),
+            vec![address.clone()],
+        )
+        .map_err(|e| permanent(format!("the message cannot be built: {e}")))?;
         let to = Mailbox::new((!name.is_empty()).then(|| name.to_owned()), address);
 
         // On the sender's domain rather than lettre's default, the host name of whatever
@@ -248,7 +306,8 @@ impl Mailer {
             .to(to)
             .subject(mail.subject.as_str())
             .date_now()
-            .message_id(Some(message_id.clone()));
+            .message_id(Some(message_id.clone()))
+            .envelope(envelope);
         if let Some(url) = &mail.list_unsubscribe {
             builder = builder
                 .header(ListUnsubscribe::new(url).map_err(permanent)?)
@@ -276,7 +335,7 @@ impl Mailer {
 /// or 8bit with lines of up to 998 bytes (RFC 5322 2.1.1), which is most HTML.
 fn body(text: &str, eight_bit: bool) -> Body {
     const MAX_LINE: usize = 998;
-    if eight_bit && let Some(crlf) = crlf_lines(text.as_bytes(), MAX_LINE) {
+    if eight_bit && let Some(crlf) = crlf_lines(text, MAX_LINE) {
         let encoding = if text.is_ascii() {
             ContentTransferEncoding::SevenBit
         } else {
@@ -289,27 +348,26 @@ fn body(text: &str, eight_bit: bool) -> Body {
 
 /// `text` with CRLF for each LF, or `None` when it holds a CR or NUL, or a line longer
 /// than `max_line` bytes.
-fn crlf_lines(text: &[u8], max_line: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() + text.len() / 32 + 2);
-    let mut line_start = 0;
-    for (i, &b) in text.iter().enumerate() {
-        match b {
-            b'\n' => {
-                if i - line_start > max_line {
-                    return None;
-                }
-                out.extend_from_slice(&text[line_start..i]);
-                out.extend_from_slice(b"\r\n");
-                line_start = i + 1;
-            }
-            b'\r' | b'\0' => return None,
-            _ => {}
-        }
-    }
-    if text.len() - line_start > max_line {
+fn crlf_lines(text: &str, max_line: usize) -> Option<Vec<u8>> {
+    // Searches for one byte at a time run on memchr.
+    if text.as_bytes().contains(&b'\r') || text.as_bytes().contains(&b'\0') {
         return None;
     }
-    out.extend_from_slice(&text[line_start..]);
+    let mut out = Vec::with_capacity(text.len() + text.len() / 32 + 2);
+    let mut lines = text.split('\n');
+    if let Some(first) = lines.next() {
+        if first.len() > max_line {
+            return None;
+        }
+        out.extend_from_slice(first.as_bytes());
+    }
+    for line in lines {
+        if line.len() > max_line {
+            return None;
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(line.as_bytes());
+    }
     Some(out)
 }
 

@@ -60,6 +60,8 @@ pub(super) struct SmtpSender {
     /// The last connection opened was offered 8BITMIME: messages may go as 8bit text
     /// rather than quoted-printable. False until a connection says so.
     eight_bit_mime: AtomicBool,
+    /// [`SmtpSender::connect_ahead`] ran once.
+    tried_ahead: AtomicBool,
 }
 
 /// How to reach and greet the server, read once from the URL the way lettre's
@@ -163,7 +165,27 @@ impl SmtpSender {
             idle,
             in_flight: tokio::sync::Semaphore::new(pool_size as usize),
             eight_bit_mime: AtomicBool::new(false),
+            tried_ahead: AtomicBool::new(false),
         })
+    }
+
+    /// Opens a first connection and parks it, unless one was opened (or tried) before:
+    /// then [`SmtpSender::offers_8bitmime`] knows the answer before the first send.
+    pub(super) async fn connect_ahead(&self) {
+        if self.tried_ahead.swap(true, Ordering::Relaxed) || !lock(&self.idle).is_empty() {
+            return;
+        }
+        let Ok(_permit) = self.in_flight.acquire().await else {
+            return;
+        };
+        if let Ok(Ok(conn)) = tokio::time::timeout(self.timeout, self.server.connect()).await {
+            let offered = conn
+                .smtp
+                .server_info()
+                .supports_feature(Extension::EightBitMime);
+            self.eight_bit_mime.store(offered, Ordering::Relaxed);
+            self.park(conn);
+        }
     }
 
     /// Whether the server offered 8BITMIME when last asked: then bodies may be 8bit.
@@ -173,7 +195,19 @@ impl SmtpSender {
 
     /// Sends one message. The timeout covers taking or opening a connection and the whole
     /// exchange, not the wait for a free connection: a busy pool is normal.
+    #[cfg(test)]
     pub(super) async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), MailError> {
+        self.send_stuffed(envelope, raw, None).await
+    }
+
+    /// As [`SmtpSender::send`], with the data as it goes after DATA when it was made
+    /// already ([`dot_stuffed`]).
+    pub(super) async fn send_stuffed(
+        &self,
+        envelope: &Envelope,
+        raw: &[u8],
+        stuffed: Option<&str>,
+    ) -> Result<(), MailError> {
         let _permit = self
             .in_flight
             .acquire()
@@ -182,8 +216,11 @@ impl SmtpSender {
         let mut phase = Phase::Connecting;
         // On time-out the attempt is dropped, and its connection with it: a connection
         // stopped mid-conversation is never reused.
-        let attempt =
-            tokio::time::timeout(self.timeout, self.attempt(envelope, raw, &mut phase)).await;
+        let attempt = tokio::time::timeout(
+            self.timeout,
+            self.attempt(envelope, raw, stuffed, &mut phase),
+        )
+        .await;
         match attempt {
             Ok(Ok(())) => Ok(()),
             Ok(Err((failure, reusable))) => {
@@ -204,6 +241,7 @@ impl SmtpSender {
         &self,
         envelope: &Envelope,
         raw: &[u8],
+        stuffed: Option<&str>,
         phase: &mut Phase,
     ) -> Result<(), (Failure, Option<Connection>)> {
         let mut retried = false;
@@ -223,7 +261,7 @@ impl SmtpSender {
                     conn
                 }
             };
-            match transaction(&mut conn, envelope, raw, phase).await {
+            match transaction(&mut conn, envelope, raw, stuffed, phase).await {
                 Ok(response) => {
                     tracing::debug!(
                         server = %self.endpoint,
@@ -333,6 +371,7 @@ async fn transaction(
     conn: &mut Connection,
     envelope: &Envelope,
     raw: &[u8],
+    stuffed: Option<&str>,
     phase: &mut Phase,
 ) -> Result<Response, Failure> {
     *phase = Phase::Envelope;
@@ -349,7 +388,8 @@ async fn transaction(
         }
         parameters.push(MailParameter::SmtpUtfEight);
     }
-    if !raw.is_ascii() {
+    // The stuffed data is the message with ASCII dots and line ends added.
+    if !stuffed.map_or_else(|| raw.is_ascii(), str::is_ascii) {
         if !info.supports_feature(Extension::EightBitMime) {
             return Err(Failure::Unsupported(
                 "the message is not 7-bit and the server does not offer 8BITMIME",
@@ -402,11 +442,33 @@ async fn transaction(
         conn.smtp.command(Data).await?;
     }
     *phase = Phase::Data;
+    if let Some(data) = stuffed {
+        return Ok(conn.smtp.command(Verbatim(data)).await?);
+    }
     match std::str::from_utf8(raw) {
         // The message, dot-stuffed, and its final dot in one write (lettre's `message`
         // makes two, and two packets with TCP_NODELAY).
         Ok(text) => Ok(conn.smtp.command(DataBody(text)).await?),
         Err(_) => Ok(conn.smtp.message(raw).await?),
+    }
+}
+
+/// A message as sent after DATA ([`DataBody`]), or `None` when it is not UTF-8 (then
+/// lettre's codec stuffs it at the time).
+pub(super) fn dot_stuffed(raw: &[u8]) -> Option<String> {
+    use std::fmt::Write as _;
+    let text = std::str::from_utf8(raw).ok()?;
+    let mut out = String::with_capacity(text.len() + 16);
+    write!(out, "{}", DataBody(text)).ok()?;
+    Some(out)
+}
+
+/// Text written as it is.
+struct Verbatim<'a>(&'a str);
+
+impl std::fmt::Display for Verbatim<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
     }
 }
 
@@ -416,15 +478,20 @@ struct DataBody<'a>(&'a str);
 
 impl std::fmt::Display for DataBody<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut line_start = true;
-        for piece in self.0.split_inclusive('\n') {
-            if line_start && piece.starts_with('.') {
-                f.write_str(".")?;
-            }
-            f.write_str(piece)?;
-            // A new line starts after CRLF only, as in lettre's codec.
-            line_start = piece.ends_with("\r\n");
+        // A new line starts after CRLF only, as in lettre's codec: the dots to double are
+        // the first byte and those right after a CRLF. Most messages have none, and are
+        // written in one piece.
+        let text = self.0;
+        if text.starts_with('.') {
+            f.write_str(".")?;
         }
+        let mut from = 0;
+        for (at, _) in text.match_indices("\r\n.") {
+            f.write_str(&text[from..at + 2])?;
+            f.write_str(".")?;
+            from = at + 2;
+        }
+        f.write_str(&text[from..])?;
         f.write_str("\r\n.\r\n")
     }
 }

@@ -1,13 +1,14 @@
 //! Digests, their items, and the delivery outbox.
 
 use super::content::ITEM_COLUMNS;
-use super::people::{SUBSCRIBER_COLUMNS, Subscriber, subscriber_from_row};
-use super::{Backend, Store, StoreError, StoreResult, from_ts, positional, to_ts};
+use super::people::Subscriber;
+use super::{Backend, Store, StoreError, StoreResult, from_ts, to_ts};
 use crate::domain::Item;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::pool::PoolConnection;
+use sqlx::{AnyConnection, Connection, Executor, Row};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -186,6 +187,29 @@ fn digest_from_row(row: &sqlx::any::AnyRow) -> anyhow::Result<Digest> {
         completed_at: row.try_get::<Option<i64>, _>("completed_at")?.map(from_ts),
         note: row.try_get("note")?,
     })
+}
+
+/// The rest of a claimed delivery's [`Subscriber`], which a digest does not read: the
+/// claim fills in only the reader's address, name, institution, zone and language.
+fn recipient_defaults(now: DateTime<Utc>) -> Subscriber {
+    Subscriber {
+        id: 0,
+        email: String::new(),
+        name: String::new(),
+        partner_id: None,
+        partner_name: None,
+        partner_timezone: None,
+        timezone: None,
+        language: String::new(),
+        status: crate::domain::SubscriberStatus::Confirmed,
+        joined_via: crate::domain::JoinedVia::Admin,
+        consent_at: None,
+        consent_source: None,
+        consent_ip: None,
+        attributes: Default::default(),
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 /// Category ids a list covers, with all their descendants, as a CTE `covered`.
@@ -485,14 +509,15 @@ impl Store {
 
     /// Takes up to `limit` deliveries that are due (pending and due, or held by a
     /// worker whose lease ran out), marks them as this worker's until `lease_until`.
-    pub async fn claim_deliveries(
+    async fn claim_deliveries(
         &self,
+        conn: &mut AnyConnection,
         worker: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = conn.begin_with(self.begin_write()).await?;
         // SKIP LOCKED lets instances sharing PostgreSQL take different rows at once;
         // SQLite has one writer at a time, which the IMMEDIATE transaction already is.
         let lock = match self.backend {
@@ -532,17 +557,35 @@ impl Store {
             ));
         }
         claimed.sort_unstable_by_key(|c| c.0);
-        let sql = format!(
-            "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s LEFT JOIN partners p ON p.id = s.partner_id WHERE s.id IN ({})",
-            positional(self.backend, 1, claimed.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for c in &claimed {
-            q = q.bind(c.2);
-        }
-        let mut subscribers: HashMap<i64, Subscriber> = HashMap::new();
-        for row in q.fetch_all(&self.pool).await? {
-            let s = subscriber_from_row(&row)?;
+        // Only what a digest needs of its reader: every column read costs a copy on
+        // the database's thread and another on ours, and a claim reads a thousand rows.
+        let ids = serde_json::to_string(&claimed.iter().map(|c| c.2).collect::<Vec<_>>())
+            .context("listing claimed subscribers")?;
+        let ids_in = match self.backend {
+            Backend::Sqlite => "SELECT value FROM json_each($1)",
+            Backend::Postgres => {
+                "SELECT jsonb_array_elements_text(CAST($1 AS TEXT)::jsonb)::bigint"
+            }
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT s.id, s.email, s.name, p.name, COALESCE(s.timezone, p.timezone), s.language
+             FROM subscribers s LEFT JOIN partners p ON p.id = s.partner_id
+             WHERE s.id IN ({ids_in})"
+        ))
+        .bind(ids.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut subscribers: HashMap<i64, Subscriber> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let s = Subscriber {
+                id: row.try_get(0)?,
+                email: row.try_get(1)?,
+                name: row.try_get(2)?,
+                partner_name: row.try_get(3)?,
+                partner_timezone: row.try_get(4)?,
+                language: row.try_get(5)?,
+                ..recipient_defaults(now)
+            };
             subscribers.insert(s.id, s);
         }
         Ok(claimed
@@ -592,25 +635,42 @@ impl Store {
         item_ids: &[i64],
         except_digest: Option<i64>,
     ) -> StoreResult<HashMap<(i64, i64), DateTime<Utc>>> {
+        self.delivered_items_with(&self.pool, subscriber_ids, item_ids, except_digest)
+            .await
+    }
+
+    async fn delivered_items_with<'c>(
+        &self,
+        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+        subscriber_ids: &[i64],
+        item_ids: &[i64],
+        except_digest: Option<i64>,
+    ) -> StoreResult<HashMap<(i64, i64), DateTime<Utc>>> {
         let mut out = HashMap::new();
         if subscriber_ids.is_empty() || item_ids.is_empty() {
             return Ok(out);
         }
+        // The ids as two JSON arrays: two parameters, and one statement text for any
+        // number of them.
+        let ids = |ids: &[i64]| serde_json::to_string(ids).context("listing ids");
+        let (subscribers, items) = (ids(subscriber_ids)?, ids(item_ids)?);
+        let ids_in = |n: usize| match self.backend {
+            Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
+            Backend::Postgres => {
+                format!("SELECT jsonb_array_elements_text(CAST(${n} AS TEXT)::jsonb)::bigint")
+            }
+        };
         let sql = format!(
             "SELECT subscriber_id, item_id, item_updated_at FROM delivered_items
-             WHERE subscriber_id IN ({}) AND item_id IN ({}) AND digest_id <> {}",
-            positional(self.backend, 1, subscriber_ids.len()),
-            positional(self.backend, subscriber_ids.len() + 1, item_ids.len()),
-            except_digest.unwrap_or(0)
+             WHERE subscriber_id IN ({}) AND item_id IN ({}) AND digest_id <> $3",
+            ids_in(1),
+            ids_in(2),
         );
-        let mut q = sqlx::query(&sql);
-        for id in subscriber_ids {
-            q = q.bind(*id);
-        }
-        for id in item_ids {
-            q = q.bind(*id);
-        }
-        for row in q.fetch_all(&self.pool).await? {
+        let q = sqlx::query(&sql)
+            .bind(subscribers.as_str())
+            .bind(items.as_str())
+            .bind(except_digest.unwrap_or(0));
+        for row in q.fetch_all(executor).await? {
             out.insert((row.try_get(0)?, row.try_get(1)?), from_ts(row.try_get(2)?));
         }
         Ok(out)
@@ -620,8 +680,9 @@ impl Store {
     /// in one transaction. The worker records each message as soon as the server has
     /// answered, a few together when several answers arrive at once (a group commit):
     /// the smaller the gap, the smaller the chance that a crash sends one twice.
-    pub async fn mark_deliveries_sent(
+    async fn mark_deliveries_sent(
         &self,
+        conn: &mut AnyConnection,
         sent: &[SentRecord],
         worker: &str,
         now: DateTime<Utc>,
@@ -630,62 +691,96 @@ impl Store {
             return Ok(());
         }
         let now = to_ts(now);
-        let mut tx = self.write_tx().await?;
-        for chunk in sent.chunks(500) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| format!("({})", positional(self.backend, n * 2 + 1, 2)))
-                .collect();
-            let next = chunk.len() * 2 + 1;
-            let sql = format!(
-                "WITH v(id, message_id) AS (VALUES {})
-                 UPDATE deliveries SET status = 'sent', sent_at = {}, updated_at = {}, lease_until = NULL, last_error = NULL,
-                     message_id = (SELECT v.message_id FROM v WHERE v.id = deliveries.id)
-                 WHERE id IN (SELECT v.id FROM v) AND claimed_by = {}",
-                values.join(", "),
-                positional(self.backend, next, 1),
-                positional(self.backend, next + 1, 1),
-                positional(self.backend, next + 2, 1),
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q.bind(r.delivery_id).bind(r.message_id.as_str());
+        // The rows go in as one JSON array per statement: the statements' text is the
+        // same whatever their number, so each is prepared once per connection, and one
+        // parameter is bound instead of hundreds.
+        let deliveries = serde_json::to_string(
+            &sent
+                .iter()
+                .map(|r| (r.delivery_id, r.message_id.as_str(), r.subscriber_id))
+                .collect::<Vec<_>>(),
+        )
+        .context("listing sent deliveries")?;
+        // What each subscriber got of each item; the last wins when one message of a
+        // group repeats another's item for the same reader (two lists' digests).
+        let mut items: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+        for r in sent {
+            for (item, at) in &r.items {
+                items.insert((r.subscriber_id, *item), (r.digest_id, to_ts(*at)));
             }
-            q.bind(now).bind(now).bind(worker).execute(&mut *tx).await?;
-            let sql = format!(
-                "UPDATE subscribers SET permanent_failures = 0 WHERE permanent_failures > 0 AND id IN ({})",
-                positional(self.backend, 1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q.bind(r.subscriber_id);
-            }
-            q.execute(&mut *tx).await?;
         }
-        let items: Vec<(i64, i64, i64, i64)> = sent
-            .iter()
-            .flat_map(|r| {
-                r.items
-                    .iter()
-                    .map(move |(item, at)| (r.subscriber_id, *item, r.digest_id, to_ts(*at)))
-            })
-            .collect();
-        for chunk in items.chunks(1000) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| format!("({})", positional(self.backend, n * 4 + 1, 4)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO delivered_items (subscriber_id, item_id, digest_id, item_updated_at) VALUES {}
+        let items = serde_json::to_string(
+            &items
+                .into_iter()
+                .map(|((subscriber, item), (digest, at))| (subscriber, item, digest, at))
+                .collect::<Vec<_>>(),
+        )
+        .context("listing delivered items")?;
+        let (elements, int) = match self.backend {
+            Backend::Sqlite => ("json_each($1) AS v", ""),
+            Backend::Postgres => (
+                "jsonb_array_elements(CAST($1 AS TEXT)::jsonb) AS v(value)",
+                "::bigint",
+            ),
+        };
+        let statements = [
+            format!(
+                "UPDATE deliveries SET status = 'sent', sent_at = $2, updated_at = $2, lease_until = NULL,
+                     last_error = NULL, message_id = v.value ->> 1
+                 FROM {elements}
+                 WHERE deliveries.id = (v.value ->> 0){int} AND deliveries.claimed_by = $3"
+            ),
+            format!(
+                "UPDATE subscribers SET permanent_failures = 0
+                 WHERE permanent_failures > 0 AND id IN (SELECT (v.value ->> 2){int} FROM {elements})"
+            ),
+            format!(
+                "INSERT INTO delivered_items (subscriber_id, item_id, digest_id, item_updated_at)
+                 SELECT (v.value ->> 0){int}, (v.value ->> 1){int}, (v.value ->> 2){int}, (v.value ->> 3){int}
+                 FROM {} WHERE true
                  ON CONFLICT (subscriber_id, item_id) DO UPDATE SET
                      digest_id = excluded.digest_id, item_updated_at = excluded.item_updated_at",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for (subscriber, item, digest, at) in chunk {
-                q = q.bind(*subscriber).bind(*item).bind(*digest).bind(*at);
+                elements.replace("$1", "$4")
+            ),
+        ];
+        match self.backend {
+            // The whole transaction in one request to the connection's thread, instead of
+            // five: a group is often a handful of messages, and each request costs both
+            // threads a sleep and a wake-up.
+            Backend::Sqlite => {
+                let sql = format!("BEGIN IMMEDIATE; {}; COMMIT", statements.join("; "));
+                let done = sqlx::query(&sql)
+                    .bind(deliveries.as_str())
+                    .bind(now)
+                    .bind(worker)
+                    .bind(items.as_str())
+                    .execute(&mut *conn)
+                    .await;
+                if let Err(e) = done {
+                    // Nothing of the group stays: the caller drops this connection too.
+                    let _ = conn.execute("ROLLBACK").await;
+                    return Err(e.into());
+                }
             }
-            q.execute(&mut *tx).await?;
+            Backend::Postgres => {
+                let mut tx = conn.begin_with(self.begin_write()).await?;
+                sqlx::query(&statements[0])
+                    .bind(deliveries.as_str())
+                    .bind(now)
+                    .bind(worker)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(&statements[1])
+                    .bind(deliveries.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(&statements[2].replace("$4", "$1"))
+                    .bind(items.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -869,30 +964,148 @@ impl Store {
     }
 
     /// Mints many subscriber tokens in one statement: (hash, subscriber, purpose, list).
-    pub async fn store_tokens(
+    async fn store_tokens(
         &self,
+        conn: &mut AnyConnection,
         tokens: &[(String, i64, super::TokenPurpose, Option<i64>)],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        for chunk in tokens.chunks(1000) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| format!("({})", positional(self.backend, n * 5 + 1, 5)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO subscriber_tokens (token_hash, subscriber_id, purpose, list_id, created_at) VALUES {}",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for (hash, subscriber, purpose, list) in chunk {
-                q = q
-                    .bind(hash.as_str())
-                    .bind(*subscriber)
-                    .bind(purpose.as_str())
-                    .bind(*list)
-                    .bind(to_ts(now));
-            }
-            q.execute(&self.pool).await?;
+        if tokens.is_empty() {
+            return Ok(());
         }
+        // One JSON parameter rather than five bound per token.
+        let rows = serde_json::to_string(
+            &tokens
+                .iter()
+                .map(|(hash, subscriber, purpose, list)| {
+                    (hash.as_str(), *subscriber, purpose.as_str(), *list)
+                })
+                .collect::<Vec<_>>(),
+        )
+        .context("listing tokens")?;
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "INSERT INTO subscriber_tokens (token_hash, subscriber_id, purpose, list_id, created_at)
+                 SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2, v.value ->> 3, $2
+                 FROM json_each($1) AS v"
+            }
+            Backend::Postgres => {
+                "INSERT INTO subscriber_tokens (token_hash, subscriber_id, purpose, list_id, created_at)
+                 SELECT v.value ->> 0, (v.value ->> 1)::bigint, v.value ->> 2, (v.value ->> 3)::bigint, $2
+                 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) AS v(value)"
+            }
+        };
+        sqlx::query(sql)
+            .bind(rows.as_str())
+            .bind(to_ts(now))
+            .execute(conn)
+            .await?;
         Ok(())
+    }
+
+    /// What begins a transaction that will write: see [`Store::write_tx`].
+    fn begin_write(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
+    }
+}
+
+/// A delivery worker's own connection for its claims, tokens and marks, which it makes
+/// one at a time: taken from the pool once rather than for each statement (a pooled
+/// connection is pinged every time it is handed out, one more round trip to the
+/// database). With a pool of fewer than three connections it is given back after each
+/// use, and it always is when an error leaves its state in doubt or [`release`] is called.
+///
+/// [`release`]: OutboxConnection::release
+pub struct OutboxConnection {
+    store: Store,
+    conn: Option<PoolConnection<sqlx::Any>>,
+    keep: bool,
+}
+
+impl OutboxConnection {
+    pub fn new(store: Store) -> Self {
+        let keep = store.pool.options().get_max_connections() >= 3;
+        Self {
+            store,
+            conn: None,
+            keep,
+        }
+    }
+
+    /// Gives the connection back to the pool.
+    pub fn release(&mut self) {
+        self.conn = None;
+    }
+
+    async fn conn(&mut self) -> StoreResult<&mut PoolConnection<sqlx::Any>> {
+        Ok(match &mut self.conn {
+            Some(conn) => conn,
+            slot @ None => slot.insert(self.store.pool.acquire().await?),
+        })
+    }
+
+    fn done<T>(&mut self, result: StoreResult<T>) -> StoreResult<T> {
+        if result.is_err() || !self.keep {
+            self.conn = None;
+        }
+        result
+    }
+
+    /// See [`Store::claim_deliveries`].
+    pub async fn claim_deliveries(
+        &mut self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let store = self.store.clone();
+        let conn = self.conn().await?;
+        let result = store
+            .claim_deliveries(conn, worker, now, lease_until, limit)
+            .await;
+        self.done(result)
+    }
+
+    /// See [`Store::delivered_items`].
+    pub async fn delivered_items(
+        &mut self,
+        subscriber_ids: &[i64],
+        item_ids: &[i64],
+    ) -> StoreResult<HashMap<(i64, i64), DateTime<Utc>>> {
+        let store = self.store.clone();
+        let conn = self.conn().await?;
+        let result = store
+            .delivered_items_with(&mut **conn, subscriber_ids, item_ids, None)
+            .await;
+        self.done(result)
+    }
+
+    /// See [`Store::mark_deliveries_sent`].
+    pub async fn mark_deliveries_sent(
+        &mut self,
+        sent: &[SentRecord],
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let store = self.store.clone();
+        let conn = self.conn().await?;
+        let result = store.mark_deliveries_sent(conn, sent, worker, now).await;
+        self.done(result)
+    }
+
+    /// See [`Store::store_tokens`].
+    pub async fn store_tokens(
+        &mut self,
+        tokens: &[(String, i64, super::TokenPurpose, Option<i64>)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let store = self.store.clone();
+        let conn = self.conn().await?;
+        let result = store.store_tokens(conn, tokens, now).await;
+        self.done(result)
     }
 }

@@ -14,7 +14,7 @@ mod users;
 pub use content::{Category, FeedQuery, ItemFilter, ItemPage, Written};
 pub use digests::{
     ClaimedDelivery, Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow,
-    FailedDelivery, Section, Selection, SentRecord,
+    FailedDelivery, OutboxConnection, Section, Selection, SentRecord,
 };
 pub use history::DeliveryRecord;
 pub use import::{ImportCounts, ImportRow, ImportSession, ImportTerms};
