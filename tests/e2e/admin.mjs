@@ -180,6 +180,12 @@ async function run(page) {
   await eventually("the Markdown preview in #live-preview", async () =>
     (await page.locator("#live-preview").innerHTML()).includes("<strong>"),
   );
+  // The live preview (admin.js) follows typing, without a button.
+  await page.locator("#body").press("End");
+  await page.locator("#body").pressSequentially("\n\nAnd *typed live*.");
+  await eventually("the live preview to follow typing", async () =>
+    (await page.locator("#live-preview").innerHTML()).includes("<em>typed live</em>"),
+  );
   check((await page.locator("#title").inputValue()) === ITEM_TITLE, "the preview kept the title");
   check(await page.locator("#cat-news").isChecked(), "the preview kept the category news ticked");
   await screenshot(page, "item-form");
