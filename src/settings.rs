@@ -101,6 +101,9 @@ pub struct Settings {
     pub delivery: crate::digest::outbox::DeliverySettings,
     /// Run the digest schedule and the delivery worker inside `serve`.
     pub run_workers: bool,
+    /// Behind a reverse proxy: take the client's address from the last
+    /// `X-Forwarded-For` entry (the one the proxy added) for per-address limits.
+    pub trust_forwarded_for: bool,
 }
 
 impl Settings {
@@ -187,6 +190,13 @@ impl Settings {
             Some("off") => false,
             Some(other) => bail!("NEWSDESK_WORKERS must be on or off (got {other:?})"),
         };
+        let trust_forwarded_for = match get("NEWSDESK_TRUST_FORWARDED_FOR").as_deref() {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(other) => {
+                bail!("NEWSDESK_TRUST_FORWARDED_FOR must be on or off (got {other:?})")
+            }
+        };
         let site_name = get("NEWSDESK_SITE_NAME").unwrap_or_else(|| "newsdesk".into());
         if site_name.trim().is_empty()
             || site_name.chars().count() > 200
@@ -197,6 +207,7 @@ impl Settings {
         Ok(Self {
             delivery,
             run_workers,
+            trust_forwarded_for,
             max_import_bytes,
             subscribe_rate_per_hour,
             mail,
@@ -246,6 +257,21 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn forwarded_for_is_trusted_only_when_asked() {
+        assert!(!settings(&[]).unwrap().trust_forwarded_for);
+        assert!(
+            settings(&[("NEWSDESK_TRUST_FORWARDED_FOR", "on")])
+                .unwrap()
+                .trust_forwarded_for
+        );
+        let e = settings(&[("NEWSDESK_TRUST_FORWARDED_FOR", "yes")]).unwrap_err();
+        assert!(
+            e.to_string().contains("NEWSDESK_TRUST_FORWARDED_FOR"),
+            "{e}"
+        );
     }
 
     #[test]

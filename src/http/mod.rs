@@ -61,6 +61,28 @@ pub struct Shared {
     pub lists_changed: Arc<tokio::sync::Notify>,
 }
 
+/// The client's address for per-address limits: the peer's, or behind a trusted reverse
+/// proxy the last `X-Forwarded-For` entry (the one that proxy added; earlier entries
+/// are whatever the client claimed).
+pub fn client_ip(
+    settings: &Settings,
+    peer: std::net::SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    if settings.trust_forwarded_for
+        && let Some(ip) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.ip()
+}
+
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api::router();

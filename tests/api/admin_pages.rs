@@ -753,3 +753,38 @@ async fn a_name_of_nobody_locks_like_an_account_so_names_cannot_be_told_apart() 
     assert_eq!(answers[0], answers[1]);
     assert_eq!(answers[0][4], (StatusCode::TOO_MANY_REQUESTS, true));
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_budget() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Db::Sqlite, |s| {
+        s.trust_forwarded_for = true
+    })
+    .await
+    .unwrap();
+    let form = app.get("/admin/sign-in").send().await.unwrap();
+    let pre = set_cookie(&form, "nd_signin").unwrap();
+    let csrf = csrf_of(&form.text().await.unwrap());
+    let attempt = |client: &'static str, n: usize| {
+        app.client
+            .post(app.url("/admin/sign-in"))
+            .header(COOKIE, format!("nd_signin={pre}"))
+            // The proxy appends what it saw; the client's own claim comes first.
+            .header("x-forwarded-for", format!("203.0.113.9, {client}"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("name", &format!("nobody{n}")),
+                ("password", "wrong"),
+            ])
+            .send()
+    };
+    for n in 0..30 {
+        let r = attempt("198.51.100.1", n).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let r = attempt("198.51.100.1", 30).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.text().await.unwrap().contains("from your address"));
+    // Another client behind the same proxy is not held back.
+    let r = attempt("198.51.100.2", 31).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}

@@ -367,7 +367,8 @@ pub async fn sign_in(
         );
     }
     // Only failures count against the address: people signing in do not use it up.
-    if state.sign_in_limiter.is_over(&peer.ip()) {
+    let client = crate::http::client_ip(&state.settings, peer, &headers);
+    if state.sign_in_limiter.is_over(&client) {
         return again(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed sign-ins from your address. Wait a few minutes and try again.",
@@ -391,7 +392,7 @@ pub async fn sign_in(
         {
             Ok(locks) => locks,
             Err(until) => {
-                state.sign_in_limiter.allow(peer.ip());
+                state.sign_in_limiter.allow(client);
                 tracing::warn!(user = %u.name, "sign-in refused: account locked");
                 return again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now));
             }
@@ -408,7 +409,7 @@ pub async fn sign_in(
     let user = match user {
         Some(u) if password_ok => u,
         other => {
-            state.sign_in_limiter.allow(peer.ip());
+            state.sign_in_limiter.allow(client);
             match other {
                 Some(u) => tracing::warn!(user = %u.name, "sign-in failed: wrong password"),
                 None => {

@@ -228,7 +228,8 @@ pub async fn subscribe(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
-    if !state.limiter.allow(peer.ip()) {
+    let client = crate::http::client_ip(&state.settings, peer, &headers);
+    if !state.limiter.allow(client) {
         let mut response = if json {
             AppError::TooManyRequests.into_response()
         } else {
@@ -277,7 +278,7 @@ pub async fn subscribe(
         }
     };
     let now = state.clock.now();
-    let ip = peer.ip().to_string();
+    let ip = client.to_string();
     let outcome = state
         .store
         .request_subscription(
