@@ -26,6 +26,17 @@ pub enum DigestStatus {
 }
 
 impl DigestStatus {
+    /// The name stored and shown (`sending`, `sent`, ...), as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Skipped => "skipped",
+            Self::Missed => "missed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
     fn parse(s: &str) -> anyhow::Result<Self> {
         Ok(match s {
             "sending" => Self::Sending,

@@ -35,7 +35,7 @@ pub(super) struct DigestRow {
     pub list: String,
     pub list_name: String,
     pub period: String,
-    pub status: String,
+    pub status: &'static str,
     pub created: String,
     pub pending: u64,
     pub sent: u64,
@@ -53,14 +53,6 @@ struct Dashboard {
     digests: Vec<DigestRow>,
 }
 
-/// A digest status as its API name (`sending`, `sent`, ...).
-pub(super) fn status_str(s: crate::store::DigestStatus) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 pub(super) async fn digest_rows(
     state: &AppState,
     list_id: Option<i64>,
@@ -76,7 +68,7 @@ pub(super) async fn digest_rows(
             list: list.map(|l| l.slug.clone()).unwrap_or_default(),
             list_name: list.map(|l| l.name.clone()).unwrap_or_default(),
             period: d.period,
-            status: status_str(d.status),
+            status: d.status.as_str(),
             created: when(d.created_at),
             pending: counts.pending + counts.sending,
             sent: counts.sent,

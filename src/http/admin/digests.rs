@@ -1,7 +1,6 @@
 //! One digest: its items, delivery counts, failed deliveries with their reasons;
 //! retry the failed ones, or cancel what is still pending.
 
-use super::dashboard::status_str;
 use super::page::{self, PageError, PageResult, parse_id, when, when_opt};
 use super::session::{Session, done};
 use crate::http::AppState;
@@ -33,7 +32,7 @@ struct Body {
     list: String,
     list_name: String,
     period: String,
-    status: String,
+    status: &'static str,
     trigger: &'static str,
     built: String,
     completed: String,
@@ -92,7 +91,7 @@ pub async fn show(
         list: list.slug.clone(),
         list_name: list.name.clone(),
         period: d.period.clone(),
-        status: status_str(d.status),
+        status: d.status.as_str(),
         trigger: d.trigger.as_str(),
         built: when(d.created_at),
         completed: when_opt(d.completed_at),

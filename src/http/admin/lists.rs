@@ -627,8 +627,8 @@ pub async fn send_now(
         Created::New(d) => {
             state.outbox_wake.notify_one();
             tracing::info!(list = %list.slug, period = %d.period, by = %session.name, "digest sent by hand");
-            let status = super::dashboard::status_str(d.status);
-            let message = if status == "skipped" {
+            let skipped = d.status == crate::store::DigestStatus::Skipped;
+            let message = if skipped {
                 format!(
                     "The {} digest of {} was recorded as skipped: {}",
                     d.period, list.name, d.note
@@ -636,7 +636,7 @@ pub async fn send_now(
             } else {
                 format!("The {} digest of {} is being sent.", d.period, list.name)
             };
-            done(&state, &session, status != "skipped", &message, &format!("/admin/digests/{}", d.id)).await
+            done(&state, &session, !skipped, &message, &format!("/admin/digests/{}", d.id)).await
         }
         Created::Existing(d) => {
             done(
