@@ -1,5 +1,6 @@
 //! The subscriber's side: tokens for mailed links, confirmation mails.
 
+use crate::domain::MembershipStatus;
 use crate::http::AppState;
 use crate::mail::OutgoingMail;
 use crate::store::{MailingList, Store, TokenPurpose};
@@ -175,4 +176,84 @@ pub fn send_confirmation_later(state: &AppState, subscriber_id: i64, list: Maili
             );
         }
     });
+}
+
+/// An admin adds a contact (through the API or the pages), optionally on a list. A
+/// stated consent, or a single opt-in list, confirms them at once; otherwise, on a
+/// list, they stay pending and are mailed a confirmation link. Returns the subscriber
+/// and, with a list, where they stand on it.
+pub async fn add_subscriber(
+    state: &AppState,
+    draft: &crate::domain::SubscriberDraft,
+    consent: Option<crate::domain::Consent>,
+    list: Option<MailingList>,
+    now: DateTime<Utc>,
+) -> crate::store::StoreResult<(crate::store::Subscriber, Option<MembershipStatus>)> {
+    let single = list
+        .as_ref()
+        .is_some_and(|l| l.opt_in == crate::domain::OptIn::Single);
+    let consent = consent.or_else(|| {
+        single.then(|| crate::domain::Consent {
+            source: "admin: single opt-in list".into(),
+            ip: None,
+        })
+    });
+    let subscriber = state
+        .store
+        .create_subscriber(
+            draft,
+            crate::domain::JoinedVia::Admin,
+            consent.as_ref(),
+            now,
+        )
+        .await?;
+    let Some(list) = list else {
+        return Ok((subscriber, None));
+    };
+    let status = if consent.is_some() {
+        MembershipStatus::Confirmed
+    } else {
+        MembershipStatus::Pending
+    };
+    state
+        .store
+        .set_membership(list.id, subscriber.id, status, "added by an admin", now)
+        .await?;
+    if status == MembershipStatus::Pending {
+        send_confirmation_later(state, subscriber.id, list);
+    }
+    Ok((subscriber, Some(status)))
+}
+
+/// An admin (`by`) puts an existing subscriber on a list: confirmed at once with a
+/// stated consent, on a single opt-in list, or when their address is confirmed
+/// already; otherwise pending, with a confirmation mail.
+pub async fn add_to_list(
+    state: &AppState,
+    list: &MailingList,
+    subscriber: &crate::store::Subscriber,
+    consent: Option<&str>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> crate::store::StoreResult<MembershipStatus> {
+    let confirmed = consent.is_some()
+        || list.opt_in == crate::domain::OptIn::Single
+        || subscriber.status == crate::domain::SubscriberStatus::Confirmed;
+    let status = if confirmed {
+        MembershipStatus::Confirmed
+    } else {
+        MembershipStatus::Pending
+    };
+    let why = match consent {
+        Some(c) => format!("added by {by}; consent: {c}"),
+        None => format!("added by {by}"),
+    };
+    state
+        .store
+        .set_membership(list.id, subscriber.id, status, &why, now)
+        .await?;
+    if status == MembershipStatus::Pending {
+        send_confirmation_later(state, subscriber.id, list.clone());
+    }
+    Ok(status)
 }

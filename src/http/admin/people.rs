@@ -7,13 +7,13 @@ use super::page::{
     zone_choices,
 };
 use super::session::{Session, done};
-use crate::domain::{Consent, JoinedVia, MembershipStatus, OptIn, SubscriberStatus, Text};
+use crate::domain::{MembershipStatus, SubscriberStatus, Text};
 use crate::http::AppState;
 use crate::http::api::partners::PartnerRequest;
 use crate::http::api::subscribers::SubscriberRequest;
 use crate::http::error::AppError;
 use crate::store::{MailingList, Partner, Subscriber, SubscriberFilter};
-use crate::subscriptions::send_confirmation_later;
+use crate::subscriptions::{add_subscriber, add_to_list};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -629,50 +629,25 @@ pub async fn create_subscriber(
         },
         None => None,
     };
-    let now = state.clock.now();
-    let consent = consent.or_else(|| {
-        list.as_ref()
-            .is_some_and(|l| l.opt_in == OptIn::Single)
-            .then(|| Consent {
-                source: "admin: single opt-in list".into(),
-                ip: None,
-            })
-    });
-    let subscriber = match state
-        .store
-        .create_subscriber(&draft, JoinedVia::Admin, consent.as_ref(), now)
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            let errors = page::form_error(e, SUBSCRIBER_FIELDS)?;
-            return refused(errors, form).await;
-        }
-    };
-    let mut message = format!("{} was added.", subscriber.email);
-    if let Some(list) = list {
-        let status = if consent.is_some() {
-            MembershipStatus::Confirmed
-        } else {
-            MembershipStatus::Pending
+    let list_name = list.as_ref().map(|l| l.name.clone()).unwrap_or_default();
+    let (subscriber, status) =
+        match add_subscriber(&state, &draft, consent, list, state.clock.now()).await {
+            Ok(added) => added,
+            Err(e) => {
+                let errors = page::form_error(e, SUBSCRIBER_FIELDS)?;
+                return refused(errors, form).await;
+            }
         };
-        state
-            .store
-            .set_membership(list.id, subscriber.id, status, "added by an admin", now)
-            .await?;
-        if status == MembershipStatus::Pending {
-            message = format!(
-                "{} was added to {}; a confirmation mail is on its way and they stay pending until they follow it.",
-                subscriber.email, list.name
-            );
-            send_confirmation_later(&state, subscriber.id, list);
-        } else {
-            message = format!(
-                "{} was added to {} (confirmed).",
-                subscriber.email, list.name
-            );
+    let message = match status {
+        None => format!("{} was added.", subscriber.email),
+        Some(MembershipStatus::Confirmed) => {
+            format!("{} was added to {list_name} (confirmed).", subscriber.email)
         }
-    }
+        Some(_) => format!(
+            "{} was added to {list_name}; a confirmation mail is on its way and they stay pending until they follow it.",
+            subscriber.email
+        ),
+    };
     done(
         &state,
         &session,
@@ -1019,26 +994,18 @@ pub async fn set_membership(
         },
         None => None,
     };
-    let confirmed = consent.is_some()
-        || list.opt_in == OptIn::Single
-        || s.status == SubscriberStatus::Confirmed;
-    let status = if confirmed {
-        MembershipStatus::Confirmed
-    } else {
-        MembershipStatus::Pending
-    };
-    let why = match &consent {
-        Some(c) => format!("added by {}; consent: {}", session.name, c.as_str()),
-        None => format!("added by {}", session.name),
-    };
-    state
-        .store
-        .set_membership(list.id, s.id, status, &why, now)
-        .await?;
-    let message = if confirmed {
+    let status = add_to_list(
+        &state,
+        &list,
+        &s,
+        consent.as_ref().map(|c| c.as_str()),
+        &session.name,
+        now,
+    )
+    .await?;
+    let message = if status == MembershipStatus::Confirmed {
         format!("{} was added to {} (confirmed).", s.email, list.name)
     } else {
-        send_confirmation_later(&state, s.id, list.clone());
         format!(
             "{} was added to {}; a confirmation mail is on its way.",
             s.email, list.name

@@ -11,7 +11,7 @@ use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
 use crate::store::MailingList;
-use crate::subscriptions::send_confirmation_later;
+use crate::subscriptions::add_to_list;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -275,24 +275,15 @@ async fn add_member(
         .subscriber_by_id(request.subscriber_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("subscriber {}", request.subscriber_id)))?;
-    let now = state.clock.now();
-    let confirmed_address = subscriber.status == crate::domain::SubscriberStatus::Confirmed;
-    let status = if consent.is_some() || list.opt_in == OptIn::Single || confirmed_address {
-        MembershipStatus::Confirmed
-    } else {
-        MembershipStatus::Pending
-    };
-    let why = match &consent {
-        Some(c) => format!("added by an admin; consent: {}", c.as_str()),
-        None => "added by an admin".into(),
-    };
-    state
-        .store
-        .set_membership(list.id, subscriber.id, status, &why, now)
-        .await?;
-    if status == MembershipStatus::Pending {
-        send_confirmation_later(&state, subscriber.id, list.clone());
-    }
+    let status = add_to_list(
+        &state,
+        &list,
+        &subscriber,
+        consent.as_ref().map(|c| c.as_str()),
+        "an admin",
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(MemberResponse {
         list: list.slug,
         subscriber_id: subscriber.id,

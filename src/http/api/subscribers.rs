@@ -2,7 +2,7 @@
 
 use super::partners::parse_id;
 use crate::domain::{
-    Consent, Email, FieldErrors, JoinedVia, Language, MembershipStatus, OptIn, SubscriberDraft,
+    Consent, Email, FieldErrors, JoinedVia, Language, MembershipStatus, SubscriberDraft,
     SubscriberStatus, Text, TimeZone,
 };
 use crate::http::AppState;
@@ -11,7 +11,7 @@ use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
 use crate::import::{FileError, ImportMode, ImportOptions, ImportReport, export_csv, import_csv};
 use crate::store::{MailingList, Subscriber, SubscriberFilter};
-use crate::subscriptions::send_confirmation_later;
+use crate::subscriptions::add_subscriber;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -284,44 +284,7 @@ async fn create_subscriber(
         Some(slug) => Some(find_list(&state, slug).await?),
         None => None,
     };
-    let now = state.clock.now();
-    let single = list.as_ref().is_some_and(|l| l.opt_in == OptIn::Single);
-    let consent = consent.or_else(|| {
-        single.then(|| Consent {
-            source: "admin: single opt-in list".into(),
-            ip: None,
-        })
-    });
-    let subscriber = state
-        .store
-        .create_subscriber(&draft, JoinedVia::Admin, consent.as_ref(), now)
-        .await?;
-    if let Some(list) = list {
-        if consent.is_some() {
-            state
-                .store
-                .set_membership(
-                    list.id,
-                    subscriber.id,
-                    MembershipStatus::Confirmed,
-                    "added by an admin",
-                    now,
-                )
-                .await?;
-        } else {
-            state
-                .store
-                .set_membership(
-                    list.id,
-                    subscriber.id,
-                    MembershipStatus::Pending,
-                    "added by an admin",
-                    now,
-                )
-                .await?;
-            send_confirmation_later(&state, subscriber.id, list);
-        }
-    }
+    let (subscriber, _) = add_subscriber(&state, &draft, consent, list, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(subscriber.into())))
 }
 
