@@ -842,6 +842,31 @@ impl Store {
             .map_err(enum_err)?)
     }
 
+    /// Where each of these subscribers stands on a list, in one query (those never on
+    /// it are left out).
+    pub async fn membership_statuses(
+        &self,
+        list_id: i64,
+        subscriber_ids: &[i64],
+    ) -> StoreResult<BTreeMap<i64, MembershipStatus>> {
+        if subscriber_ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let sql = format!(
+            "SELECT subscriber_id, status FROM memberships WHERE list_id = $1 AND subscriber_id IN ({})",
+            placeholders(2, subscriber_ids.len())
+        );
+        let mut query = sqlx::query_as::<_, (i64, String)>(&sql).bind(list_id);
+        for id in subscriber_ids {
+            query = query.bind(*id);
+        }
+        let mut out = BTreeMap::new();
+        for (id, status) in query.fetch_all(&self.pool).await? {
+            out.insert(id, MembershipStatus::parse(&status).map_err(enum_err)?);
+        }
+        Ok(out)
+    }
+
     // ---- the public side: subscribe, confirm, unsubscribe --------------------------
 
     /// A request from the public form. Creates the subscriber when new; the caller

@@ -5,9 +5,10 @@ use super::page::{self, PageResult, when};
 use super::session::Session;
 use crate::domain::{IsoWeek, ItemStatus, MembershipStatus};
 use crate::http::AppState;
-use crate::store::ItemFilter;
+use crate::store::{ItemFilter, MailingList};
 use axum::extract::State;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -18,15 +19,50 @@ struct ItemRow {
     categories: String,
 }
 
+/// A list as the dashboard and the list pages sum it up.
 #[derive(Serialize)]
-struct ListRow {
-    slug: String,
-    name: String,
-    pending: u64,
-    confirmed: u64,
-    unsubscribed: u64,
-    schedule: String,
-    next_digest: String,
+pub(super) struct ListSummary {
+    pub slug: String,
+    pub name: String,
+    pub visibility: &'static str,
+    pub confirmed: u64,
+    pub pending: u64,
+    pub unsubscribed: u64,
+    /// Its cron expression and zone.
+    pub schedule: String,
+    /// The week and local time of its next scheduled digest.
+    pub next_digest: String,
+}
+
+pub(super) async fn list_summary(
+    state: &AppState,
+    l: &MailingList,
+    now: DateTime<Utc>,
+) -> Result<ListSummary, crate::store::StoreError> {
+    let counts = state.store.list_counts(l.id).await?;
+    let count = |s: MembershipStatus| counts.get(&s).copied().unwrap_or(0);
+    let tz = l.schedule.timezone.tz();
+    Ok(ListSummary {
+        slug: l.slug.clone(),
+        name: l.name.clone(),
+        visibility: l.visibility.as_str(),
+        confirmed: count(MembershipStatus::Confirmed),
+        pending: count(MembershipStatus::Pending),
+        unsubscribed: count(MembershipStatus::Unsubscribed),
+        schedule: format!(
+            "{} ({})",
+            l.schedule.cron.as_str(),
+            l.schedule.timezone.name()
+        ),
+        next_digest: match l.schedule.cron.next_fire_after(now, tz) {
+            Some(t) => format!(
+                "{} — {}",
+                IsoWeek::containing(t, tz),
+                t.with_timezone(&tz).format("%a %-d %b %Y %H:%M %Z")
+            ),
+            None => "never (the schedule does not fire again)".into(),
+        },
+    })
 }
 
 #[derive(Serialize)]
@@ -49,7 +85,7 @@ struct Dashboard {
     items: Vec<ItemRow>,
     items_total: u64,
     drafts_total: u64,
-    lists: Vec<ListRow>,
+    lists: Vec<ListSummary>,
     digests: Vec<DigestRow>,
 }
 
@@ -117,36 +153,7 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
     let (mut lists, mut digests) = (Vec::new(), Vec::new());
     if session.is_admin() {
         for l in state.store.list_lists().await? {
-            let counts = state.store.list_counts(l.id).await?;
-            let tz = l.schedule.timezone.tz();
-            let next = l.schedule.cron.next_fire_after(now, tz);
-            lists.push(ListRow {
-                pending: counts.get(&MembershipStatus::Pending).copied().unwrap_or(0),
-                confirmed: counts
-                    .get(&MembershipStatus::Confirmed)
-                    .copied()
-                    .unwrap_or(0),
-                unsubscribed: counts
-                    .get(&MembershipStatus::Unsubscribed)
-                    .copied()
-                    .unwrap_or(0),
-                schedule: format!(
-                    "{} ({})",
-                    l.schedule.cron.as_str(),
-                    l.schedule.timezone.name()
-                ),
-                next_digest: next
-                    .map(|t| {
-                        format!(
-                            "{} — {}",
-                            IsoWeek::containing(t, tz),
-                            t.with_timezone(&tz).format("%a %-d %b %Y %H:%M %Z")
-                        )
-                    })
-                    .unwrap_or_else(|| "never (the schedule does not fire again)".into()),
-                slug: l.slug,
-                name: l.name,
-            });
+            lists.push(list_summary(&state, &l, now).await?);
         }
         digests = digest_rows(&state, None, 10).await?;
     }

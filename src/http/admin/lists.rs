@@ -1,11 +1,11 @@
 //! Lists: members, categories, schedule and time zone, a rendered preview of a digest
 //! for a chosen member, send now, export, and the list's digest history.
 
-use super::dashboard::{DigestRow, digest_rows};
+use super::dashboard::{DigestRow, ListSummary, digest_rows, list_summary};
 use super::page::{self, Choice, FormData, FormErrors, PageError, PageResult, zone_choices};
 use super::session::{Session, done};
 use crate::digest;
-use crate::domain::{Email, IsoWeek, MembershipStatus};
+use crate::domain::{Email, IsoWeek};
 use crate::http::AppState;
 use crate::http::api::lists::ListRequest;
 use crate::http::error::AppError;
@@ -155,18 +155,8 @@ async fn options(state: &AppState, form: &ListForm) -> Result<Options, PageError
 // ---- the lists -----------------------------------------------------------------------
 
 #[derive(Serialize)]
-struct ListRow {
-    slug: String,
-    name: String,
-    visibility: &'static str,
-    confirmed: u64,
-    pending: u64,
-    schedule: String,
-}
-
-#[derive(Serialize)]
 struct IndexBody {
-    lists: Vec<ListRow>,
+    lists: Vec<ListSummary>,
     form: ListForm,
     options: Options,
     errors: FormErrors,
@@ -180,23 +170,9 @@ async fn index_page(
     errors: FormErrors,
 ) -> PageResult {
     let mut lists = Vec::new();
+    let now = state.clock.now();
     for l in state.store.list_lists().await? {
-        let counts = state.store.list_counts(l.id).await?;
-        lists.push(ListRow {
-            confirmed: counts
-                .get(&MembershipStatus::Confirmed)
-                .copied()
-                .unwrap_or(0),
-            pending: counts.get(&MembershipStatus::Pending).copied().unwrap_or(0),
-            visibility: l.visibility.as_str(),
-            schedule: format!(
-                "{} ({})",
-                l.schedule.cron.as_str(),
-                l.schedule.timezone.name()
-            ),
-            slug: l.slug,
-            name: l.name,
-        });
+        lists.push(list_summary(state, &l, now).await?);
     }
     let body = IndexBody {
         lists,
@@ -297,15 +273,11 @@ struct PreviewView {
 
 #[derive(Serialize)]
 struct ShowBody {
-    slug: String,
-    name: String,
-    confirmed: u64,
-    pending: u64,
-    unsubscribed: u64,
+    #[serde(flatten)]
+    summary: ListSummary,
     members: Vec<MemberRow>,
     members_shown: usize,
     members_total: u64,
-    next_digest: String,
     default_period: String,
     preview: PreviewView,
     digests: Vec<DigestRow>,
@@ -340,7 +312,6 @@ async fn show_page(
     errors: FormErrors,
 ) -> PageResult {
     let now = state.clock.now();
-    let counts = state.store.list_counts(list.id).await?;
     let (members, members_total) = state
         .store
         .list_subscribers(&SubscriberFilter {
@@ -349,20 +320,19 @@ async fn show_page(
             ..Default::default()
         })
         .await?;
-    let mut member_rows = Vec::with_capacity(members.len());
-    for m in &members {
-        let status = state.store.membership_status(list.id, m.id).await?;
-        member_rows.push(MemberRow {
+    let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+    let statuses = state.store.membership_statuses(list.id, &ids).await?;
+    let member_rows: Vec<MemberRow> = members
+        .iter()
+        .map(|m| MemberRow {
             id: m.id,
             email: m.email.clone(),
             name: m.name.clone(),
             partner: m.partner_name.clone().unwrap_or_default(),
-            status: status.map(|s| s.as_str()).unwrap_or("unknown"),
-        });
-    }
+            status: statuses.get(&m.id).map(|s| s.as_str()).unwrap_or("unknown"),
+        })
+        .collect();
     let fallback = default_period(list, now);
-    let tz = list.schedule.timezone.tz();
-    let next = list.schedule.cron.next_fire_after(now, tz);
     let period_text = q
         .period
         .as_deref()
@@ -373,29 +343,10 @@ async fn show_page(
     let subscriber_text = q.subscriber.as_deref().unwrap_or("").trim().to_owned();
     let preview = render_preview(state, list, &period_text, &subscriber_text).await?;
     let body = ShowBody {
-        slug: list.slug.clone(),
-        name: list.name.clone(),
-        confirmed: counts
-            .get(&MembershipStatus::Confirmed)
-            .copied()
-            .unwrap_or(0),
-        pending: counts.get(&MembershipStatus::Pending).copied().unwrap_or(0),
-        unsubscribed: counts
-            .get(&MembershipStatus::Unsubscribed)
-            .copied()
-            .unwrap_or(0),
+        summary: list_summary(state, list, now).await?,
         members_shown: member_rows.len(),
         members: member_rows,
         members_total,
-        next_digest: next
-            .map(|t| {
-                format!(
-                    "{} at {}",
-                    IsoWeek::containing(t, tz),
-                    t.with_timezone(&tz).format("%a %-d %b %Y %H:%M %Z")
-                )
-            })
-            .unwrap_or_else(|| "never".into()),
         default_period: fallback.to_string(),
         preview,
         digests: digest_rows(state, Some(list.id), 52).await?,
