@@ -42,10 +42,53 @@ pub fn new_token() -> String {
     token
 }
 
+/// Hex digits of the random part of a digest's link token ([`delivery_link_token`]).
+const LINK_SECRET_LEN: usize = 32;
+
+/// The token of the personal links (unsubscribe, preferences) in one digest message:
+/// `d`, the delivery's id, `-`, then 16 random bytes (128 bits) from a CSPRNG seeded by
+/// the OS, URL-safe hex. Its SHA-256 is kept in the delivery's own row, written with
+/// the mark that records the message as sent: a digest to many readers writes no token
+/// rows (and no index entries) of its own, and the id finds the row to check.
+pub fn delivery_link_token(delivery_id: i64) -> String {
+    let mut bytes = [0u8; LINK_SECRET_LEN / 2];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let mut token = String::with_capacity(24 + LINK_SECRET_LEN);
+    token.push('d');
+    token.push_str(&delivery_id.to_string());
+    token.push('-');
+    token.push_str(&hex::encode(bytes));
+    token
+}
+
+/// The delivery id and the stored hash of a digest's link token, when `token` has that
+/// form.
+pub fn delivery_link(token: &str) -> Option<(i64, String)> {
+    let (id, secret) = token.strip_prefix('d')?.split_once('-')?;
+    let well_formed = !id.is_empty()
+        && id.len() <= 18
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && secret.len() == LINK_SECRET_LEN
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !well_formed {
+        return None;
+    }
+    Some((
+        id.parse().ok()?,
+        hex::encode(Sha256::digest(token.as_bytes())),
+    ))
+}
+
 /// What is stored of a token: its SHA-256, so a leaked database holds no live links,
 /// after the token's time prefix (tokens from [`new_token`]). Tokens of the earlier
-/// form (64 hex digits, no prefix) are stored as the hash alone and keep working.
+/// form (64 hex digits, no prefix) are stored as the hash alone and keep working. For a
+/// digest's link token: `d`, the delivery id, `-`, the hash ([`delivery_link`]).
 pub fn token_hash(token: &str) -> String {
+    if let Some((delivery, hash)) = delivery_link(token) {
+        return format!("d{delivery}-{hash}");
+    }
     let digest = hex::encode(Sha256::digest(token.as_bytes()));
     let prefixed = token.len() == PREFIX_LEN + SECRET_LEN
         && token
@@ -256,4 +299,41 @@ pub async fn add_to_list(
         send_confirmation_later(state, subscriber.id, list.clone());
     }
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_link_token_names_its_delivery_and_is_stored_as_a_hash() {
+        let token = delivery_link_token(4711);
+        assert!(token.starts_with("d4711-"), "{token}");
+        assert_eq!(token.len(), "d4711-".len() + LINK_SECRET_LEN);
+        let (id, hash) = delivery_link(&token).unwrap();
+        assert_eq!(id, 4711);
+        assert_eq!(hash, hex::encode(Sha256::digest(token.as_bytes())));
+        assert_eq!(token_hash(&token), format!("d4711-{hash}"));
+        assert_ne!(delivery_link_token(4711), token, "random");
+    }
+
+    #[test]
+    fn other_strings_are_not_digest_link_tokens() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        for bad in [
+            format!("d-{secret}"),
+            format!("dx1-{secret}"),
+            format!("d1-{}", &secret[1..]),
+            format!("d1-{}A", &secret[1..]),
+            format!("d1234567890123456789-{secret}"),
+            format!("e1-{secret}"),
+            "d1".to_owned(),
+        ] {
+            assert_eq!(delivery_link(&bad), None, "{bad}");
+            assert!(!token_hash(&bad).contains('-'), "{bad}");
+        }
+        // Other tokens keep their form.
+        let old = new_token();
+        assert_eq!(token_hash(&old).len(), PREFIX_LEN + SECRET_LEN);
+    }
 }

@@ -13,10 +13,8 @@ use super::render::{DigestContext, GroupRenderer, PersonalLinks};
 use crate::domain::IsoWeek;
 use crate::http::AppState;
 use crate::mail::{MailError, OutgoingMail};
-use crate::store::{
-    ClaimedDelivery, MailingList, OutboxConnection, Selection, SentRecord, TokenPurpose,
-};
-use crate::subscriptions::{list_id_header, new_token, token_hash};
+use crate::store::{ClaimedDelivery, MailingList, OutboxConnection, Selection, SentRecord};
+use crate::subscriptions::{delivery_link, delivery_link_token, list_id_header};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -125,10 +123,12 @@ struct Prepared {
 }
 
 enum Work {
-    /// The message, and what it carries (to record once sent).
+    /// The message, and what it carries (to record once sent): its items and the
+    /// hash of its links' token.
     Send {
         mail: crate::mail::BuiltMail,
         items: Vec<(i64, DateTime<Utc>)>,
+        link_hash: String,
     },
     /// Everything was sent to this reader before.
     Skip,
@@ -333,7 +333,10 @@ impl Outbox {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    if let Err(e) = store.renew_leases(&worker, clock.now() + lease).await {
+                    if let Err(e) = store
+                        .renew_leases(&worker, clock.now(), clock.now() + lease)
+                        .await
+                    {
                         tracing::warn!(error = format!("{e:#}"), "could not renew delivery leases");
                     }
                 }
@@ -366,7 +369,7 @@ impl Outbox {
                     // fewer (or none) completes the digests.
                     drained = claimed.len() < batch_size;
                     if !claimed.is_empty() {
-                        let prepared = self.prepare(claimed, now).await?;
+                        let prepared = self.prepare(claimed).await?;
                         unfinished.send_modify(|n| *n += prepared.len());
                         if ready.send(prepared).await.is_err() {
                             return Ok(());
@@ -428,7 +431,7 @@ impl Outbox {
             outcome.sent = recorded;
         }
         if self.stopping() {
-            store.release_claims(&self.worker).await?;
+            store.release_claims(&self.worker, clock.now()).await?;
         }
         if drained {
             store.complete_digests(clock.now()).await?;
@@ -450,15 +453,11 @@ impl Outbox {
             .map_err(|_| anyhow::anyhow!("the delivery recorder stopped"))
     }
 
-    /// Readies a claimed batch: the digests, what each reader was sent before, two
-    /// personal links per message (their tokens stored in one statement), and every
-    /// message rendered and built. The rendering and building run on a thread of their
+    /// Readies a claimed batch: the digests, what each reader was sent before, the
+    /// personal links of each message (their token's hash is stored with the mark that
+    /// records the message as sent), and every message rendered and built. The rendering and building run on a thread of their
     /// own, off the one that talks to the SMTP server and the database.
-    async fn prepare(
-        &self,
-        claimed: Vec<ClaimedDelivery>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<Prepared>> {
+    async fn prepare(&self, claimed: Vec<ClaimedDelivery>) -> anyhow::Result<Vec<Prepared>> {
         let mut bundles: HashMap<i64, Arc<Bundle>> = HashMap::new();
         for d in &claimed {
             if let std::collections::hash_map::Entry::Vacant(slot) = bundles.entry(d.digest_id) {
@@ -491,13 +490,9 @@ impl Outbox {
         // Messages are built with the server's answer to EHLO (8BITMIME) in mind.
         self.state.mailer.connect_ahead().await;
         let state = self.state.clone();
-        let (prepared, tokens) = tokio::task::spawn_blocking(move || {
-            build_batch(&state, claimed, &bundles, sent_before)
-        })
-        .await
-        .context("building a batch of messages")?;
-        self.db.lock().await.store_tokens(&tokens, now).await?;
-        Ok(prepared)
+        tokio::task::spawn_blocking(move || build_batch(&state, claimed, &bundles, sent_before))
+            .await
+            .context("building a batch of messages")
     }
 
     async fn deliver(&self, p: Prepared) -> anyhow::Result<Option<Done>> {
@@ -521,12 +516,16 @@ impl Outbox {
         } = p;
         let state = &self.state;
         let store = &state.store;
-        let (result, items) = match work {
-            Work::Send { mail, items } => {
+        let (result, items, link_hash) = match work {
+            Work::Send {
+                mail,
+                items,
+                link_hash,
+            } => {
                 self.pace.wait().await;
-                (state.mailer.send_built(&mail).await, items)
+                (state.mailer.send_built(&mail).await, items, link_hash)
             }
-            Work::Refused(e) => (Err(e), Vec::new()),
+            Work::Refused(e) => (Err(e), Vec::new(), String::new()),
             Work::Skip => {
                 let _writing = self.db.lock().await;
                 store
@@ -562,6 +561,7 @@ impl Outbox {
                     digest_id,
                     message_id: sent.message_id,
                     items,
+                    link_hash,
                 };
                 self.recorder
                     .send(ToRecorder::Mark(record))
@@ -660,7 +660,12 @@ impl Outbox {
                 }
             }
         }
-        if let Err(e) = self.state.store.release_claims(&self.worker).await {
+        if let Err(e) = self
+            .state
+            .store
+            .release_claims(&self.worker, self.state.clock.now())
+            .await
+        {
             tracing::warn!(
                 error = format!("{e:#}"),
                 "could not release claimed deliveries"
@@ -670,37 +675,26 @@ impl Outbox {
 }
 
 /// Personal links, rendering and building for a claimed batch: plain CPU work, done
-/// away from the async thread. Returns the batch and the tokens to store for it:
-/// (hash, subscriber, purpose, list).
-#[allow(clippy::type_complexity)]
+/// away from the async thread.
 fn build_batch(
     state: &AppState,
     claimed: Vec<ClaimedDelivery>,
     bundles: &HashMap<i64, Arc<Bundle>>,
     mut sent_before: HashMap<i64, HashMap<i64, DateTime<Utc>>>,
-) -> (Vec<Prepared>, Vec<(String, i64, TokenPurpose, Option<i64>)>) {
+) -> Vec<Prepared> {
     let base = &state.settings.base_url;
-    let mut tokens = Vec::with_capacity(claimed.len() * 2);
     let mut prepared = Vec::with_capacity(claimed.len());
     let no_items = HashMap::new();
     for d in claimed {
         let bundle = &bundles[&d.digest_id];
-        let (unsubscribe, preferences) = (new_token(), new_token());
-        tokens.push((
-            token_hash(&unsubscribe),
-            d.subscriber.id,
-            TokenPurpose::Unsubscribe,
-            Some(bundle.list.id),
-        ));
-        tokens.push((
-            token_hash(&preferences),
-            d.subscriber.id,
-            TokenPurpose::Preferences,
-            None,
-        ));
+        // One token for both links of the message: the delivery's own.
+        let token = delivery_link_token(d.id);
+        let link_hash = delivery_link(&token)
+            .map(|(_, hash)| hash)
+            .unwrap_or_default();
         let links = PersonalLinks {
-            unsubscribe_url: format!("{base}/unsubscribe/{unsubscribe}"),
-            preferences_url: format!("{base}/preferences/{preferences}"),
+            unsubscribe_url: format!("{base}/unsubscribe/{token}"),
+            preferences_url: format!("{base}/preferences/{token}"),
         };
         let sent = sent_before.remove(&d.subscriber.id);
         let ctx = DigestContext {
@@ -733,6 +727,7 @@ fn build_batch(
                     Ok(mail) => Work::Send {
                         mail,
                         items: rendered.items,
+                        link_hash,
                     },
                     Err(e) => Work::Refused(e),
                 }
@@ -746,5 +741,5 @@ fn build_batch(
             work,
         });
     }
-    (prepared, tokens)
+    prepared
 }

@@ -175,6 +175,9 @@ pub struct SentRecord {
     pub message_id: String,
     /// (item id, its `updated_at`) of every item the message carried.
     pub items: Vec<(i64, DateTime<Utc>)>,
+    /// The SHA-256 of the token of the message's personal links
+    /// ([`crate::subscriptions::delivery_link_token`]): they work once this is stored.
+    pub link_hash: String,
 }
 
 pub enum Created {
@@ -481,12 +484,24 @@ impl Store {
             let n = row.try_get::<i64, _>(1)? as u64;
             match row.try_get::<String, _>(0)?.as_str() {
                 "pending" => c.pending = n,
-                "sending" => c.sending = n,
                 "sent" => c.sent = n,
                 "failed" => c.failed = n,
                 "skipped" => c.skipped = n,
                 _ => c.cancelled = n,
             }
+        }
+        // A claimed row stays pending (see `claim_deliveries`); its worker's name says
+        // it is taken.
+        if c.pending > 0 {
+            let claimed: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM deliveries
+                 WHERE digest_id = $1 AND status = 'pending' AND claimed_by IS NOT NULL",
+            )
+            .bind(digest_id)
+            .fetch_one(&self.pool)
+            .await?;
+            c.sending = claimed as u64;
+            c.pending -= c.sending.min(c.pending);
         }
         Ok(c)
     }
@@ -520,6 +535,11 @@ impl Store {
 
     /// Takes up to `limit` deliveries that are due (pending and due, or held by a
     /// worker whose lease ran out), marks them as this worker's until `lease_until`.
+    ///
+    /// A claimed row stays `pending`: its lease is its next attempt. It is due again,
+    /// to any worker, when the lease runs out, and until then the due rows' index
+    /// passes it by. Claiming moves one entry of one index, where a change of status
+    /// would move entries in two (and marking it sent later two more).
     async fn claim_deliveries(
         &self,
         conn: &mut AnyConnection,
@@ -536,14 +556,14 @@ impl Store {
             Backend::Sqlite => "",
         };
         let rows = sqlx::query(&format!(
-            "UPDATE deliveries SET status = 'sending', lease_until = $1, claimed_by = $2,
+            "UPDATE deliveries SET next_attempt_at = $1, lease_until = $1, claimed_by = $2,
                  attempts = attempts + 1, updated_at = $3
              WHERE id IN (
                  SELECT id FROM deliveries
-                 WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'sending' AND lease_until < $3)
-                 -- No ORDER BY: the (status, next_attempt_at) index yields due rows in
-                 -- about that order, and sorting every due row of a large digest on each
-                 -- claim would make a send quadratic.
+                 WHERE status = 'pending' AND next_attempt_at <= $3
+                 -- No ORDER BY: the index of pending rows by next_attempt_at yields due
+                 -- rows in about that order, and sorting every due row of a large digest
+                 -- on each claim would make a send quadratic.
                  LIMIT $4 {lock}
              )
              RETURNING id, digest_id, subscriber_id, attempts"
@@ -612,24 +632,33 @@ impl Store {
             .collect())
     }
 
-    /// Gives back the rows a stopping worker holds but did not send.
-    pub async fn release_claims(&self, worker: &str) -> StoreResult<()> {
+    /// Gives back the rows a stopping worker holds but did not send: due at once.
+    pub async fn release_claims(&self, worker: &str, now: DateTime<Utc>) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE deliveries SET status = 'pending', lease_until = NULL, claimed_by = NULL, attempts = attempts - 1
-             WHERE claimed_by = $1 AND status = 'sending'",
+            "UPDATE deliveries SET next_attempt_at = $1, lease_until = NULL, claimed_by = NULL, attempts = attempts - 1
+             WHERE status = 'pending' AND next_attempt_at > $1 AND claimed_by = $2 AND lease_until IS NOT NULL",
         )
+        .bind(to_ts(now))
         .bind(worker)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Keeps this worker's rows from being taken by others while it works on them.
-    pub async fn renew_leases(&self, worker: &str, lease_until: DateTime<Utc>) -> StoreResult<()> {
+    /// Keeps this worker's rows from being taken by others while it works on them
+    /// (rows whose lease ran out may be another's by now, and are left alone).
+    pub async fn renew_leases(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE deliveries SET lease_until = $1 WHERE claimed_by = $2 AND status = 'sending'",
+            "UPDATE deliveries SET next_attempt_at = $1, lease_until = $1
+             WHERE status = 'pending' AND next_attempt_at > $2 AND claimed_by = $3 AND lease_until IS NOT NULL",
         )
         .bind(to_ts(lease_until))
+        .bind(to_ts(now))
         .bind(worker)
         .execute(&self.pool)
         .await?;
@@ -708,7 +737,14 @@ impl Store {
         let deliveries = serde_json::to_string(
             &sent
                 .iter()
-                .map(|r| (r.delivery_id, r.message_id.as_str(), r.subscriber_id))
+                .map(|r| {
+                    (
+                        r.delivery_id,
+                        r.message_id.as_str(),
+                        r.subscriber_id,
+                        r.link_hash.as_str(),
+                    )
+                })
                 .collect::<Vec<_>>(),
         )
         .context("listing sent deliveries")?;
@@ -737,7 +773,7 @@ impl Store {
         let statements = [
             format!(
                 "UPDATE deliveries SET status = 'sent', sent_at = $2, updated_at = $2, lease_until = NULL,
-                     last_error = NULL, message_id = v.value ->> 1
+                     last_error = NULL, message_id = v.value ->> 1, link_hash = v.value ->> 3
                  FROM {elements}
                  WHERE deliveries.id = (v.value ->> 0){int} AND deliveries.claimed_by = $3"
             ),
@@ -825,8 +861,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE deliveries SET status = 'pending', lease_until = NULL, last_error = $1, next_attempt_at = $2,
-                 updated_at = $3
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL, claimed_by = NULL, last_error = $1,
+                 next_attempt_at = $2, updated_at = $3
              WHERE id = $4 AND claimed_by = $5",
         )
         .bind(error)
@@ -907,7 +943,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE digests SET status = 'sent', completed_at = $1
              WHERE status = 'sending' AND NOT EXISTS (
-                 SELECT 1 FROM deliveries d WHERE d.digest_id = digests.id AND d.status IN ('pending', 'sending'))",
+                 SELECT 1 FROM deliveries d WHERE d.digest_id = digests.id AND d.status = 'pending')",
         )
         .bind(to_ts(now))
         .execute(&self.pool)
@@ -959,7 +995,8 @@ impl Store {
             }
         }
         let done = sqlx::query(
-            "UPDATE deliveries SET status = 'cancelled', updated_at = $1 WHERE digest_id = $2 AND status = 'pending'",
+            "UPDATE deliveries SET status = 'cancelled', updated_at = $1
+             WHERE digest_id = $2 AND status = 'pending' AND (claimed_by IS NULL OR next_attempt_at <= $1)",
         )
         .bind(to_ts(now))
         .bind(digest_id)
@@ -972,46 +1009,6 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
-    }
-
-    /// Mints many subscriber tokens in one statement: (hash, subscriber, purpose, list).
-    async fn store_tokens(
-        &self,
-        conn: &mut AnyConnection,
-        tokens: &[(String, i64, super::TokenPurpose, Option<i64>)],
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        if tokens.is_empty() {
-            return Ok(());
-        }
-        // One JSON parameter rather than five bound per token.
-        let rows = serde_json::to_string(
-            &tokens
-                .iter()
-                .map(|(hash, subscriber, purpose, list)| {
-                    (hash.as_str(), *subscriber, purpose.as_str(), *list)
-                })
-                .collect::<Vec<_>>(),
-        )
-        .context("listing tokens")?;
-        let sql = match self.backend {
-            Backend::Sqlite => {
-                "INSERT INTO subscriber_tokens (token_hash, subscriber_id, purpose, list_id, created_at)
-                 SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2, v.value ->> 3, $2
-                 FROM json_each($1) AS v"
-            }
-            Backend::Postgres => {
-                "INSERT INTO subscriber_tokens (token_hash, subscriber_id, purpose, list_id, created_at)
-                 SELECT v.value ->> 0, (v.value ->> 1)::bigint, v.value ->> 2, (v.value ->> 3)::bigint, $2
-                 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) AS v(value)"
-            }
-        };
-        sqlx::query(sql)
-            .bind(rows.as_str())
-            .bind(to_ts(now))
-            .execute(conn)
-            .await?;
-        Ok(())
     }
 
     /// What begins a transaction that will write: see [`Store::write_tx`].
@@ -1105,18 +1102,6 @@ impl OutboxConnection {
         let store = self.store.clone();
         let conn = self.conn().await?;
         let result = store.mark_deliveries_sent(conn, sent, worker, now).await;
-        self.done(result)
-    }
-
-    /// See [`Store::store_tokens`].
-    pub async fn store_tokens(
-        &mut self,
-        tokens: &[(String, i64, super::TokenPurpose, Option<i64>)],
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let store = self.store.clone();
-        let conn = self.conn().await?;
-        let result = store.store_tokens(conn, tokens, now).await;
         self.done(result)
     }
 }

@@ -1091,6 +1091,33 @@ impl Store {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<TokenGrant>> {
+        // A digest message's link token (`d<id>-<sha256>` once hashed; the other forms
+        // are hex only): kept in its delivery's row, good for the unsubscribe and the
+        // preferences link of that message (the digest's list).
+        if let Some((delivery, hash)) = token_hash
+            .strip_prefix('d')
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(id, hash)| Some((id.parse::<i64>().ok()?, hash)))
+        {
+            if !matches!(
+                purpose,
+                TokenPurpose::Unsubscribe | TokenPurpose::Preferences
+            ) {
+                return Ok(None);
+            }
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT d.subscriber_id, g.list_id FROM deliveries d JOIN digests g ON g.id = d.digest_id
+                 WHERE d.id = $1 AND d.link_hash = $2",
+            )
+            .bind(delivery)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+            return Ok(row.map(|(subscriber_id, list_id)| TokenGrant {
+                subscriber_id,
+                list_id: Some(list_id),
+            }));
+        }
         let row: Option<(i64, Option<i64>)> = sqlx::query_as(
             "SELECT subscriber_id, list_id FROM subscriber_tokens
              WHERE token_hash = $1 AND purpose = $2 AND (expires_at IS NULL OR expires_at > $3)",

@@ -161,6 +161,39 @@ async fn the_demo_digests_arrive_with_the_right_content_for_every_member() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
+    // The same message's preferences link opens that reader's page; a token changed in
+    // one digit, or one of another message with this one's delivery id, opens nothing.
+    let text = parse(&per["li.wei@zjtie-cn.example.edu"][0].raw)
+        .text
+        .unwrap();
+    let start = text.find(&format!("{}/preferences/", app.address)).unwrap();
+    let preferences: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '>' && *c != ')')
+        .collect();
+    let page = app.client.get(&preferences).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "{preferences}");
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("li.wei@zjtie-cn.example.edu")
+    );
+    let last = preferences.chars().last().unwrap();
+    let changed = format!(
+        "{}{}",
+        &preferences[..preferences.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    let page = app.client.get(&changed).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND, "{changed}");
+    let (_, other_id) = header.rsplit_once("/unsubscribe/d").unwrap();
+    let (other_id, _) = other_id.split_once('-').unwrap();
+    let (_, secret) = preferences.rsplit_once('-').unwrap();
+    let crossed = format!("{}/preferences/d{other_id}-{secret}", app.address);
+    let page = app.client.get(&crossed).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND, "{crossed}");
+
     // The next week carries the news report, to the seven still on the list.
     let (_, w46) = send_now(&app, "2023-W46").await;
     let news: Vec<&str> = w46["news"]
