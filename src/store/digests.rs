@@ -548,88 +548,106 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let mut tx = conn.begin_with(self.begin_write()).await?;
-        // SKIP LOCKED lets instances sharing PostgreSQL take different rows at once;
-        // SQLite has one writer at a time, which the IMMEDIATE transaction already is.
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
+        // Every result here is one row holding a JSON array: a row costs the database's
+        // thread a copy of each value and a hand-over (a wake-up) to ours, and a claim
+        // takes a thousand of them.
+        let (ids_in, aggregate, array, lock) = match self.backend {
+            Backend::Sqlite => (
+                "SELECT value FROM json_each($1)",
+                "json_group_array",
+                "json_array",
+                // SQLite has one writer at a time, which the IMMEDIATE transaction is.
+                "",
+            ),
+            // SKIP LOCKED lets instances sharing PostgreSQL take different rows at once.
+            Backend::Postgres => (
+                "SELECT jsonb_array_elements_text(CAST($1 AS TEXT)::jsonb)::bigint",
+                "json_agg",
+                "json_build_array",
+                "FOR UPDATE SKIP LOCKED",
+            ),
         };
-        let rows = sqlx::query(&format!(
-            "UPDATE deliveries SET next_attempt_at = $1, lease_until = $1, claimed_by = $2,
-                 attempts = attempts + 1, updated_at = $3
-             WHERE id IN (
+        let mut tx = conn.begin_with(self.begin_write()).await?;
+        let ids: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT CAST({aggregate}(id) AS TEXT) FROM (
                  SELECT id FROM deliveries
-                 WHERE status = 'pending' AND next_attempt_at <= $3
+                 WHERE status = 'pending' AND next_attempt_at <= $1
                  -- No ORDER BY: the index of pending rows by next_attempt_at yields due
                  -- rows in about that order, and sorting every due row of a large digest
                  -- on each claim would make a send quadratic.
-                 LIMIT $4 {lock}
-             )
-             RETURNING id, digest_id, subscriber_id, attempts"
+                 LIMIT $2 {lock}
+             ) AS due"
         ))
+        .bind(to_ts(now))
+        .bind(i64::from(limit))
+        .fetch_one(&mut *tx)
+        .await?;
+        let ids = ids.unwrap_or_default();
+        let count = serde_json::from_str::<Vec<i64>>(&ids).map_or(0, |ids| ids.len());
+        if count == 0 {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        sqlx::query(&format!(
+            "UPDATE deliveries SET next_attempt_at = $2, lease_until = $2, claimed_by = $3,
+                 attempts = attempts + 1, updated_at = $4
+             WHERE id IN ({ids_in})"
+        ))
+        .bind(ids.as_str())
         .bind(to_ts(lease_until))
         .bind(worker)
         .bind(to_ts(now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
+        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut claimed: Vec<(i64, i64, i64, u32)> = Vec::with_capacity(rows.len());
-        for row in &rows {
-            claimed.push((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get::<i64, _>(3)? as u32,
-            ));
-        }
-        claimed.sort_unstable_by_key(|c| c.0);
         // Only what a digest needs of its reader: every column read costs a copy on
-        // the database's thread and another on ours, and a claim reads a thousand rows.
-        let ids = serde_json::to_string(&claimed.iter().map(|c| c.2).collect::<Vec<_>>())
-            .context("listing claimed subscribers")?;
-        let ids_in = match self.backend {
-            Backend::Sqlite => "SELECT value FROM json_each($1)",
-            Backend::Postgres => {
-                "SELECT jsonb_array_elements_text(CAST($1 AS TEXT)::jsonb)::bigint"
-            }
-        };
-        let rows = sqlx::query(&format!(
-            "SELECT s.id, s.email, s.name, p.name, COALESCE(s.timezone, p.timezone), s.language
-             FROM subscribers s LEFT JOIN partners p ON p.id = s.partner_id
-             WHERE s.id IN ({ids_in})"
+        // the database's thread and another on ours.
+        let claimed: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT CAST({aggregate}({array}(d.id, d.digest_id, d.attempts, s.id, s.email, s.name,
+                     p.name, COALESCE(s.timezone, p.timezone), s.language)) AS TEXT)
+             FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                 LEFT JOIN partners p ON p.id = s.partner_id
+             WHERE d.id IN ({ids_in})"
         ))
         .bind(ids.as_str())
-        .fetch_all(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
-        let mut subscribers: HashMap<i64, Subscriber> = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let s = Subscriber {
-                id: row.try_get(0)?,
-                email: row.try_get(1)?,
-                name: row.try_get(2)?,
-                partner_name: row.try_get(3)?,
-                partner_timezone: row.try_get(4)?,
-                language: row.try_get(5)?,
-                ..recipient_defaults(now)
-            };
-            subscribers.insert(s.id, s);
-        }
-        Ok(claimed
+        type Row = (
+            i64,
+            i64,
+            i64,
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        let rows: Vec<Row> = serde_json::from_str(claimed.as_deref().unwrap_or("[]"))
+            .context("reading claimed deliveries")?;
+        let mut out: Vec<ClaimedDelivery> = rows
             .into_iter()
-            .filter_map(|(id, digest_id, subscriber_id, attempts)| {
-                Some(ClaimedDelivery {
-                    id,
-                    digest_id,
-                    attempts,
-                    subscriber: subscribers.remove(&subscriber_id)?,
-                })
-            })
-            .collect())
+            .map(
+                |(id, digest_id, attempts, subscriber_id, email, name, partner, zone, language)| {
+                    ClaimedDelivery {
+                        id,
+                        digest_id,
+                        attempts: attempts.clamp(0, i64::from(u32::MAX)) as u32,
+                        subscriber: Subscriber {
+                            id: subscriber_id,
+                            email,
+                            name,
+                            partner_name: partner,
+                            partner_timezone: zone,
+                            language,
+                            ..recipient_defaults(now)
+                        },
+                    }
+                },
+            )
+            .collect();
+        out.sort_unstable_by_key(|c| c.id);
+        Ok(out)
     }
 
     /// Gives back the rows a stopping worker holds but did not send: due at once.

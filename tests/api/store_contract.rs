@@ -69,6 +69,7 @@ contract!(
     users_sign_in_lock_out_and_keep_one_admin,
     sessions_are_found_by_hash_and_end,
     items_are_searched_and_filtered_by_publication,
+    the_outbox_leases_counts_releases_and_links_deliveries,
 );
 
 use newsdesk::domain::{
@@ -1032,4 +1033,201 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
         .await
         .unwrap();
     assert_eq!(slugs_of(found), ["seminar"]);
+}
+
+/// The outbox's claims are leases: a claimed row is taken until its lease ends (then any
+/// worker may take it), counted as being sent, given back by a stopping worker, kept by
+/// renewal, passed over by a cancel; a message recorded as sent makes its link token work.
+async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
+    use newsdesk::store::{
+        Created, DeliveryCounts, DigestTrigger, DigestWindow, OutboxConnection, Selection,
+        SentRecord,
+    };
+    let list = partners_list(&store).await;
+    let now = default_now();
+    let terms = ImportTerms {
+        list_id: Some(list.id),
+        member_status: MembershipStatus::Confirmed,
+        subscriber_status: SubscriberStatus::Confirmed,
+        consent_source: Some("test".into()),
+        via: JoinedVia::Import,
+    };
+    let rows: Vec<ImportRow> = (0..10)
+        .map(|n| import_row(n + 2, &format!("r{n}@example.org"), "R"))
+        .collect();
+    let mut session = store.begin_import(terms, now).await.unwrap();
+    session.apply(&rows).await.unwrap();
+    session.commit().await.unwrap();
+    let window = DigestWindow {
+        period_start: now,
+        period_end: now + Duration::days(7),
+        news_since: now - Duration::days(7),
+    };
+    let Created::New(digest) = store
+        .create_digest(
+            list.id,
+            "2023-W45",
+            &window,
+            &Selection::default(),
+            0,
+            DigestTrigger::Manual,
+            None,
+            now,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a new digest")
+    };
+    let counts = |c: DeliveryCounts| (c.pending, c.sending, c.sent, c.cancelled);
+    assert_eq!(
+        counts(store.delivery_counts(digest.id).await.unwrap()),
+        (10, 0, 0, 0)
+    );
+
+    let lease = Duration::seconds(60);
+    let (mut a, mut b) = (
+        OutboxConnection::new(store.clone()),
+        OutboxConnection::new(store.clone()),
+    );
+    let first = a.claim_deliveries("a", now, now + lease, 4).await.unwrap();
+    assert_eq!(first.len(), 4);
+    assert!(
+        first
+            .iter()
+            .all(|d| d.attempts == 1 && d.digest_id == digest.id)
+    );
+    assert!(
+        first
+            .iter()
+            .all(|d| d.subscriber.email.starts_with('r') && d.subscriber.name == "R")
+    );
+    assert_eq!(
+        counts(store.delivery_counts(digest.id).await.unwrap()),
+        (6, 4, 0, 0)
+    );
+    // Another worker gets the other six, and nothing more while the lease lasts.
+    let second = b
+        .claim_deliveries("b", now, now + lease, 100)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 6);
+    let mut ids: Vec<i64> = first.iter().chain(&second).map(|d| d.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 10, "no row twice");
+    let later = now + Duration::seconds(30);
+    assert!(
+        b.claim_deliveries("b", later, later + lease, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // "a" sends one of its four and records it with its link's hash.
+    let sent = &first[0];
+    let token = newsdesk::subscriptions::delivery_link_token(sent.id);
+    let (_, hash) = newsdesk::subscriptions::delivery_link(&token).unwrap();
+    a.mark_deliveries_sent(
+        &[SentRecord {
+            delivery_id: sent.id,
+            subscriber_id: sent.subscriber.id,
+            digest_id: digest.id,
+            message_id: "<m1@example.edu>".into(),
+            items: Vec::new(),
+            link_hash: hash,
+        }],
+        "a",
+        later,
+    )
+    .await
+    .unwrap();
+    a.release();
+    for purpose in [TokenPurpose::Unsubscribe, TokenPurpose::Preferences] {
+        let grant = store
+            .find_token(&newsdesk::subscriptions::token_hash(&token), purpose, later)
+            .await
+            .unwrap()
+            .expect("the sent message's link works");
+        assert_eq!(
+            (grant.subscriber_id, grant.list_id),
+            (sent.subscriber.id, Some(list.id))
+        );
+    }
+    let other = newsdesk::subscriptions::delivery_link_token(first[1].id);
+    for t in [
+        other,
+        token.replace(&format!("d{}-", sent.id), &format!("d{}-", first[1].id)),
+    ] {
+        let hash = newsdesk::subscriptions::token_hash(&t);
+        assert!(
+            store
+                .find_token(&hash, TokenPurpose::Unsubscribe, later)
+                .await
+                .unwrap()
+                .is_none(),
+            "{t}"
+        );
+    }
+    assert!(
+        store
+            .find_token(
+                &newsdesk::subscriptions::token_hash(&token),
+                TokenPurpose::Confirm,
+                later
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // "b" renews its lease at 30 s; "a" dies with three rows held.
+    store.renew_leases("b", later, later + lease).await.unwrap();
+    let after_a = now + Duration::seconds(61);
+    let taken = b
+        .claim_deliveries("b", after_a, after_a + lease, 100)
+        .await
+        .unwrap();
+    let mut taken_ids: Vec<i64> = taken.iter().map(|d| d.id).collect();
+    taken_ids.sort_unstable();
+    let mut expected: Vec<i64> = first[1..].iter().map(|d| d.id).collect();
+    expected.sort_unstable();
+    assert_eq!(
+        taken_ids, expected,
+        "a's unsent rows, once its lease ran out; not b's renewed ones"
+    );
+    assert!(taken.iter().all(|d| d.attempts == 2));
+    assert_eq!(
+        counts(store.delivery_counts(digest.id).await.unwrap()),
+        (0, 9, 1, 0)
+    );
+
+    // "b" stops: its rows are due again at once, the attempt not counted.
+    store.release_claims("b", after_a).await.unwrap();
+    assert_eq!(
+        counts(store.delivery_counts(digest.id).await.unwrap()),
+        (9, 0, 1, 0)
+    );
+    let again = b
+        .claim_deliveries("c", after_a, after_a + lease, 2)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2);
+    for d in &again {
+        // Released claims do not count as attempts: one for each claim before b's last.
+        let expected = if second.iter().any(|s| s.id == d.id) {
+            1
+        } else {
+            2
+        };
+        assert_eq!(d.attempts, expected, "{d:?}");
+    }
+    b.release();
+
+    // A cancel passes over the two rows "c" holds; the seven others are cancelled.
+    assert_eq!(store.cancel_digest(digest.id, after_a).await.unwrap(), 7);
+    assert_eq!(
+        counts(store.delivery_counts(digest.id).await.unwrap()),
+        (0, 2, 1, 7)
+    );
 }
