@@ -969,19 +969,40 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Failed deliveries go back to pending, due now.
+    /// Failed deliveries go back to pending, due now: those to readers who are still
+    /// confirmed and still on the list (a bounced or departed address is not written to
+    /// again). A cancelled digest stays cancelled.
     pub async fn retry_failed_deliveries(
         &self,
         digest_id: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
+        let digest: Option<(String, i64)> =
+            sqlx::query_as("SELECT status, list_id FROM digests WHERE id = $1")
+                .bind(digest_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let list_id = match digest {
+            None => return Err(StoreError::NotFound(format!("digest {digest_id}"))),
+            Some((status, _)) if status == "cancelled" => {
+                return Err(StoreError::Conflict {
+                    field: "status".into(),
+                    message: "the digest was cancelled; nothing of it is sent again".into(),
+                });
+            }
+            Some((_, list_id)) => list_id,
+        };
         let done = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, attempts = 0, claimed_by = NULL, updated_at = $1
-             WHERE digest_id = $2 AND status = 'failed'",
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, attempts = 0, claimed_by = NULL,
+                 lease_until = NULL, updated_at = $1
+             WHERE digest_id = $2 AND status = 'failed' AND subscriber_id IN (
+                 SELECT s.id FROM subscribers s JOIN memberships m ON m.subscriber_id = s.id
+                 WHERE m.list_id = $3 AND m.status = 'confirmed' AND s.status = 'confirmed')",
         )
         .bind(to_ts(now))
         .bind(digest_id)
+        .bind(list_id)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() > 0 {

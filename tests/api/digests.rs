@@ -498,6 +498,17 @@ async fn a_5xx_recipient_is_marked_failed_while_the_others_arrive_and_bounces_wh
         .await
         .unwrap();
     assert_eq!(found["subscribers"][0]["status"], "bounced");
+    // Now bounced, the address is not retried again.
+    let r: Value = app
+        .admin(Method::POST, &format!("/api/v1/digests/{id}/retry"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["deliveries"], 0, "{r}");
+    assert_eq!(digest(&app, id).await["status"], "sent");
     // A bounced subscriber gets no more digests.
     let (_, w46) = send_now(&app, "2023-W46").await;
     let done = settled(&app, w46["id"].as_i64().unwrap()).await;
@@ -623,6 +634,14 @@ async fn a_digest_being_sent_can_be_cancelled() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
+    // Nor does a retry bring a cancelled digest back.
+    let r = app
+        .admin(Method::POST, &format!("/api/v1/digests/{id}/retry"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(digest(&app, id).await["status"], "cancelled");
 }
 
 #[tokio::test]

@@ -44,6 +44,8 @@ struct Body {
     skipped: u64,
     cancelled: u64,
     in_progress: bool,
+    /// Failed deliveries, and a digest that was not cancelled.
+    can_retry: bool,
     coming_up: Vec<ItemRow>,
     news: Vec<ItemRow>,
     failures: Vec<FailedRow>,
@@ -103,6 +105,7 @@ pub async fn show(
         skipped: counts.skipped,
         cancelled: counts.cancelled,
         in_progress: counts.pending + counts.sending > 0,
+        can_retry: counts.failed > 0 && d.status != crate::store::DigestStatus::Cancelled,
         coming_up: items.coming_up.iter().map(row).collect(),
         news: items.news.iter().map(row).collect(),
         failures: failures
@@ -138,19 +141,38 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> PageResult {
     let (d, _) = find(&state, &id).await?;
-    let n = state
+    let back = format!("/admin/digests/{}", d.id);
+    match state
         .store
         .retry_failed_deliveries(d.id, state.clock.now())
-        .await?;
-    state.outbox_wake.notify_one();
-    done(
-        &state,
-        &session,
-        true,
-        &format!("{n} failed delivery(ies) are being sent again."),
-        &format!("/admin/digests/{}", d.id),
-    )
-    .await
+        .await
+    {
+        Ok(n) => {
+            state.outbox_wake.notify_one();
+            let message = if n == 0 {
+                "Nothing to retry: the failed deliveries are to addresses that have bounced or \
+                 left the list."
+                    .to_owned()
+            } else {
+                format!(
+                    "{n} failed delivery(ies) are being sent again (not to addresses that have \
+                     bounced or left the list)."
+                )
+            };
+            done(&state, &session, n > 0, &message, &back).await
+        }
+        Err(crate::store::StoreError::Conflict { message, .. }) => {
+            done(
+                &state,
+                &session,
+                false,
+                &format!("Not retried: {message}."),
+                &back,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn cancel(

@@ -264,9 +264,11 @@ pub struct ActionResult {
     pub deliveries: u64,
 }
 
-/// Put a digest's failed deliveries back in the outbox.
+/// Put a digest's failed deliveries back in the outbox: those to readers still confirmed
+/// and on the list. 409 for a cancelled digest.
 #[utoipa::path(post, path = "/api/v1/digests/{id}/retry", tag = "digests", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ActionResult), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ActionResult), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
 async fn retry_failed(
     _: AdminUser,
     State(state): State<AppState>,
