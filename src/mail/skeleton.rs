@@ -459,8 +459,7 @@ fn part_head(kind: Kind, encoding: ContentTransferEncoding) -> Cow<'static, str>
 /// itself with CRLF line ends when the server takes 8BITMIME and its lines fit, lettre's
 /// encoding otherwise. `false` when lettre's encoding is not text (never for a string).
 fn push_part(out: &mut String, kind: Kind, text: &str, eight_bit: bool) -> bool {
-    let bytes = text.as_bytes();
-    if eight_bit && !bytes.contains(&b'\r') && !bytes.contains(&b'\0') {
+    if eight_bit {
         let encoding = if text.is_ascii() {
             ContentTransferEncoding::SevenBit
         } else {
@@ -473,7 +472,7 @@ fn push_part(out: &mut String, kind: Kind, text: &str, eight_bit: bool) -> bool 
             out.push_str("\r\n");
             return true;
         }
-        // A line too long: encoded after all.
+        // A CR, a NUL or a line too long: encoded after all.
         out.truncate(start);
     }
     let body = Body::new(text.to_owned());
@@ -487,23 +486,61 @@ fn push_part(out: &mut String, kind: Kind, text: &str, eight_bit: bool) -> bool 
     true
 }
 
-/// Appends `text` (no CR in it) with CRLF for each LF and a dot doubled at the start of
-/// every line (RFC 5321 4.5.2; `out` ends a line). `false`, with some of it appended,
-/// when a line is longer than [`MAX_LINE`].
+/// Appends `text` with CRLF for each LF and a dot doubled at the start of every line
+/// (RFC 5321 4.5.2; `out` ends a line). `false`, with part of it appended, when `text`
+/// holds a CR or a NUL or a line longer than [`MAX_LINE`] (what `super::crlf_lines`
+/// refuses).
+///
+/// One pass: each 16 bytes are checked for LF, CR and NUL at once (a few vector
+/// instructions), and only those holding one are looked at byte by byte. Searching for
+/// each of the three in turn cost twice as much.
 fn push_lines_stuffed(out: &mut String, text: &str) -> bool {
-    let mut first = true;
-    for line in text.split('\n') {
-        if line.len() > MAX_LINE {
-            return false;
+    const CHUNK: usize = 16;
+    let bytes = text.as_bytes();
+    let mut line_start = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        if let Some(chunk) = bytes
+            .get(at..at + CHUNK)
+            .and_then(|c| <&[u8; CHUNK]>::try_from(c).ok())
+        {
+            let special = chunk.iter().fold(false, |any, &b| {
+                any | (b == b'\n') | (b == b'\r') | (b == 0)
+            });
+            if !special {
+                at += CHUNK;
+                continue;
+            }
         }
-        if !std::mem::take(&mut first) {
-            out.push_str("\r\n");
+        let end = (at + CHUNK).min(bytes.len());
+        for (i, &b) in bytes.iter().enumerate().take(end).skip(at) {
+            match b {
+                b'\n' => {
+                    if !push_line(out, &text[line_start..i]) {
+                        return false;
+                    }
+                    out.push_str("\r\n");
+                    line_start = i + 1;
+                }
+                b'\r' | 0 => return false,
+                _ => {}
+            }
         }
-        if line.starts_with('.') {
-            out.push('.');
-        }
-        out.push_str(line);
+        at = end;
     }
+    push_line(out, &text[line_start..])
+}
+
+/// Appends one line (without its end), its leading dot doubled; `false` when it is
+/// longer than [`MAX_LINE`].
+fn push_line(out: &mut String, line: &str) -> bool {
+    if line.len() > MAX_LINE {
+        return false;
+    }
+    if line.starts_with('.') {
+        out.push('.');
+    }
+    out.push_str(line);
     true
 }
 
@@ -527,6 +564,7 @@ mod tests {
     use super::super::smtp::{dot_stuffed, test_smtp_server::parse};
     use super::super::{MailSettings, Mailer};
     use super::*;
+    use proptest::prelude::*;
     use std::time::Duration;
 
     const FROM: &str = "SZPU News – 深圳 <news@szpu.example.edu>";
@@ -761,6 +799,30 @@ mod tests {
             Some(".first\r\n.\r\nmiddle\r\n..two\r\n")
         );
         assert_eq!(parsed.html.as_deref(), Some(".<p>x</p>"));
+    }
+
+    proptest! {
+        /// The one-pass copy makes what the LF-to-CRLF conversion and the dot-stuffing
+        /// made in two, and refuses what the conversion refused.
+        #[test]
+        fn copying_a_body_converts_checks_and_stuffs_in_one_pass(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    "[a.\\n\\r\\x00é]{0,40}",
+                    (990usize..1005).prop_map(|n| "x".repeat(n)),
+                ],
+                0..8,
+            )
+        ) {
+            let text = pieces.concat();
+            let mut out = String::from("\r\n");
+            let quick = push_lines_stuffed(&mut out, &text).then(|| out[2..].to_owned());
+            let two_passes = super::super::crlf_lines(&text, MAX_LINE).map(|crlf| {
+                let stuffed = dot_stuffed(&crlf).unwrap();
+                stuffed.strip_suffix("\r\n.\r\n").unwrap().to_owned()
+            });
+            prop_assert_eq!(quick, two_passes);
+        }
     }
 
     #[tokio::test]
