@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 
 /// How long a confirmation link works.
 pub const CONFIRM_DAYS: i64 = 7;
@@ -37,8 +38,9 @@ pub fn new_token() -> String {
     let mut bytes = [0u8; SECRET_LEN / 2];
     rand::thread_rng().fill_bytes(&mut bytes);
     let mut token = String::with_capacity(PREFIX_LEN + SECRET_LEN);
-    token.push_str(&format!("{prefix:013x}"));
-    token.push_str(&hex::encode(bytes));
+    // Written in place, without a formatter per digit.
+    write!(token, "{prefix:013x}").expect("writing to a String");
+    push_hex(&mut token, &bytes);
     token
 }
 
@@ -81,6 +83,14 @@ pub fn delivery_link(token: &str) -> Option<(i64, String)> {
     ))
 }
 
+/// Appends `bytes` as lower-case hex, as `hex::encode` spells them, without its
+/// character-by-character String.
+fn push_hex(out: &mut String, bytes: &[u8; SECRET_LEN / 2]) {
+    let mut digits = [0u8; SECRET_LEN];
+    hex::encode_to_slice(bytes, &mut digits).expect("two digits a byte");
+    out.push_str(std::str::from_utf8(&digits).expect("hex digits are ASCII"));
+}
+
 /// What is stored of a token: its SHA-256, so a leaked database holds no live links,
 /// after the token's time prefix (tokens from [`new_token`]). Tokens of the earlier
 /// form (64 hex digits, no prefix) are stored as the hash alone and keep working. For a
@@ -89,19 +99,17 @@ pub fn token_hash(token: &str) -> String {
     if let Some((delivery, hash)) = delivery_link(token) {
         return format!("d{delivery}-{hash}");
     }
-    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    let digest: [u8; SECRET_LEN / 2] = Sha256::digest(token.as_bytes()).into();
     let prefixed = token.len() == PREFIX_LEN + SECRET_LEN
         && token
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let mut stored = String::with_capacity(PREFIX_LEN + SECRET_LEN);
     if prefixed {
-        let mut stored = String::with_capacity(PREFIX_LEN + SECRET_LEN);
         stored.push_str(&token[..PREFIX_LEN]);
-        stored.push_str(&digest);
-        stored
-    } else {
-        digest
     }
+    push_hex(&mut stored, &digest);
+    stored
 }
 
 /// Makes and stores a token; returns it for the link.
@@ -335,5 +343,28 @@ mod tests {
         // Other tokens keep their form.
         let old = new_token();
         assert_eq!(token_hash(&old).len(), PREFIX_LEN + SECRET_LEN);
+    }
+
+    #[test]
+    fn tokens_and_their_hashes_are_spelt_as_hex_encode_spells_them() {
+        let token = new_token();
+        assert_eq!(token.len(), PREFIX_LEN + SECRET_LEN);
+        assert!(
+            token
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+        assert!(new_token()[..PREFIX_LEN] > token[..PREFIX_LEN]);
+        let digest = hex::encode(Sha256::digest(token.as_bytes()));
+        assert_eq!(
+            token_hash(&token),
+            format!("{}{digest}", &token[..PREFIX_LEN])
+        );
+        // The earlier form: the hash alone.
+        let old = "ab".repeat(SECRET_LEN / 2);
+        assert_eq!(
+            token_hash(&old),
+            hex::encode(Sha256::digest(old.as_bytes()))
+        );
     }
 }

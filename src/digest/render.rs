@@ -327,9 +327,9 @@ impl GroupRenderer {
                 }
             }
         };
-        let html_name = handlebars::html_escape(&subscriber.name);
-        let html_unsubscribe = handlebars::html_escape(&links.unsubscribe_url);
-        let html_preferences = handlebars::html_escape(&links.preferences_url);
+        let html_name = html_escape(&subscriber.name);
+        let html_unsubscribe = html_escape(&links.unsubscribe_url);
+        let html_preferences = html_escape(&links.preferences_url);
         Ok(Some(RenderedDigest {
             subject: subject(ctx),
             text: fill(
@@ -386,6 +386,21 @@ impl GroupRenderer {
             html,
             items: rendered.items,
         }))
+    }
+}
+
+/// `handlebars::html_escape`, without its character-by-character copy when there is
+/// nothing to escape: personal links (a base URL and a hex token) never have anything,
+/// and three values are escaped for every message of a digest.
+fn html_escape(s: &str) -> std::borrow::Cow<'_, str> {
+    // The characters handlebars escapes, all ASCII: a byte never looks like one
+    // inside a multi-byte character.
+    if s.bytes()
+        .any(|b| matches!(b, b'<' | b'>' | b'"' | b'&' | b'\'' | b'`' | b'='))
+    {
+        std::borrow::Cow::Owned(handlebars::html_escape(s))
+    } else {
+        std::borrow::Cow::Borrowed(s)
     }
 }
 
@@ -509,6 +524,27 @@ mod tests {
             attributes: Default::default(),
             created_at: at(1, 0),
             updated_at: at(1, 0),
+        }
+    }
+
+    #[test]
+    fn escaping_skips_the_copy_only_when_handlebars_would_change_nothing() {
+        let cases = [
+            "",
+            "Ada",
+            "李伟",
+            "https://news.example.edu/unsubscribe/0af3",
+            "a<b",
+            "a>b",
+            "\"",
+            "&amp;",
+            "O'Brien",
+            "`",
+            "x=y",
+            "Zoë & 李",
+        ];
+        for s in cases {
+            assert_eq!(html_escape(s), handlebars::html_escape(s), "{s}");
         }
     }
 

@@ -9,6 +9,7 @@
 
 mod config;
 mod headers;
+mod skeleton;
 mod smtp;
 
 pub use config::{DkimAlgorithm, DkimKey, DkimSettings, MailSettings, SmtpEndpoint, SmtpSecurity};
@@ -18,8 +19,9 @@ use anyhow::Context;
 use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig};
 use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::HeaderName;
-use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Body, Mailbox};
 use lettre::{Address, AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use skeleton::Stamp;
 use smtp::SmtpSender;
 use std::fmt;
 use std::path::PathBuf;
@@ -107,6 +109,9 @@ struct Inner {
     from: Mailbox,
     dkim: Option<DkimConfig>,
     transport: Transport,
+    /// The header blocks of recent messages, for the quick way to build (see
+    /// [`skeleton`]).
+    skeletons: skeleton::Cache,
 }
 
 enum Transport {
@@ -187,6 +192,7 @@ impl Mailer {
                 from: settings.from.clone(),
                 dkim,
                 transport,
+                skeletons: skeleton::Cache::default(),
             }),
         })
     }
@@ -217,7 +223,26 @@ impl Mailer {
             Transport::Smtp(smtp) => smtp.offers_8bitmime(),
             Transport::Files { .. } => false,
         };
-        let (message, message_id) = self.build(mail, eight_bit)?;
+        let (to, envelope) = self.recipient(mail)?;
+        let stamp = &Stamp::new(self.inner.from.email.domain());
+        // SMTP without a signature: the same bytes, built the quick way (once per kind of
+        // message through lettre, then filled in). A signature needs lettre's message,
+        // and files keep lettre's output as it is.
+        if matches!(self.inner.transport, Transport::Smtp(_)) && self.inner.dkim.is_none() {
+            let built =
+                self.inner
+                    .skeletons
+                    .build(&self.inner.from, mail, to.clone(), eight_bit, stamp)?;
+            if let Some(stuffed) = built {
+                return Ok(BuiltMail {
+                    envelope,
+                    raw: Vec::new(),
+                    stuffed: Some(stuffed),
+                    message_id: stamp.message_id.clone(),
+                });
+            }
+        }
+        let message = self.build(mail, to, envelope, eight_bit, stamp)?;
         let raw = message.formatted();
         let stuffed = match &self.inner.transport {
             Transport::Smtp(_) => smtp::dot_stuffed(&raw),
@@ -228,7 +253,7 @@ impl Mailer {
             raw: if stuffed.is_some() { Vec::new() } else { raw },
             stuffed,
             envelope: message.envelope().clone(),
-            message_id,
+            message_id: stamp.message_id.clone(),
         })
     }
 
@@ -265,7 +290,12 @@ impl Mailer {
         }
     }
 
-    fn build(&self, mail: &OutgoingMail, eight_bit: bool) -> Result<(Message, String), MailError> {
+    /// Checks what both ways of building check first: the recipient (returned as the To
+    /// mailbox and the envelope) and the subject.
+    fn recipient(
+        &self,
+        mail: &OutgoingMail,
+    ) -> Result<(Mailbox, lettre::address::Envelope), MailError> {
         let permanent = MailError::Permanent;
         let address: Address = mail.to_email.trim().parse().map_err(|e| {
             permanent(format!(
@@ -293,40 +323,49 @@ impl Mailer {
         )
         .map_err(|e| permanent(format!("the message cannot be built: {e}")))?;
         let to = Mailbox::new((!name.is_empty()).then(|| name.to_owned()), address);
+        Ok((to, envelope))
+    }
 
-        // On the sender's domain rather than lettre's default, the host name of whatever
-        // machine runs newsdesk: that name says nothing to the reader and may be internal.
-        let message_id = format!(
-            "<{}@{}>",
-            uuid::Uuid::new_v4().simple(),
-            self.inner.from.email.domain()
-        );
-        let mut builder = Message::builder()
-            .from(self.inner.from.clone())
-            .to(to)
-            .subject(mail.subject.as_str())
-            .date_now()
-            .message_id(Some(message_id.clone()))
-            .envelope(envelope);
-        if let Some(url) = &mail.list_unsubscribe {
-            builder = builder
-                .header(ListUnsubscribe::new(url).map_err(permanent)?)
-                .header(ListUnsubscribePost);
-        }
-        if let Some(id) = &mail.list_id {
-            builder = builder.header(ListId::new(id).map_err(permanent)?);
-        }
-        let mut message = builder
-            .multipart(
-                MultiPart::alternative()
-                    .singlepart(SinglePart::plain(body(&mail.text, eight_bit)))
-                    .singlepart(SinglePart::html(body(&mail.html, eight_bit))),
-            )
-            .map_err(|e| permanent(format!("the message cannot be built: {e}")))?;
+    /// The message through lettre's builder, signed when DKIM is configured. The
+    /// Message-ID is on the sender's domain (see [`Stamp::new`]) rather than lettre's
+    /// default, the host name of whatever machine runs newsdesk: that name says nothing
+    /// to the reader and may be internal.
+    fn build(
+        &self,
+        mail: &OutgoingMail,
+        to: Mailbox,
+        envelope: lettre::address::Envelope,
+        eight_bit: bool,
+        stamp: &Stamp,
+    ) -> Result<Message, MailError> {
+        let permanent = MailError::Permanent;
+        let unsubscribe = match &mail.list_unsubscribe {
+            Some(url) => Some(ListUnsubscribe::new(url).map_err(permanent)?),
+            None => None,
+        };
+        let list_id = match &mail.list_id {
+            Some(id) => Some(ListId::new(id).map_err(permanent)?),
+            None => None,
+        };
+        let mut message = skeleton::headers(
+            &self.inner.from,
+            to,
+            &mail.subject,
+            stamp,
+            unsubscribe,
+            list_id,
+        )
+        .envelope(envelope)
+        .multipart(skeleton::alternative(
+            stamp,
+            body(&mail.text, eight_bit),
+            body(&mail.html, eight_bit),
+        ))
+        .map_err(|e| permanent(format!("the message cannot be built: {e}")))?;
         if let Some(dkim) = &self.inner.dkim {
             message.sign(dkim);
         }
-        Ok((message, message_id))
+        Ok(message)
     }
 }
 
@@ -334,8 +373,7 @@ impl Mailer {
 /// `eight_bit` (the server takes 8BITMIME) as the text itself with CRLF line ends: 7bit
 /// or 8bit with lines of up to 998 bytes (RFC 5322 2.1.1), which is most HTML.
 fn body(text: &str, eight_bit: bool) -> Body {
-    const MAX_LINE: usize = 998;
-    if eight_bit && let Some(crlf) = crlf_lines(text, MAX_LINE) {
+    if eight_bit && let Some(crlf) = crlf_lines(text, skeleton::MAX_LINE) {
         let encoding = if text.is_ascii() {
             ContentTransferEncoding::SevenBit
         } else {

@@ -695,7 +695,7 @@ impl tokio::io::AsyncWrite for TlsStream {
 /// The integration tests' SMTP server, which can misbehave in the ways tested here.
 #[cfg(test)]
 #[path = "../../tests/api/smtp_server.rs"]
-mod test_smtp_server;
+pub(super) mod test_smtp_server;
 
 #[cfg(test)]
 mod tests {
