@@ -13,9 +13,9 @@
 //! message is then written in one pass into one buffer sized up front: the cut block with
 //! the reader's To (names that need quoting with escapes, RFC 2047 or folding still
 //! formatted by lettre), Date, Message-ID, List-Unsubscribe and boundary filled in, and
-//! the two bodies, converted to CRLF and dot-stuffed as they are copied. What comes out is [`super::smtp::dot_stuffed`] of what
-//! lettre would have formatted with the same date, Message-ID and boundary; the tests
-//! below compare the two byte for byte.
+//! the two bodies, converted to CRLF and dot-stuffed as they are copied. What comes out
+//! is [`super::smtp::dot_stuffed`] of what lettre would have formatted with the same
+//! date, Message-ID and boundary; the tests below compare the two byte for byte.
 //!
 //! Only for SMTP without DKIM: a signature is computed over lettre's message, and files
 //! keep lettre's output as it is.
