@@ -245,7 +245,9 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(state: AppState, settings: DeliverySettings) -> Self {
-        let worker = format!("worker-{}", uuid::Uuid::new_v4().simple());
+        // Written into every row the worker claims: short, and random enough that two
+        // workers never share one.
+        let worker = format!("w{:016x}", rand::random::<u64>());
         let db = Arc::new(Mutex::new(OutboxConnection::new(state.store.clone())));
         Self {
             recorder: start_recorder(db.clone(), state.clock.clone(), worker.clone()),
