@@ -454,6 +454,17 @@ async fn an_smtp_server_answering_4xx_for_a_while_gets_every_message_in_the_end(
     );
 }
 
+/// Asks for a digest's failed deliveries to be retried: the answer's JSON.
+async fn retry(app: &TestApp, id: i64) -> Value {
+    app.admin(Method::POST, &format!("/api/v1/digests/{id}/retry"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_5xx_recipient_is_marked_failed_while_the_others_arrive_and_bounces_when_it_repeats() {
     let bad = "sokha.chan@ppi-kh.example.edu";
@@ -478,14 +489,7 @@ async fn a_5xx_recipient_is_marked_failed_while_the_others_arrive_and_bounces_wh
     assert_eq!(by_recipient(&smtp.messages()).len(), 7);
 
     // Retried by an admin, it fails again: twice in a row, the subscriber is bounced.
-    let r: Value = app
-        .admin(Method::POST, &format!("/api/v1/digests/{id}/retry"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = retry(&app, id).await;
     assert_eq!(r["deliveries"], 1);
     let done = settled(&app, id).await;
     assert_eq!(done["counts"]["failed"], 1);
@@ -499,14 +503,7 @@ async fn a_5xx_recipient_is_marked_failed_while_the_others_arrive_and_bounces_wh
         .unwrap();
     assert_eq!(found["subscribers"][0]["status"], "bounced");
     // Now bounced, the address is not retried again.
-    let r: Value = app
-        .admin(Method::POST, &format!("/api/v1/digests/{id}/retry"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = retry(&app, id).await;
     assert_eq!(r["deliveries"], 0, "{r}");
     assert_eq!(digest(&app, id).await["status"], "sent");
     // A bounced subscriber gets no more digests.
