@@ -110,22 +110,8 @@ pub async fn preview(
         }
         None => {
             stand_in = Subscriber {
-                id: 0,
-                email: String::new(),
-                name: String::new(),
-                partner_id: None,
-                partner_name: None,
-                partner_timezone: None,
-                timezone: None,
                 language: "en".into(),
-                status: crate::domain::SubscriberStatus::Confirmed,
-                joined_via: crate::domain::JoinedVia::Admin,
-                consent_at: None,
-                consent_source: None,
-                consent_ip: None,
-                attributes: Default::default(),
-                created_at: state.clock.now(),
-                updated_at: state.clock.now(),
+                ..Subscriber::blank(state.clock.now())
             };
             (&stand_in, HashMap::new())
         }

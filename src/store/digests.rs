@@ -203,29 +203,6 @@ fn digest_from_row(row: &sqlx::any::AnyRow) -> anyhow::Result<Digest> {
     })
 }
 
-/// The rest of a claimed delivery's [`Subscriber`], which a digest does not read: the
-/// claim fills in only the reader's address, name, institution, zone and language.
-fn recipient_defaults(now: DateTime<Utc>) -> Subscriber {
-    Subscriber {
-        id: 0,
-        email: String::new(),
-        name: String::new(),
-        partner_id: None,
-        partner_name: None,
-        partner_timezone: None,
-        timezone: None,
-        language: String::new(),
-        status: crate::domain::SubscriberStatus::Confirmed,
-        joined_via: crate::domain::JoinedVia::Admin,
-        consent_at: None,
-        consent_source: None,
-        consent_ip: None,
-        attributes: Default::default(),
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 /// Category ids a list covers, with all their descendants, as a CTE `covered`.
 const COVERED_CTE: &str = "WITH RECURSIVE covered(id) AS (
         SELECT category_id FROM list_categories WHERE list_id = $1
@@ -640,7 +617,7 @@ impl Store {
                             partner_name: partner,
                             partner_timezone: zone,
                             language,
-                            ..recipient_defaults(now)
+                            ..Subscriber::blank(now)
                         },
                     }
                 },

@@ -45,6 +45,32 @@ pub struct Subscriber {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Subscriber {
+    /// A confirmed reader with nothing else known: what a digest is rendered for when no
+    /// one in particular is named (a preview), and what a delivery's claim fills in with
+    /// the few columns a digest reads.
+    pub fn blank(now: DateTime<Utc>) -> Self {
+        Self {
+            id: 0,
+            email: String::new(),
+            name: String::new(),
+            partner_id: None,
+            partner_name: None,
+            partner_timezone: None,
+            timezone: None,
+            language: String::new(),
+            status: SubscriberStatus::Confirmed,
+            joined_via: JoinedVia::Admin,
+            consent_at: None,
+            consent_source: None,
+            consent_ip: None,
+            attributes: BTreeMap::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailingList {
     pub id: i64,
