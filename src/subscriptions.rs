@@ -52,7 +52,8 @@ const LINK_SECRET_LEN: usize = 32;
 /// the OS, URL-safe hex. Its SHA-256 is kept in the delivery's own row, written with
 /// the mark that records the message as sent: a digest to many readers writes no token
 /// rows (and no index entries) of its own, and the id finds the row to check.
-pub fn delivery_link_token(delivery_id: i64) -> String {
+/// Returns the token and the hash to store.
+pub fn delivery_link_token(delivery_id: i64) -> (String, String) {
     let mut bytes = [0u8; LINK_SECRET_LEN / 2];
     rand::thread_rng().fill_bytes(&mut bytes);
     let mut token = String::with_capacity(24 + LINK_SECRET_LEN);
@@ -60,7 +61,15 @@ pub fn delivery_link_token(delivery_id: i64) -> String {
     token.push_str(&delivery_id.to_string());
     token.push('-');
     token.push_str(&hex::encode(bytes));
-    token
+    let hash = link_hash(&token);
+    (token, hash)
+}
+
+/// What is stored of a digest's link token: the first 128 bits of its SHA-256, as hard
+/// to invert as the token is to guess, and half the bytes added to each delivery row (a
+/// row that grows splits pages).
+fn link_hash(token: &str) -> String {
+    hex::encode(&Sha256::digest(token.as_bytes())[..16])
 }
 
 /// The delivery id and the stored hash of a digest's link token (32 hex digits), when
@@ -77,12 +86,7 @@ pub fn delivery_link(token: &str) -> Option<(i64, String)> {
     if !well_formed {
         return None;
     }
-    // The first 128 bits of the SHA-256: as hard to invert as the token is to guess,
-    // and half the bytes added to each delivery row (a row that grows splits pages).
-    Some((
-        id.parse().ok()?,
-        hex::encode(&Sha256::digest(token.as_bytes())[..16]),
-    ))
+    Some((id.parse().ok()?, link_hash(token)))
 }
 
 /// Appends `bytes` as lower-case hex, as `hex::encode` spells them, without its
@@ -317,14 +321,15 @@ mod tests {
 
     #[test]
     fn a_digest_link_token_names_its_delivery_and_is_stored_as_a_hash() {
-        let token = delivery_link_token(4711);
+        let (token, stored) = delivery_link_token(4711);
         assert!(token.starts_with("d4711-"), "{token}");
         assert_eq!(token.len(), "d4711-".len() + LINK_SECRET_LEN);
         let (id, hash) = delivery_link(&token).unwrap();
         assert_eq!(id, 4711);
         assert_eq!(hash, hex::encode(&Sha256::digest(token.as_bytes())[..16]));
         assert_eq!(token_hash(&token), format!("d4711-{hash}"));
-        assert_ne!(delivery_link_token(4711), token, "random");
+        assert_eq!(stored, hash);
+        assert_ne!(delivery_link_token(4711).0, token, "random");
     }
 
     #[test]

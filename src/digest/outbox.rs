@@ -14,7 +14,7 @@ use crate::domain::IsoWeek;
 use crate::http::AppState;
 use crate::mail::{MailError, OutgoingMail};
 use crate::store::{ClaimedDelivery, MailingList, OutboxConnection, Selection, SentRecord};
-use crate::subscriptions::{delivery_link, delivery_link_token, list_id_header};
+use crate::subscriptions::{delivery_link_token, list_id_header};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -690,10 +690,7 @@ fn build_batch(
     for d in claimed {
         let bundle = &bundles[&d.digest_id];
         // One token for both links of the message: the delivery's own.
-        let token = delivery_link_token(d.id);
-        let link_hash = delivery_link(&token)
-            .map(|(_, hash)| hash)
-            .unwrap_or_default();
+        let (token, link_hash) = delivery_link_token(d.id);
         let links = PersonalLinks {
             unsubscribe_url: format!("{base}/unsubscribe/{token}"),
             preferences_url: format!("{base}/preferences/{token}"),
