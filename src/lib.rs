@@ -1,6 +1,8 @@
 //! newsdesk: news items in categories, served as feeds and pages, with an admin API.
 #![forbid(unsafe_code)]
 
+/// The application core: store, mailer, templates, clock and settings.
+pub mod app;
 /// Command-line interface: `serve`, `migrate`, `demo`.
 pub mod cli;
 /// Time as the application sees it; tests set it.
@@ -23,6 +25,8 @@ pub mod import;
 pub mod mail;
 /// Admin users' passwords: Argon2id hashes, generated passwords.
 pub mod passwords;
+/// The rules, once: content, people, lists, subscriptions, digests, import, users.
+pub mod services;
 /// Configuration read from the environment.
 pub mod settings;
 /// Building and running the application.
@@ -33,5 +37,3 @@ pub mod store;
 pub mod subscriptions;
 /// Handlebars templates for the HTML pages.
 pub mod templates;
-/// `newsdesk user add|password|list`: admin users from the command line.
-pub mod users;

@@ -1,12 +1,11 @@
 //! Building the application from settings, and running it until told to stop.
 
+use crate::app::App;
 use crate::clock::SharedClock;
-use crate::feeds::cache::FeedCache;
 use crate::http::auth::hash_token;
 use crate::http::{AppState, router};
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::templates::Templates;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,41 +15,6 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     port: u16,
-}
-
-/// Everything the handlers, the worker and the commands share, over a connected store.
-pub fn build_state(
-    store: Store,
-    settings: Settings,
-    clock: SharedClock,
-) -> anyhow::Result<AppState> {
-    let mailer = crate::mail::Mailer::new(&settings.mail)?;
-    tracing::info!(mail = mailer.describe(), "mail transport");
-    let limiter = Arc::new(crate::http::RateLimiter::new(
-        settings.subscribe_rate_per_hour,
-        Duration::from_secs(3600),
-    ));
-    Ok(AppState::new(crate::http::Shared {
-        outbox_wake: Arc::new(tokio::sync::Notify::new()),
-        lists_changed: Arc::new(tokio::sync::Notify::new()),
-        mailer,
-        limiter,
-        // Per client address: 30 sign-in attempts per 15 minutes (each account also
-        // locks after 5 failures in a row).
-        sign_in_limiter: Arc::new(crate::http::RateLimiter::new(
-            30,
-            Duration::from_secs(15 * 60),
-        )),
-        unknown_name_limiter: Arc::new(crate::http::RateLimiter::new(
-            4,
-            Duration::from_secs(15 * 60),
-        )),
-        store,
-        cache: Arc::new(FeedCache::new()),
-        clock,
-        settings: Arc::new(settings),
-        templates: Arc::new(Templates::load()?),
-    }))
 }
 
 impl Application {
@@ -77,7 +41,7 @@ impl Application {
         if settings.base_url_from_bind {
             settings.base_url = format!("http://{}", listener.local_addr()?);
         }
-        let state = build_state(store, settings, clock)?;
+        let state = AppState::new(App::new(store, settings, clock)?);
         Ok(Self {
             listener,
             state,
@@ -108,14 +72,14 @@ impl Application {
         let mut workers = Vec::new();
         if self.state.settings.run_workers {
             let outbox = Arc::new(crate::digest::outbox::Outbox::new(
-                self.state.clone(),
+                self.state.app().clone(),
                 self.state.settings.delivery.clone(),
             ));
             workers.push(tokio::spawn(
                 outbox.run(self.state.outbox_wake.clone(), workers_stop.clone()),
             ));
             let scheduler =
-                crate::digest::schedule::DigestScheduler::start(self.state.clone()).await?;
+                crate::digest::schedule::DigestScheduler::start(self.state.app().clone()).await?;
             workers.push(tokio::spawn(
                 scheduler.run(self.state.lists_changed.clone(), workers_stop.clone()),
             ));

@@ -1,7 +1,7 @@
 //! The subscriber's side: tokens for mailed links, confirmation mails.
 
+use crate::app::App;
 use crate::domain::MembershipStatus;
-use crate::http::AppState;
 use crate::mail::OutgoingMail;
 use crate::store::{MailingList, Store, TokenPurpose};
 use chrono::{DateTime, Duration, Utc};
@@ -159,7 +159,7 @@ struct ConfirmMail<'a> {
 
 /// Sends the mail whose link confirms the address and joins the list.
 pub async fn send_confirmation(
-    state: &AppState,
+    state: &App,
     subscriber_id: i64,
     list: &MailingList,
 ) -> anyhow::Result<()> {
@@ -221,7 +221,7 @@ pub async fn send_confirmation(
 
 /// Sends a confirmation in the background so the answer to the request neither waits
 /// for the mail server nor reveals by its timing whether a mail went out.
-pub fn send_confirmation_later(state: &AppState, subscriber_id: i64, list: MailingList) {
+pub fn send_confirmation_later(state: &App, subscriber_id: i64, list: MailingList) {
     let state = state.clone();
     tokio::spawn(async move {
         if let Err(e) = send_confirmation(&state, subscriber_id, &list).await {
@@ -240,7 +240,7 @@ pub fn send_confirmation_later(state: &AppState, subscriber_id: i64, list: Maili
 /// list, they stay pending and are mailed a confirmation link. Returns the subscriber
 /// and, with a list, where they stand on it.
 pub async fn add_subscriber(
-    state: &AppState,
+    state: &App,
     draft: &crate::domain::SubscriberDraft,
     consent: Option<crate::domain::Consent>,
     list: Option<MailingList>,
@@ -286,7 +286,7 @@ pub async fn add_subscriber(
 /// stated consent, on a single opt-in list, or when their address is confirmed
 /// already; otherwise pending, with a confirmation mail.
 pub async fn add_to_list(
-    state: &AppState,
+    state: &App,
     list: &MailingList,
     subscriber: &crate::store::Subscriber,
     consent: Option<&str>,

@@ -6,8 +6,8 @@ pub mod outbox;
 pub mod render;
 pub mod schedule;
 
+use crate::app::App;
 use crate::domain::IsoWeek;
-use crate::http::AppState;
 use crate::store::{
     Created, DigestTrigger, DigestWindow, MailingList, Selection, Store, Subscriber,
 };
@@ -90,7 +90,7 @@ fn item_ids(selection: &Selection) -> Vec<i64> {
 /// Renders a digest without sending anything or writing anything: for a subscriber
 /// (what they would get), or for a stand-in reader when `subscriber` is `None`.
 pub async fn preview(
-    state: &AppState,
+    state: &App,
     list: &MailingList,
     period: IsoWeek,
     subscriber: Option<&Subscriber>,
@@ -152,11 +152,7 @@ pub struct DryRunRecipient {
     pub items: usize,
 }
 
-pub async fn dry_run(
-    state: &AppState,
-    list: &MailingList,
-    period: IsoWeek,
-) -> anyhow::Result<DryRun> {
+pub async fn dry_run(state: &App, list: &MailingList, period: IsoWeek) -> anyhow::Result<DryRun> {
     let (digest_id, selection) = items_of(&state.store, list, period).await?;
     let ids = item_ids(&selection);
     let mut recipients = Vec::new();

@@ -10,8 +10,8 @@
 //! nothing.
 
 use super::render::{DigestContext, GroupRenderer, PersonalLinks};
+use crate::app::App;
 use crate::domain::IsoWeek;
-use crate::http::AppState;
 use crate::mail::{MailError, OutgoingMail};
 use crate::store::{ClaimedDelivery, MailingList, OutboxConnection, Selection, SentRecord};
 use crate::subscriptions::{delivery_link_token, list_id_header};
@@ -228,7 +228,7 @@ const MARK_GROUP: usize = 256;
 const MARK_SPACING: Duration = Duration::from_millis(2);
 
 pub struct Outbox {
-    state: AppState,
+    state: App,
     recorder: tokio::sync::mpsc::Sender<ToRecorder>,
     /// This worker's claims, tokens and marks, on a connection of its own. Its other
     /// writes to the outbox take turns here too, rather than in SQLite's busy handler,
@@ -244,7 +244,7 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(state: AppState, settings: DeliverySettings) -> Self {
+    pub fn new(state: App, settings: DeliverySettings) -> Self {
         // Written into every row the worker claims: short, and random enough that two
         // workers never share one.
         let worker = format!("w{:016x}", rand::random::<u64>());
@@ -679,7 +679,7 @@ impl Outbox {
 /// Personal links, rendering and building for a claimed batch: plain CPU work, done
 /// away from the async thread.
 fn build_batch(
-    state: &AppState,
+    state: &App,
     claimed: Vec<ClaimedDelivery>,
     bundles: &HashMap<i64, Arc<Bundle>>,
     mut sent_before: HashMap<i64, HashMap<i64, DateTime<Utc>>>,

@@ -7,8 +7,8 @@
 //! built late (trigger `late`); past the grace period it is recorded as `missed` and
 //! nothing is sent. Windows before the list existed do not count.
 
+use crate::app::App;
 use crate::domain::IsoWeek;
-use crate::http::AppState;
 use crate::store::{Created, DigestTrigger, DigestWindow, MailingList};
 use anyhow::Context;
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ pub enum TickOutcome {
 
 /// Builds the digest for the window that fired last at or before now.
 pub async fn tick(
-    state: &AppState,
+    state: &App,
     list: &MailingList,
     trigger: DigestTrigger,
 ) -> anyhow::Result<TickOutcome> {
@@ -53,7 +53,7 @@ pub async fn tick(
 }
 
 /// The missed-window policy for one list (see the module's doc).
-pub async fn catch_up(state: &AppState, list: &MailingList) -> anyhow::Result<TickOutcome> {
+pub async fn catch_up(state: &App, list: &MailingList) -> anyhow::Result<TickOutcome> {
     let now = state.clock.now();
     let tz = list.schedule.timezone.tz();
     let Some(fired) = list.schedule.cron.last_fire_before(now, tz) else {
@@ -96,11 +96,11 @@ pub async fn catch_up(state: &AppState, list: &MailingList) -> anyhow::Result<Ti
 pub struct DigestScheduler {
     scheduler: JobScheduler,
     jobs: HashMap<i64, (Uuid, String, String)>,
-    state: AppState,
+    state: App,
 }
 
 impl DigestScheduler {
-    pub async fn start(state: AppState) -> anyhow::Result<Self> {
+    pub async fn start(state: App) -> anyhow::Result<Self> {
         let scheduler = JobScheduler::new()
             .await
             .context("starting the digest scheduler")?;

@@ -1,6 +1,7 @@
 //! One error type for the API, rendered as RFC 9457 `application/problem+json`.
 
 use crate::domain::{FieldError, FieldErrors};
+use crate::services::ServiceError;
 use crate::store::StoreError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -25,6 +26,10 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("too many requests; try again later")]
     TooManyRequests,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -56,6 +61,19 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl From<ServiceError> for AppError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound(what) => Self::NotFound(what),
+            ServiceError::Conflict { field, message } => Self::Conflict { field, message },
+            ServiceError::Invalid(errors) => Self::Validation(errors),
+            ServiceError::Forbidden(why) => Self::Forbidden(why),
+            ServiceError::Unavailable(why) => Self::Unavailable(why),
+            ServiceError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
 impl From<FieldErrors> for AppError {
     fn from(e: FieldErrors) -> Self {
         Self::Validation(e)
@@ -73,6 +91,8 @@ impl AppError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

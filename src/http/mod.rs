@@ -10,26 +10,50 @@ pub mod rate_limit;
 
 pub use rate_limit::RateLimiter;
 
-use crate::clock::SharedClock;
+use crate::app::{App, ContentChange, Core};
 use crate::feeds::cache::FeedCache;
 use crate::settings::Settings;
-use crate::store::Store;
-use crate::templates::Templates;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use std::sync::Arc;
+use std::time::Duration;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-/// What every handler can reach. Cloned for every request, so it is one `Arc`.
+/// What every handler can reach: the application core and the HTTP layer's own state.
+/// Cloned for every request, so it is one `Arc`.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
+    /// The HTTP state around an application core; the feed cache follows the core's
+    /// content changes.
+    pub fn new(app: App) -> Self {
+        let cache = Arc::new(FeedCache::new());
+        let listening = cache.clone();
+        app.content_events.subscribe(move |change| match change {
+            ContentChange::Categories(slugs) => listening.invalidate(slugs),
+            ContentChange::Everything => listening.clear(),
+        });
+        let limiter = Arc::new(RateLimiter::new(
+            app.settings.subscribe_rate_per_hour,
+            Duration::from_secs(3600),
+        ));
+        Self(Arc::new(Shared {
+            app,
+            cache,
+            limiter,
+            // Per client address: 30 sign-in attempts per 15 minutes (each account also
+            // locks after 5 failures in a row).
+            sign_in_limiter: Arc::new(RateLimiter::new(30, Duration::from_secs(15 * 60))),
+            unknown_name_limiter: Arc::new(RateLimiter::new(4, Duration::from_secs(15 * 60))),
+        }))
+    }
+
+    pub fn app(&self) -> &App {
+        &self.0.app
     }
 }
 
@@ -41,24 +65,31 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The parts of the application state.
+impl axum::extract::FromRef<AppState> for App {
+    fn from_ref(state: &AppState) -> App {
+        state.0.app.clone()
+    }
+}
+
+/// The HTTP layer's own state; the core's parts (`store`, `clock`, ...) are reached
+/// through it.
 pub struct Shared {
-    pub store: Store,
+    pub app: App,
     pub cache: Arc<FeedCache>,
-    pub clock: SharedClock,
-    pub settings: Arc<Settings>,
-    pub templates: Arc<Templates>,
-    pub mailer: crate::mail::Mailer,
     pub limiter: Arc<RateLimiter>,
     /// Failed sign-ins per client address.
     pub sign_in_limiter: Arc<RateLimiter>,
     /// Failed sign-ins per user name that names nobody: they "lock" like real
     /// accounts, so the answers do not tell which names exist.
     pub unknown_name_limiter: Arc<RateLimiter<String>>,
-    /// Wakes the delivery worker when a digest was built.
-    pub outbox_wake: Arc<tokio::sync::Notify>,
-    /// Tells the scheduler that lists changed.
-    pub lists_changed: Arc<tokio::sync::Notify>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.app
+    }
 }
 
 /// The client's address for per-address limits: the peer's, or behind a trusted reverse

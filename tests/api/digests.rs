@@ -232,7 +232,7 @@ async fn a_second_send_or_tick_of_the_same_period_sends_nothing() {
         .unwrap();
     app.clock
         .set(Utc.with_ymd_and_hms(2023, 11, 27, 1, 0, 0).unwrap()); // Mon 09:00 Shanghai
-    let first = tick(&app.state, &list, DigestTrigger::Schedule)
+    let first = tick(app.state.app(), &list, DigestTrigger::Schedule)
         .await
         .unwrap();
     assert!(
@@ -240,7 +240,7 @@ async fn a_second_send_or_tick_of_the_same_period_sends_nothing() {
         "{first:?}"
     );
     for _ in 0..3 {
-        let again = tick(&app.state, &list, DigestTrigger::Schedule)
+        let again = tick(app.state.app(), &list, DigestTrigger::Schedule)
             .await
             .unwrap();
         assert_eq!(
@@ -290,7 +290,7 @@ async fn missed_windows_are_sent_late_within_the_grace_period_and_recorded_after
         .unwrap();
     // The list was made after this week's window: nothing to catch up.
     assert_eq!(
-        catch_up(&app.state, &list).await.unwrap(),
+        catch_up(app.state.app(), &list).await.unwrap(),
         TickOutcome::NotDue
     );
     // Down over the next window, back three hours later: sent late.
@@ -302,7 +302,7 @@ async fn missed_windows_are_sent_late_within_the_grace_period_and_recorded_after
     assert_eq!(event["status"], "published");
     app.clock
         .set(Utc.with_ymd_and_hms(2023, 11, 27, 3, 0, 0).unwrap());
-    let late = catch_up(&app.state, &list).await.unwrap();
+    let late = catch_up(app.state.app(), &list).await.unwrap();
     assert!(
         matches!(late, TickOutcome::Built { ref period, .. } if period == "2023-W48"),
         "{late:?}"
@@ -318,13 +318,13 @@ async fn missed_windows_are_sent_late_within_the_grace_period_and_recorded_after
     app.clock
         .set(Utc.with_ymd_and_hms(2023, 12, 6, 3, 0, 0).unwrap());
     assert_eq!(
-        catch_up(&app.state, &list).await.unwrap(),
+        catch_up(app.state.app(), &list).await.unwrap(),
         TickOutcome::Missed {
             period: "2023-W49".into()
         }
     );
     assert_eq!(
-        catch_up(&app.state, &list).await.unwrap(),
+        catch_up(app.state.app(), &list).await.unwrap(),
         TickOutcome::AlreadyThere {
             period: "2023-W49".into()
         }
@@ -734,8 +734,10 @@ async fn two_workers_sharing_the_database_send_each_message_once() {
         let settings = app.state.settings.delivery.clone();
         let workers: Vec<_> = (0..2)
             .map(|_| {
-                let outbox =
-                    newsdesk::digest::outbox::Outbox::new(app.state.clone(), settings.clone());
+                let outbox = newsdesk::digest::outbox::Outbox::new(
+                    app.state.app().clone(),
+                    settings.clone(),
+                );
                 tokio::spawn(async move {
                     loop {
                         if outbox.run_once().await.unwrap().claimed == 0 {

@@ -403,7 +403,7 @@ async fn render_preview(
             },
         },
     };
-    match digest::preview(state, list, week, reader.as_ref()).await? {
+    match digest::preview(state.app(), list, week, reader.as_ref()).await? {
         None => view.empty = true,
         Some(rendered) => {
             let query = url::form_urlencoded::Serializer::new(String::new())
@@ -529,7 +529,7 @@ pub async fn preview_frame(
             )
         }
     };
-    let html = match digest::preview(&state, &list, week, reader.as_ref()).await? {
+    let html = match digest::preview(state.app(), &list, week, reader.as_ref()).await? {
         Some(r) => r.html,
         None => "<p>Nothing new for this reader in this period.</p>".into(),
     };

@@ -4,6 +4,7 @@ use super::session::{Flash, Session};
 use crate::domain::{FieldError, FieldErrors};
 use crate::http::AppState;
 use crate::http::error::AppError;
+use crate::services::{ServiceError, ServiceResult};
 use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -81,6 +82,12 @@ impl From<AppError> for PageError {
 
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<ServiceError> for PageError {
+    fn from(e: ServiceError) -> Self {
         Self(e.into())
     }
 }
@@ -251,6 +258,30 @@ pub fn form_error(e: StoreError, fields: &[&str]) -> Result<FormErrors, PageErro
             Ok(FormErrors::one(&field, message, fields))
         }
         other => Err(other.into()),
+    }
+}
+
+/// A service's answer to a submitted form: the value, or the errors the form shows
+/// again (invalid fields, a conflict); anything else is an error page. The one shape
+/// of every admin form handler:
+///
+/// ```ignore
+/// match page::submitted(services::content::create_category(&app, draft).await, FIELDS)? {
+///     Ok(category) => /* flash and redirect */,
+///     Err(errors) => /* the form again, 422, with `errors` */,
+/// }
+/// ```
+pub fn submitted<T>(
+    result: ServiceResult<T>,
+    fields: &[&str],
+) -> Result<Result<T, FormErrors>, PageError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(ServiceError::Invalid(errors)) => Ok(Err(FormErrors::new(errors, fields))),
+        Err(ServiceError::Conflict { field, message }) => {
+            Ok(Err(FormErrors::one(&field, message, fields)))
+        }
+        Err(other) => Err(other.into()),
     }
 }
 

@@ -631,7 +631,7 @@ pub async fn create_subscriber(
     };
     let list_name = list.as_ref().map(|l| l.name.clone()).unwrap_or_default();
     let (subscriber, status) =
-        match add_subscriber(&state, &draft, consent, list, state.clock.now()).await {
+        match add_subscriber(state.app(), &draft, consent, list, state.clock.now()).await {
             Ok(added) => added,
             Err(e) => {
                 let errors = page::form_error(e, SUBSCRIBER_FIELDS)?;
@@ -995,7 +995,7 @@ pub async fn set_membership(
         None => None,
     };
     let status = add_to_list(
-        &state,
+        state.app(),
         &list,
         &s,
         consent.as_ref().map(|c| c.as_str()),

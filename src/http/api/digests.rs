@@ -348,7 +348,7 @@ async fn preview(
         ),
         _ => None,
     };
-    let rendered = digest::preview(&state, &list, period, subscriber.as_ref()).await?;
+    let rendered = digest::preview(state.app(), &list, period, subscriber.as_ref()).await?;
     let Some(rendered) = rendered else {
         return Ok((
             StatusCode::OK,
@@ -384,5 +384,5 @@ async fn dry_run(
 ) -> ApiResult<Json<DryRun>> {
     let list = find_list(&state, &slug).await?;
     let period = parse_period(Some(&period), &list, state.clock.now(), "period")?;
-    Ok(Json(digest::dry_run(&state, &list, period).await?))
+    Ok(Json(digest::dry_run(state.app(), &list, period).await?))
 }

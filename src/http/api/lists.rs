@@ -276,7 +276,7 @@ async fn add_member(
         .await?
         .ok_or_else(|| AppError::NotFound(format!("subscriber {}", request.subscriber_id)))?;
     let status = add_to_list(
-        &state,
+        state.app(),
         &list,
         &subscriber,
         consent.as_ref().map(|c| c.as_str()),

@@ -284,7 +284,8 @@ async fn create_subscriber(
         Some(slug) => Some(find_list(&state, slug).await?),
         None => None,
     };
-    let (subscriber, _) = add_subscriber(&state, &draft, consent, list, state.clock.now()).await?;
+    let (subscriber, _) =
+        add_subscriber(state.app(), &draft, consent, list, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(subscriber.into())))
 }
 

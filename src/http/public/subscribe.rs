@@ -292,7 +292,7 @@ pub async fn subscribe(
         .await;
     match outcome {
         Ok(SubscriptionOutcome::NeedsConfirmation { subscriber_id }) => {
-            send_confirmation_later(&state, subscriber_id, request.list.clone())
+            send_confirmation_later(state.app(), subscriber_id, request.list.clone())
         }
         Ok(SubscriptionOutcome::Joined { .. } | SubscriptionOutcome::NothingToDo) => {}
         Err(e) => return AppError::from(e).into_response(),

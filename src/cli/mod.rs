@@ -1,0 +1,182 @@
+//! The command line: `newsdesk serve [--demo]`, `newsdesk migrate`, `newsdesk demo`.
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::settings::Settings;
+use crate::startup::Application;
+use crate::store::Store;
+use clap::{Parser, Subcommand};
+
+mod digest;
+mod subscribers;
+pub mod users;
+
+use digest::digest;
+use std::sync::Arc;
+use subscribers::subscribers;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "newsdesk",
+    version,
+    about = "News items, categories and feeds, with an admin API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (migrations run first).
+    Serve {
+        /// Load the demo content when the store is empty.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the database migrations and exit.
+    Migrate,
+    /// Load the demo content into an empty store and exit.
+    Demo,
+    /// Manage subscribers.
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
+    /// Preview or send a list's digest by hand.
+    #[command(subcommand)]
+    Digest(DigestCommand),
+    /// Manage the people who sign in to the admin pages at /admin.
+    #[command(subcommand)]
+    User(users::UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DigestCommand {
+    /// Render a digest without sending or storing anything.
+    Preview {
+        #[arg(long)]
+        list: String,
+        /// ISO week, e.g. 2023-W45.
+        #[arg(long)]
+        period: String,
+        /// Render it as this subscriber would get it.
+        #[arg(long)]
+        subscriber: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: PreviewFormat,
+    },
+    /// Build a digest (once) and deliver it, with a progress bar; run again to finish
+    /// one that was interrupted.
+    Send {
+        #[arg(long)]
+        list: String,
+        #[arg(long)]
+        period: String,
+        /// Report who would get what; send and store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PreviewFormat {
+    Html,
+    Text,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Import contacts from a UTF-8 CSV file (columns: email, name, partner, language,
+    /// and any others, kept as attributes). Re-importing the same file changes nothing.
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Put every contact on this list.
+        #[arg(long)]
+        list: Option<String>,
+        /// Report what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply nothing unless every row is good (default: apply the good rows).
+        #[arg(long)]
+        all_or_nothing: bool,
+        /// Stated consent (e.g. "signed partner agreement 2023"): contacts join a
+        /// double opt-in list confirmed instead of pending.
+        #[arg(long)]
+        consent_source: Option<String>,
+    },
+    /// Export subscribers (everyone, or one list's members) as CSV.
+    Export {
+        #[arg(long)]
+        list: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve { demo } => {
+            let app = Application::build(settings, clock.clone()).await?;
+            if demo {
+                let store = &app.state().store;
+                report_demo(crate::demo::load(store, clock.now()).await?);
+                users::demo_admin(store, &app.state().settings.base_url, clock.now()).await?;
+            }
+            app.run_until_stopped().await
+        }
+        Command::Migrate => {
+            let store = Store::connect(&settings.database_url, 1).await?;
+            store.migrate().await?;
+            println!("migrations are up to date on {}", settings.database_url);
+            Ok(())
+        }
+        Command::Subscribers(command) => {
+            let store = Store::connect(&settings.database_url, 2).await?;
+            store.migrate().await?;
+            subscribers(&store, command, clock.now()).await
+        }
+        Command::Digest(command) => {
+            let store = Store::connect(&settings.database_url, 4).await?;
+            store.migrate().await?;
+            let state = crate::app::App::new(store, settings, clock)?;
+            digest(&state, command).await
+        }
+        Command::User(command) => {
+            let store = Store::connect(&settings.database_url, 1).await?;
+            store.migrate().await?;
+            users::run(&store, command, clock.now()).await
+        }
+        Command::Demo => {
+            let store = Store::connect(&settings.database_url, 1).await?;
+            store.migrate().await?;
+            report_demo(crate::demo::load(&store, clock.now()).await?);
+            Ok(())
+        }
+    }
+}
+
+fn report_demo(loaded: crate::demo::Loaded) {
+    match loaded {
+        crate::demo::Loaded::Skipped => {
+            tracing::info!("the store already holds content; demo content not loaded")
+        }
+        crate::demo::Loaded::Loaded { categories, items } => {
+            tracing::info!(categories, items, "demo content loaded")
+        }
+    }
+}
+
+pub(crate) async fn find_list(
+    store: &Store,
+    slug: Option<&str>,
+) -> anyhow::Result<Option<crate::store::MailingList>> {
+    match slug {
+        None => Ok(None),
+        Some(slug) => match store.list_by_slug(slug).await? {
+            Some(l) => Ok(Some(l)),
+            None => anyhow::bail!("there is no list {slug:?}"),
+        },
+    }
+}
