@@ -9,7 +9,7 @@
 # The page size is 3, so paging links (first/previous/next/last) are exercised.
 #
 # Environment:
-#   ATOM_RNG       the Atom schema (default: <repo>/../shared/standards/atom/atom.rng)
+#   ATOM_RNG       the Atom schema (default: tests/schema/atom.rng, the RFC 4287 grammar)
 #   NEWSDESK_BIN   a built binary to use instead of building target/debug/newsdesk
 #   PYTHON         the Python with feedparser (default: python3)
 #   KEEP_FEEDS=1   keep the downloaded feeds and the server log (path printed)
@@ -18,11 +18,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
-ATOM_RNG="${ATOM_RNG:-$ROOT/../shared/standards/atom/atom.rng}"
+ATOM_RNG="${ATOM_RNG:-$ROOT/tests/schema/atom.rng}"
 
 die() { echo "validate-feeds: $*" >&2; exit 1; }
 
-[[ -f "$ATOM_RNG" ]] || die "the Atom schema was not found at $ATOM_RNG (set ATOM_RNG, or put shared/ beside the repository)"
+[[ -f "$ATOM_RNG" ]] || die "the Atom schema was not found at $ATOM_RNG (set ATOM_RNG)"
 command -v jing >/dev/null || die "jing is not installed (apt-get install jing; .ci/run installs it)"
 command -v curl >/dev/null || die "curl is not installed (apt-get install curl)"
 "$PYTHON" -c 'import feedparser' 2>/dev/null \
