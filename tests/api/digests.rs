@@ -4,7 +4,7 @@
 use crate::helpers::{Db, TestApp, spawn_app_with};
 use crate::smtp_server::{Behaviour, Received, SmtpServer, parse};
 use chrono::{Duration as Days, TimeZone, Utc};
-use newsdesk::digest::schedule::{TickOutcome, catch_up, tick};
+use newsdesk::delivery::schedule::{TickOutcome, catch_up, tick};
 use newsdesk::store::DigestTrigger;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -734,10 +734,8 @@ async fn two_workers_sharing_the_database_send_each_message_once() {
         let settings = app.state.settings.delivery.clone();
         let workers: Vec<_> = (0..2)
             .map(|_| {
-                let outbox = newsdesk::digest::outbox::Outbox::new(
-                    app.state.app().clone(),
-                    settings.clone(),
-                );
+                let outbox =
+                    newsdesk::delivery::Outbox::new(app.state.app().clone(), settings.clone());
                 tokio::spawn(async move {
                     loop {
                         if outbox.run_once().await.unwrap().claimed == 0 {
