@@ -1,8 +1,8 @@
 //! Outgoing mail over lettre, handed to a [`transport::Transport`] chosen once from the
 //! settings: a pool of SMTP connections when `NEWSDESK_SMTP_URL` is set, `.eml` files in
-//! the outbox directory otherwise. Callers only see [`Mailer`]. Every message gets the headers the
-//! large mail providers want from bulk senders (Message-ID on the sender's domain,
-//! one-click List-Unsubscribe, List-Id) and, when configured, a DKIM signature.
+//! the outbox directory otherwise. Callers only see [`Mailer`]. Every message gets the
+//! headers the large mail providers want from bulk senders (Message-ID on the sender's
+//! domain, one-click List-Unsubscribe, List-Id) and, when configured, a DKIM signature.
 //!
 //! Errors come back classified: [`MailError::Permanent`] when the server refused the
 //! message for good (5xx) or the message cannot be built, [`MailError::Temporary`] for
