@@ -9,9 +9,11 @@ pub mod cli;
 pub mod clock;
 /// Markdown to sanitised HTML.
 pub mod content;
+/// The delivery engine: the outbox worker that sends digests, and the schedule that builds them.
+pub mod delivery;
 /// Demo content built from the seed news page.
 pub mod demo;
-/// Weekly digests: selection, rendering, the delivery outbox and the schedule.
+/// Weekly digests: selection and rendering.
 pub mod digest;
 /// Types that can only hold valid values.
 pub mod domain;
@@ -21,7 +23,7 @@ pub mod feeds;
 pub mod http;
 /// CSV import and export of subscribers.
 pub mod import;
-/// Outgoing mail over lettre: pooled SMTP or .eml files, list headers, DKIM.
+/// Outgoing mail over lettre behind one transport (pooled SMTP or .eml files), list headers, DKIM.
 pub mod mail;
 /// Admin users' passwords: Argon2id hashes, generated passwords.
 pub mod passwords;

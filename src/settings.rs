@@ -98,7 +98,7 @@ pub struct Settings {
     /// Where mail goes.
     pub mail: crate::mail::MailSettings,
     /// How digests are delivered.
-    pub delivery: crate::digest::outbox::DeliverySettings,
+    pub delivery: crate::delivery::DeliverySettings,
     /// Run the digest schedule and the delivery worker inside `serve`.
     pub run_workers: bool,
     /// Behind a reverse proxy: take the client's address from the last
@@ -162,7 +162,7 @@ impl Settings {
                 ),
             },
         };
-        let delivery = crate::digest::outbox::DeliverySettings {
+        let delivery = crate::delivery::DeliverySettings {
             concurrency: parse_number(
                 &get,
                 "NEWSDESK_SEND_CONCURRENCY",

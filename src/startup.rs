@@ -71,7 +71,7 @@ impl Application {
         let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         if self.state.settings.run_workers {
-            let outbox = Arc::new(crate::digest::outbox::Outbox::new(
+            let outbox = Arc::new(crate::delivery::Outbox::new(
                 self.state.app().clone(),
                 self.state.settings.delivery.clone(),
             ));
@@ -79,7 +79,7 @@ impl Application {
                 outbox.run(self.state.outbox_wake.clone(), workers_stop.clone()),
             ));
             let scheduler =
-                crate::digest::schedule::DigestScheduler::start(self.state.app().clone()).await?;
+                crate::delivery::DigestScheduler::start(self.state.app().clone()).await?;
             workers.push(tokio::spawn(
                 scheduler.run(self.state.lists_changed.clone(), workers_stop.clone()),
             ));

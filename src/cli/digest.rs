@@ -95,7 +95,7 @@ pub(super) async fn digest(state: &crate::app::App, command: DigestCommand) -> a
             if !digest.note.is_empty() {
                 eprintln!("{}", digest.note);
             }
-            let outbox = Arc::new(crate::digest::outbox::Outbox::new(
+            let outbox = Arc::new(crate::delivery::Outbox::new(
                 state.clone(),
                 state.settings.delivery.clone(),
             ));

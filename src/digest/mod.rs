@@ -1,10 +1,8 @@
 //! Weekly digests: what goes in (`plan`), building one once per list and period
-//! (`build`), rendering per subscriber (`render`), the delivery outbox (`outbox`) and
-//! the schedule (`schedule`).
+//! (`build`) and rendering per subscriber (`render`). Sending them and the schedule are
+//! in `crate::delivery`.
 
-pub mod outbox;
 pub mod render;
-pub mod schedule;
 
 use crate::app::App;
 use crate::domain::IsoWeek;

@@ -1,16 +1,20 @@
-//! Outgoing mail over lettre: a pool of SMTP connections when `NEWSDESK_SMTP_URL` is set,
-//! `.eml` files in the outbox directory otherwise. Every message gets the headers the
-//! large mail providers want from bulk senders (Message-ID on the sender's domain,
-//! one-click List-Unsubscribe, List-Id) and, when configured, a DKIM signature.
+//! Outgoing mail over lettre, handed to a [`transport::Transport`] chosen once from the
+//! settings: a pool of SMTP connections when `NEWSDESK_SMTP_URL` is set, `.eml` files in
+//! the outbox directory otherwise. Callers only see [`Mailer`]. Every message gets the
+//! headers the large mail providers want from bulk senders (Message-ID on the sender's
+//! domain, one-click List-Unsubscribe, List-Id) and, when configured, a DKIM signature.
 //!
 //! Errors come back classified: [`MailError::Permanent`] when the server refused the
 //! message for good (5xx) or the message cannot be built, [`MailError::Temporary`] for
 //! everything worth retrying later.
 
 mod config;
+mod files;
 mod headers;
 mod skeleton;
 mod smtp;
+mod tls_stream;
+mod transport;
 
 pub use config::{DkimAlgorithm, DkimKey, DkimSettings, MailSettings, SmtpEndpoint, SmtpSecurity};
 pub use headers::{ListId, ListUnsubscribe, ListUnsubscribePost};
@@ -20,12 +24,11 @@ use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, Dkim
 use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::HeaderName;
 use lettre::message::{Body, Mailbox};
-use lettre::{Address, AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, Message};
 use skeleton::Stamp;
-use smtp::SmtpSender;
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
+use transport::{Transport, Wire};
 
 /// One message to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +95,7 @@ pub struct BuiltMail {
     message_id: String,
 }
 
-/// A message handed over to the SMTP server or written to the outbox.
+/// A message handed over to the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
     /// The Message-ID header, angle brackets included: `<uuid@example.edu>`.
@@ -108,18 +111,10 @@ pub struct Mailer {
 struct Inner {
     from: Mailbox,
     dkim: Option<DkimConfig>,
-    transport: Transport,
+    transport: Box<dyn Transport>,
     /// The header blocks of recent messages, for the quick way to build (see
     /// [`skeleton`]).
     skeletons: skeleton::Cache,
-}
-
-enum Transport {
-    Smtp(Box<SmtpSender>),
-    Files {
-        dir: PathBuf,
-        transport: AsyncFileTransport<Tokio1Executor>,
-    },
 }
 
 impl fmt::Debug for Mailer {
@@ -168,24 +163,13 @@ impl Mailer {
             )),
             None => None,
         };
-        let transport = match &settings.smtp_url {
-            Some(url) => Transport::Smtp(Box::new(SmtpSender::new(
+        let transport: Box<dyn Transport> = match &settings.smtp_url {
+            Some(url) => Box::new(smtp::SmtpSender::new(
                 url.expose(),
                 settings.pool_size,
                 settings.timeout,
-            )?)),
-            None => {
-                std::fs::create_dir_all(&settings.outbox_dir).with_context(|| {
-                    format!(
-                        "creating the outbox directory {}",
-                        settings.outbox_dir.display()
-                    )
-                })?;
-                Transport::Files {
-                    dir: settings.outbox_dir.clone(),
-                    transport: AsyncFileTransport::new(&settings.outbox_dir),
-                }
-            }
+            )?),
+            None => Box::new(files::FileOutbox::new(&settings.outbox_dir)?),
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -199,14 +183,11 @@ impl Mailer {
 
     /// Where mail goes, for the start-up log: never a user name or password.
     pub fn describe(&self) -> String {
-        match &self.inner.transport {
-            Transport::Smtp(smtp) => format!("SMTP to {}", smtp.endpoint),
-            Transport::Files { dir, .. } => format!("files in {}/", dir.display()),
-        }
+        self.inner.transport.describe()
     }
 
-    /// Builds, signs and sends one message. Safe to call from many tasks at once: SMTP
-    /// sends share the pool, each on its own connection.
+    /// Builds, signs and sends one message. Safe to call from many tasks at once (over
+    /// SMTP they share the pool, each on its own connection).
     pub async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
         let built = self.build_mail(mail)?;
         self.send_built(&built).await
@@ -217,18 +198,15 @@ impl Mailer {
     /// Errors are permanent: the message cannot be built.
     pub fn build_mail(&self, mail: &OutgoingMail) -> Result<BuiltMail, MailError> {
         // 8bit bodies spare the quoted-printable encoding (and its decoding at the other
-        // end), but only a server that offers 8BITMIME may be sent them; files keep
-        // lettre's choice.
-        let eight_bit = match &self.inner.transport {
-            Transport::Smtp(smtp) => smtp.offers_8bitmime(),
-            Transport::Files { .. } => false,
-        };
+        // end), but only a server that offers 8BITMIME may be sent them.
+        let transport = &self.inner.transport;
+        let eight_bit = transport.takes_8bit();
         let (to, envelope) = self.recipient(mail)?;
         let stamp = &Stamp::new(self.inner.from.email.domain());
-        // SMTP without a signature: the same bytes, built the quick way (once per kind of
-        // message through lettre, then filled in). A signature needs lettre's message,
-        // and files keep lettre's output as it is.
-        if matches!(self.inner.transport, Transport::Smtp(_)) && self.inner.dkim.is_none() {
+        // Dot-stuffed data without a signature: the same bytes, built the quick way (once
+        // per kind of message through lettre, then filled in). A signature needs lettre's
+        // message, and formatted data is lettre's output as it is.
+        if transport.wire() == Wire::DotStuffed && self.inner.dkim.is_none() {
             let built =
                 self.inner
                     .skeletons
@@ -244,9 +222,9 @@ impl Mailer {
         }
         let message = self.build(mail, to, envelope, eight_bit, stamp)?;
         let raw = message.formatted();
-        let stuffed = match &self.inner.transport {
-            Transport::Smtp(_) => smtp::dot_stuffed(&raw),
-            Transport::Files { .. } => None,
+        let stuffed = match transport.wire() {
+            Wire::DotStuffed => smtp::dot_stuffed(&raw),
+            Wire::Formatted => None,
         };
         Ok(BuiltMail {
             // Not needed once stuffed: half the memory for a message waiting its turn.
@@ -259,35 +237,17 @@ impl Mailer {
 
     /// Sends a message built by [`Mailer::build_mail`].
     pub async fn send_built(&self, built: &BuiltMail) -> Result<Sent, MailError> {
-        match &self.inner.transport {
-            Transport::Smtp(smtp) => {
-                smtp.send_stuffed(&built.envelope, &built.raw, built.stuffed.as_deref())
-                    .await?
-            }
-            Transport::Files { dir, transport } => {
-                transport
-                    .send_raw(&built.envelope, &built.raw)
-                    .await
-                    .map_err(|e| {
-                        MailError::Temporary(format!(
-                            "could not write the message into {}: {e}",
-                            dir.display()
-                        ))
-                    })?;
-            }
-        }
+        self.inner.transport.send(built).await?;
         Ok(Sent {
             message_id: built.message_id.clone(),
         })
     }
 
-    /// Opens the first SMTP connection now (once), so that messages built before any
-    /// was sent know whether the server takes 8bit bodies. Failing is fine: the sends
-    /// report it.
-    pub async fn connect_ahead(&self) {
-        if let Transport::Smtp(smtp) = &self.inner.transport {
-            smtp.connect_ahead().await;
-        }
+    /// Lets the transport learn, once, what building needs to know (whether the SMTP
+    /// server takes 8bit bodies), so that messages built before the first send are
+    /// built for it. Failing is fine: the sends report it.
+    pub async fn warm_up(&self) {
+        self.inner.transport.warm_up().await;
     }
 
     /// Checks what both ways of building check first: the recipient (returned as the To

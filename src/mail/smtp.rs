@@ -18,9 +18,10 @@
 
 #![allow(deprecated)] // lettre's `AsyncNetworkStream`, deprecated as public API, wraps TLS.
 
-use super::{MailError, SmtpEndpoint, SmtpSecurity};
+use super::tls_stream::TlsStream;
+use super::transport::{Transport, Wire};
+use super::{BuiltMail, MailError, SmtpEndpoint, SmtpSecurity};
 use anyhow::Context as _;
-use futures_util::io::{AsyncRead as FuturesRead, AsyncWrite as FuturesWrite};
 use lettre::address::Envelope;
 use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
@@ -31,12 +32,9 @@ use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::ReadBuf;
 
 /// A pooled connection unused this long is closed with QUIT (lettre's pool default too).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,7 +46,7 @@ const COURTESY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Sends messages over a pool of at most `pool_size` connections.
 pub(super) struct SmtpSender {
-    pub(super) endpoint: SmtpEndpoint,
+    endpoint: SmtpEndpoint,
     server: Server,
     timeout: Duration,
     /// [`CHECK_AFTER_IDLE`] but in tests.
@@ -60,7 +58,7 @@ pub(super) struct SmtpSender {
     /// The last connection opened was offered 8BITMIME: messages may go as 8bit text
     /// rather than quoted-printable. False until a connection says so.
     eight_bit_mime: AtomicBool,
-    /// [`SmtpSender::connect_ahead`] ran once.
+    /// [`Transport::warm_up`] ran once.
     tried_ahead: AtomicBool,
 }
 
@@ -169,30 +167,6 @@ impl SmtpSender {
         })
     }
 
-    /// Opens a first connection and parks it, unless one was opened (or tried) before:
-    /// then [`SmtpSender::offers_8bitmime`] knows the answer before the first send.
-    pub(super) async fn connect_ahead(&self) {
-        if self.tried_ahead.swap(true, Ordering::Relaxed) || !lock(&self.idle).is_empty() {
-            return;
-        }
-        let Ok(_permit) = self.in_flight.acquire().await else {
-            return;
-        };
-        if let Ok(Ok(conn)) = tokio::time::timeout(self.timeout, self.server.connect()).await {
-            let offered = conn
-                .smtp
-                .server_info()
-                .supports_feature(Extension::EightBitMime);
-            self.eight_bit_mime.store(offered, Ordering::Relaxed);
-            self.park(conn);
-        }
-    }
-
-    /// Whether the server offered 8BITMIME when last asked: then bodies may be 8bit.
-    pub(super) fn offers_8bitmime(&self) -> bool {
-        self.eight_bit_mime.load(Ordering::Relaxed)
-    }
-
     /// Sends one message. The timeout covers taking or opening a connection and the whole
     /// exchange, not the wait for a free connection: a busy pool is normal.
     #[cfg(test)]
@@ -202,7 +176,7 @@ impl SmtpSender {
 
     /// As [`SmtpSender::send`], with the data as it goes after DATA when it was made
     /// already ([`dot_stuffed`]).
-    pub(super) async fn send_stuffed(
+    async fn send_stuffed(
         &self,
         envelope: &Envelope,
         raw: &[u8],
@@ -360,6 +334,46 @@ impl SmtpSender {
             )),
             Failure::Tls(e) | Failure::Smtp(e) => super::classify(e, &self.endpoint),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for SmtpSender {
+    fn describe(&self) -> String {
+        format!("SMTP to {}", self.endpoint)
+    }
+
+    fn wire(&self) -> Wire {
+        Wire::DotStuffed
+    }
+
+    /// Whether the server offered 8BITMIME when last asked.
+    fn takes_8bit(&self) -> bool {
+        self.eight_bit_mime.load(Ordering::Relaxed)
+    }
+
+    /// Opens a first connection and parks it, unless one was opened (or tried) before:
+    /// then [`Transport::takes_8bit`] knows the answer before the first send.
+    async fn warm_up(&self) {
+        if self.tried_ahead.swap(true, Ordering::Relaxed) || !lock(&self.idle).is_empty() {
+            return;
+        }
+        let Ok(_permit) = self.in_flight.acquire().await else {
+            return;
+        };
+        if let Ok(Ok(conn)) = tokio::time::timeout(self.timeout, self.server.connect()).await {
+            let offered = conn
+                .smtp
+                .server_info()
+                .supports_feature(Extension::EightBitMime);
+            self.eight_bit_mime.store(offered, Ordering::Relaxed);
+            self.park(conn);
+        }
+    }
+
+    async fn send(&self, mail: &BuiltMail) -> Result<(), MailError> {
+        self.send_stuffed(&mail.envelope, &mail.raw, mail.stuffed.as_deref())
+            .await
     }
 }
 
@@ -643,53 +657,6 @@ fn close_idle_connections(idle: Weak<Mutex<Vec<Parked>>>, idle_timeout: Duration
 fn lock(idle: &Mutex<Vec<Parked>>) -> MutexGuard<'_, Vec<Parked>> {
     // Nothing panics while holding it, and a Vec cannot be left half-written.
     idle.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// lettre's TLS stream (`AsyncNetworkStream` after `upgrade_tls`, futures' I/O traits)
-/// seen through Tokio's I/O traits, to be handed to `connect_with_transport`.
-#[derive(Debug)]
-struct TlsStream(AsyncNetworkStream);
-
-impl AsyncTokioStream for TlsStream {
-    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.0.peer_addr()
-    }
-}
-
-impl tokio::io::AsyncRead for TlsStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let unfilled = buf.initialize_unfilled();
-        match Pin::new(&mut self.0).poll_read(cx, unfilled) {
-            Poll::Ready(Ok(n)) => {
-                buf.advance(n);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl tokio::io::AsyncWrite for TlsStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
-    }
 }
 
 /// The integration tests' SMTP server, which can misbehave in the ways tested here.

@@ -4,7 +4,7 @@
 use crate::helpers::{Db, TestApp, spawn_app_with};
 use crate::smtp_server::{Behaviour, Received, SmtpServer, parse};
 use chrono::{Duration as Days, TimeZone, Utc};
-use newsdesk::digest::schedule::{TickOutcome, catch_up, tick};
+use newsdesk::delivery::schedule::{TickOutcome, catch_up, on_schedule, tick};
 use newsdesk::store::DigestTrigger;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -275,6 +275,90 @@ async fn a_second_send_or_tick_of_the_same_period_sends_nothing() {
         per.values().all(|m| m.len() == 2),
         "once per digest: {:?}",
         per.values().map(Vec::len).collect::<Vec<_>>()
+    );
+}
+
+/// The digests of a list, newest first, as the API shows them.
+async fn digests_of(app: &TestApp, list: &str) -> Vec<Value> {
+    let r = app
+        .admin(Method::GET, &format!("/api/v1/digests?list={list}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap().as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_week_of_hourly_ticks_on_the_test_clock_builds_the_monday_digest_once_at_its_hour() {
+    // No workers: only the ticks below build anything.
+    let app = spawn_app_with(Db::Sqlite, |s| s.run_workers = false)
+        .await
+        .unwrap();
+    let r = app
+        .admin(Method::POST, "/api/v1/lists")
+        .json(
+            &json!({"slug": "weekly", "name": "Weekly", "schedule_cron": "0 0 8 * * Mon",
+                      "schedule_timezone": "Europe/Berlin"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let list = app
+        .state
+        .store
+        .list_by_slug("weekly")
+        .await
+        .unwrap()
+        .unwrap();
+    // Made on Monday 20 November at 10:00 in Berlin, after that day's window: the one
+    // window of the week that follows is Monday 27 November, 08:00 in Berlin.
+    let start = app.state.clock.now();
+    let window = Utc.with_ymd_and_hms(2023, 11, 27, 7, 0, 0).unwrap();
+    let mut built_at = Vec::new();
+    for hour in 1..=(7 * 24 + 12) {
+        let now = start + Days::hours(hour);
+        app.clock.set(now);
+        let outcome = on_schedule(app.state.app(), list.id)
+            .await
+            .unwrap()
+            .expect("the list exists");
+        if let TickOutcome::Built { ref period, .. } = outcome {
+            assert_eq!(period, "2023-W48");
+            built_at.push(now);
+        }
+        let expected = match now.cmp(&window) {
+            std::cmp::Ordering::Less => TickOutcome::NotDue,
+            std::cmp::Ordering::Equal => outcome.clone(),
+            std::cmp::Ordering::Greater => TickOutcome::AlreadyThere {
+                period: "2023-W48".into(),
+            },
+        };
+        assert_eq!(outcome, expected, "at {now}");
+        let digests = digests_of(&app, "weekly").await;
+        assert_eq!(digests.len(), usize::from(now >= window), "at {now}");
+    }
+    assert_eq!(built_at, [window], "built once, at its hour");
+    let digests = digests_of(&app, "weekly").await;
+    assert_eq!(digests[0]["period"], "2023-W48");
+    assert_eq!(digests[0]["trigger"], "schedule");
+    assert_eq!(
+        digests[0]["scheduled_for"]
+            .as_str()
+            .map(|t| t.parse::<chrono::DateTime<Utc>>().unwrap()),
+        Some(window)
+    );
+    assert_eq!(
+        digests[0]["created_at"]
+            .as_str()
+            .map(|t| t.parse::<chrono::DateTime<Utc>>().unwrap()),
+        Some(window)
     );
 }
 
@@ -734,10 +818,8 @@ async fn two_workers_sharing_the_database_send_each_message_once() {
         let settings = app.state.settings.delivery.clone();
         let workers: Vec<_> = (0..2)
             .map(|_| {
-                let outbox = newsdesk::digest::outbox::Outbox::new(
-                    app.state.app().clone(),
-                    settings.clone(),
-                );
+                let outbox =
+                    newsdesk::delivery::Outbox::new(app.state.app().clone(), settings.clone());
                 tokio::spawn(async move {
                     loop {
                         if outbox.run_once().await.unwrap().claimed == 0 {

@@ -2,6 +2,10 @@
 //! builds the digest of the week it fires in. Building is idempotent, so a second tick,
 //! a restart or another instance sharing the database makes no second digest.
 //!
+//! The job only says "look now": what is due is decided by [`due`] at the time the
+//! application clock gives ([`on_schedule`]), never the wall clock, so a test clock
+//! can drive the schedule tick by tick.
+//!
 //! Missed windows: at start-up and every few minutes, each list's latest window is
 //! checked. If no digest exists for it and it is within the list's grace period, it is
 //! built late (trigger `late`); past the grace period it is recorded as `missed` and
@@ -11,6 +15,7 @@ use crate::app::App;
 use crate::domain::IsoWeek;
 use crate::store::{Created, DigestTrigger, DigestWindow, MailingList};
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,20 +31,47 @@ pub enum TickOutcome {
     NotDue,
 }
 
-/// Builds the digest for the window that fired last at or before now.
+/// Builds the digest for the window that fired last at or before the application
+/// clock's now.
 pub async fn tick(
-    state: &App,
+    app: &App,
     list: &MailingList,
     trigger: DigestTrigger,
 ) -> anyhow::Result<TickOutcome> {
-    let now = state.clock.now();
+    due(app, list, trigger, app.clock.now()).await
+}
+
+/// What a scheduled job does when it fires: reads the list afresh and builds what is
+/// due at the application clock's now. `None` when the list is gone.
+pub async fn on_schedule(app: &App, list_id: i64) -> anyhow::Result<Option<TickOutcome>> {
+    let Some(list) = app.store.list_by_id(list_id).await? else {
+        return Ok(None);
+    };
+    let now = app.clock.now();
+    due(app, &list, DigestTrigger::Schedule, now)
+        .await
+        .with_context(|| format!("list {}", list.slug))
+        .map(Some)
+}
+
+/// What is due for `list` at `now`: the digest of the window that fired last at or
+/// before `now`, built once. Windows before the list existed are not due.
+pub async fn due(
+    app: &App,
+    list: &MailingList,
+    trigger: DigestTrigger,
+    now: DateTime<Utc>,
+) -> anyhow::Result<TickOutcome> {
     let tz = list.schedule.timezone.tz();
     let Some(fired) = list.schedule.cron.last_fire_before(now, tz) else {
         return Ok(TickOutcome::NotDue);
     };
+    if fired < list.created_at {
+        return Ok(TickOutcome::NotDue);
+    }
     let period = IsoWeek::containing(fired, tz);
-    let created = super::build(&state.store, list, period, trigger, Some(fired), now).await?;
-    state.outbox_wake.notify_one();
+    let created = crate::digest::build(&app.store, list, period, trigger, Some(fired), now).await?;
+    app.outbox_wake.notify_one();
     Ok(match created {
         Created::New(d) => {
             tracing::info!(list = list.slug, period = d.period, status = ?d.status, "digest built");
@@ -53,8 +85,8 @@ pub async fn tick(
 }
 
 /// The missed-window policy for one list (see the module's doc).
-pub async fn catch_up(state: &App, list: &MailingList) -> anyhow::Result<TickOutcome> {
-    let now = state.clock.now();
+pub async fn catch_up(app: &App, list: &MailingList) -> anyhow::Result<TickOutcome> {
+    let now = app.clock.now();
     let tz = list.schedule.timezone.tz();
     let Some(fired) = list.schedule.cron.last_fire_before(now, tz) else {
         return Ok(TickOutcome::NotDue);
@@ -63,7 +95,7 @@ pub async fn catch_up(state: &App, list: &MailingList) -> anyhow::Result<TickOut
         return Ok(TickOutcome::NotDue);
     }
     let period = IsoWeek::containing(fired, tz);
-    if state
+    if app
         .store
         .digest_for_period(list.id, &period.to_string())
         .await?
@@ -75,15 +107,14 @@ pub async fn catch_up(state: &App, list: &MailingList) -> anyhow::Result<TickOut
     }
     let grace = chrono::Duration::minutes(i64::from(list.schedule.grace_minutes));
     if now - fired <= grace {
-        return tick(state, list, DigestTrigger::Late).await;
+        return due(app, list, DigestTrigger::Late, now).await;
     }
     let window = DigestWindow {
         period_start: period.start(tz),
         period_end: period.end(tz),
-        news_since: state.store.news_since(list.id, period.start(tz)).await?,
+        news_since: app.store.news_since(list.id, period.start(tz)).await?,
     };
-    state
-        .store
+    app.store
         .record_missed_digest(list.id, &period.to_string(), &window, fired, now)
         .await?;
     tracing::warn!(list = list.slug, period = %period, "digest window missed; recorded, nothing sent");
@@ -96,11 +127,11 @@ pub async fn catch_up(state: &App, list: &MailingList) -> anyhow::Result<TickOut
 pub struct DigestScheduler {
     scheduler: JobScheduler,
     jobs: HashMap<i64, (Uuid, String, String)>,
-    state: App,
+    app: App,
 }
 
 impl DigestScheduler {
-    pub async fn start(state: App) -> anyhow::Result<Self> {
+    pub async fn start(app: App) -> anyhow::Result<Self> {
         let scheduler = JobScheduler::new()
             .await
             .context("starting the digest scheduler")?;
@@ -111,7 +142,7 @@ impl DigestScheduler {
         let mut me = Self {
             scheduler,
             jobs: HashMap::new(),
-            state,
+            app,
         };
         me.sync().await?;
         Ok(me)
@@ -120,7 +151,7 @@ impl DigestScheduler {
     /// Adds, replaces and removes jobs so there is one per list with its current
     /// schedule, then applies the missed-window policy.
     pub async fn sync(&mut self) -> anyhow::Result<()> {
-        let lists = self.state.store.list_lists().await?;
+        let lists = self.app.store.list_lists().await?;
         for list in &lists {
             let wanted = (
                 list.schedule.cron.as_str().to_owned(),
@@ -132,29 +163,16 @@ impl DigestScheduler {
                 }
                 self.scheduler.remove(uuid).await.ok();
             }
-            let state = self.state.clone();
+            let app = self.app.clone();
             let list_id = list.id;
             let job = Job::new_async_tz(
                 list.schedule.cron.as_str(),
                 list.schedule.timezone.tz(),
                 move |_, _| {
-                    let state = state.clone();
+                    let app = app.clone();
                     Box::pin(async move {
-                        match state.store.list_by_id(list_id).await {
-                            Ok(Some(list)) => {
-                                if let Err(e) = tick(&state, &list, DigestTrigger::Schedule).await {
-                                    tracing::error!(
-                                        error = format!("{e:#}"),
-                                        list = list.slug,
-                                        "scheduled digest failed"
-                                    );
-                                }
-                            }
-                            Ok(None) => {}
-                            Err(e) => tracing::error!(
-                                error = format!("{e:#}"),
-                                "scheduled digest: list not read"
-                            ),
+                        if let Err(e) = on_schedule(&app, list_id).await {
+                            tracing::error!(error = format!("{e:#}"), "scheduled digest failed");
                         }
                     })
                 },
@@ -179,7 +197,7 @@ impl DigestScheduler {
             }
         }
         for list in &lists {
-            if let Err(e) = catch_up(&self.state, list).await {
+            if let Err(e) = catch_up(&self.app, list).await {
                 tracing::error!(
                     error = format!("{e:#}"),
                     list = list.slug,

@@ -1,0 +1,213 @@
+//! A claimed batch made ready to send: the digests it belongs to, what each reader was
+//! sent before, and every message rendered and built on a blocking thread, off the one
+//! that talks to the mail transport and the database.
+
+use super::Outbox;
+use crate::app::App;
+use crate::digest::render::{DigestContext, GroupRenderer, PersonalLinks};
+use crate::domain::IsoWeek;
+use crate::mail::{BuiltMail, MailError, OutgoingMail};
+use crate::store::{ClaimedDelivery, MailingList, Selection};
+use crate::subscriptions::{delivery_link_token, list_id_header};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Everything the same for every delivery of a digest, loaded once.
+pub(super) struct Bundle {
+    list: MailingList,
+    period: IsoWeek,
+    selection: Selection,
+    list_id: String,
+    /// Group renderings of this digest: the templates run once per group of readers.
+    renderer: GroupRenderer,
+}
+
+/// Which claimed row a message is, and how often it was tried.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Delivery {
+    pub id: i64,
+    pub digest_id: i64,
+    pub subscriber_id: i64,
+    pub attempts: u32,
+}
+
+/// A claimed delivery, rendered and built: ready to go (or known not to go).
+pub(super) struct Prepared {
+    pub delivery: Delivery,
+    pub work: Work,
+}
+
+pub(super) enum Work {
+    /// The message, and what it carries (to record once sent): its items and the
+    /// hash of its links' token.
+    Send {
+        mail: BuiltMail,
+        items: Vec<(i64, DateTime<Utc>)>,
+        link_hash: String,
+    },
+    /// Everything was sent to this reader before.
+    Skip,
+    /// The templates failed: our fault, not the recipient's.
+    RenderFailed(String),
+    /// The message cannot be built (a bad address, say): as a permanent refusal.
+    Refused(MailError),
+}
+
+/// Items each subscriber was sent before, and when.
+type SentBefore = HashMap<i64, HashMap<i64, DateTime<Utc>>>;
+
+impl Outbox {
+    async fn bundle(&self, digest_id: i64) -> anyhow::Result<Arc<Bundle>> {
+        let mut bundles = self.bundles.lock().await;
+        if let Some(b) = bundles.get(&digest_id) {
+            return Ok(b.clone());
+        }
+        let store = &self.app.store;
+        let digest = store
+            .digest_by_id(digest_id)
+            .await?
+            .context("a claimed delivery's digest")?;
+        let list = store
+            .list_by_id(digest.list_id)
+            .await?
+            .context("a digest's list")?;
+        let period = IsoWeek::parse(&digest.period).map_err(anyhow::Error::msg)?;
+        let selection = store.digest_items(digest_id).await?;
+        // Old digests' bundles are not needed once their rows are done.
+        if bundles.len() > 16 {
+            bundles.clear();
+        }
+        let bundle = Arc::new(Bundle {
+            list_id: list_id_header(&list.slug, &self.app.settings.base_url),
+            list,
+            period,
+            selection,
+            renderer: GroupRenderer::new(),
+        });
+        bundles.insert(digest_id, bundle.clone());
+        Ok(bundle)
+    }
+
+    /// Readies a claimed batch: the digests, what each reader was sent before, the
+    /// personal links of each message (their token's hash is stored with the mark that
+    /// records the message as sent), and every message rendered and built.
+    pub(super) async fn prepare(
+        &self,
+        claimed: Vec<ClaimedDelivery>,
+    ) -> anyhow::Result<Vec<Prepared>> {
+        let mut bundles: HashMap<i64, Arc<Bundle>> = HashMap::new();
+        for d in &claimed {
+            if let std::collections::hash_map::Entry::Vacant(slot) = bundles.entry(d.digest_id) {
+                slot.insert(self.bundle(d.digest_id).await?);
+            }
+        }
+        let sent_before = self.sent_before(&claimed, &bundles).await?;
+        // Messages are built with what the transport takes (8bit bodies) in mind.
+        self.app.mailer.warm_up().await;
+        let app = self.app.clone();
+        tokio::task::spawn_blocking(move || build_batch(&app, claimed, &bundles, sent_before))
+            .await
+            .context("building a batch of messages")
+    }
+
+    /// The items of these digests each claimed reader was sent before.
+    async fn sent_before(
+        &self,
+        claimed: &[ClaimedDelivery],
+        bundles: &HashMap<i64, Arc<Bundle>>,
+    ) -> anyhow::Result<SentBefore> {
+        let subscriber_ids: Vec<i64> = claimed.iter().map(|d| d.subscriber.id).collect();
+        let mut item_ids: Vec<i64> = bundles
+            .values()
+            .flat_map(|b| {
+                b.selection
+                    .coming_up
+                    .iter()
+                    .chain(&b.selection.news)
+                    .map(|i| i.id)
+            })
+            .collect();
+        item_ids.sort_unstable();
+        item_ids.dedup();
+        let mut sent_before: SentBefore = HashMap::new();
+        let delivered = self
+            .db
+            .lock()
+            .await
+            .delivered_items(&subscriber_ids, &item_ids)
+            .await?;
+        for ((subscriber, item), at) in delivered {
+            sent_before.entry(subscriber).or_default().insert(item, at);
+        }
+        Ok(sent_before)
+    }
+}
+
+/// Personal links, rendering and building for a claimed batch: plain CPU work, done
+/// away from the async thread.
+fn build_batch(
+    app: &App,
+    claimed: Vec<ClaimedDelivery>,
+    bundles: &HashMap<i64, Arc<Bundle>>,
+    mut sent_before: SentBefore,
+) -> Vec<Prepared> {
+    let base = &app.settings.base_url;
+    let mut prepared = Vec::with_capacity(claimed.len());
+    let no_items = HashMap::new();
+    for d in claimed {
+        let bundle = &bundles[&d.digest_id];
+        // One token for both links of the message: the delivery's own.
+        let (token, link_hash) = delivery_link_token(d.id);
+        let links = PersonalLinks {
+            unsubscribe_url: format!("{base}/unsubscribe/{token}"),
+            preferences_url: format!("{base}/preferences/{token}"),
+        };
+        let sent = sent_before.remove(&d.subscriber.id);
+        let ctx = DigestContext {
+            list: &bundle.list,
+            period: bundle.period,
+            selection: &bundle.selection,
+            site_name: &app.settings.site_name,
+            base_url: base,
+        };
+        let delivery = Delivery {
+            id: d.id,
+            digest_id: d.digest_id,
+            subscriber_id: d.subscriber.id,
+            attempts: d.attempts,
+        };
+        let work = match bundle.renderer.render_for(
+            &app.templates,
+            &ctx,
+            &d.subscriber,
+            sent.as_ref().unwrap_or(&no_items),
+            &links,
+        ) {
+            Ok(None) => Work::Skip,
+            Err(e) => Work::RenderFailed(format!("the digest could not be rendered: {e:#}")),
+            Ok(Some(rendered)) => {
+                let mail = OutgoingMail {
+                    to_email: d.subscriber.email,
+                    to_name: d.subscriber.name,
+                    subject: rendered.subject,
+                    text: rendered.text,
+                    html: rendered.html,
+                    list_unsubscribe: Some(links.unsubscribe_url),
+                    list_id: Some(bundle.list_id.clone()),
+                };
+                match app.mailer.build_mail(&mail) {
+                    Ok(mail) => Work::Send {
+                        mail,
+                        items: rendered.items,
+                        link_hash,
+                    },
+                    Err(e) => Work::Refused(e),
+                }
+            }
+        };
+        prepared.push(Prepared { delivery, work });
+    }
+    prepared
+}

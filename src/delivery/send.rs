@@ -1,0 +1,161 @@
+//! One prepared message sent (at the pace), and what became of it recorded: sent (through
+//! the recorder), skipped, to be retried after a back-off, or failed (a bounce when the
+//! recipient was refused for good often enough).
+
+use super::Outbox;
+use super::batch::{Delivery, Prepared, Work};
+use super::recorder::ToRecorder;
+use crate::mail::{MailError, Sent};
+use crate::store::SentRecord;
+use chrono::{DateTime, Utc};
+use std::sync::atomic::Ordering;
+
+pub(super) enum Done {
+    /// Accepted by the server; its mark is with the recorder, which commits it at once.
+    /// The send slot is free meanwhile: the next message need not wait for this one's
+    /// commit, and the recorder gets bigger groups.
+    Sent,
+    Skipped,
+    Retried,
+    Failed {
+        bounced: bool,
+    },
+}
+
+impl Outbox {
+    /// Sends one prepared message, unless the worker is stopping (`None`).
+    pub(super) async fn deliver(&self, p: Prepared) -> anyhow::Result<Option<Done>> {
+        if self.stopping() {
+            return Ok(None);
+        }
+        let done = self.deliver_now(p).await;
+        if matches!(done, Ok(Some(_))) {
+            self.finished.fetch_add(1, Ordering::Relaxed);
+        }
+        done
+    }
+
+    async fn deliver_now(&self, p: Prepared) -> anyhow::Result<Option<Done>> {
+        let Prepared { delivery, work } = p;
+        match work {
+            Work::Send {
+                mail,
+                items,
+                link_hash,
+            } => {
+                self.pace.wait().await;
+                let result = self.app.mailer.send_built(&mail).await;
+                self.settle(delivery, result, items, link_hash).await
+            }
+            Work::Refused(e) => {
+                self.settle(delivery, Err(e), Vec::new(), String::new())
+                    .await
+            }
+            Work::Skip => {
+                let _writing = self.db.lock().await;
+                self.app
+                    .store
+                    .mark_delivery_skipped(delivery.id, &self.worker, self.app.clock.now())
+                    .await?;
+                Ok(Some(Done::Skipped))
+            }
+            Work::RenderFailed(error) => {
+                // Our fault, not the recipient's: failed (an admin can retry once the
+                // template is fixed), not counted as a bounce.
+                tracing::error!(delivery = delivery.id, error, "delivery failed");
+                self.mark_failed(delivery, &error, false, self.app.clock.now())
+                    .await?;
+                Ok(Some(Done::Failed { bounced: false }))
+            }
+        }
+    }
+
+    /// Records what the transport answered for a message.
+    async fn settle(
+        &self,
+        delivery: Delivery,
+        result: Result<Sent, MailError>,
+        items: Vec<(i64, DateTime<Utc>)>,
+        link_hash: String,
+    ) -> anyhow::Result<Option<Done>> {
+        let now = self.app.clock.now();
+        let attempts = delivery.attempts;
+        match result {
+            Ok(sent) => {
+                let record = SentRecord {
+                    delivery_id: delivery.id,
+                    subscriber_id: delivery.subscriber_id,
+                    digest_id: delivery.digest_id,
+                    message_id: sent.message_id,
+                    items,
+                    link_hash,
+                };
+                self.recorder
+                    .send(ToRecorder::Mark(record))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the delivery recorder stopped"))?;
+                Ok(Some(Done::Sent))
+            }
+            Err(MailError::Temporary(error)) if attempts < self.settings.max_attempts => {
+                let wait = self.backoff(attempts);
+                tracing::info!(
+                    delivery = delivery.id,
+                    attempts,
+                    error,
+                    "temporary failure; will retry"
+                );
+                let _writing = self.db.lock().await;
+                self.app
+                    .store
+                    .mark_delivery_retry(delivery.id, &self.worker, &error, now + wait, now)
+                    .await?;
+                Ok(Some(Done::Retried))
+            }
+            Err(e) => {
+                let permanent = !e.is_temporary();
+                let error = if permanent {
+                    e.message().to_owned()
+                } else {
+                    format!("gave up after {attempts} attempts: {}", e.message())
+                };
+                tracing::warn!(delivery = delivery.id, error, "delivery failed");
+                let bounced = self.mark_failed(delivery, &error, permanent, now).await?;
+                Ok(Some(Done::Failed { bounced }))
+            }
+        }
+    }
+
+    /// Marks a delivery failed; true when that made its subscriber bounced.
+    async fn mark_failed(
+        &self,
+        delivery: Delivery,
+        error: &str,
+        permanent: bool,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let _writing = self.db.lock().await;
+        Ok(self
+            .app
+            .store
+            .mark_delivery_failed(
+                delivery.id,
+                &self.worker,
+                delivery.subscriber_id,
+                error,
+                permanent,
+                self.settings.bounce_after,
+                now,
+            )
+            .await?)
+    }
+
+    fn backoff(&self, attempts: u32) -> chrono::Duration {
+        let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
+        let wait = self
+            .settings
+            .retry_base
+            .saturating_mul(factor)
+            .min(self.settings.retry_max);
+        chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1))
+    }
+}
