@@ -5,6 +5,7 @@
 mod categories;
 mod dashboard;
 mod digests;
+mod form;
 mod import;
 mod items;
 mod lists;
