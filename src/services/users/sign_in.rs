@@ -233,6 +233,11 @@ pub async fn end_session(store: &Store, token_hash: &str) -> ServiceResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::users::add_user;
+    use crate::settings::DatabaseUrl;
+    use chrono::TimeZone as _;
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
 
     #[test]
     fn tokens_compare_in_full() {
@@ -241,5 +246,118 @@ mod tests {
         assert!(!same("abc", "ab"));
         assert_eq!(random_token().len(), 64);
         assert_ne!(random_token(), random_token());
+    }
+
+    /// Counts what the web layer's limiters would count; the unknown-name lock comes
+    /// at the fifth failure, as an account's does.
+    #[derive(Default)]
+    struct Counted {
+        address_failures: Cell<u32>,
+        unknown: RefCell<HashMap<String, u32>>,
+    }
+
+    impl SignInLimits for Counted {
+        fn address_is_over(&self) -> bool {
+            self.address_failures.get() >= 30
+        }
+        fn address_failed(&self) {
+            self.address_failures.set(self.address_failures.get() + 1);
+        }
+        fn unknown_name_failed(&self, name: String) -> bool {
+            let mut unknown = self.unknown.borrow_mut();
+            let n = unknown.entry(name).or_default();
+            *n += 1;
+            *n < 5
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("users.db").display());
+        let store = Store::connect(&DatabaseUrl::parse(&url).unwrap(), 1)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn the_fifth_wrong_password_locks_the_account_and_counts_the_address() {
+        let (_dir, store) = store().await;
+        let now = Utc.with_ymd_and_hms(2023, 11, 9, 14, 0, 0).unwrap();
+        let password = "a long enough password".to_owned();
+        add_user(&store, now, "ada", "editor", Some(password.clone()))
+            .await
+            .unwrap();
+        let limits = Counted::default();
+        for _ in 0..4 {
+            let r = sign_in(&store, now, "ada", "wrong", &limits, None).await;
+            assert_eq!(r.unwrap().err(), Some(SignInRefused::Wrong));
+        }
+        let fifth = sign_in(&store, now, "ada", "wrong", &limits, None).await;
+        let locked_until = now + Duration::minutes(LOCK_MINUTES);
+        assert_eq!(
+            fifth.unwrap().err(),
+            Some(SignInRefused::Locked(locked_until))
+        );
+        // Locked: even the right password is refused, and that counts too.
+        let right = sign_in(&store, now, "ada", &password, &limits, None).await;
+        assert_eq!(
+            right.unwrap().err(),
+            Some(SignInRefused::Locked(locked_until))
+        );
+        assert_eq!(limits.address_failures.get(), 6);
+        // After the lock, the right password signs in.
+        let later = locked_until + Duration::seconds(1);
+        let signed_in = sign_in(&store, later, "ada", &password, &limits, None).await;
+        let signed_in = signed_in.unwrap().unwrap();
+        assert_eq!(signed_in.user.name, "ada");
+        assert!(
+            session_is_live(&store, &signed_in.token, later)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_of_nobody_locks_like_an_account() {
+        let (_dir, store) = store().await;
+        let now = Utc.with_ymd_and_hms(2023, 11, 9, 14, 0, 0).unwrap();
+        let limits = Counted::default();
+        for _ in 0..4 {
+            let r = sign_in(&store, now, "Nobody", "guess", &limits, None).await;
+            assert_eq!(r.unwrap().err(), Some(SignInRefused::Wrong));
+        }
+        let fifth = sign_in(&store, now, "nobody", "guess", &limits, None).await;
+        assert_eq!(
+            fifth.unwrap().err(),
+            Some(SignInRefused::Locked(now + Duration::minutes(LOCK_MINUTES)))
+        );
+        let blank = sign_in(&store, now, "", "guess", &limits, None).await;
+        assert_eq!(blank.unwrap().err(), Some(SignInRefused::Incomplete));
+    }
+
+    #[tokio::test]
+    async fn the_last_enabled_admin_cannot_be_disabled_and_the_disabled_cannot_sign_in() {
+        let (_dir, store) = store().await;
+        let now = Utc.with_ymd_and_hms(2023, 11, 9, 14, 0, 0).unwrap();
+        let password = "a long enough password".to_owned();
+        let admin = add_user(&store, now, "root", "admin", None).await.unwrap();
+        let refused =
+            crate::services::users::update_user(&store, now, admin.user.id, "admin", true)
+                .await
+                .unwrap_err();
+        assert!(matches!(
+            refused,
+            crate::services::ServiceError::Conflict { .. }
+        ));
+        let editor = add_user(&store, now, "ed", "editor", Some(password.clone()))
+            .await
+            .unwrap();
+        crate::services::users::update_user(&store, now, editor.user.id, "editor", true)
+            .await
+            .unwrap();
+        let r = sign_in(&store, now, "ed", &password, &Counted::default(), None).await;
+        assert_eq!(r.unwrap().err(), Some(SignInRefused::Disabled));
     }
 }
