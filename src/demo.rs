@@ -1,10 +1,10 @@
 //! Demo content: the 2023 UNEVOC Network Coaction Initiative as a school's news office
 //! would have published it, from the facts of the seed news page, in our own words.
 
-use crate::content::render_markdown;
 use crate::domain::{
     Event, EventMode, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text, TimeZone,
 };
+use crate::services::content::store_new_item;
 use crate::store::Store;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
@@ -30,12 +30,25 @@ struct DemoItem {
     slug: &'static str,
     title: &'static str,
     summary: &'static str,
-    body: String,
+    /// Markdown; `{partners}` stands for the list of partner institutions.
+    body: &'static str,
     language: &'static str,
     category: &'static str,
     tags: &'static [&'static str],
-    published: DateTime<Utc>,
-    event: Option<Event>,
+    /// Month, day, hour and minute of 2023, Shanghai time.
+    published: (u32, u32, u32, u32),
+    event: DemoEvent,
+}
+
+enum DemoEvent {
+    None,
+    /// An afternoon online session.
+    OnlineSession {
+        day: u32,
+        month: u32,
+    },
+    /// The closing session, on campus and online.
+    FinalSession,
 }
 
 fn shanghai(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -49,156 +62,191 @@ fn shanghai(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn online_session(day: u32, month: u32) -> Event {
-    Event {
-        starts_at: shanghai(2023, month, day, 14, 0),
-        ends_at: Some(shanghai(2023, month, day, 17, 0)),
-        timezone: TimeZone::parse("Asia/Shanghai").expect("a known zone"),
-        venue: None,
-        online_url: Some("https://meet.example.org/unevoc-coaction-2023".into()),
-        mode: EventMode::Online,
-    }
+fn shanghai_zone() -> TimeZone {
+    TimeZone::parse("Asia/Shanghai").expect("a known zone")
 }
 
-fn items() -> Vec<DemoItem> {
-    let partners = PARTNERS.map(|p| format!("- {p}")).join("\n");
-    vec![
-        DemoItem {
-            slug: "unevoc-coaction-initiative-2023-approved",
-            title: "Our school will host a 2023 UNEVOC Network Coaction Initiative",
-            summary: "UNEVOC Network approved the school's application: one of only two Coaction Initiative programmes in the world this year.",
-            body: "The UNEVOC Network has approved our application to run a **2023 UNEVOC Network Coaction Initiative**. \
-                   Only two programmes were approved worldwide this year.\n\n\
-                   The initiative is funded by the UNEVOC Network and organised by the **Asia-Africa Center**. \
-                   It will build capacity for the *digital transformation of vocational education* together with partner \
-                   colleges and universities in the Asia-Pacific region, in a series of online and on-site sessions."
-                .into(),
-            language: "en",
-            category: "news",
-            tags: &["UNEVOC", "digital transformation"],
-            published: shanghai(2023, 9, 18, 10, 0),
-            event: None,
-        },
-        DemoItem {
-            slug: "unevoc-coaction-initiative-2023-partners",
-            title: "Five partner institutions join the UNEVOC Coaction Initiative",
-            summary: "Leaders, teachers and experts from five colleges and universities will take part in the seminar series.",
-            body: format!(
-                "More than sixty leaders, teachers and experts from five partner institutions will take part in the \
-                 2023 UNEVOC Network Coaction Initiative:\n\n{partners}\n\n\
-                 Partners join the sessions online; the closing session is held on our Liuxiandong Campus and streamed."
-            ),
-            language: "en",
-            category: "news",
-            tags: &["UNEVOC", "partners"],
-            published: shanghai(2023, 10, 9, 9, 30),
-            event: None,
-        },
-        DemoItem {
-            slug: "unevoc-coaction-session-1-theories-and-methods",
-            title: "Coaction Initiative session 1: theories and methods for digital transformation",
-            summary: "The first online session looks at theories and methods for the digital transformation of vocational education.",
-            body: "The first session of the initiative is about **theories and methods for the digital transformation of \
-                   vocational education**. It combines an expert report, group discussion and a sharing of the results."
-                .into(),
-            language: "en",
-            category: "events",
-            tags: &["UNEVOC", "seminar"],
-            published: shanghai(2023, 10, 10, 9, 0),
-            event: Some(online_session(17, 10)),
-        },
-        DemoItem {
-            slug: "unevoc-coaction-session-2-majors-and-courses",
-            title: "Coaction Initiative session 2: majors and courses",
-            summary: "The second online session covers how vocational majors and courses develop and change.",
-            body: "Session two turns to the **development and transformation of vocational education majors and courses**, \
-                   with an expert report and group work among the partner institutions."
-                .into(),
-            language: "en",
-            category: "events",
-            tags: &["UNEVOC", "seminar"],
-            published: shanghai(2023, 10, 16, 9, 0),
-            event: Some(online_session(24, 10)),
-        },
-        DemoItem {
-            slug: "unevoc-coaction-session-3-digital-pedagogy",
-            title: "Coaction Initiative session 3: digital education technology and pedagogy",
-            summary: "The third online session: digital education technology, digital pedagogy and open education platforms.",
-            body: "The third session covers **digital education technology, digital pedagogy and open education platforms**. \
-                   Groups share what they discussed in the earlier sessions."
-                .into(),
-            language: "en",
-            category: "events",
-            tags: &["UNEVOC", "seminar"],
-            published: shanghai(2023, 10, 23, 9, 0),
-            event: Some(online_session(31, 10)),
-        },
-        DemoItem {
-            slug: FINAL_SESSION_SLUG,
-            title: "2023 UNEVOC Network Coaction Initiative: final session and closing ceremony",
-            summary: "Partners share their digital transformation cases, then the seminar closes, on Liuxiandong Campus and online.",
-            body: "The final session of the **2023 UNEVOC Network Coaction Initiative** brings the seminar series to a close.\n\n\
-                   1. Case sharing: each partner institution presents its own digital transformation case.\n\
-                   2. Closing ceremony, with a concluding speech from the Director of the UNEVOC Network Secretariat.\n\n\
-                   Join us in person on Liuxiandong Campus or follow online."
-                .into(),
-            language: "en",
-            category: "events",
-            tags: &["UNEVOC", "seminar", "closing ceremony"],
-            published: shanghai(2023, 11, 1, 9, 0),
-            event: Some(Event {
+impl DemoEvent {
+    fn event(&self) -> Option<Event> {
+        match *self {
+            Self::None => None,
+            Self::OnlineSession { day, month } => Some(Event {
+                starts_at: shanghai(2023, month, day, 14, 0),
+                ends_at: Some(shanghai(2023, month, day, 17, 0)),
+                timezone: shanghai_zone(),
+                venue: None,
+                online_url: Some("https://meet.example.org/unevoc-coaction-2023".into()),
+                mode: EventMode::Online,
+            }),
+            Self::FinalSession => Some(Event {
                 starts_at: shanghai(2023, 11, 9, 14, 0),
                 ends_at: Some(shanghai(2023, 11, 9, 17, 30)),
-                timezone: TimeZone::parse("Asia/Shanghai").expect("a known zone"),
-                venue: Some("Liuxiandong Campus, No. 7098 Liuxian Avenue, Nanshan District, Shenzhen".into()),
+                timezone: shanghai_zone(),
+                venue: Some(
+                    "Liuxiandong Campus, No. 7098 Liuxian Avenue, Nanshan District, Shenzhen"
+                        .into(),
+                ),
                 online_url: Some("https://meet.example.org/unevoc-coaction-2023".into()),
                 mode: EventMode::Hybrid,
             }),
-        },
-        DemoItem {
-            slug: REPORT_SLUG,
-            title: "The 2023 UNEVOC Network Coaction Initiative ends with shared cases from six institutions",
-            summary: "On 9 November the final session on Liuxiandong Campus closed the seminar on the digital transformation of vocational education.",
-            body: "On the afternoon of **9 November 2023** the final session of the 2023 UNEVOC Network Coaction Initiative \
-                   was held on Liuxiandong Campus, online and on site.\n\n\
-                   Each institution presented a case:\n\n\
-                   - **Our school** (Zhong Zhuoya, Asia-Africa Center): a digital transformation programme in ten areas, \
-                   from talent training and digital governance to teaching reform, and close cooperation with industry.\n\
-                   - **National Technical University of Pakistan**: resistance to change, skills gaps, data privacy and cost, \
-                   and answers such as data analysis and a virtual learning environment.\n\
-                   - **Preah Kossomak Polytechnic Institute of Cambodia**: a national management information system that uses \
-                   data to help students into jobs and training.\n\
-                   - **Temasek Polytechnic of Singapore**: models of self-governance, connection and expert knowledge, with AI \
-                   and teacher training.\n\
-                   - **University Tun Hussein Onn Malaysia**: digital majors, MOOCs, micro-credentials and the multi-institution \
-                   Edu 4.0 programme.\n\
-                   - **Zhejiang Technical Institute of Economics**: digital application and resource systems on a private campus cloud.\n\n\
-                   Olivier Presume, Director of the UNEVOC Network Secretariat, closed the seminar and asked that the cases be \
-                   shared with the wider vocational education community.\n\n\
-                   *Reported by Pan Liucheng, Asia-Africa Center.*"
-                .into(),
-            language: "en",
-            category: "news",
-            tags: &["UNEVOC", "report"],
-            published: shanghai(2023, 11, 10, 9, 0),
-            event: None,
-        },
-        DemoItem {
-            slug: "unevoc-coaction-initiative-2023-concludes-zh",
-            title: "2023 UNEVOC 网络协作倡议项目圆满落幕",
-            summary: "11月9日下午，项目最后一场研讨会在留仙洞校区以线上线下结合方式举行。",
-            body: "11月9日下午，**2023 UNEVOC 网络协作倡议**最后一场研讨会在留仙洞校区举行，\
-                   来自五所合作院校的代表在线参加，分享了各自的数字化转型案例。\n\n\
-                   联合国教科文组织国际职业技术教育与培训中心网络秘书处主任作总结讲话。"
-                .into(),
-            language: "zh",
-            category: "news",
-            tags: &["UNEVOC"],
-            published: shanghai(2023, 11, 10, 9, 5),
-            event: None,
-        },
-    ]
+        }
+    }
 }
+
+impl DemoItem {
+    /// The item as the news office would have written it.
+    fn draft(&self) -> anyhow::Result<ItemDraft> {
+        let err = anyhow::Error::msg;
+        let text = |s: &str, max| Text::parse(s, max, false, true).map_err(err);
+        let partners = PARTNERS.map(|p| format!("- {p}")).join("\n");
+        let author = if self.slug == REPORT_SLUG {
+            "Pan Liucheng"
+        } else {
+            "News Office"
+        };
+        let (month, day, hour, minute) = self.published;
+        Ok(ItemDraft {
+            slug: Slug::parse(self.slug).map_err(err)?,
+            title: text(self.title, 300)?,
+            summary: text(self.summary, 2000)?,
+            body_markdown: text(&self.body.replace("{partners}", &partners), 200_000)?,
+            author: text(author, 200)?,
+            org_unit: text("Asia-Africa Center", 200)?,
+            language: Language::parse(self.language).map_err(err)?,
+            categories: vec![Slug::parse(self.category).map_err(err)?],
+            tags: self
+                .tags
+                .iter()
+                .map(|t| text(t, 100))
+                .collect::<anyhow::Result<_>>()?,
+            status: ItemStatus::Published,
+            published_at: Some(shanghai(2023, month, day, hour, minute)),
+            event: self.event.event(),
+        })
+    }
+}
+
+/// The news office's items, oldest first.
+const ITEMS: [DemoItem; 8] = [
+    DemoItem {
+        slug: "unevoc-coaction-initiative-2023-approved",
+        title: "Our school will host a 2023 UNEVOC Network Coaction Initiative",
+        summary: "UNEVOC Network approved the school's application: one of only two Coaction Initiative programmes in the world this year.",
+        body: "The UNEVOC Network has approved our application to run a **2023 UNEVOC Network Coaction Initiative**. \
+               Only two programmes were approved worldwide this year.\n\n\
+               The initiative is funded by the UNEVOC Network and organised by the **Asia-Africa Center**. \
+               It will build capacity for the *digital transformation of vocational education* together with partner \
+               colleges and universities in the Asia-Pacific region, in a series of online and on-site sessions.",
+        language: "en",
+        category: "news",
+        tags: &["UNEVOC", "digital transformation"],
+        published: (9, 18, 10, 0),
+        event: DemoEvent::None,
+    },
+    DemoItem {
+        slug: "unevoc-coaction-initiative-2023-partners",
+        title: "Five partner institutions join the UNEVOC Coaction Initiative",
+        summary: "Leaders, teachers and experts from five colleges and universities will take part in the seminar series.",
+        body: "More than sixty leaders, teachers and experts from five partner institutions will take part in the \
+             2023 UNEVOC Network Coaction Initiative:\n\n{partners}\n\n\
+             Partners join the sessions online; the closing session is held on our Liuxiandong Campus and streamed.",
+        language: "en",
+        category: "news",
+        tags: &["UNEVOC", "partners"],
+        published: (10, 9, 9, 30),
+        event: DemoEvent::None,
+    },
+    DemoItem {
+        slug: "unevoc-coaction-session-1-theories-and-methods",
+        title: "Coaction Initiative session 1: theories and methods for digital transformation",
+        summary: "The first online session looks at theories and methods for the digital transformation of vocational education.",
+        body: "The first session of the initiative is about **theories and methods for the digital transformation of \
+               vocational education**. It combines an expert report, group discussion and a sharing of the results.",
+        language: "en",
+        category: "events",
+        tags: &["UNEVOC", "seminar"],
+        published: (10, 10, 9, 0),
+        event: DemoEvent::OnlineSession { day: 17, month: 10 },
+    },
+    DemoItem {
+        slug: "unevoc-coaction-session-2-majors-and-courses",
+        title: "Coaction Initiative session 2: majors and courses",
+        summary: "The second online session covers how vocational majors and courses develop and change.",
+        body: "Session two turns to the **development and transformation of vocational education majors and courses**, \
+               with an expert report and group work among the partner institutions.",
+        language: "en",
+        category: "events",
+        tags: &["UNEVOC", "seminar"],
+        published: (10, 16, 9, 0),
+        event: DemoEvent::OnlineSession { day: 24, month: 10 },
+    },
+    DemoItem {
+        slug: "unevoc-coaction-session-3-digital-pedagogy",
+        title: "Coaction Initiative session 3: digital education technology and pedagogy",
+        summary: "The third online session: digital education technology, digital pedagogy and open education platforms.",
+        body: "The third session covers **digital education technology, digital pedagogy and open education platforms**. \
+               Groups share what they discussed in the earlier sessions.",
+        language: "en",
+        category: "events",
+        tags: &["UNEVOC", "seminar"],
+        published: (10, 23, 9, 0),
+        event: DemoEvent::OnlineSession { day: 31, month: 10 },
+    },
+    DemoItem {
+        slug: FINAL_SESSION_SLUG,
+        title: "2023 UNEVOC Network Coaction Initiative: final session and closing ceremony",
+        summary: "Partners share their digital transformation cases, then the seminar closes, on Liuxiandong Campus and online.",
+        body: "The final session of the **2023 UNEVOC Network Coaction Initiative** brings the seminar series to a close.\n\n\
+               1. Case sharing: each partner institution presents its own digital transformation case.\n\
+               2. Closing ceremony, with a concluding speech from the Director of the UNEVOC Network Secretariat.\n\n\
+               Join us in person on Liuxiandong Campus or follow online.",
+        language: "en",
+        category: "events",
+        tags: &["UNEVOC", "seminar", "closing ceremony"],
+        published: (11, 1, 9, 0),
+        event: DemoEvent::FinalSession,
+    },
+    DemoItem {
+        slug: REPORT_SLUG,
+        title: "The 2023 UNEVOC Network Coaction Initiative ends with shared cases from six institutions",
+        summary: "On 9 November the final session on Liuxiandong Campus closed the seminar on the digital transformation of vocational education.",
+        body: "On the afternoon of **9 November 2023** the final session of the 2023 UNEVOC Network Coaction Initiative \
+               was held on Liuxiandong Campus, online and on site.\n\n\
+               Each institution presented a case:\n\n\
+               - **Our school** (Zhong Zhuoya, Asia-Africa Center): a digital transformation programme in ten areas, \
+               from talent training and digital governance to teaching reform, and close cooperation with industry.\n\
+               - **National Technical University of Pakistan**: resistance to change, skills gaps, data privacy and cost, \
+               and answers such as data analysis and a virtual learning environment.\n\
+               - **Preah Kossomak Polytechnic Institute of Cambodia**: a national management information system that uses \
+               data to help students into jobs and training.\n\
+               - **Temasek Polytechnic of Singapore**: models of self-governance, connection and expert knowledge, with AI \
+               and teacher training.\n\
+               - **University Tun Hussein Onn Malaysia**: digital majors, MOOCs, micro-credentials and the multi-institution \
+               Edu 4.0 programme.\n\
+               - **Zhejiang Technical Institute of Economics**: digital application and resource systems on a private campus cloud.\n\n\
+               Olivier Presume, Director of the UNEVOC Network Secretariat, closed the seminar and asked that the cases be \
+               shared with the wider vocational education community.\n\n\
+               *Reported by Pan Liucheng, Asia-Africa Center.*",
+        language: "en",
+        category: "news",
+        tags: &["UNEVOC", "report"],
+        published: (11, 10, 9, 0),
+        event: DemoEvent::None,
+    },
+    DemoItem {
+        slug: "unevoc-coaction-initiative-2023-concludes-zh",
+        title: "2023 UNEVOC 网络协作倡议项目圆满落幕",
+        summary: "11月9日下午，项目最后一场研讨会在留仙洞校区以线上线下结合方式举行。",
+        body: "11月9日下午，**2023 UNEVOC 网络协作倡议**最后一场研讨会在留仙洞校区举行，\
+               来自五所合作院校的代表在线参加，分享了各自的数字化转型案例。\n\n\
+               联合国教科文组织国际职业技术教育与培训中心网络秘书处主任作总结讲话。",
+        language: "zh",
+        category: "news",
+        tags: &["UNEVOC"],
+        published: (11, 10, 9, 5),
+        event: DemoEvent::None,
+    },
+];
 
 /// Loads the demo tree and items into an empty store; leaves a store with content alone.
 pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
@@ -241,45 +289,17 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
             .await
             .with_context(|| format!("creating demo category {slug}"))?;
     }
-    let items = items();
-    let count = items.len();
-    for item in items {
-        let text = |s: &str, max| Text::parse(s, max, false, true).map_err(anyhow::Error::msg);
-        let draft = ItemDraft {
-            slug: Slug::parse(item.slug).map_err(anyhow::Error::msg)?,
-            title: text(item.title, 300)?,
-            summary: text(item.summary, 2000)?,
-            body_markdown: text(&item.body, 200_000)?,
-            author: text(
-                if item.slug == REPORT_SLUG {
-                    "Pan Liucheng"
-                } else {
-                    "News Office"
-                },
-                200,
-            )?,
-            org_unit: text("Asia-Africa Center", 200)?,
-            language: Language::parse(item.language).map_err(anyhow::Error::msg)?,
-            categories: vec![Slug::parse(item.category).map_err(anyhow::Error::msg)?],
-            tags: item
-                .tags
-                .iter()
-                .map(|t| text(t, 100))
-                .collect::<anyhow::Result<_>>()?,
-            status: ItemStatus::Published,
-            published_at: Some(item.published),
-            event: item.event,
-        };
-        let html = render_markdown(draft.body_markdown.as_str());
-        store
-            .create_item(&draft, &html, item.published)
+    for item in &ITEMS {
+        let draft = item.draft()?;
+        let published = draft.published_at.unwrap_or(now);
+        store_new_item(store, &draft, published)
             .await
             .with_context(|| format!("creating demo item {}", item.slug))?;
     }
     load_people(store, now).await?;
     Ok(Loaded::Loaded {
         categories: tree.len(),
-        items: count,
+        items: ITEMS.len(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! `newsdesk user ...`: the people who sign in to the admin pages.
 
 use crate::passwords;
+use crate::services::{ServiceError, users};
 use crate::store::{Role, Store};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
@@ -30,9 +31,10 @@ pub enum UserCommand {
     List,
 }
 
-fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+/// The password from standard input (checked), or `None` to have one generated.
+fn password(from_stdin: bool) -> anyhow::Result<Option<String>> {
     if !from_stdin {
-        return Ok((passwords::generate(), true));
+        return Ok(None);
     }
     let mut line = String::new();
     std::io::stdin()
@@ -43,7 +45,12 @@ fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
     if let Err(m) = passwords::check_new(&password) {
         bail!("the password {m}");
     }
-    Ok((password, false))
+    Ok(Some(password))
+}
+
+/// A service's refusal in the words the command line uses.
+fn failed(e: ServiceError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
 }
 
 pub async fn run(store: &Store, command: UserCommand, now: DateTime<Utc>) -> anyhow::Result<()> {
@@ -53,19 +60,17 @@ pub async fn run(store: &Store, command: UserCommand, now: DateTime<Utc>) -> any
             role,
             password_stdin,
         } => {
-            let name = crate::http::admin::check_user_name(&name)
-                .map_err(|m| anyhow::anyhow!("the user name {m}"))?
-                .to_owned();
-            let role = Role::parse(&role).map_err(anyhow::Error::msg)?;
-            let (password, generated) = password(password_stdin)?;
-            let hash = passwords::hash(&password)?;
-            store
-                .create_user(&name, &hash, role, now)
+            // The name is checked before a password is read from standard input.
+            let name =
+                users::check_name(&name).map_err(|m| anyhow::anyhow!("the user name {m}"))?;
+            Role::parse(&role).map_err(anyhow::Error::msg)?;
+            let given = password(password_stdin)?;
+            let added = users::add_user(store, now, name, &role, given)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("added {name} ({})", role.as_str());
-            if generated {
-                println!("password: {password}");
+                .map_err(failed)?;
+            println!("added {} ({})", added.user.name, added.user.role.as_str());
+            if added.generated {
+                println!("password: {}", added.password);
                 println!("(shown once; sign in at /admin/sign-in and change it under your name)");
             }
             Ok(())
@@ -74,22 +79,23 @@ pub async fn run(store: &Store, command: UserCommand, now: DateTime<Utc>) -> any
             name,
             password_stdin,
         } => {
-            let user = store
-                .user_by_name(&name)
-                .await?
-                .with_context(|| format!("there is no user {name:?}"))?;
-            let (password, generated) = password(password_stdin)?;
-            store
-                .set_user_password(user.id, &passwords::hash(&password)?, now)
-                .await?;
-            println!("new password set for {}", user.name);
-            if generated {
-                println!("password: {password}");
+            let user = match users::user_by_name(store, &name).await {
+                Ok(user) => user,
+                Err(ServiceError::NotFound(_)) => bail!("there is no user {name:?}"),
+                Err(e) => return Err(failed(e)),
+            };
+            let given = password(password_stdin)?;
+            let set = users::set_password(store, now, user, given)
+                .await
+                .map_err(failed)?;
+            println!("new password set for {}", set.user.name);
+            if set.generated {
+                println!("password: {}", set.password);
             }
             Ok(())
         }
         UserCommand::List => {
-            for u in store.list_users().await? {
+            for u in users::list_users(store).await.map_err(failed)? {
                 println!(
                     "{}\t{}\t{}",
                     u.name,
@@ -105,16 +111,10 @@ pub async fn run(store: &Store, command: UserCommand, now: DateTime<Utc>) -> any
 /// With `serve --demo` and no user yet: an admin named `admin` with a generated
 /// password, printed once on the terminal (not in the log) so the pages can be tried.
 pub async fn demo_admin(store: &Store, base_url: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-    if !store.list_users().await?.is_empty() {
-        return Ok(());
+    if let Some(password) = users::demo_admin(store, now).await.map_err(failed)? {
+        println!(
+            "demo: sign in at {base_url}/admin as \"admin\" with the password {password} (shown once)"
+        );
     }
-    let password = passwords::generate();
-    store
-        .create_user("admin", &passwords::hash(&password)?, Role::Admin, now)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "demo: sign in at {base_url}/admin as \"admin\" with the password {password} (shown once)"
-    );
     Ok(())
 }

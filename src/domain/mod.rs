@@ -1,12 +1,17 @@
 //! Domain values. Each can only be built through a `parse` that checks it, so a value
 //! of one of these types is valid wherever it travels.
 
+mod content_input;
 mod email;
 mod item;
 mod people;
 mod period;
 mod text;
 
+pub use content_input::{
+    CategoryInput, EventInput, ItemInput, LOCAL_MINUTES, parse_event_time, parse_instant,
+    parse_local_time,
+};
 pub use email::Email;
 pub use item::{CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory};
 pub use people::{

@@ -2,29 +2,17 @@
 
 use super::AppState;
 use super::error::AppError;
+use crate::services::users;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
+
+/// Kept here for the entry point, which stores the configured token at start-up.
+pub use crate::services::users::hash_token;
 
 /// Proof that the request carried a valid admin token.
 #[derive(Debug, Clone, Copy)]
 pub struct AdminUser;
-
-/// Tokens are stored as their SHA-256: a token has 256 random bits, so a fast hash
-/// is as good as a slow one and keeps each request cheap.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// A new token: 32 random bytes from the OS generator, hex-encoded, prefixed so a
-/// leaked one is recognisable.
-pub fn generate_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("nd_{}", hex::encode(bytes))
-}
 
 impl FromRequestParts<AppState> for AdminUser {
     type Rejection = AppError;
@@ -43,30 +31,10 @@ impl FromRequestParts<AppState> for AdminUser {
             })
             .filter(|t| !t.is_empty())
             .ok_or(AppError::Unauthorized)?;
-        let valid = state
-            .store
-            .api_token_is_valid(&hash_token(token), state.clock.now())
-            .await?;
-        if valid {
+        if users::bearer_is_valid(&state.store, token, state.clock.now()).await? {
             Ok(AdminUser)
         } else {
             Err(AppError::Unauthorized)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_tokens_are_long_distinct_and_hash_stably() {
-        let a = generate_token();
-        let b = generate_token();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 3 + 64);
-        assert_eq!(hash_token(&a), hash_token(&a));
-        assert_ne!(hash_token(&a), hash_token(&b));
-        assert!(!hash_token(&a).contains(&a[3..]));
     }
 }

@@ -1,13 +1,14 @@
 //! Categories: the tree; create, rename, move, delete (refused with the reason when
 //! the category is not empty).
 
-use super::page::{self, FormData, FormErrors, PageResult};
+use super::form::Posted;
+use super::page::{self, FormData, FormErrors, PageError, PageResult};
 use super::session::{Session, done};
-use crate::domain::Slug;
+use crate::domain::{CategoryInput, Slug};
 use crate::http::AppState;
-use crate::http::api::categories::CategoryRequest;
+use crate::http::error::AppError;
 use crate::http::public::views::category_tree;
-use crate::store::StoreError;
+use crate::services::{ServiceError, content};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -57,7 +58,8 @@ async fn render(
     form: NewForm,
     errors: FormErrors,
 ) -> PageResult {
-    let all = state.store.list_categories().await?;
+    let counted = content::categories_with_counts(state.app()).await?;
+    let all: Vec<_> = counted.iter().map(|(c, _)| c.clone()).collect();
     let base = &state.settings.base_url;
     let tree = category_tree(&all, base);
     let choices = |selected: Option<&str>, exclude: Option<&str>| {
@@ -70,33 +72,28 @@ async fn render(
             })
             .collect::<Vec<_>>()
     };
-    let mut nodes = Vec::with_capacity(tree.len());
-    for c in &tree {
-        let stored = all.iter().find(|k| k.slug == c.slug);
-        let items = state
-            .store
-            .list_items(&crate::store::ItemFilter {
-                category: Some(c.slug.clone()),
-                limit: 1,
-                ..Default::default()
-            })
-            .await?
-            .total;
-        nodes.push(Node {
-            slug: c.slug.clone(),
-            name: c.name.clone(),
-            description: stored.map(|s| s.description.clone()).unwrap_or_default(),
-            depth: c.indent,
-            indent: "— ".repeat(c.indent),
-            items,
-            public_url: c.url.clone(),
-            feed_url: format!("{base}/feeds/{}.atom", c.slug),
-            parents: choices(
-                stored.and_then(|s| s.parent.as_deref()),
-                Some(c.slug.as_str()),
-            ),
-        });
-    }
+    let nodes = tree
+        .iter()
+        .map(|c| {
+            let stored = counted.iter().find(|(k, _)| k.slug == c.slug);
+            Node {
+                slug: c.slug.clone(),
+                name: c.name.clone(),
+                description: stored
+                    .map(|(s, _)| s.description.clone())
+                    .unwrap_or_default(),
+                depth: c.indent,
+                indent: "— ".repeat(c.indent),
+                items: stored.map_or(0, |(_, n)| *n),
+                public_url: c.url.clone(),
+                feed_url: format!("{base}/feeds/{}.atom", c.slug),
+                parents: choices(
+                    stored.and_then(|(s, _)| s.parent.as_deref()),
+                    Some(c.slug.as_str()),
+                ),
+            }
+        })
+        .collect();
     let body = Body {
         nodes,
         parents: choices(Some(form.parent.as_str()), None),
@@ -125,53 +122,39 @@ pub async fn index(State(state): State<AppState>, session: Session) -> PageResul
     .await
 }
 
-fn request(f: &FormData) -> CategoryRequest {
-    CategoryRequest {
-        slug: f.get("slug").trim().to_owned(),
+fn input(f: &FormData) -> CategoryInput {
+    CategoryInput {
+        slug: Some(f.get("slug").trim().to_owned()),
         name: f.get("name").to_owned(),
         description: f.get("description").to_owned(),
         parent: f.non_blank("parent").map(str::to_owned),
     }
 }
 
-pub async fn create(State(state): State<AppState>, session: Session, f: FormData) -> PageResult {
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    Posted(f): Posted,
+) -> PageResult {
     let form = NewForm {
         slug: f.get("slug").into(),
         name: f.get("name").into(),
         description: f.get("description").into(),
         parent: f.get("parent").into(),
     };
-    let mut req = request(&f);
-    if req.slug.is_empty() {
-        req.slug = Slug::from_title(&req.name).as_str().to_owned();
-    }
-    let new = match req.into_new() {
-        Ok(n) => n,
-        Err(e) => {
-            return render(
-                &state,
-                &session,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                form,
-                FormErrors::new(e, FIELDS),
-            )
-            .await;
-        }
+    let mut typed = input(&f);
+    // Left blank, the slug is made from the name.
+    typed.slug = typed.slug.filter(|s| !s.is_empty());
+    let created = match typed.parse() {
+        Ok(draft) => content::create_category(state.app(), draft).await,
+        Err(e) => Err(e.into()),
     };
-    match state.store.create_category(&new, state.clock.now()).await {
-        Ok(w) => {
-            state.cache.clear();
-            done(
-                &state,
-                &session,
-                true,
-                &format!("Category “{}” was created.", w.value.name),
-                "/admin/categories",
-            )
-            .await
+    match page::submitted(created, FIELDS)? {
+        Ok(category) => {
+            let message = format!("Category “{}” was created.", category.name);
+            done(&state, &session, true, &message, "/admin/categories").await
         }
-        Err(e) => {
-            let errors = page::form_error(e, FIELDS)?;
+        Err(errors) => {
             render(
                 &state,
                 &session,
@@ -188,50 +171,25 @@ pub async fn update(
     State(state): State<AppState>,
     session: Session,
     Path(slug): Path<String>,
-    f: FormData,
+    Posted(f): Posted,
 ) -> PageResult {
-    let current = Slug::parse(&slug).map_err(|_| {
-        page::PageError(crate::http::error::AppError::NotFound(format!(
-            "category {slug:?}"
-        )))
-    })?;
-    let outcome = match request(&f).into_new() {
-        Ok(new) => state
-            .store
-            .update_category(&current, &new, state.clock.now())
-            .await
-            .map(|w| w.value.name)
-            .map_err(|e| match e {
-                StoreError::Conflict { field, message }
-                | StoreError::Invalid { field, message } => Ok(format!("{field}: {message}")),
-                other => Err(other),
-            }),
-        Err(e) => Err(Ok(e.to_string())),
-    };
-    match outcome {
-        Ok(name) => {
-            state.cache.clear();
-            done(
-                &state,
-                &session,
-                true,
-                &format!("Category “{name}” was saved."),
-                "/admin/categories",
-            )
-            .await
-        }
-        Err(Ok(problem)) => {
-            done(
-                &state,
-                &session,
-                false,
-                &format!("Category {slug} was not changed: {problem}"),
-                "/admin/categories",
-            )
-            .await
-        }
-        Err(Err(e)) => Err(e.into()),
+    if Slug::parse(&slug).is_err() {
+        return Err(PageError(AppError::NotFound(format!("category {slug:?}"))));
     }
+    let updated = match input(&f).parse() {
+        Ok(draft) => content::update_category(state.app(), &slug, draft).await,
+        Err(e) => Err(e.into()),
+    };
+    let (ok, message) = match updated {
+        Ok(category) => (true, format!("Category “{}” was saved.", category.name)),
+        Err(ServiceError::Invalid(e)) => (false, format!("Category {slug} was not changed: {e}")),
+        Err(ServiceError::Conflict { field, message }) => (
+            false,
+            format!("Category {slug} was not changed: {field}: {message}"),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    done(&state, &session, ok, &message, "/admin/categories").await
 }
 
 pub async fn delete(
@@ -239,28 +197,10 @@ pub async fn delete(
     session: Session,
     Path(slug): Path<String>,
 ) -> PageResult {
-    match state.store.delete_category(&slug, state.clock.now()).await {
-        Ok(()) => {
-            state.cache.clear();
-            done(
-                &state,
-                &session,
-                true,
-                &format!("Category {slug} was deleted."),
-                "/admin/categories",
-            )
-            .await
-        }
-        Err(StoreError::Conflict { message, .. }) => {
-            done(
-                &state,
-                &session,
-                false,
-                &format!("Not deleted: {message}."),
-                "/admin/categories",
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+    let (ok, message) = match content::delete_category(state.app(), &slug).await {
+        Ok(()) => (true, format!("Category {slug} was deleted.")),
+        Err(ServiceError::Conflict { message, .. }) => (false, format!("Not deleted: {message}.")),
+        Err(e) => return Err(e.into()),
+    };
+    done(&state, &session, ok, &message, "/admin/categories").await
 }

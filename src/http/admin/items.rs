@@ -1,20 +1,22 @@
 //! Items: a list with search and filters, the create/edit form with a Markdown
 //! preview and event fields, publish now or at a time, unpublish, delete.
 
+use super::form::Posted;
 use super::page::{
     self, Choice, FormData, FormErrors, PageError, PageResult, parse_id, when_opt, zone_choices,
 };
 use super::session::{Session, done};
-use crate::content::render_markdown;
-use crate::domain::{EventMode, FieldErrors, Item, ItemStatus};
+use crate::domain::{
+    EventInput, EventMode, FieldErrors, Item, ItemInput, ItemStatus, LOCAL_MINUTES as LOCAL, Slug,
+    parse_local_time as local_time,
+};
 use crate::http::AppState;
-use crate::http::api::items::{EventRequest, ItemRequest};
 use crate::http::public::views::category_tree;
-use crate::store::ItemFilter;
+use crate::services::content::{self, ItemQuery};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
-use chrono::{DateTime, NaiveDateTime, TimeZone as _, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 const FIELDS: &[&str] = &[
@@ -81,6 +83,53 @@ fn category_choices(all: &[crate::store::Category], selected: &[&str], base: &st
         .collect()
 }
 
+fn row(i: &Item, now: DateTime<Utc>) -> Row {
+    Row {
+        id: i.id,
+        title: i.title.clone(),
+        status: i.status.as_str(),
+        published: when_opt(i.published_at),
+        scheduled: i.status == ItemStatus::Published && !i.is_visible_at(now),
+        categories: i
+            .categories
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        event: i
+            .event
+            .as_ref()
+            .map(|e| {
+                e.starts_at
+                    .with_timezone(&e.timezone.tz())
+                    .format("%-d %b %Y %H:%M %Z")
+                    .to_string()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The address of a page of the list, with its filters.
+fn list_link(
+    search: Option<&str>,
+    category: Option<&str>,
+    status: Option<ItemStatus>,
+    page: u32,
+) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(q) = search {
+        s.append_pair("q", q);
+    }
+    if let Some(c) = category {
+        s.append_pair("category", c);
+    }
+    if let Some(st) = status {
+        s.append_pair("status", st.as_str());
+    }
+    s.append_pair("page", &page.to_string());
+    format!("/admin/items?{}", s.finish())
+}
+
 pub async fn index(
     State(state): State<AppState>,
     session: Session,
@@ -93,76 +142,31 @@ pub async fn index(
         .filter(|p| *p >= 1)
         .unwrap_or(1);
     let status = q.status.as_deref().and_then(|s| ItemStatus::parse(s).ok());
-    let categories = state.store.list_categories().await?;
+    let categories = content::list_categories(state.app()).await?;
+    // An unknown category filters nothing (the list shows everything).
     let category = q
         .category
         .as_deref()
         .filter(|c| categories.iter().any(|k| k.slug == *c))
-        .map(str::to_owned);
-    let search =
-        q.q.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.chars().take(200).collect::<String>());
-    let found = state
-        .store
-        .list_items(&ItemFilter {
-            category: category.clone(),
-            status,
-            search: search.clone(),
-            published_within: None,
-            limit: PER_PAGE,
-            offset: u64::from(page_no - 1) * u64::from(PER_PAGE),
-        })
-        .await?;
-    let now = state.clock.now();
-    let rows = found
-        .items
-        .iter()
-        .map(|i| Row {
-            id: i.id,
-            title: i.title.clone(),
-            status: i.status.as_str(),
-            published: when_opt(i.published_at),
-            scheduled: i.status == ItemStatus::Published && !i.is_visible_at(now),
-            categories: i
-                .categories
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            event: i
-                .event
-                .as_ref()
-                .map(|e| {
-                    e.starts_at
-                        .with_timezone(&e.timezone.tz())
-                        .format("%-d %b %Y %H:%M %Z")
-                        .to_string()
-                })
-                .unwrap_or_default(),
-        })
-        .collect();
-    let link = |p: u32| {
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(q) = &search {
-            s.append_pair("q", q);
-        }
-        if let Some(c) = &category {
-            s.append_pair("category", c);
-        }
-        if let Some(st) = status {
-            s.append_pair("status", st.as_str());
-        }
-        s.append_pair("page", &p.to_string());
-        format!("/admin/items?{}", s.finish())
+        .and_then(|c| Slug::parse(c).ok());
+    let search = q.q.as_deref().and_then(content::search_terms);
+    let query = ItemQuery {
+        category: category.clone(),
+        status,
+        search: search.clone(),
+        page: page_no,
+        per_page: PER_PAGE,
     };
+    let found = content::list_items(state.app(), query).await?;
+    let now = state.clock.now();
+    let category = category.as_ref().map(Slug::as_str);
+    let link = |p: u32| list_link(search.as_deref(), category, status, p);
     let shown = u64::from(page_no) * u64::from(PER_PAGE);
     let body = ListBody {
         q: search.clone().unwrap_or_default(),
         categories: category_choices(
             &categories,
-            &category.iter().map(String::as_str).collect::<Vec<_>>(),
+            &category.into_iter().collect::<Vec<_>>(),
             &state.settings.base_url,
         ),
         statuses: ["draft", "published"]
@@ -173,7 +177,7 @@ pub async fn index(
                 selected: status.map(|x| x.as_str()) == Some(*s),
             })
             .collect(),
-        rows,
+        rows: found.items.iter().map(|i| row(i, now)).collect(),
         total: found.total,
         page: page_no,
         prev: (page_no > 1).then(|| link(page_no - 1)),
@@ -213,8 +217,6 @@ struct ItemForm {
     event_mode: String,
     categories: Vec<String>,
 }
-
-const LOCAL: &str = "%Y-%m-%dT%H:%M";
 
 /// A time as a `datetime-local` value in `tz`: to the minute, or to the second when
 /// it has seconds (so saving a form unchanged does not move the time).
@@ -307,8 +309,9 @@ impl ItemForm {
         }
     }
 
-    /// The same checks as the API, plus the publication time read in its zone.
-    fn to_request(&self) -> Result<ItemRequest, FieldErrors> {
+    /// What was typed, for the same checks as the API's, with the publication time
+    /// read in its zone.
+    fn to_input(&self) -> Result<ItemInput, FieldErrors> {
         let mut errors = FieldErrors::new();
         let published_at = match self.publish_at.trim() {
             "" => None,
@@ -320,7 +323,7 @@ impl ItemForm {
                 .map(Some)
                 .unwrap_or(None),
         };
-        let request = ItemRequest {
+        let input = ItemInput {
             slug: Some(self.slug.trim())
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
@@ -342,7 +345,7 @@ impl ItemForm {
                 .collect(),
             status: Some(self.status.clone()).filter(|s| !s.is_empty()),
             published_at,
-            event: self.has_event.then(|| EventRequest {
+            event: self.has_event.then(|| EventInput {
                 starts_at: self.event_starts_at.clone(),
                 ends_at: Some(self.event_ends_at.trim())
                     .filter(|s| !s.is_empty())
@@ -354,25 +357,11 @@ impl ItemForm {
             }),
         };
         if errors.is_empty() {
-            Ok(request)
+            Ok(input)
         } else {
             Err(errors)
         }
     }
-}
-
-/// A `datetime-local` value read as a wall-clock time in `zone`.
-fn local_time(local: &str, zone: &str) -> Result<DateTime<Utc>, String> {
-    let tz: chrono_tz::Tz = zone
-        .parse()
-        .map_err(|_| format!("the time zone {zone:?} is not an IANA zone name"))?;
-    let naive = NaiveDateTime::parse_from_str(local.trim(), LOCAL)
-        .or_else(|_| NaiveDateTime::parse_from_str(local.trim(), "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| format!("must be a date and time such as 2023-11-09T14:00 (got {local:?})"))?;
-    tz.from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| format!("{local} does not exist in {zone} (a clock change)"))
 }
 
 #[derive(Serialize)]
@@ -402,7 +391,7 @@ async fn form_page(
     errors: FormErrors,
     preview_html: Option<String>,
 ) -> PageResult {
-    let categories = state.store.list_categories().await?;
+    let categories = content::list_categories(state.app()).await?;
     let selected: Vec<&str> = form.categories.iter().map(String::as_str).collect();
     let now = state.clock.now();
     let body = FormBody {
@@ -463,11 +452,7 @@ pub async fn new_form(State(state): State<AppState>, session: Session) -> PageRe
 
 async fn find(state: &AppState, id: &str) -> Result<Item, PageError> {
     let id = parse_id("item", id)?;
-    state
-        .store
-        .item_by_id(id)
-        .await?
-        .ok_or_else(|| PageError(crate::http::error::AppError::NotFound(format!("item {id}"))))
+    Ok(content::item(state.app(), id).await?)
 }
 
 pub async fn edit(
@@ -516,75 +501,47 @@ async fn save(
     posted: FormData,
 ) -> PageResult {
     let form = ItemForm::from_posted(&posted);
-    if posted.get("action") == "preview" {
-        let html = render_markdown(&form.body);
-        return form_page(
-            state,
-            session,
-            StatusCode::OK,
-            existing.as_ref(),
-            form,
-            FormErrors::none(FIELDS),
-            Some(html),
-        )
-        .await;
-    }
-    let draft = form.to_request().and_then(ItemRequest::into_draft);
-    let draft = match draft {
-        Ok(d) => d,
-        Err(e) => {
-            return form_page(
-                state,
-                session,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                existing.as_ref(),
-                form,
-                FormErrors::new(e, FIELDS),
-                None,
-            )
-            .await;
-        }
-    };
-    let html = render_markdown(draft.body_markdown.as_str());
-    let now = state.clock.now();
-    let written = match &existing {
-        Some(item) => state.store.update_item(item.id, &draft, &html, now).await,
-        None => state.store.create_item(&draft, &html, now).await,
-    };
-    let written = match written {
-        Ok(w) => w,
-        Err(e) => {
-            let errors = page::form_error(e, FIELDS)?;
-            return form_page(
-                state,
-                session,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                existing.as_ref(),
-                form,
-                errors,
-                None,
-            )
-            .await;
-        }
-    };
-    state.cache.invalidate(&written.touched_categories);
-    let item = written.value;
-    let verb = if existing.is_some() {
-        "was saved"
+    let (status, errors, preview) = if posted.get("action") == "preview" {
+        let html = content::preview(&form.body);
+        (StatusCode::OK, FormErrors::none(FIELDS), Some(html))
     } else {
-        "was created"
+        let app = state.app();
+        let saved = match (form.to_input().and_then(ItemInput::parse), &existing) {
+            (Err(e), _) => Err(e.into()),
+            (Ok(draft), Some(item)) => content::update_item(app, item.id, draft).await,
+            (Ok(draft), None) => content::create_item(app, draft).await,
+        };
+        match page::submitted(saved, FIELDS)? {
+            Ok(item) => {
+                let verb = if existing.is_some() {
+                    "was saved"
+                } else {
+                    "was created"
+                };
+                let message = saved_message(&item, state.clock.now(), verb);
+                let to = format!("/admin/items/{}", item.id);
+                return done(state, session, true, &message, &to).await;
+            }
+            Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors, None),
+        }
     };
-    done(
+    form_page(
         state,
         session,
-        true,
-        &saved_message(&item, now, verb),
-        &format!("/admin/items/{}", item.id),
+        status,
+        existing.as_ref(),
+        form,
+        errors,
+        preview,
     )
     .await
 }
 
-pub async fn create(State(state): State<AppState>, session: Session, form: FormData) -> PageResult {
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    Posted(form): Posted,
+) -> PageResult {
     save(&state, &session, None, form).await
 }
 
@@ -592,54 +549,38 @@ pub async fn update(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    form: FormData,
+    Posted(form): Posted,
 ) -> PageResult {
     let item = find(&state, &id).await?;
     save(&state, &session, Some(item), form).await
 }
 
 /// The rendered, sanitised Markdown of the form's body (for the live preview).
-pub async fn preview(form: FormData) -> impl IntoResponse {
-    Html(render_markdown(form.get("body")))
+pub async fn preview(Posted(form): Posted) -> impl IntoResponse {
+    Html(content::preview(form.get("body")))
 }
 
 pub async fn publish(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    form: FormData,
+    Posted(form): Posted,
 ) -> PageResult {
     let item = find(&state, &id).await?;
+    let to = format!("/admin/items/{}", item.id);
     let at = match form.non_blank("at") {
         None => None,
         Some(local) => match local_time(local, form.non_blank("at_tz").unwrap_or("UTC")) {
             Ok(t) => Some(t),
             Err(m) => {
-                return done(
-                    &state,
-                    &session,
-                    false,
-                    &format!("Not published: the time {m}."),
-                    &format!("/admin/items/{}", item.id),
-                )
-                .await;
+                let message = format!("Not published: the time {m}.");
+                return done(&state, &session, false, &message, &to).await;
             }
         },
     };
-    let now = state.clock.now();
-    let written = state
-        .store
-        .set_item_status(item.id, ItemStatus::Published, at, now)
-        .await?;
-    state.cache.invalidate(&written.touched_categories);
-    done(
-        &state,
-        &session,
-        true,
-        &saved_message(&written.value, now, "was published"),
-        &format!("/admin/items/{}", item.id),
-    )
-    .await
+    let published = content::publish_item(state.app(), item.id, at).await?;
+    let message = saved_message(&published, state.clock.now(), "was published");
+    done(&state, &session, true, &message, &to).await
 }
 
 pub async fn unpublish(
@@ -648,19 +589,16 @@ pub async fn unpublish(
     Path(id): Path<String>,
 ) -> PageResult {
     let item = find(&state, &id).await?;
-    let written = state
-        .store
-        .set_item_status(item.id, ItemStatus::Draft, None, state.clock.now())
-        .await?;
-    state.cache.invalidate(&written.touched_categories);
+    content::unpublish_item(state.app(), item.id).await?;
+    let message = format!(
+        "“{}” was unpublished: it left the feeds and pages.",
+        item.title
+    );
     done(
         &state,
         &session,
         true,
-        &format!(
-            "“{}” was unpublished: it left the feeds and pages.",
-            item.title
-        ),
+        &message,
         &format!("/admin/items/{}", item.id),
     )
     .await
@@ -672,16 +610,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> PageResult {
     let item = find(&state, &id).await?;
-    let written = state.store.delete_item(item.id, state.clock.now()).await?;
-    state.cache.invalidate(&written.touched_categories);
-    done(
-        &state,
-        &session,
-        true,
-        &format!("“{}” was deleted.", item.title),
-        "/admin/items",
-    )
-    .await
+    content::delete_item(state.app(), item.id).await?;
+    let message = format!("“{}” was deleted.", item.title);
+    done(&state, &session, true, &message, "/admin/items").await
 }
 
 #[cfg(test)]
@@ -689,15 +620,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_local_publication_time_is_read_in_its_zone() {
-        let t = local_time("2023-11-09T14:00", "Asia/Shanghai").unwrap();
-        assert_eq!(t.to_rfc3339(), "2023-11-09T06:00:00+00:00");
-        assert!(local_time("9 Nov", "UTC").is_err());
-        assert!(local_time("2023-11-09T14:00", "Mars/Base").is_err());
-    }
-
-    #[test]
-    fn a_posted_form_becomes_an_api_request_with_the_same_checks() {
+    fn a_posted_form_is_checked_by_the_same_rules_as_the_api() {
         let posted = FormData::parse_str(
             "title=Final+session&categories=events&categories=news&tags=a%2C+b&status=published\
              &publish_at=&publish_tz=UTC&has_event=on&event_starts_at=2023-11-09T14%3A00\
@@ -705,14 +628,27 @@ mod tests {
         );
         let form = ItemForm::from_posted(&posted);
         assert_eq!(form.categories, ["events", "news"]);
-        let errors = form
-            .to_request()
-            .and_then(ItemRequest::into_draft)
-            .unwrap_err();
+        let errors = form.to_input().and_then(ItemInput::parse).unwrap_err();
         let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["event.online_url", "event.venue"]);
         let shown = FormErrors::new(errors, FIELDS);
         assert!(shown.by_field["event_venue"].is_some());
         assert!(shown.by_field["title"].is_none());
+    }
+
+    #[test]
+    fn a_publication_time_is_read_in_the_zone_chosen() {
+        let posted = FormData::parse_str(
+            "title=x&categories=news&status=published&publish_at=2023-11-09T14%3A00\
+             &publish_tz=Asia%2FShanghai",
+        );
+        let draft = ItemForm::from_posted(&posted)
+            .to_input()
+            .and_then(ItemInput::parse)
+            .unwrap();
+        assert_eq!(
+            draft.published_at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2023-11-09T06:00:00+00:00")
+        );
     }
 }

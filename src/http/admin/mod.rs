@@ -5,6 +5,7 @@
 mod categories;
 mod dashboard;
 mod digests;
+mod form;
 mod import;
 mod items;
 mod lists;
@@ -15,7 +16,6 @@ mod users;
 
 pub use page::{FormData, PageError, PageResult};
 pub use session::Session;
-pub use users::check_name as check_user_name;
 
 use super::AppState;
 use axum::Router;

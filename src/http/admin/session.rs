@@ -5,30 +5,27 @@
 //! - Every form carries the session's CSRF token; the sign-in form, before there is a
 //!   session, carries a token that must equal a cookie set with the form.
 //! - Failed sign-ins lock the account for a while (doubling), and each client address
-//!   has a budget of attempts.
+//!   has a budget of attempts: the rules are `services::users`'; the per-process
+//!   limiters they count against live here, in the web layer.
 
 use super::page::{self, FormData, PageError, PageResult};
-use crate::http::AppState;
-use crate::http::auth::hash_token;
-use crate::store::{Role, User};
+use crate::http::{AppState, RateLimiter};
+use crate::services::users::{self, IDLE_SECONDS as IDLE, Resumed, SignInLimits, SignInRefused};
+use crate::store::Role;
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+pub use crate::services::users::{random_token, same};
 
 pub const SESSION_COOKIE: &str = "nd_session";
 const PRE_SESSION_COOKIE: &str = "nd_signin";
-/// A session ends after this long without a request.
-const IDLE: i64 = 12 * 3600;
-/// Failed sign-ins before the account locks, and the first lock's length.
-const LOCK_AFTER: i64 = 5;
-const LOCK_MINUTES: i64 = 15;
 
 /// The signed-in person, put in the request by [`require_session`].
 #[derive(Debug, Clone)]
@@ -64,19 +61,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .cloned()
             .ok_or_else(|| Redirect::to("/admin/sign-in").into_response())
     }
-}
-
-/// 32 random bytes from the OS, hex.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// Equal strings, compared in time that does not depend on where they differ.
-pub fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -127,100 +111,45 @@ fn sign_in_redirect(parts: &Parts) -> Response {
 }
 
 /// Finds the session of the cookie (or sends the browser to sign in), checks the CSRF
-/// token of every POST, and puts the [`Session`] in the request.
+/// token of every POST, and puts the [`Session`] (and a form's parsed body) in the
+/// request.
 pub async fn require_session(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
-    let now = state.clock.now();
     let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
         return sign_in_redirect(&parts);
     };
-    let token_hash = hash_token(&token);
-    let record = match state.store.session(&token_hash, now).await {
+    let is_get = parts.method == Method::GET;
+    let now = state.clock.now();
+    let found = users::resume_session(&state.store, &token, now, is_get).await;
+    let Resumed {
+        record,
+        token_hash,
+        touched,
+        flash,
+    } = match found {
         Ok(Some(r)) => r,
         Ok(None) => return sign_in_redirect(&parts),
         Err(e) => return PageError::from(e).into_response(),
     };
-    // In use: the idle expiry moves on (every few minutes), and so does the cookie's.
-    let touched = now - record.last_seen_at > Duration::minutes(5);
-    if touched
-        && let Err(e) = state
-            .store
-            .touch_session(&token_hash, now, now + Duration::seconds(IDLE))
-            .await
-    {
-        return PageError::from(e).into_response();
-    }
     let body = if parts.method == Method::POST {
-        let multipart = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("multipart/form-data"));
-        // Uploads carry the token in the form's address, so their body streams on to
-        // the handler (to disk) unread; other forms are read here, within the limit.
-        if multipart && parts.uri.path() != "/admin/import" {
-            return page::error_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Only the import form sends files.",
-            );
+        match checked_form(&state, &mut parts, body, &record.csrf_token).await {
+            Ok(body) => body,
+            Err(refused) => return refused,
         }
-        let (sent, body) = if multipart {
-            let sent = parts
-                .uri
-                .query()
-                .map(FormData::parse_str)
-                .and_then(|q| q.get_opt("csrf").map(str::to_owned));
-            (sent, body)
-        } else {
-            let limit = state.settings.max_body_bytes;
-            let bytes = match to_bytes(body, limit).await {
-                Ok(b) => b,
-                Err(_) => {
-                    return page::error_response(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        &format!("The form is larger than {limit} bytes."),
-                    );
-                }
-            };
-            let sent = FormData::parse(&bytes).get_opt("csrf").map(str::to_owned);
-            (sent, Body::from(bytes))
-        };
-        if !sent.is_some_and(|s| same(&s, &record.csrf_token)) {
-            tracing::warn!(path = %parts.uri.path(), "admin form refused: missing or wrong CSRF token");
-            return page::error_response(
-                StatusCode::FORBIDDEN,
-                "This form has expired or did not come from this site. Go back, reload the page and send it again.",
-            );
-        }
-        body
     } else {
         body
     };
-    let flash = record
-        .flash
-        .clone()
-        .map(|(kind, message)| Flash { kind, message });
-    if flash.is_some()
-        && parts.method == Method::GET
-        && let Err(e) = state.store.set_flash(&token_hash, None).await
-    {
-        return PageError::from(e).into_response();
-    }
     parts.extensions.insert(Session {
         user_id: record.user.id,
         name: record.user.name.clone(),
         role: record.user.role,
         csrf: record.csrf_token,
         // Shown by the GET that follows a POST's redirect.
-        flash: if parts.method == Method::GET {
-            flash
-        } else {
-            None
-        },
+        flash: flash.map(|(kind, message)| Flash { kind, message }),
         token_hash,
     });
     let mut response = next.run(Request::from_parts(parts, body)).await;
@@ -231,6 +160,56 @@ pub async fn require_session(
         );
     }
     response
+}
+
+/// Reads a posted form (within the size limit) and checks its CSRF token; the parsed
+/// form goes into the request's extensions for the handler. Uploads carry the token in
+/// the form's address, so their body streams on to the handler (to disk) unread.
+async fn checked_form(
+    state: &AppState,
+    parts: &mut Parts,
+    body: Body,
+    csrf: &str,
+) -> Result<Body, Response> {
+    let multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if multipart && parts.uri.path() != "/admin/import" {
+        return Err(page::error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Only the import form sends files.",
+        ));
+    }
+    let (sent, body) = if multipart {
+        let sent = parts
+            .uri
+            .query()
+            .map(FormData::parse_str)
+            .and_then(|q| q.get_opt("csrf").map(str::to_owned));
+        (sent, body)
+    } else {
+        let limit = state.settings.max_body_bytes;
+        let Ok(bytes) = to_bytes(body, limit).await else {
+            return Err(page::error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("The form is larger than {limit} bytes."),
+            ));
+        };
+        let form = FormData::parse(&bytes);
+        let sent = form.get_opt("csrf").map(str::to_owned);
+        parts.extensions.insert(form);
+        (sent, Body::from(bytes))
+    };
+    if !sent.is_some_and(|s| same(&s, csrf)) {
+        tracing::warn!(path = %parts.uri.path(), "admin form refused: missing or wrong CSRF token");
+        return Err(page::error_response(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this site. Go back, reload the page and send it again.",
+        ));
+    }
+    Ok(body)
 }
 
 /// Admin-only pages: editors get a 403 page that says so.
@@ -297,11 +276,7 @@ pub async fn sign_in_form(
     Query(q): Query<SignInQuery>,
 ) -> PageResult {
     if let Some(token) = cookie(&headers, SESSION_COOKIE)
-        && state
-            .store
-            .session(&hash_token(&token), state.clock.now())
-            .await?
-            .is_some()
+        && users::session_is_live(&state.store, &token, state.clock.now()).await?
     {
         return Ok(Redirect::to(&safe_next(q.next.as_deref())).into_response());
     }
@@ -326,11 +301,26 @@ pub async fn sign_in_form(
     ))
 }
 
-/// A hash to check passwords of unknown users against, so that "no such user" takes
-/// as long as "wrong password".
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| crate::passwords::hash("not a real password").unwrap_or_default())
+/// The web layer's per-process limits on failed sign-ins: per client address, and
+/// per name that names nobody.
+struct Limits<'a> {
+    state: &'a AppState,
+    client: IpAddr,
+}
+
+impl SignInLimits for Limits<'_> {
+    fn address_is_over(&self) -> bool {
+        self.state.sign_in_limiter.is_over(&self.client)
+    }
+
+    fn address_failed(&self) {
+        self.state.sign_in_limiter.allow(self.client);
+    }
+
+    fn unknown_name_failed(&self, name: String) -> bool {
+        let limiter: &RateLimiter<String> = &self.state.unknown_name_limiter;
+        limiter.allow(name)
+    }
 }
 
 pub async fn sign_in(
@@ -341,9 +331,7 @@ pub async fn sign_in(
 ) -> PageResult {
     let now = state.clock.now();
     let name = form.get("name").trim().to_owned();
-    let password = form.get("password").to_owned();
     let next = safe_next(form.get_opt("next"));
-    let pre = cookie(&headers, PRE_SESSION_COOKIE);
     let fresh_pre = random_token();
     let again = |status: StatusCode, error: &str| {
         Ok(render_sign_in(
@@ -359,6 +347,7 @@ pub async fn sign_in(
             },
         ))
     };
+    let pre = cookie(&headers, PRE_SESSION_COOKIE);
     if !pre.is_some_and(|p| same(&p, form.get("csrf"))) {
         tracing::warn!("sign-in refused: missing or wrong CSRF token");
         return again(
@@ -366,77 +355,38 @@ pub async fn sign_in(
             "The sign-in form had expired. Please sign in again.",
         );
     }
-    // Only failures count against the address: people signing in do not use it up.
-    let client = crate::http::client_ip(&state.settings, peer, &headers);
-    if state.sign_in_limiter.is_over(&client) {
-        return again(
+    let limits = Limits {
+        state: &state,
+        client: crate::http::client_ip(&state.settings, peer, &headers),
+    };
+    let old = cookie(&headers, SESSION_COOKIE);
+    let password = form.get("password");
+    let signed_in =
+        users::sign_in(&state.store, now, &name, password, &limits, old.as_deref()).await?;
+    let refused = match signed_in {
+        Ok(signed_in) => return Ok(started(&state, &signed_in.token, &next)),
+        Err(refused) => refused,
+    };
+    let (status, message) = match refused {
+        SignInRefused::AddressOver => (
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed sign-ins from your address. Wait a few minutes and try again.",
-        );
-    }
-    if name.is_empty() || password.is_empty() {
-        return again(
+            "Too many failed sign-ins from your address. Wait a few minutes and try again.".into(),
+        ),
+        SignInRefused::Incomplete => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            "Enter your user name and your password.",
-        );
-    }
-    let user = state.store.user_by_name(&name).await?;
-    // The attempt is counted before the (slow) password check, so guesses sent in
-    // parallel cannot all be checked before the first failure is recorded.
-    let locks = match &user {
-        None => None,
-        Some(u) => match state
-            .store
-            .claim_sign_in_attempt(u.id, LOCK_AFTER, Duration::minutes(LOCK_MINUTES), now)
-            .await?
-        {
-            Ok(locks) => locks,
-            Err(until) => {
-                state.sign_in_limiter.allow(client);
-                tracing::warn!(user = %u.name, "sign-in refused: account locked");
-                return again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now));
-            }
-        },
-    };
-    let hash = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| dummy_hash().to_owned());
-    let password_ok =
-        tokio::task::spawn_blocking(move || crate::passwords::verify(&password, &hash))
-            .await
-            .unwrap_or(false);
-    let user = match user {
-        Some(u) if password_ok => u,
-        other => {
-            state.sign_in_limiter.allow(client);
-            match other {
-                Some(u) => tracing::warn!(user = %u.name, "sign-in failed: wrong password"),
-                None => {
-                    // A name of nobody answers as an account would: locked at the fifth.
-                    let key = name.to_lowercase();
-                    if !state.unknown_name_limiter.allow(key) {
-                        let until = now + Duration::minutes(LOCK_MINUTES);
-                        return again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now));
-                    }
-                }
-            }
-            return match locks {
-                Some(until) => again(StatusCode::TOO_MANY_REQUESTS, &locked_message(until, now)),
-                None => again(
-                    StatusCode::UNAUTHORIZED,
-                    "The user name or the password is wrong.",
-                ),
-            };
-        }
-    };
-    if user.disabled {
-        return again(
+            "Enter your user name and your password.".into(),
+        ),
+        SignInRefused::Locked(until) => (StatusCode::TOO_MANY_REQUESTS, locked_message(until, now)),
+        SignInRefused::Wrong => (
+            StatusCode::UNAUTHORIZED,
+            "The user name or the password is wrong.".into(),
+        ),
+        SignInRefused::Disabled => (
             StatusCode::FORBIDDEN,
-            "This account is disabled. Ask an admin to enable it.",
-        );
-    }
-    start(&state, &user, &headers, now, &next).await
+            "This account is disabled. Ask an admin to enable it.".into(),
+        ),
+    };
+    again(status, &message)
 }
 
 fn locked_message(until: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -447,44 +397,23 @@ fn locked_message(until: DateTime<Utc>, now: DateTime<Utc>) -> String {
     )
 }
 
-/// A new session with a new cookie; the browser's old one, if any, is dropped.
-async fn start(
-    state: &AppState,
-    user: &User,
-    headers: &HeaderMap,
-    now: DateTime<Utc>,
-    next: &str,
-) -> PageResult {
-    let token = random_token();
-    let csrf = random_token();
-    let old = cookie(headers, SESSION_COOKIE).map(|t| hash_token(&t));
-    state
-        .store
-        .start_session(
-            user.id,
-            &hash_token(&token),
-            &csrf,
-            old.as_deref(),
-            now,
-            now + Duration::seconds(IDLE),
-        )
-        .await?;
-    tracing::info!(user = %user.name, role = user.role.as_str(), "signed in");
+/// To the page asked for, with the new session's cookie; the sign-in form's cookie goes.
+fn started(state: &AppState, token: &str, next: &str) -> Response {
     let mut response = Redirect::to(next).into_response();
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
-        set_cookie(state, SESSION_COOKIE, &token, IDLE),
+        set_cookie(state, SESSION_COOKIE, token, IDLE),
     );
     headers.append(
         header::SET_COOKIE,
         set_cookie(state, PRE_SESSION_COOKIE, "", 0),
     );
-    Ok(response)
+    response
 }
 
 pub async fn sign_out(State(state): State<AppState>, session: Session) -> PageResult {
-    state.store.end_session(&session.token_hash).await?;
+    users::end_session(&state.store, &session.token_hash).await?;
     let mut response = Redirect::to("/admin/sign-in?signed_out=1").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -501,12 +430,7 @@ pub async fn done(
     message: &str,
     to: &str,
 ) -> PageResult {
-    let kind = if ok { "ok" } else { "error" };
-    state
-        .store
-        .set_flash(&session.token_hash, Some((kind, message)))
-        .await
-        .map_err(PageError::from)?;
+    users::set_flash(&state.store, &session.token_hash, ok, message).await?;
     Ok(Redirect::to(to).into_response())
 }
 
@@ -531,15 +455,6 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/admin", "{bad}");
         }
         assert_eq!(safe_next(None), "/admin");
-    }
-
-    #[test]
-    fn tokens_compare_in_full() {
-        assert!(same("abc", "abc"));
-        assert!(!same("abc", "abd"));
-        assert!(!same("abc", "ab"));
-        assert_eq!(random_token().len(), 64);
-        assert_ne!(random_token(), random_token());
     }
 
     #[test]

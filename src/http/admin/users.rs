@@ -1,13 +1,15 @@
 //! Users (admins only): add one with a generated password, change role, disable,
 //! set a new password. Everyone: their own account and password.
 
-use super::page::{self, FormData, PageResult, parse_id, when, when_opt};
+use super::form::Posted;
+use super::page::{self, PageResult, parse_id, when, when_opt};
 use super::session::{Session, done};
 use crate::http::AppState;
-use crate::passwords;
-use crate::store::{Role, StoreError};
+use crate::services::ServiceError;
+use crate::services::users::{self, PasswordChange};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -42,9 +44,7 @@ async fn render(
     new_password: Option<NewPassword>,
 ) -> PageResult {
     let now = state.clock.now();
-    let users = state
-        .store
-        .list_users()
+    let users = users::list_users(&state.store)
         .await?
         .into_iter()
         .map(|u| UserRow {
@@ -77,84 +77,45 @@ pub async fn index(State(state): State<AppState>, session: Session) -> PageResul
     render(&state, &session, StatusCode::OK, None).await
 }
 
-/// Checks a new user name: 1 to 64 letters, digits, `.`, `_`, `-` or `@`.
-pub fn check_name(name: &str) -> Result<&str, String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err("must be 1 to 64 characters long".into());
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
-    {
-        return Err("may hold letters, digits, '.', '_', '-' and '@' only".into());
-    }
-    Ok(name)
+/// Where a refused change goes: the users page, with what was wrong.
+async fn refused(state: &AppState, session: &Session, what: &str, e: ServiceError) -> PageResult {
+    let why = match e {
+        ServiceError::Invalid(errors) => errors
+            .0
+            .iter()
+            .map(|e| format!("{} {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        ServiceError::Conflict { message, .. } => message,
+        other => return Err(other.into()),
+    };
+    done(
+        state,
+        session,
+        false,
+        &format!("{what}: {why}."),
+        "/admin/users",
+    )
+    .await
 }
 
-pub async fn create(State(state): State<AppState>, session: Session, f: FormData) -> PageResult {
-    let name = match check_name(f.get("name")) {
-        Ok(n) => n.to_owned(),
-        Err(m) => {
-            return done(
-                &state,
-                &session,
-                false,
-                &format!("Not added: name {m}."),
-                "/admin/users",
-            )
-            .await;
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    Posted(f): Posted,
+) -> PageResult {
+    let now = state.clock.now();
+    let added = users::add_user(&state.store, now, f.get("name"), f.get("role"), None).await;
+    match added {
+        Ok(added) => {
+            tracing::info!(user = %added.user.name, by = %session.name, "user added by an admin");
+            let shown = NewPassword {
+                name: added.user.name,
+                password: added.password,
+            };
+            render(&state, &session, StatusCode::OK, Some(shown)).await
         }
-    };
-    let role = match Role::parse(f.get("role")) {
-        Ok(r) => r,
-        Err(m) => {
-            return done(
-                &state,
-                &session,
-                false,
-                &format!("Not added: role {m}."),
-                "/admin/users",
-            )
-            .await;
-        }
-    };
-    let password = passwords::generate();
-    let hash = {
-        let p = password.clone();
-        tokio::task::spawn_blocking(move || passwords::hash(&p))
-            .await
-            .map_err(anyhow::Error::from)??
-    };
-    match state
-        .store
-        .create_user(&name, &hash, role, state.clock.now())
-        .await
-    {
-        Ok(u) => {
-            tracing::info!(user = %u.name, role = role.as_str(), by = %session.name, "user added");
-            render(
-                &state,
-                &session,
-                StatusCode::OK,
-                Some(NewPassword {
-                    name: u.name,
-                    password,
-                }),
-            )
-            .await
-        }
-        Err(StoreError::Conflict { message, .. }) => {
-            done(
-                &state,
-                &session,
-                false,
-                &format!("Not added: {message}."),
-                "/admin/users",
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&state, &session, "Not added", e).await,
     }
 }
 
@@ -162,58 +123,26 @@ pub async fn update(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    f: FormData,
+    Posted(f): Posted,
 ) -> PageResult {
     let id = parse_id("user", &id)?;
-    let role = match Role::parse(f.get("role")) {
-        Ok(r) => r,
-        Err(m) => {
-            return done(
-                &state,
-                &session,
-                false,
-                &format!("Not changed: role {m}."),
-                "/admin/users",
-            )
-            .await;
-        }
-    };
     let disabled = f.get("disabled") == "yes";
-    match state
-        .store
-        .update_user(id, role, disabled, state.clock.now())
-        .await
-    {
+    let now = state.clock.now();
+    match users::update_user(&state.store, now, id, f.get("role"), disabled).await {
         Ok(u) => {
-            done(
-                &state,
-                &session,
-                true,
-                &format!(
-                    "{} is now {}{}.",
-                    u.name,
-                    u.role.as_str(),
-                    if u.disabled {
-                        " (disabled: cannot sign in)"
-                    } else {
-                        ""
-                    }
-                ),
-                "/admin/users",
-            )
-            .await
+            let message = format!(
+                "{} is now {}{}.",
+                u.name,
+                u.role.as_str(),
+                if u.disabled {
+                    " (disabled: cannot sign in)"
+                } else {
+                    ""
+                }
+            );
+            done(&state, &session, true, &message, "/admin/users").await
         }
-        Err(StoreError::Conflict { message, .. }) => {
-            done(
-                &state,
-                &session,
-                false,
-                &format!("Not changed: {message}."),
-                "/admin/users",
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&state, &session, "Not changed", e).await,
     }
 }
 
@@ -223,36 +152,20 @@ pub async fn reset_password(
     Path(id): Path<String>,
 ) -> PageResult {
     let id = parse_id("user", &id)?;
-    let Some(user) = state.store.user_by_id(id).await? else {
-        return done(
-            &state,
-            &session,
-            false,
-            "There is no such user.",
-            "/admin/users",
-        )
-        .await;
+    let reset = match users::reset_password(&state.store, state.clock.now(), id).await {
+        Ok(reset) => reset,
+        Err(ServiceError::NotFound(_)) => {
+            let message = "There is no such user.";
+            return done(&state, &session, false, message, "/admin/users").await;
+        }
+        Err(e) => return Err(e.into()),
     };
-    let password = passwords::generate();
-    let p = password.clone();
-    let hash = tokio::task::spawn_blocking(move || passwords::hash(&p))
-        .await
-        .map_err(anyhow::Error::from)??;
-    state
-        .store
-        .set_user_password(user.id, &hash, state.clock.now())
-        .await?;
-    tracing::info!(user = %user.name, by = %session.name, "password reset");
-    render(
-        &state,
-        &session,
-        StatusCode::OK,
-        Some(NewPassword {
-            name: user.name,
-            password,
-        }),
-    )
-    .await
+    tracing::info!(user = %reset.user.name, by = %session.name, "password reset");
+    let shown = NewPassword {
+        name: reset.user.name,
+        password: reset.password,
+    };
+    render(&state, &session, StatusCode::OK, Some(shown)).await
 }
 
 #[derive(Serialize)]
@@ -275,48 +188,31 @@ pub async fn account(State(state): State<AppState>, session: Session) -> PageRes
 pub async fn change_own_password(
     State(state): State<AppState>,
     session: Session,
-    f: FormData,
+    Posted(f): Posted,
 ) -> PageResult {
-    let refuse = |message: &str| {
-        page::render(
-            &state,
-            &session,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "account",
-            "admin/account",
-            "Your account",
-            &AccountBody {
-                error: Some(message.to_owned()),
-            },
-        )
+    let change = PasswordChange {
+        current: f.get("current").to_owned(),
+        new: f.get("new").to_owned(),
+        repeat: f.get("repeat").to_owned(),
     };
-    let Some(user) = state.store.user_by_id(session.user_id).await? else {
-        return refuse("Your account is gone.");
+    let now = state.clock.now();
+    let error = match users::change_own_password(&state.store, now, session.user_id, change).await {
+        Ok(_) => return Ok(Redirect::to("/admin/sign-in?password_changed=1").into_response()),
+        Err(ServiceError::NotFound(_)) => "Your account is gone.".to_owned(),
+        Err(ServiceError::Invalid(errors)) => match errors.0.first() {
+            Some(e) if e.field == "new" => format!("The new password {}.", e.message),
+            Some(e) if e.field == "repeat" => "The two new passwords differ.".to_owned(),
+            _ => "The current password is wrong.".to_owned(),
+        },
+        Err(e) => return Err(e.into()),
     };
-    let current = f.get("current").to_owned();
-    let stored = user.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || passwords::verify(&current, &stored))
-        .await
-        .unwrap_or(false);
-    if !ok {
-        return refuse("The current password is wrong.");
-    }
-    let new = f.get("new").to_owned();
-    if let Err(m) = passwords::check_new(&new) {
-        return refuse(&format!("The new password {m}."));
-    }
-    if new != f.get("repeat") {
-        return refuse("The two new passwords differ.");
-    }
-    let hash = tokio::task::spawn_blocking(move || passwords::hash(&new))
-        .await
-        .map_err(anyhow::Error::from)??;
-    state
-        .store
-        .set_user_password(user.id, &hash, state.clock.now())
-        .await?;
-    tracing::info!(user = %user.name, "password changed");
-    Ok(axum::response::IntoResponse::into_response(
-        axum::response::Redirect::to("/admin/sign-in?password_changed=1"),
-    ))
+    page::render(
+        &state,
+        &session,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "account",
+        "admin/account",
+        "Your account",
+        &AccountBody { error: Some(error) },
+    )
 }

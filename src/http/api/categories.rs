@@ -1,10 +1,12 @@
 //! `/api/v1/categories`: the category tree.
 
-use crate::domain::{FieldErrors, NewCategory, Slug, Text};
+use crate::app::App;
+use crate::domain::{CategoryInput, Slug};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
+use crate::services::content;
 use crate::store::Category;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -54,27 +56,14 @@ pub struct CategoryFeeds {
     pub ics: String,
 }
 
-impl CategoryRequest {
-    pub(crate) fn into_new(self) -> Result<NewCategory, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let slug = errors.check("slug", Slug::parse(&self.slug));
-        let name = errors.check("name", Text::parse(&self.name, 200, true, false));
-        let description = errors.check(
-            "description",
-            Text::parse(&self.description, 2000, false, true),
-        );
-        let parent = match self.parent.as_deref() {
-            Some(p) => errors.check("parent", Slug::parse(p)).map(Some),
-            None => Some(None),
-        };
-        errors.finish(|| {
-            Some(NewCategory {
-                slug: slug?,
-                name: name?,
-                description: description?,
-                parent: parent?,
-            })
-        })
+impl From<CategoryRequest> for CategoryInput {
+    fn from(r: CategoryRequest) -> Self {
+        Self {
+            slug: Some(r.slug),
+            name: r.name,
+            description: r.description,
+            parent: r.parent,
+        }
     }
 }
 
@@ -102,10 +91,10 @@ pub(crate) fn to_response(c: Category, base: &str) -> CategoryResponse {
     responses((status = 200, body = Vec<CategoryResponse>), (status = 401, body = Problem)))]
 async fn list_categories(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
 ) -> ApiResult<Json<Vec<CategoryResponse>>> {
-    let base = &state.settings.base_url;
-    let all = state.store.list_categories().await?;
+    let base = &app.settings.base_url;
+    let all = content::list_categories(&app).await?;
     Ok(Json(
         all.into_iter().map(|c| to_response(c, base)).collect(),
     ))
@@ -118,15 +107,14 @@ async fn list_categories(
         (status = 422, body = Problem)))]
 async fn create_category(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     ApiJson(request): ApiJson<CategoryRequest>,
 ) -> ApiResult<(StatusCode, Json<CategoryResponse>)> {
-    let new = request.into_new()?;
-    let written = state.store.create_category(&new, state.clock.now()).await?;
-    state.cache.clear();
+    let draft = CategoryInput::from(request).parse()?;
+    let created = content::create_category(&app, draft).await?;
     Ok((
         StatusCode::CREATED,
-        Json(to_response(written.value, &state.settings.base_url)),
+        Json(to_response(created, &app.settings.base_url)),
     ))
 }
 
@@ -136,15 +124,11 @@ async fn create_category(
     responses((status = 200, body = CategoryResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_category(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(slug): Path<String>,
 ) -> ApiResult<Json<CategoryResponse>> {
-    let category = state
-        .store
-        .category_by_slug(&slug)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("category {slug:?}")))?;
-    Ok(Json(to_response(category, &state.settings.base_url)))
+    let category = content::category(&app, &slug).await?;
+    Ok(Json(to_response(category, &app.settings.base_url)))
 }
 
 /// Rename, describe, re-slug or move a category.
@@ -154,19 +138,16 @@ async fn get_category(
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_category(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(slug): Path<String>,
     ApiJson(request): ApiJson<CategoryRequest>,
 ) -> ApiResult<Json<CategoryResponse>> {
-    let current =
-        Slug::parse(&slug).map_err(|_| AppError::NotFound(format!("category {slug:?}")))?;
-    let new = request.into_new()?;
-    let written = state
-        .store
-        .update_category(&current, &new, state.clock.now())
-        .await?;
-    state.cache.clear();
-    Ok(Json(to_response(written.value, &state.settings.base_url)))
+    if Slug::parse(&slug).is_err() {
+        return Err(AppError::NotFound(format!("category {slug:?}")));
+    }
+    let draft = CategoryInput::from(request).parse()?;
+    let updated = content::update_category(&app, &slug, draft).await?;
+    Ok(Json(to_response(updated, &app.settings.base_url)))
 }
 
 /// Delete an empty category. One with child categories or items is refused (409)
@@ -176,13 +157,9 @@ async fn update_category(
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn delete_category(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(slug): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state
-        .store
-        .delete_category(&slug, state.clock.now())
-        .await?;
-    state.cache.clear();
+    content::delete_category(&app, &slug).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,19 +1,18 @@
 //! `/api/v1/items`: write, read, list, publish and delete news items.
 
-use crate::content::render_markdown;
+use crate::app::App;
 use crate::domain::{
-    Event, EventMode, FieldErrors, Item, ItemDraft, ItemStatus, Language, Slug, Text, TimeZone,
-    WebUrl,
+    EventInput, EventMode, FieldErrors, Item, ItemDraft, ItemInput, ItemStatus, Slug, parse_instant,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
-use crate::store::ItemFilter;
+use crate::services::content::{self, ItemQuery};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, NaiveDateTime, TimeZone as _, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -166,145 +165,37 @@ fn to_response(item: Item, base_url: &str) -> ItemResponse {
     }
 }
 
-pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            format!("must be an RFC 3339 date-time such as 2023-11-09T14:00:00+08:00 (got {s:?})")
-        })
-}
-
-/// An event time: with an offset it is taken as it is; without, it is a wall-clock
-/// time in the event's zone.
-fn parse_event_time(s: &str, tz: Option<TimeZone>) -> Result<DateTime<Utc>, String> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
+impl From<ItemRequest> for ItemInput {
+    fn from(r: ItemRequest) -> Self {
+        Self {
+            slug: r.slug,
+            title: r.title,
+            summary: r.summary,
+            body: r.body,
+            author: r.author,
+            org_unit: r.org_unit,
+            language: r.language,
+            categories: r.categories,
+            tags: r.tags,
+            status: r.status,
+            published_at: r.published_at,
+            event: r.event.map(|e| EventInput {
+                starts_at: e.starts_at,
+                ends_at: e.ends_at,
+                timezone: e.timezone,
+                venue: e.venue,
+                online_url: e.online_url,
+                mode: e.mode,
+            }),
+        }
     }
-    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
-        .map_err(|_| {
-            format!("must be a date-time such as 2023-11-09T14:00 or 2023-11-09T14:00:00+08:00 (got {s:?})")
-        })?;
-    let tz = tz.ok_or("cannot be read without a valid event.timezone")?;
-    tz.tz()
-        .from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| format!("{s} does not exist in {} (a clock change)", tz.name()))
 }
 
 impl ItemRequest {
     /// Checks every field and reports all problems at once.
     pub fn into_draft(self) -> Result<ItemDraft, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let title = errors.check("title", Text::parse(&self.title, 300, true, false));
-        let slug = match &self.slug {
-            Some(s) => errors.check("slug", Slug::parse(s)),
-            None => title.as_ref().map(|t| Slug::from_title(t.as_str())),
-        };
-        let summary = errors.check("summary", Text::parse(&self.summary, 2000, false, true));
-        let body = errors.check("body", Text::parse(&self.body, 200_000, false, true));
-        let author = errors.check("author", Text::parse(&self.author, 200, false, false));
-        let org_unit = errors.check("org_unit", Text::parse(&self.org_unit, 200, false, false));
-        let language = match &self.language {
-            Some(l) => errors.check("language", Language::parse(l)),
-            None => Some(Language::default()),
-        };
-        if self.categories.is_empty() {
-            errors.add("categories", "must name at least one category");
-        }
-        if self.categories.len() > 20 {
-            errors.add("categories", "must name at most 20 categories");
-        }
-        let categories: Vec<Slug> = self
-            .categories
-            .iter()
-            .enumerate()
-            .filter_map(|(n, c)| errors.check(&format!("categories[{n}]"), Slug::parse(c)))
-            .collect();
-        if self.tags.len() > 50 {
-            errors.add("tags", "must hold at most 50 tags");
-        }
-        let tags: Vec<Text> = self
-            .tags
-            .iter()
-            .enumerate()
-            .filter_map(|(n, t)| {
-                errors.check(&format!("tags[{n}]"), Text::parse(t, 100, true, false))
-            })
-            .collect();
-        let status = match &self.status {
-            Some(s) => errors.check("status", ItemStatus::parse(s)),
-            None => Some(ItemStatus::Draft),
-        };
-        let published_at = match &self.published_at {
-            Some(p) => errors.check("published_at", parse_instant(p)).map(Some),
-            None => Some(None),
-        };
-        let event = match self.event {
-            None => Some(None),
-            Some(e) => parse_event(e, &mut errors).map(Some),
-        };
-        errors.finish(|| {
-            Some(ItemDraft {
-                slug: slug?,
-                title: title?,
-                summary: summary?,
-                body_markdown: body?,
-                author: author?,
-                org_unit: org_unit?,
-                language: language?,
-                categories,
-                tags,
-                status: status?,
-                published_at: published_at?,
-                event: event?,
-            })
-        })
+        ItemInput::from(self).parse()
     }
-}
-
-fn parse_event(e: EventRequest, errors: &mut FieldErrors) -> Option<Event> {
-    let timezone = errors.check("event.timezone", TimeZone::parse(&e.timezone));
-    let starts_at = errors.check("event.starts_at", parse_event_time(&e.starts_at, timezone));
-    let ends_at = match &e.ends_at {
-        Some(s) => errors
-            .check("event.ends_at", parse_event_time(s, timezone))
-            .map(Some),
-        None => Some(None),
-    };
-    let venue = match e.venue.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        Some(v) => errors
-            .check("event.venue", Text::parse(v, 300, true, false))
-            .map(|t| Some(t.into_string())),
-        None => Some(None),
-    };
-    let online_url = match e
-        .online_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    {
-        Some(u) => errors
-            .check("event.online_url", WebUrl::parse(u))
-            .map(|u| Some(u.as_str().to_owned())),
-        None => Some(None),
-    };
-    let mode = errors.check("event.mode", EventMode::parse(&e.mode));
-    let event = Event {
-        starts_at: starts_at?,
-        ends_at: ends_at?,
-        timezone: timezone?,
-        venue: venue?,
-        online_url: online_url?,
-        mode: mode?,
-    };
-    let problems = event.validate();
-    for (field, message) in &problems {
-        errors.add(*field, message.clone());
-    }
-    problems.is_empty().then_some(event)
 }
 
 pub(crate) fn parse_page(
@@ -344,7 +235,7 @@ pub(crate) fn parse_page(
     responses((status = 200, body = ItemList), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn list_items(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Query(q): Query<ItemListQuery>,
 ) -> ApiResult<Json<ItemList>> {
     let mut errors = FieldErrors::new();
@@ -360,23 +251,15 @@ async fn list_items(
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    if let Some(c) = &category
-        && state.store.category_by_slug(c.as_str()).await?.is_none()
-    {
-        return Err(AppError::NotFound(format!("category {c}")));
-    }
-    let found = state
-        .store
-        .list_items(&ItemFilter {
-            category: category.map(|c| c.as_str().to_owned()),
-            status,
-            search: None,
-            published_within: None,
-            limit: per_page,
-            offset: u64::from(page - 1) * u64::from(per_page),
-        })
-        .await?;
-    let base = &state.settings.base_url;
+    let query = ItemQuery {
+        category,
+        status,
+        search: None,
+        page,
+        per_page,
+    };
+    let found = content::list_items(&app, query).await?;
+    let base = &app.settings.base_url;
     Ok(Json(ItemList {
         items: found
             .items
@@ -396,19 +279,14 @@ async fn list_items(
         (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 async fn create_item(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     ApiJson(request): ApiJson<ItemRequest>,
 ) -> ApiResult<(StatusCode, Json<ItemResponse>)> {
     let draft = request.into_draft()?;
-    let html = render_markdown(draft.body_markdown.as_str());
-    let written = state
-        .store
-        .create_item(&draft, &html, state.clock.now())
-        .await?;
-    state.cache.invalidate(&written.touched_categories);
+    let item = content::create_item(&app, draft).await?;
     Ok((
         StatusCode::CREATED,
-        Json(to_response(written.value, &state.settings.base_url)),
+        Json(to_response(item, &app.settings.base_url)),
     ))
 }
 
@@ -418,16 +296,11 @@ async fn create_item(
     responses((status = 200, body = ItemResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_item(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ItemResponse>> {
-    let id = parse_id(&id)?;
-    let item = state
-        .store
-        .item_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("item {id}")))?;
-    Ok(Json(to_response(item, &state.settings.base_url)))
+    let item = content::item(&app, parse_id(&id)?).await?;
+    Ok(Json(to_response(item, &app.settings.base_url)))
 }
 
 /// Replace an item.
@@ -437,19 +310,14 @@ async fn get_item(
         (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 async fn update_item(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<ItemRequest>,
 ) -> ApiResult<Json<ItemResponse>> {
     let id = parse_id(&id)?;
     let draft = request.into_draft()?;
-    let html = render_markdown(draft.body_markdown.as_str());
-    let written = state
-        .store
-        .update_item(id, &draft, &html, state.clock.now())
-        .await?;
-    state.cache.invalidate(&written.touched_categories);
-    Ok(Json(to_response(written.value, &state.settings.base_url)))
+    let item = content::update_item(&app, id, draft).await?;
+    Ok(Json(to_response(item, &app.settings.base_url)))
 }
 
 /// Delete an item.
@@ -458,12 +326,10 @@ async fn update_item(
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn delete_item(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id(&id)?;
-    let written = state.store.delete_item(id, state.clock.now()).await?;
-    state.cache.invalidate(&written.touched_categories);
+    content::delete_item(&app, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -474,7 +340,7 @@ async fn delete_item(
         (status = 422, body = Problem)))]
 async fn publish_item(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<ItemResponse>> {
@@ -492,12 +358,8 @@ async fn publish_item(
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    let written = state
-        .store
-        .set_item_status(id, ItemStatus::Published, at, state.clock.now())
-        .await?;
-    state.cache.invalidate(&written.touched_categories);
-    Ok(Json(to_response(written.value, &state.settings.base_url)))
+    let item = content::publish_item(&app, id, at).await?;
+    Ok(Json(to_response(item, &app.settings.base_url)))
 }
 
 /// Take an item back to draft; it leaves every feed and page.
@@ -506,16 +368,11 @@ async fn publish_item(
     responses((status = 200, body = ItemResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn unpublish_item(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ItemResponse>> {
-    let id = parse_id(&id)?;
-    let written = state
-        .store
-        .set_item_status(id, ItemStatus::Draft, None, state.clock.now())
-        .await?;
-    state.cache.invalidate(&written.touched_categories);
-    Ok(Json(to_response(written.value, &state.settings.base_url)))
+    let item = content::unpublish_item(&app, parse_id(&id)?).await?;
+    Ok(Json(to_response(item, &app.settings.base_url)))
 }
 
 fn parse_id(s: &str) -> Result<i64, AppError> {
@@ -529,60 +386,15 @@ fn parse_id(s: &str) -> Result<i64, AppError> {
 mod tests {
     use super::*;
 
-    fn request(json: serde_json::Value) -> ItemRequest {
-        serde_json::from_value(json).unwrap()
-    }
-
     #[test]
-    fn a_local_event_time_is_read_in_the_event_zone() {
-        let tz = TimeZone::parse("Asia/Shanghai").ok();
-        let t = parse_event_time("2023-11-09T14:00", tz).unwrap();
-        assert_eq!(t.to_rfc3339(), "2023-11-09T06:00:00+00:00");
-        let t = parse_event_time("2023-11-09T14:00:00+01:00", tz).unwrap();
-        assert_eq!(t.to_rfc3339(), "2023-11-09T13:00:00+00:00");
-    }
-
-    #[test]
-    fn every_bad_field_is_reported_at_once() {
-        let errors = request(serde_json::json!({
-            "slug": "Bad Slug",
-            "title": "",
-            "language": "english",
-            "categories": ["Not A Slug"],
-            "status": "live",
-            "published_at": "yesterday",
-            "event": {"starts_at": "soon", "timezone": "Mars/Base", "mode": "telepathy"}
-        }))
-        .into_draft()
-        .unwrap_err();
-        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
-        for expected in [
-            "slug",
-            "title",
-            "language",
-            "categories[0]",
-            "status",
-            "published_at",
-            "event.timezone",
-            "event.starts_at",
-            "event.mode",
-        ] {
-            assert!(
-                fields.contains(&expected),
-                "{expected} missing from {fields:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn event_rules_between_fields_are_checked() {
-        let errors = request(serde_json::json!({
+    fn a_request_is_checked_by_the_domain_rules() {
+        let request: ItemRequest = serde_json::from_value(serde_json::json!({
             "title": "x", "categories": ["events"],
             "event": {"starts_at": "2023-11-09T14:00", "ends_at": "2023-11-09T13:00",
                       "timezone": "Asia/Shanghai", "mode": "hybrid"}
         }))
-        .into_draft()
-        .unwrap_err();
+        .unwrap();
+        let errors = request.into_draft().unwrap_err();
         let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["event.ends_at", "event.online_url", "event.venue"]);
     }

@@ -1,10 +1,11 @@
 //! `/api/v1/tokens`: more bearer tokens, shown once and stored hashed.
 
-use crate::domain::{FieldErrors, Text};
+use crate::app::App;
 use crate::http::AppState;
-use crate::http::auth::{AdminUser, generate_token, hash_token};
+use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, Problem};
 use crate::http::extract::ApiJson;
+use crate::services::users;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -45,24 +46,11 @@ pub struct RevokeRequest {
     responses((status = 201, body = TokenResponse), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn create_token(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     ApiJson(request): ApiJson<TokenRequest>,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
-    let mut errors = FieldErrors::new();
-    let name = errors.check("name", Text::parse(&request.name, 200, true, false));
-    let name = errors.finish(|| name)?;
-    let token = generate_token();
-    state
-        .store
-        .ensure_api_token(name.as_str(), &hash_token(&token), state.clock.now())
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenResponse {
-            name: name.into_string(),
-            token,
-        }),
-    ))
+    let (name, token) = users::create_api_token(&app.store, app.clock.now(), &request.name).await?;
+    Ok((StatusCode::CREATED, Json(TokenResponse { name, token })))
 }
 
 /// Revoke a token (any token, including the one making the call).
@@ -71,16 +59,9 @@ async fn create_token(
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn revoke_token(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     ApiJson(request): ApiJson<RevokeRequest>,
 ) -> ApiResult<StatusCode> {
-    if state
-        .store
-        .revoke_api_token(&hash_token(&request.token))
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(crate::http::error::AppError::NotFound("token".into()))
-    }
+    users::revoke_api_token(&app.store, &request.token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

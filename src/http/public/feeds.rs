@@ -6,7 +6,7 @@ use crate::feeds::cache::{CacheKey, CachedFeed, Encoding};
 use crate::feeds::{self, FeedEntry, FeedFormat, FeedMeta, Paging};
 use crate::http::AppState;
 use crate::http::error::{ApiResult, AppError};
-use crate::store::FeedQuery;
+use crate::services::content;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -62,8 +62,7 @@ pub async fn feed(
     Ok(respond(&cached, &headers))
 }
 
-/// Renders one page of one feed from the store; `None` when the category or the page
-/// does not exist.
+/// Renders one page of one feed; `None` when the category or the page does not exist.
 async fn render(
     state: &AppState,
     scope: &str,
@@ -73,37 +72,12 @@ async fn render(
 ) -> ApiResult<Option<CachedFeed>> {
     let settings = &state.settings;
     let base = &settings.base_url;
-    let page_size = settings.feed_page_size;
-    let category = if scope == "all" {
-        None
-    } else {
-        match state.store.category_by_slug(scope).await? {
-            Some(c) => Some(c),
-            None => return Ok(None),
-        }
-    };
-    let Some(found) = state
-        .store
-        .feed_items(&FeedQuery {
-            category: category.as_ref().map(|c| c.slug.as_str()),
-            events_only: format == FeedFormat::Ics,
-            now,
-            limit: page_size,
-            offset: u64::from(page - 1) * u64::from(page_size),
-        })
-        .await?
+    let category = (scope != "all").then_some(scope);
+    let events_only = format == FeedFormat::Ics;
+    let Some(found) = content::feed_page(state.app(), category, events_only, page, now).await?
     else {
         return Ok(None);
     };
-    let last_page = found.total.div_ceil(u64::from(page_size)).max(1) as u32;
-    if page > last_page {
-        return Ok(None);
-    }
-    let changed_at = state
-        .store
-        .feed_changed_at(category.as_ref().map(|c| c.slug.as_str()), now)
-        .await?;
-    let expires_at = state.store.next_publication_after(now).await?;
     let feed_url = format!("{base}/feeds/{scope}.{}", format.extension());
     let page_url = |n: u32| {
         if n == 1 {
@@ -112,7 +86,7 @@ async fn render(
             format!("{feed_url}?page={n}")
         }
     };
-    let (title, description, html_url) = match &category {
+    let (title, description, html_url) = match &found.category {
         Some(c) => (
             format!("{}: {}", settings.site_name, c.name),
             if c.description.is_empty() {
@@ -128,13 +102,14 @@ async fn render(
             format!("{base}/"),
         ),
     };
+    let last_page = found.last_page;
     let meta = FeedMeta {
         id: feeds::feed_tag_uri(base, scope),
         title,
         description,
         self_url: page_url(page),
         html_url,
-        updated: changed_at,
+        updated: found.changed_at,
         site_name: settings.site_name.clone(),
         paging: Paging {
             first: page_url(1),
@@ -156,14 +131,14 @@ async fn render(
             &meta.title,
             &feeds::tag_authority(base),
             &entries,
-            changed_at,
+            found.changed_at,
         ),
     };
     Ok(Some(CachedFeed::new(
         body,
         format.media_type(),
-        changed_at,
-        expires_at,
+        found.changed_at,
+        found.expires_at,
     )))
 }
 
@@ -233,7 +208,7 @@ pub async fn opml(State(state): State<AppState>) -> ApiResult<Response> {
         }
     };
     add("all", site, format!("{base}/"));
-    for c in state.store.list_categories().await? {
+    for c in content::list_categories(state.app()).await? {
         add(
             &c.slug,
             &format!("{site}: {}", c.name),

@@ -1,10 +1,11 @@
 //! HTML pages: the front page, a category, an item (and its `.ics`).
 
 use super::views::{CategoryLink, ItemView, Page, category_tree, feed_links};
-use crate::domain::ItemStatus;
+use crate::domain::Item;
 use crate::feeds::{self, FeedEntry};
 use crate::http::AppState;
-use crate::store::FeedQuery;
+use crate::services::{ServiceError, content};
+use crate::store::Category;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -54,32 +55,26 @@ async fn finish(state: &AppState, result: PageResult) -> Response {
     result.unwrap_or_else(|e| e.into_page(state))
 }
 
+/// A service's "not found" names what is missing (`section`, `page`, `item`).
+fn service_error(e: ServiceError) -> PageError {
+    match e {
+        ServiceError::NotFound(what) => PageError::NotFound(format!("There is no such {what}.")),
+        other => PageError::Internal(other.into()),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct PageParams {
     page: Option<String>,
 }
 
-const ITEMS_PER_PAGE: u32 = 20;
-
 pub async fn index(State(state): State<AppState>) -> Response {
     let result = async {
         let settings = &state.settings;
         let base = &settings.base_url;
-        let found = state
-            .store
-            .feed_items(&FeedQuery {
-                category: None,
-                events_only: false,
-                now: state.clock.now(),
-                limit: ITEMS_PER_PAGE,
-                offset: 0,
-            })
-            .await?
-            .unwrap_or_else(|| crate::store::ItemPage {
-                items: Vec::new(),
-                total: 0,
-            });
-        let categories = state.store.list_categories().await?;
+        let front = content::front_page(state.app())
+            .await
+            .map_err(service_error)?;
         #[derive(Serialize)]
         struct Body {
             items: Vec<ItemView>,
@@ -90,14 +85,39 @@ pub async fn index(State(state): State<AppState>) -> Response {
             "",
             feed_links(settings, "all", &settings.site_name),
             Body {
-                items: found.items.iter().map(|i| ItemView::new(i, base)).collect(),
-                categories: category_tree(&categories, base),
+                items: front.items.iter().map(|i| ItemView::new(i, base)).collect(),
+                categories: category_tree(&front.categories, base),
             },
         );
         render(&state, "index", &page)
     }
     .await;
     finish(&state, result).await
+}
+
+fn link(c: &Category, base: &str) -> CategoryLink {
+    CategoryLink {
+        slug: c.slug.clone(),
+        name: c.name.clone(),
+        url: format!("{base}/categories/{}", c.slug),
+        indent: 0,
+    }
+}
+
+#[derive(Serialize)]
+struct CategoryView {
+    name: String,
+    description: String,
+}
+
+#[derive(Serialize)]
+struct CategoryBody {
+    category: CategoryView,
+    crumbs: Vec<CategoryLink>,
+    children: Vec<CategoryLink>,
+    items: Vec<ItemView>,
+    prev_url: Option<String>,
+    next_url: Option<String>,
 }
 
 pub async fn category(
@@ -108,10 +128,6 @@ pub async fn category(
     let result = async {
         let settings = &state.settings;
         let base = &settings.base_url;
-        let categories = state.store.list_categories().await?;
-        let Some(category) = categories.iter().find(|c| c.slug == slug) else {
-            return Err(PageError::NotFound("There is no such section.".into()));
-        };
         let page_no = match params.page.as_deref() {
             None => 1,
             Some(p) => p
@@ -120,75 +136,35 @@ pub async fn category(
                 .filter(|n| *n >= 1)
                 .ok_or_else(|| PageError::NotFound("There is no such page.".into()))?,
         };
-        let found = state
-            .store
-            .feed_items(&FeedQuery {
-                category: Some(&category.slug),
-                events_only: false,
-                now: state.clock.now(),
-                limit: ITEMS_PER_PAGE,
-                offset: u64::from(page_no - 1) * u64::from(ITEMS_PER_PAGE),
-            })
-            .await?
-            .ok_or_else(|| PageError::NotFound("There is no such section.".into()))?;
-        if page_no > 1 && found.items.is_empty() {
-            return Err(PageError::NotFound("There is no such page.".into()));
-        }
-        // Breadcrumbs from the root down to this category.
-        let mut crumbs = Vec::new();
-        let mut at = Some(category);
-        while let Some(c) = at {
-            crumbs.push(CategoryLink {
-                slug: c.slug.clone(),
-                name: c.name.clone(),
-                url: format!("{base}/categories/{}", c.slug),
-                indent: 0,
-            });
-            at = c
-                .parent
-                .as_ref()
-                .and_then(|p| categories.iter().find(|x| &x.slug == p));
-        }
-        crumbs.reverse();
-        let children: Vec<CategoryLink> = category_tree(&categories, base)
+        let found = content::category_page(state.app(), &slug, page_no)
+            .await
+            .map_err(service_error)?;
+        let category = &found.category;
+        let children: Vec<CategoryLink> = category_tree(&found.categories, base)
             .into_iter()
             .filter(|l| {
-                categories
+                found
+                    .categories
                     .iter()
                     .any(|c| c.slug == l.slug && c.parent.as_deref() == Some(&category.slug))
             })
             .collect();
         let page_url = |n: u32| format!("{base}/categories/{}?page={n}", category.slug);
-        #[derive(Serialize)]
-        struct CategoryView {
-            name: String,
-            description: String,
-        }
-        #[derive(Serialize)]
-        struct Body {
-            category: CategoryView,
-            crumbs: Vec<CategoryLink>,
-            children: Vec<CategoryLink>,
-            items: Vec<ItemView>,
-            prev_url: Option<String>,
-            next_url: Option<String>,
-        }
-        let shown = u64::from(page_no) * u64::from(ITEMS_PER_PAGE);
         let title = format!("{}: {}", settings.site_name, category.name);
         let page = Page::new(
             settings,
             &category.name,
             feed_links(settings, &category.slug, &title),
-            Body {
+            CategoryBody {
                 category: CategoryView {
                     name: category.name.clone(),
                     description: category.description.clone(),
                 },
-                crumbs,
+                crumbs: found.trail.iter().map(|c| link(c, base)).collect(),
                 children,
                 items: found.items.iter().map(|i| ItemView::new(i, base)).collect(),
                 prev_url: (page_no > 1).then(|| page_url(page_no - 1)),
-                next_url: (shown < found.total).then(|| page_url(page_no + 1)),
+                next_url: found.has_next.then(|| page_url(page_no + 1)),
             },
         );
         render(&state, "category", &page)
@@ -197,46 +173,47 @@ pub async fn category(
     finish(&state, result).await
 }
 
+/// An event as a calendar file.
+fn ics(item: &Item, base: &str) -> PageResult {
+    if item.event.is_none() {
+        return Err(PageError::NotFound("This item is not an event.".into()));
+    }
+    let entry = FeedEntry::from_item(item, base);
+    let body = feeds::ics::render(
+        &item.title,
+        &feeds::tag_authority(base),
+        &[entry],
+        item.updated_at,
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.ics\"", item.slug),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 pub async fn item(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     let result = async {
         let settings = &state.settings;
         let base = &settings.base_url;
-        let (slug, ics) = match file.strip_suffix(".ics") {
+        let (slug, as_ics) = match file.strip_suffix(".ics") {
             Some(slug) => (slug, true),
             None => (file.as_str(), false),
         };
-        let now = state.clock.now();
-        let item = state
-            .store
-            .item_by_slug(slug)
-            .await?
-            .filter(|i| i.status == ItemStatus::Published && i.is_visible_at(now))
-            .ok_or_else(|| PageError::NotFound("There is no such item.".into()))?;
-        if ics {
-            if item.event.is_none() {
-                return Err(PageError::NotFound("This item is not an event.".into()));
-            }
-            let entry = FeedEntry::from_item(&item, base);
-            let body = feeds::ics::render(
-                &item.title,
-                &feeds::tag_authority(base),
-                &[entry],
-                item.updated_at,
-            );
-            return Ok((
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        "text/calendar; charset=utf-8".to_owned(),
-                    ),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{}.ics\"", item.slug),
-                    ),
-                ],
-                body,
-            )
-                .into_response());
+        let item = content::published_item(state.app(), slug)
+            .await
+            .map_err(service_error)?;
+        if as_ics {
+            return ics(&item, base);
         }
         #[derive(Serialize)]
         struct Body {

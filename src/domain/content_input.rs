@@ -1,0 +1,385 @@
+//! Categories and items as written by someone (the API's JSON, an admin form), before
+//! they are checked: each parses into a draft the store accepts, reporting every bad
+//! field at once. The API and the admin pages both fill these, so the rules are the
+//! same whichever way content comes in.
+
+use super::{
+    Event, EventMode, FieldErrors, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text,
+    TimeZone, WebUrl,
+};
+use chrono::{DateTime, NaiveDateTime, TimeZone as _, Utc};
+
+/// A category as written.
+#[derive(Debug, Clone, Default)]
+pub struct CategoryInput {
+    /// `None`: made from the name.
+    pub slug: Option<String>,
+    pub name: String,
+    pub description: String,
+    /// Slug of the parent category; a top-level category when `None`.
+    pub parent: Option<String>,
+}
+
+impl CategoryInput {
+    pub fn parse(self) -> Result<NewCategory, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let slug = match &self.slug {
+            Some(s) => errors.check("slug", Slug::parse(s)),
+            None => Some(Slug::from_title(&self.name)),
+        };
+        let name = errors.check("name", Text::parse(&self.name, 200, true, false));
+        let description = errors.check(
+            "description",
+            Text::parse(&self.description, 2000, false, true),
+        );
+        let parent = match self.parent.as_deref() {
+            Some(p) => errors.check("parent", Slug::parse(p)).map(Some),
+            None => Some(None),
+        };
+        errors.finish(|| {
+            Some(NewCategory {
+                slug: slug?,
+                name: name?,
+                description: description?,
+                parent: parent?,
+            })
+        })
+    }
+}
+
+/// An item as written (create, or full replacement on update).
+#[derive(Debug, Clone, Default)]
+pub struct ItemInput {
+    /// `None`: made from the title.
+    pub slug: Option<String>,
+    pub title: String,
+    pub summary: String,
+    /// Markdown.
+    pub body: String,
+    pub author: String,
+    pub org_unit: String,
+    /// `None`: English.
+    pub language: Option<String>,
+    pub categories: Vec<String>,
+    pub tags: Vec<String>,
+    /// `None`: a draft.
+    pub status: Option<String>,
+    /// RFC 3339.
+    pub published_at: Option<String>,
+    pub event: Option<EventInput>,
+}
+
+/// The event block as written.
+#[derive(Debug, Clone, Default)]
+pub struct EventInput {
+    /// RFC 3339 with an offset, or a local date-time read in `timezone`.
+    pub starts_at: String,
+    pub ends_at: Option<String>,
+    pub timezone: String,
+    pub venue: Option<String>,
+    pub online_url: Option<String>,
+    pub mode: String,
+}
+
+impl ItemInput {
+    /// Checks every field and reports all problems at once.
+    pub fn parse(self) -> Result<ItemDraft, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let title = errors.check("title", Text::parse(&self.title, 300, true, false));
+        let slug = match &self.slug {
+            Some(s) => errors.check("slug", Slug::parse(s)),
+            None => title.as_ref().map(|t| Slug::from_title(t.as_str())),
+        };
+        let summary = errors.check("summary", Text::parse(&self.summary, 2000, false, true));
+        let body = errors.check("body", Text::parse(&self.body, 200_000, false, true));
+        let author = errors.check("author", Text::parse(&self.author, 200, false, false));
+        let org_unit = errors.check("org_unit", Text::parse(&self.org_unit, 200, false, false));
+        let language = match &self.language {
+            Some(l) => errors.check("language", Language::parse(l)),
+            None => Some(Language::default()),
+        };
+        let categories = parse_categories(&self.categories, &mut errors);
+        let tags = parse_tags(&self.tags, &mut errors);
+        let status = match &self.status {
+            Some(s) => errors.check("status", ItemStatus::parse(s)),
+            None => Some(ItemStatus::Draft),
+        };
+        let published_at = match &self.published_at {
+            Some(p) => errors.check("published_at", parse_instant(p)).map(Some),
+            None => Some(None),
+        };
+        let event = match self.event {
+            None => Some(None),
+            Some(e) => e.parse(&mut errors).map(Some),
+        };
+        errors.finish(|| {
+            Some(ItemDraft {
+                slug: slug?,
+                title: title?,
+                summary: summary?,
+                body_markdown: body?,
+                author: author?,
+                org_unit: org_unit?,
+                language: language?,
+                categories,
+                tags,
+                status: status?,
+                published_at: published_at?,
+                event: event?,
+            })
+        })
+    }
+}
+
+fn parse_categories(categories: &[String], errors: &mut FieldErrors) -> Vec<Slug> {
+    if categories.is_empty() {
+        errors.add("categories", "must name at least one category");
+    }
+    if categories.len() > 20 {
+        errors.add("categories", "must name at most 20 categories");
+    }
+    categories
+        .iter()
+        .enumerate()
+        .filter_map(|(n, c)| errors.check(&format!("categories[{n}]"), Slug::parse(c)))
+        .collect()
+}
+
+fn parse_tags(tags: &[String], errors: &mut FieldErrors) -> Vec<Text> {
+    if tags.len() > 50 {
+        errors.add("tags", "must hold at most 50 tags");
+    }
+    tags.iter()
+        .enumerate()
+        .filter_map(|(n, t)| errors.check(&format!("tags[{n}]"), Text::parse(t, 100, true, false)))
+        .collect()
+}
+
+/// A blank optional text is no value.
+fn present(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl EventInput {
+    fn parse(self, errors: &mut FieldErrors) -> Option<Event> {
+        let timezone = errors.check("event.timezone", TimeZone::parse(&self.timezone));
+        let starts_at = errors.check(
+            "event.starts_at",
+            parse_event_time(&self.starts_at, timezone),
+        );
+        let ends_at = match &self.ends_at {
+            Some(s) => errors
+                .check("event.ends_at", parse_event_time(s, timezone))
+                .map(Some),
+            None => Some(None),
+        };
+        let venue = match present(&self.venue) {
+            Some(v) => errors
+                .check("event.venue", Text::parse(v, 300, true, false))
+                .map(|t| Some(t.into_string())),
+            None => Some(None),
+        };
+        let online_url = match present(&self.online_url) {
+            Some(u) => errors
+                .check("event.online_url", WebUrl::parse(u))
+                .map(|u| Some(u.as_str().to_owned())),
+            None => Some(None),
+        };
+        let mode = errors.check("event.mode", EventMode::parse(&self.mode));
+        let event = Event {
+            starts_at: starts_at?,
+            ends_at: ends_at?,
+            timezone: timezone?,
+            venue: venue?,
+            online_url: online_url?,
+            mode: mode?,
+        };
+        let problems = event.validate();
+        for (field, message) in &problems {
+            errors.add(*field, message.clone());
+        }
+        problems.is_empty().then_some(event)
+    }
+}
+
+/// An instant written in RFC 3339.
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            format!("must be an RFC 3339 date-time such as 2023-11-09T14:00:00+08:00 (got {s:?})")
+        })
+}
+
+/// An event time: with an offset it is taken as it is; without, it is a wall-clock
+/// time in the event's zone.
+pub fn parse_event_time(s: &str, tz: Option<TimeZone>) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
+        .map_err(|_| {
+            format!("must be a date-time such as 2023-11-09T14:00 or 2023-11-09T14:00:00+08:00 (got {s:?})")
+        })?;
+    let tz = tz.ok_or("cannot be read without a valid event.timezone")?;
+    tz.tz()
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("{s} does not exist in {} (a clock change)", tz.name()))
+}
+
+/// The minute-precision form of a `datetime-local` value.
+pub const LOCAL_MINUTES: &str = "%Y-%m-%dT%H:%M";
+
+/// A `datetime-local` value (to the minute or the second) read as a wall-clock time
+/// in `zone`.
+pub fn parse_local_time(local: &str, zone: &str) -> Result<DateTime<Utc>, String> {
+    let tz: chrono_tz::Tz = zone
+        .parse()
+        .map_err(|_| format!("the time zone {zone:?} is not an IANA zone name"))?;
+    let naive = NaiveDateTime::parse_from_str(local.trim(), LOCAL_MINUTES)
+        .or_else(|_| NaiveDateTime::parse_from_str(local.trim(), "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| format!("must be a date and time such as 2023-11-09T14:00 (got {local:?})"))?;
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("{local} does not exist in {zone} (a clock change)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(errors: &FieldErrors) -> Vec<&str> {
+        errors.0.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn a_local_event_time_is_read_in_the_event_zone() {
+        let tz = TimeZone::parse("Asia/Shanghai").ok();
+        let t = parse_event_time("2023-11-09T14:00", tz).unwrap();
+        assert_eq!(t.to_rfc3339(), "2023-11-09T06:00:00+00:00");
+        let t = parse_event_time("2023-11-09T14:00:00+01:00", tz).unwrap();
+        assert_eq!(t.to_rfc3339(), "2023-11-09T13:00:00+00:00");
+    }
+
+    #[test]
+    fn a_local_publication_time_is_read_in_its_zone() {
+        let t = parse_local_time("2023-11-09T14:00", "Asia/Shanghai").unwrap();
+        assert_eq!(t.to_rfc3339(), "2023-11-09T06:00:00+00:00");
+        assert!(parse_local_time("9 Nov", "UTC").is_err());
+        assert!(parse_local_time("2023-11-09T14:00", "Mars/Base").is_err());
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let errors = ItemInput {
+            slug: Some("Bad Slug".into()),
+            language: Some("english".into()),
+            categories: vec!["Not A Slug".into()],
+            status: Some("live".into()),
+            published_at: Some("yesterday".into()),
+            event: Some(EventInput {
+                starts_at: "soon".into(),
+                timezone: "Mars/Base".into(),
+                mode: "telepathy".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_err();
+        let fields = fields(&errors);
+        for expected in [
+            "slug",
+            "title",
+            "language",
+            "categories[0]",
+            "status",
+            "published_at",
+            "event.timezone",
+            "event.starts_at",
+            "event.mode",
+        ] {
+            assert!(
+                fields.contains(&expected),
+                "{expected} missing from {fields:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_rules_between_fields_are_checked() {
+        let errors = ItemInput {
+            title: "x".into(),
+            categories: vec!["events".into()],
+            event: Some(EventInput {
+                starts_at: "2023-11-09T14:00".into(),
+                ends_at: Some("2023-11-09T13:00".into()),
+                timezone: "Asia/Shanghai".into(),
+                venue: Some("  ".into()),
+                mode: "hybrid".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            ["event.ends_at", "event.online_url", "event.venue"]
+        );
+    }
+
+    #[test]
+    fn slugs_are_made_from_titles_and_names_when_left_out() {
+        let draft = ItemInput {
+            title: "Final session: the closing ceremony!".into(),
+            categories: vec!["events".into()],
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        assert_eq!(draft.slug.as_str(), "final-session-the-closing-ceremony");
+        assert_eq!(draft.status, ItemStatus::Draft);
+        assert_eq!(draft.language, Language::default());
+        let category = CategoryInput {
+            name: "News & Events".into(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        assert_eq!(category.slug.as_str(), "news-events");
+        // A slug given (even a blank one) is checked, not replaced.
+        let errors = CategoryInput {
+            slug: Some(String::new()),
+            name: "News".into(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(fields(&errors), ["slug"]);
+    }
+
+    #[test]
+    fn an_item_names_one_to_twenty_categories() {
+        let errors = ItemInput {
+            title: "x".into(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(fields(&errors), ["categories"]);
+        let errors = ItemInput {
+            title: "x".into(),
+            categories: (0..21).map(|n| format!("c{n}")).collect(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(fields(&errors), ["categories"]);
+    }
+}
