@@ -3,12 +3,14 @@
 
 mod email;
 mod item;
+mod list_draft;
 mod people;
 mod period;
 mod text;
 
 pub use email::Email;
 pub use item::{CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory};
+pub use list_draft::{ListFields, ListInput, ScheduleInput};
 pub use people::{
     Consent, CronExpr, JoinedVia, ListDraft, MembershipStatus, OptIn, PartnerDraft, Schedule,
     SubscriberDraft, SubscriberStatus, Visibility,
