@@ -4,6 +4,7 @@
 mod content_input;
 mod email;
 mod item;
+mod list_draft;
 mod people;
 mod period;
 mod text;
@@ -14,6 +15,7 @@ pub use content_input::{
 };
 pub use email::Email;
 pub use item::{CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory};
+pub use list_draft::{ListFields, ListInput, ScheduleInput};
 pub use people::{
     Consent, CronExpr, JoinedVia, ListDraft, MembershipStatus, OptIn, PartnerDraft, Schedule,
     SubscriberDraft, SubscriberStatus, Visibility,

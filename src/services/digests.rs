@@ -1,1 +1,424 @@
-//! (filled in by the renovation)
+//! Weekly digests: what goes in (`plan`), building one once per list and period
+//! (`build`, `send_now`), previews and dry runs that write nothing, retrying and
+//! cancelling deliveries, the history of a list's digests and the public archive.
+
+use super::{ServiceError, ServiceResult};
+use crate::app::App;
+use crate::digest::render::{self, DigestContext, PersonalLinks, RenderedDigest};
+use crate::domain::{Email, IsoWeek, Item, Visibility};
+use crate::store::{
+    Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow, FailedDelivery,
+    MailingList, Selection, Store, Subscriber,
+};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// The window and items of a list's digest for a period, from what is stored now.
+pub async fn plan(
+    store: &Store,
+    list: &MailingList,
+    period: IsoWeek,
+) -> ServiceResult<(DigestWindow, Selection)> {
+    let tz = list.schedule.timezone.tz();
+    let period_start = period.start(tz);
+    let window = DigestWindow {
+        period_start,
+        period_end: period.end(tz),
+        news_since: store.news_since(list.id, period_start).await?,
+    };
+    let selection = store.select_digest_items(list.id, &window).await?;
+    Ok((window, selection))
+}
+
+/// Builds the digest of a list for a period, once: a second call (a second tick,
+/// a restart, another instance, an admin) finds the first.
+pub async fn build(
+    store: &Store,
+    list: &MailingList,
+    period: IsoWeek,
+    trigger: DigestTrigger,
+    scheduled_for: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> ServiceResult<Created> {
+    if let Some(existing) = store
+        .digest_for_period(list.id, &period.to_string())
+        .await?
+    {
+        return Ok(Created::Existing(existing));
+    }
+    let (window, selection) = plan(store, list, period).await?;
+    Ok(store
+        .create_digest(
+            list.id,
+            &period.to_string(),
+            &window,
+            &selection,
+            list.schedule.min_items,
+            trigger,
+            scheduled_for,
+            now,
+        )
+        .await?)
+}
+
+/// Builds a list's digest for a period by hand, now, and wakes the delivery worker for
+/// it. A period that has a digest already gets no second one: the caller is told which
+/// there is ([`Created::Existing`]) and decides what that means to its user.
+pub async fn send_now(app: &App, list: &MailingList, period: IsoWeek) -> ServiceResult<Created> {
+    let created = build(
+        &app.store,
+        list,
+        period,
+        DigestTrigger::Manual,
+        None,
+        app.clock.now(),
+    )
+    .await?;
+    if let Created::New(_) = created {
+        app.outbox_wake.notify_one();
+    }
+    Ok(created)
+}
+
+/// The week a preview or a send by hand is for when none is named: the one of the
+/// list's next scheduled digest.
+pub fn next_period(list: &MailingList, now: DateTime<Utc>) -> IsoWeek {
+    let tz = list.schedule.timezone.tz();
+    let at = list.schedule.cron.next_fire_after(now, tz).unwrap_or(now);
+    IsoWeek::containing(at, tz)
+}
+
+/// The week it is now in the list's zone.
+pub fn current_period(list: &MailingList, now: DateTime<Utc>) -> IsoWeek {
+    IsoWeek::containing(now, list.schedule.timezone.tz())
+}
+
+/// The items of a period: the stored digest's when there is one, else the plan.
+async fn items_of(
+    store: &Store,
+    list: &MailingList,
+    period: IsoWeek,
+) -> ServiceResult<(Option<i64>, Selection)> {
+    match store
+        .digest_for_period(list.id, &period.to_string())
+        .await?
+    {
+        Some(d) => Ok((Some(d.id), store.digest_items(d.id).await?)),
+        None => Ok((None, plan(store, list, period).await?.1)),
+    }
+}
+
+fn item_ids(selection: &Selection) -> Vec<i64> {
+    selection
+        .coming_up
+        .iter()
+        .chain(&selection.news)
+        .map(|i| i.id)
+        .collect()
+}
+
+/// The subscriber a preview is rendered for.
+pub async fn reader(app: &App, email: &Email) -> ServiceResult<Subscriber> {
+    app.store
+        .subscriber_by_email(&email.key())
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("subscriber {email}")))
+}
+
+/// A preview for the subscriber with this address (not found when there is none), or
+/// for a stand-in reader.
+pub async fn preview_for(
+    app: &App,
+    list: &MailingList,
+    period: IsoWeek,
+    reader_email: Option<&Email>,
+) -> ServiceResult<Option<RenderedDigest>> {
+    let subscriber = match reader_email {
+        Some(email) => Some(reader(app, email).await?),
+        None => None,
+    };
+    preview(app, list, period, subscriber.as_ref()).await
+}
+
+/// Renders a digest without sending anything or writing anything: for a subscriber
+/// (what they would get), or for a stand-in reader when `subscriber` is `None`.
+/// `None` when the reader would get nothing.
+pub async fn preview(
+    app: &App,
+    list: &MailingList,
+    period: IsoWeek,
+    subscriber: Option<&Subscriber>,
+) -> ServiceResult<Option<RenderedDigest>> {
+    let (digest_id, selection) = items_of(&app.store, list, period).await?;
+    let stand_in;
+    let (subscriber, sent_before) = match subscriber {
+        Some(s) => {
+            let sent = app
+                .store
+                .delivered_items(&[s.id], &item_ids(&selection), digest_id)
+                .await?
+                .into_iter()
+                .map(|((_, item), at)| (item, at))
+                .collect();
+            (s, sent)
+        }
+        None => {
+            stand_in = Subscriber {
+                language: "en".into(),
+                ..Subscriber::blank(app.clock.now())
+            };
+            (&stand_in, HashMap::new())
+        }
+    };
+    let base = &app.settings.base_url;
+    let ctx = DigestContext {
+        list,
+        period,
+        selection: &selection,
+        site_name: &app.settings.site_name,
+        base_url: base,
+    };
+    // Previews carry no working personal links: nothing is minted for them.
+    let links = PersonalLinks {
+        unsubscribe_url: format!("{base}/unsubscribe/PREVIEW"),
+        preferences_url: format!("{base}/preferences/PREVIEW"),
+    };
+    Ok(render::render_for(
+        &app.templates,
+        &ctx,
+        subscriber,
+        &sent_before,
+        &links,
+    )?)
+}
+
+/// Who would get what, without sending or writing anything.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct DryRun {
+    pub list: String,
+    pub period: String,
+    pub items: usize,
+    pub coming_up: Vec<String>,
+    pub news: Vec<String>,
+    /// Would be skipped: fewer items than the list's minimum.
+    pub skipped: bool,
+    pub recipients: Vec<DryRunRecipient>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct DryRunRecipient {
+    pub email: String,
+    /// Items this subscriber would get (0: nothing new, no mail).
+    pub items: usize,
+}
+
+pub async fn dry_run(app: &App, list: &MailingList, period: IsoWeek) -> ServiceResult<DryRun> {
+    let (digest_id, selection) = items_of(&app.store, list, period).await?;
+    let ids = item_ids(&selection);
+    let all_items: Vec<&Item> = selection.coming_up.iter().chain(&selection.news).collect();
+    let mut recipients = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = app
+            .store
+            .subscribers_after(Some(list.id), after, 500, true)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let subscriber_ids: Vec<i64> = page.iter().map(|s| s.id).collect();
+        let sent = app
+            .store
+            .delivered_items(&subscriber_ids, &ids, digest_id)
+            .await?;
+        for s in &page {
+            let count = all_items
+                .iter()
+                .filter(|i| {
+                    sent.get(&(s.id, i.id))
+                        .is_none_or(|then| i.updated_at > *then)
+                })
+                .count();
+            recipients.push(DryRunRecipient {
+                email: s.email.clone(),
+                items: count,
+            });
+        }
+    }
+    Ok(DryRun {
+        list: list.slug.clone(),
+        period: period.to_string(),
+        items: selection.len(),
+        coming_up: selection
+            .coming_up
+            .iter()
+            .map(|i| i.title.clone())
+            .collect(),
+        news: selection.news.iter().map(|i| i.title.clone()).collect(),
+        skipped: selection.len() < list.schedule.min_items as usize,
+        recipients,
+    })
+}
+
+// ---- digests that exist -------------------------------------------------------------
+
+/// A digest and its list.
+pub async fn find(app: &App, id: i64) -> ServiceResult<(Digest, MailingList)> {
+    let not_found = || ServiceError::not_found(format!("digest {id}"));
+    let digest = app.store.digest_by_id(id).await?.ok_or_else(not_found)?;
+    let list = app
+        .store
+        .list_by_id(digest.list_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((digest, list))
+}
+
+/// A digest with what it carries and how its deliveries stand.
+pub struct DigestDetail {
+    pub digest: Digest,
+    pub list: MailingList,
+    pub counts: DeliveryCounts,
+    pub items: Selection,
+    /// The first failed deliveries, up to the limit asked for.
+    pub failed: Vec<FailedDelivery>,
+}
+
+impl DigestDetail {
+    /// Deliveries waiting or being sent.
+    pub fn in_progress(&self) -> bool {
+        self.counts.pending + self.counts.sending > 0
+    }
+
+    /// Failed deliveries, of a digest that was not cancelled.
+    pub fn can_retry(&self) -> bool {
+        self.counts.failed > 0 && self.digest.status != DigestStatus::Cancelled
+    }
+}
+
+pub async fn detail(app: &App, id: i64, failed_limit: u32) -> ServiceResult<DigestDetail> {
+    let (digest, list) = find(app, id).await?;
+    Ok(DigestDetail {
+        counts: app.store.delivery_counts(digest.id).await?,
+        items: app.store.digest_items(digest.id).await?,
+        failed: app.store.failed_deliveries(digest.id, failed_limit).await?,
+        digest,
+        list,
+    })
+}
+
+/// How a digest's deliveries stand.
+pub async fn counts(app: &App, id: i64) -> ServiceResult<DeliveryCounts> {
+    Ok(app.store.delivery_counts(id).await?)
+}
+
+/// Marks sent every digest with nothing left to deliver; returns how many.
+pub async fn complete_finished(app: &App) -> ServiceResult<u64> {
+    Ok(app.store.complete_digests(app.clock.now()).await?)
+}
+
+/// A digest in a history: with its list (none when the list is gone) and counts.
+pub struct HistoryEntry {
+    pub digest: Digest,
+    pub list: Option<MailingList>,
+    pub counts: DeliveryCounts,
+}
+
+/// The latest digests, newest first: every list's, or the one's with this slug.
+pub async fn history(
+    app: &App,
+    list_slug: Option<&str>,
+    limit: u32,
+) -> ServiceResult<Vec<HistoryEntry>> {
+    let lists = app.store.list_lists().await?;
+    let list_id = match list_slug {
+        Some(slug) => Some(super::lists::find(app, slug).await?.id),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for digest in app.store.list_digests(list_id, limit).await? {
+        out.push(HistoryEntry {
+            counts: app.store.delivery_counts(digest.id).await?,
+            list: lists.iter().find(|l| l.id == digest.list_id).cloned(),
+            digest,
+        });
+    }
+    Ok(out)
+}
+
+/// Puts a digest's failed deliveries back in the outbox: those to readers still
+/// confirmed and on the list. A cancelled digest is a conflict: nothing of it is sent
+/// again. Returns how many deliveries go out again.
+pub async fn retry(app: &App, id: i64) -> ServiceResult<u64> {
+    let (digest, _) = find(app, id).await?;
+    let n = app
+        .store
+        .retry_failed_deliveries(digest.id, app.clock.now())
+        .await?;
+    app.outbox_wake.notify_one();
+    Ok(n)
+}
+
+/// Cancels a digest being sent: its pending deliveries are dropped. Any other digest is
+/// a conflict. Returns how many deliveries were dropped.
+pub async fn cancel(app: &App, id: i64) -> ServiceResult<u64> {
+    let (digest, _) = find(app, id).await?;
+    Ok(app.store.cancel_digest(digest.id, app.clock.now()).await?)
+}
+
+// ---- the public archive -------------------------------------------------------------
+
+/// A digest as the archive shows it.
+pub struct Issue {
+    pub digest: Digest,
+    pub items: Selection,
+}
+
+/// A public list and the digests it sent (or is sending), newest first.
+pub struct Archive {
+    pub list: MailingList,
+    pub issues: Vec<Issue>,
+}
+
+/// A list the public may see: a private one is "not found" like a missing one.
+async fn public_list(app: &App, slug: &str) -> ServiceResult<MailingList> {
+    app.store
+        .list_by_slug(slug)
+        .await?
+        .filter(|l| l.visibility == Visibility::Public)
+        .ok_or_else(|| ServiceError::not_found(format!("list {slug:?}")))
+}
+
+/// Digests that went out (or are going out), newest first.
+async fn published(app: &App, list: &MailingList) -> ServiceResult<Vec<Digest>> {
+    Ok(app
+        .store
+        .list_digests(Some(list.id), 200)
+        .await?
+        .into_iter()
+        .filter(|d| matches!(d.status, DigestStatus::Sent | DigestStatus::Sending))
+        .collect())
+}
+
+pub async fn archive(app: &App, slug: &str) -> ServiceResult<Archive> {
+    let list = public_list(app, slug).await?;
+    let mut issues = Vec::new();
+    for digest in published(app, &list).await? {
+        issues.push(Issue {
+            items: app.store.digest_items(digest.id).await?,
+            digest,
+        });
+    }
+    Ok(Archive { list, issues })
+}
+
+/// One published digest of a public list: not found names the list or the digest.
+pub async fn issue(app: &App, slug: &str, period: &str) -> ServiceResult<(MailingList, Issue)> {
+    let list = public_list(app, slug).await?;
+    let digest = published(app, &list)
+        .await?
+        .into_iter()
+        .find(|d| d.period == period)
+        .ok_or_else(|| ServiceError::not_found(format!("digest {period:?}")))?;
+    let items = app.store.digest_items(digest.id).await?;
+    Ok((list, Issue { digest, items }))
+}

@@ -1,1 +1,179 @@
-//! (filled in by the renovation)
+//! Mailing lists: their settings (categories, schedule and zone), their members, and
+//! how each stands (member counts, the next digest). A change to a list or its schedule
+//! tells the scheduler (`app.lists_changed`), which plans its jobs again.
+
+use super::{ServiceError, ServiceResult};
+use crate::app::App;
+use crate::domain::{IsoWeek, ListDraft, MembershipStatus, Text};
+use crate::store::{Category, MailingList, Subscriber, SubscriberFilter};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// Every list, in the store's order.
+pub async fn all(app: &App) -> ServiceResult<Vec<MailingList>> {
+    Ok(app.store.list_lists().await?)
+}
+
+/// The list with this slug.
+pub async fn find(app: &App, slug: &str) -> ServiceResult<MailingList> {
+    app.store
+        .list_by_slug(slug)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("list {slug:?}")))
+}
+
+pub async fn create(app: &App, draft: &ListDraft) -> ServiceResult<MailingList> {
+    let list = app.store.create_list(draft, app.clock.now()).await?;
+    app.lists_changed.notify_one();
+    Ok(list)
+}
+
+/// Replaces the settings of the list with this slug (the draft may rename it).
+pub async fn update(app: &App, slug: &str, draft: &ListDraft) -> ServiceResult<MailingList> {
+    let list = app.store.update_list(slug, draft, app.clock.now()).await?;
+    app.lists_changed.notify_one();
+    Ok(list)
+}
+
+/// Deletes a list nobody is a confirmed member of (a conflict otherwise).
+pub async fn delete(app: &App, slug: &str) -> ServiceResult<()> {
+    app.store.delete_list(slug).await?;
+    app.lists_changed.notify_one();
+    Ok(())
+}
+
+/// The categories a list may carry, for choosing them.
+pub async fn categories(app: &App) -> ServiceResult<Vec<Category>> {
+    Ok(app.store.list_categories().await?)
+}
+
+// ---- how a list stands ---------------------------------------------------------------
+
+/// A list with its member counts and its next digest: what the dashboard, the list
+/// pages and the API show of it.
+pub struct Overview {
+    pub list: MailingList,
+    /// Members by status; every status is there, 0 when none.
+    pub counts: BTreeMap<MembershipStatus, u64>,
+    /// When the schedule next fires (never again: `None`), and the week that digest is of.
+    pub next_digest: Option<(DateTime<Utc>, IsoWeek)>,
+}
+
+impl Overview {
+    pub fn count(&self, status: MembershipStatus) -> u64 {
+        self.counts.get(&status).copied().unwrap_or(0)
+    }
+}
+
+pub async fn overview(app: &App, list: MailingList) -> ServiceResult<Overview> {
+    let counts = app.store.list_counts(list.id).await?;
+    let tz = list.schedule.timezone.tz();
+    let next_digest = list
+        .schedule
+        .cron
+        .next_fire_after(app.clock.now(), tz)
+        .map(|at| (at, IsoWeek::containing(at, tz)));
+    Ok(Overview {
+        list,
+        counts,
+        next_digest,
+    })
+}
+
+/// Every list with its counts and next digest.
+pub async fn overviews(app: &App) -> ServiceResult<Vec<Overview>> {
+    let mut out = Vec::new();
+    for list in all(app).await? {
+        out.push(overview(app, list).await?);
+    }
+    Ok(out)
+}
+
+// ---- members -------------------------------------------------------------------------
+
+/// The first members of a list, in address order, with their status on it.
+pub struct Members {
+    pub members: Vec<(Subscriber, Option<MembershipStatus>)>,
+    /// How many there are in all.
+    pub total: u64,
+}
+
+pub async fn members(app: &App, list: &MailingList, limit: u32) -> ServiceResult<Members> {
+    let (subscribers, total) = app
+        .store
+        .list_subscribers(&SubscriberFilter {
+            list: Some(list.id),
+            limit,
+            ..Default::default()
+        })
+        .await?;
+    let ids: Vec<i64> = subscribers.iter().map(|m| m.id).collect();
+    let statuses = app.store.membership_statuses(list.id, &ids).await?;
+    let members = subscribers
+        .into_iter()
+        .map(|s| {
+            let status = statuses.get(&s.id).copied();
+            (s, status)
+        })
+        .collect();
+    Ok(Members { members, total })
+}
+
+/// An admin puts an existing subscriber on a list: confirmed at once with a stated
+/// consent (checked here: at most 300 characters), on a single opt-in list, or when
+/// their address is confirmed already; otherwise pending, with a confirmation mail.
+pub async fn add_member(
+    app: &App,
+    list: &MailingList,
+    subscriber_id: i64,
+    consent_source: Option<&str>,
+) -> ServiceResult<(Subscriber, MembershipStatus)> {
+    let consent = match consent_source {
+        Some(c) => Some(
+            Text::parse(c, 300, true, false)
+                .map_err(|m| ServiceError::invalid("consent_source", m))?,
+        ),
+        None => None,
+    };
+    let subscriber = app
+        .store
+        .subscriber_by_id(subscriber_id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("subscriber {subscriber_id}")))?;
+    let status = crate::subscriptions::add_to_list(
+        app,
+        list,
+        &subscriber,
+        consent.as_ref().map(|c| c.as_str()),
+        "an admin",
+        app.clock.now(),
+    )
+    .await?;
+    Ok((subscriber, status))
+}
+
+/// Takes a subscriber off a list (they stay on their other lists); not found when
+/// they were never on it.
+pub async fn remove_member(app: &App, list: &MailingList, subscriber_id: i64) -> ServiceResult<()> {
+    if app
+        .store
+        .membership_status(list.id, subscriber_id)
+        .await?
+        .is_none()
+    {
+        return Err(ServiceError::not_found(format!(
+            "subscriber {subscriber_id} on list {}",
+            list.slug
+        )));
+    }
+    app.store
+        .set_membership(
+            list.id,
+            subscriber_id,
+            MembershipStatus::Unsubscribed,
+            "removed by an admin",
+            app.clock.now(),
+        )
+        .await?;
+    Ok(())
+}

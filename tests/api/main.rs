@@ -8,6 +8,7 @@ mod api_errors;
 mod api_items;
 mod crash;
 mod digests;
+mod digests_service;
 mod feeds;
 mod golden;
 mod helpers;

@@ -3,12 +3,15 @@
 
 use super::page::{self, PageResult, when};
 use super::session::Session;
+use crate::app::App;
 use crate::domain::{IsoWeek, ItemStatus, MembershipStatus};
 use crate::http::AppState;
-use crate::store::{ItemFilter, MailingList};
+use crate::services::digests::{self, HistoryEntry};
+use crate::services::lists::Overview;
+use crate::services::{self, ServiceResult};
+use crate::store::ItemFilter;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -34,35 +37,31 @@ pub(super) struct ListSummary {
     pub next_digest: String,
 }
 
-pub(super) async fn list_summary(
-    state: &AppState,
-    l: &MailingList,
-    now: DateTime<Utc>,
-) -> Result<ListSummary, crate::store::StoreError> {
-    let counts = state.store.list_counts(l.id).await?;
-    let count = |s: MembershipStatus| counts.get(&s).copied().unwrap_or(0);
-    let tz = l.schedule.timezone.tz();
-    Ok(ListSummary {
-        slug: l.slug.clone(),
-        name: l.name.clone(),
-        visibility: l.visibility.as_str(),
-        confirmed: count(MembershipStatus::Confirmed),
-        pending: count(MembershipStatus::Pending),
-        unsubscribed: count(MembershipStatus::Unsubscribed),
-        schedule: format!(
-            "{} ({})",
-            l.schedule.cron.as_str(),
-            l.schedule.timezone.name()
-        ),
-        next_digest: match l.schedule.cron.next_fire_after(now, tz) {
-            Some(t) => format!(
-                "{} — {}",
-                IsoWeek::containing(t, tz),
-                t.with_timezone(&tz).format("%a %-d %b %Y %H:%M %Z")
+impl From<&Overview> for ListSummary {
+    fn from(o: &Overview) -> Self {
+        let l = &o.list;
+        let tz = l.schedule.timezone.tz();
+        ListSummary {
+            slug: l.slug.clone(),
+            name: l.name.clone(),
+            visibility: l.visibility.as_str(),
+            confirmed: o.count(MembershipStatus::Confirmed),
+            pending: o.count(MembershipStatus::Pending),
+            unsubscribed: o.count(MembershipStatus::Unsubscribed),
+            schedule: format!(
+                "{} ({})",
+                l.schedule.cron.as_str(),
+                l.schedule.timezone.name()
             ),
-            None => "never (the schedule does not fire again)".into(),
-        },
-    })
+            next_digest: match o.next_digest {
+                Some((at, week)) => format!(
+                    "{week} — {}",
+                    at.with_timezone(&tz).format("%a %-d %b %Y %H:%M %Z")
+                ),
+                None => "never (the schedule does not fire again)".into(),
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -89,20 +88,18 @@ struct Dashboard {
     digests: Vec<DigestRow>,
 }
 
-pub(super) async fn digest_rows(
-    state: &AppState,
-    list_id: Option<i64>,
-    limit: u32,
-) -> Result<Vec<DigestRow>, crate::store::StoreError> {
-    let lists = state.store.list_lists().await?;
-    let mut rows = Vec::new();
-    for d in state.store.list_digests(list_id, limit).await? {
-        let counts = state.store.delivery_counts(d.id).await?;
-        let list = lists.iter().find(|l| l.id == d.list_id);
-        rows.push(DigestRow {
+impl From<HistoryEntry> for DigestRow {
+    fn from(
+        HistoryEntry {
+            digest: d,
+            list,
+            counts,
+        }: HistoryEntry,
+    ) -> Self {
+        DigestRow {
             id: d.id,
-            list: list.map(|l| l.slug.clone()).unwrap_or_default(),
-            list_name: list.map(|l| l.name.clone()).unwrap_or_default(),
+            list: list.as_ref().map(|l| l.slug.clone()).unwrap_or_default(),
+            list_name: list.map(|l| l.name).unwrap_or_default(),
             period: d.period,
             status: d.status.as_str(),
             created: when(d.created_at),
@@ -110,9 +107,18 @@ pub(super) async fn digest_rows(
             sent: counts.sent,
             failed: counts.failed,
             skipped: counts.skipped + counts.cancelled,
-        });
+        }
     }
-    Ok(rows)
+}
+
+/// The latest digests (of one list, or all) as rows.
+pub(super) async fn digest_rows(
+    app: &App,
+    list_slug: Option<&str>,
+    limit: u32,
+) -> ServiceResult<Vec<DigestRow>> {
+    let history = digests::history(app, list_slug, limit).await?;
+    Ok(history.into_iter().map(DigestRow::from).collect())
 }
 
 pub async fn show(State(state): State<AppState>, session: Session) -> PageResult {
@@ -152,10 +158,9 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
         .collect();
     let (mut lists, mut digests) = (Vec::new(), Vec::new());
     if session.is_admin() {
-        for l in state.store.list_lists().await? {
-            lists.push(list_summary(&state, &l, now).await?);
-        }
-        digests = digest_rows(&state, None, 10).await?;
+        let overviews = services::lists::overviews(state.app()).await?;
+        lists = overviews.iter().map(ListSummary::from).collect();
+        digests = digest_rows(state.app(), None, 10).await?;
     }
     let body = Dashboard {
         week: format!("{week} ({})", week.label()),

@@ -1,11 +1,12 @@
 //! One digest: its items, delivery counts, failed deliveries with their reasons;
 //! retry the failed ones, or cancel what is still pending.
 
-use super::page::{self, PageError, PageResult, parse_id, when, when_opt};
+use super::page::{self, PageResult, parse_id, when, when_opt};
 use super::session::{Session, done};
+use crate::domain::Item;
 use crate::http::AppState;
-use crate::http::error::AppError;
-use crate::store::{Digest, MailingList};
+use crate::services::ServiceError;
+use crate::services::digests::{self, DigestDetail};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -52,31 +53,11 @@ struct Body {
     archive_url: String,
 }
 
-async fn find(state: &AppState, id: &str) -> Result<(Digest, MailingList), PageError> {
-    let id = parse_id("digest", id)?;
-    let digest = state
-        .store
-        .digest_by_id(id)
-        .await?
-        .ok_or_else(|| PageError(AppError::NotFound(format!("digest {id}"))))?;
-    let list = state
-        .store
-        .list_by_id(digest.list_id)
-        .await?
-        .ok_or_else(|| PageError(AppError::NotFound(format!("digest {id}"))))?;
-    Ok((digest, list))
-}
+/// How many failed deliveries the page names.
+const FAILED_SHOWN: u32 = 500;
 
-pub async fn show(
-    State(state): State<AppState>,
-    session: Session,
-    Path(id): Path<String>,
-) -> PageResult {
-    let (d, list) = find(&state, &id).await?;
-    let counts = state.store.delivery_counts(d.id).await?;
-    let items = state.store.digest_items(d.id).await?;
-    let failures = state.store.failed_deliveries(d.id, 500).await?;
-    let row = |i: &crate::domain::Item| ItemRow {
+fn item_row(i: &Item) -> ItemRow {
+    ItemRow {
         id: i.id,
         title: i.title.clone(),
         when: match &i.event {
@@ -87,43 +68,63 @@ pub async fn show(
                 .to_string(),
             None => when_opt(i.published_at),
         },
-    };
-    let body = Body {
-        id: d.id,
-        list: list.slug.clone(),
-        list_name: list.name.clone(),
-        period: d.period.clone(),
-        status: d.status.as_str(),
-        trigger: d.trigger.as_str(),
-        built: when(d.created_at),
-        completed: when_opt(d.completed_at),
-        note: d.note.clone(),
-        pending: counts.pending,
-        sending: counts.sending,
-        sent: counts.sent,
-        failed: counts.failed,
-        skipped: counts.skipped,
-        cancelled: counts.cancelled,
-        in_progress: counts.pending + counts.sending > 0,
-        can_retry: counts.failed > 0 && d.status != crate::store::DigestStatus::Cancelled,
-        coming_up: items.coming_up.iter().map(row).collect(),
-        news: items.news.iter().map(row).collect(),
-        failures: failures
-            .into_iter()
-            .map(|f| FailedRow {
-                subscriber_id: f.subscriber_id,
-                email: f.email,
-                attempts: f.attempts,
-                error: f.error,
-                permanent: f.permanent,
-            })
-            .collect(),
-        archive_url: format!(
-            "{}/digests/{}/{}",
-            state.settings.base_url, list.slug, d.period
-        ),
-    };
-    let title = format!("{} · {}", list.name, d.period);
+    }
+}
+
+impl Body {
+    fn of(d: DigestDetail, base_url: &str) -> Self {
+        let (in_progress, can_retry) = (d.in_progress(), d.can_retry());
+        let DigestDetail {
+            digest,
+            list,
+            counts,
+            items,
+            failed,
+        } = d;
+        Body {
+            archive_url: format!("{base_url}/digests/{}/{}", list.slug, digest.period),
+            id: digest.id,
+            list: list.slug,
+            list_name: list.name,
+            period: digest.period,
+            status: digest.status.as_str(),
+            trigger: digest.trigger.as_str(),
+            built: when(digest.created_at),
+            completed: when_opt(digest.completed_at),
+            note: digest.note,
+            pending: counts.pending,
+            sending: counts.sending,
+            sent: counts.sent,
+            failed: counts.failed,
+            skipped: counts.skipped,
+            cancelled: counts.cancelled,
+            in_progress,
+            can_retry,
+            coming_up: items.coming_up.iter().map(item_row).collect(),
+            news: items.news.iter().map(item_row).collect(),
+            failures: failed
+                .into_iter()
+                .map(|f| FailedRow {
+                    subscriber_id: f.subscriber_id,
+                    email: f.email,
+                    attempts: f.attempts,
+                    error: f.error,
+                    permanent: f.permanent,
+                })
+                .collect(),
+        }
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id = parse_id("digest", &id)?;
+    let detail = digests::detail(state.app(), id, FAILED_SHOWN).await?;
+    let body = Body::of(detail, &state.settings.base_url);
+    let title = format!("{} · {}", body.list_name, body.period);
     page::render(
         &state,
         &session,
@@ -140,39 +141,26 @@ pub async fn retry(
     session: Session,
     Path(id): Path<String>,
 ) -> PageResult {
-    let (d, _) = find(&state, &id).await?;
-    let back = format!("/admin/digests/{}", d.id);
-    match state
-        .store
-        .retry_failed_deliveries(d.id, state.clock.now())
-        .await
-    {
-        Ok(n) => {
-            state.outbox_wake.notify_one();
-            let message = if n == 0 {
-                "Nothing to retry: the failed deliveries are to addresses that have bounced or \
-                 left the list."
-                    .to_owned()
-            } else {
-                format!(
-                    "{n} failed delivery(ies) are being sent again (not to addresses that have \
-                     bounced or left the list)."
-                )
-            };
-            done(&state, &session, n > 0, &message, &back).await
-        }
-        Err(crate::store::StoreError::Conflict { message, .. }) => {
-            done(
-                &state,
-                &session,
-                false,
-                &format!("Not retried: {message}."),
-                &back,
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+    let id = parse_id("digest", &id)?;
+    let back = format!("/admin/digests/{id}");
+    let (ok, message) = match digests::retry(state.app(), id).await {
+        Ok(0) => (
+            false,
+            "Nothing to retry: the failed deliveries are to addresses that have bounced or \
+             left the list."
+                .to_owned(),
+        ),
+        Ok(n) => (
+            true,
+            format!(
+                "{n} failed delivery(ies) are being sent again (not to addresses that have \
+                 bounced or left the list)."
+            ),
+        ),
+        Err(ServiceError::Conflict { message, .. }) => (false, format!("Not retried: {message}.")),
+        Err(e) => return Err(e.into()),
+    };
+    done(&state, &session, ok, &message, &back).await
 }
 
 pub async fn cancel(
@@ -180,28 +168,23 @@ pub async fn cancel(
     session: Session,
     Path(id): Path<String>,
 ) -> PageResult {
-    let (d, _) = find(&state, &id).await?;
-    match state.store.cancel_digest(d.id, state.clock.now()).await {
-        Ok(n) => {
-            done(
-                &state,
-                &session,
-                true,
-                &format!("The digest was cancelled; {n} pending delivery(ies) will not be sent."),
-                &format!("/admin/digests/{}", d.id),
-            )
-            .await
+    let id = parse_id("digest", &id)?;
+    let (ok, message) = match digests::cancel(state.app(), id).await {
+        Ok(n) => (
+            true,
+            format!("The digest was cancelled; {n} pending delivery(ies) will not be sent."),
+        ),
+        Err(ServiceError::Conflict { message, .. }) => {
+            (false, format!("Not cancelled: {message}."))
         }
-        Err(crate::store::StoreError::Conflict { message, .. }) => {
-            done(
-                &state,
-                &session,
-                false,
-                &format!("Not cancelled: {message}."),
-                &format!("/admin/digests/{}", d.id),
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+        Err(e) => return Err(e.into()),
+    };
+    done(
+        &state,
+        &session,
+        ok,
+        &message,
+        &format!("/admin/digests/{id}"),
+    )
+    .await
 }

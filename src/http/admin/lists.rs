@@ -1,16 +1,16 @@
 //! Lists: members, categories, schedule and time zone, a rendered preview of a digest
 //! for a chosen member, send now, export, and the list's digest history.
 
-use super::dashboard::{DigestRow, ListSummary, digest_rows, list_summary};
+use super::dashboard::{DigestRow, ListSummary, digest_rows};
 use super::page::{self, Choice, FormData, FormErrors, PageError, PageResult, zone_choices};
 use super::session::{Session, done};
-use crate::digest;
-use crate::domain::{Email, IsoWeek};
+use crate::domain::{Email, IsoWeek, ListFields};
 use crate::http::AppState;
-use crate::http::api::lists::ListRequest;
 use crate::http::error::AppError;
 use crate::http::public::views::category_tree;
-use crate::store::{Created, DigestTrigger, MailingList, SubscriberFilter};
+use crate::services::digests;
+use crate::services::{ServiceError, lists};
+use crate::store::{Created, DigestStatus, MailingList};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -29,105 +29,34 @@ const FIELDS: &[&str] = &[
     "grace_minutes",
 ];
 
-#[derive(Serialize, Default)]
-struct ListForm {
-    slug: String,
-    name: String,
-    description: String,
-    categories: Vec<String>,
-    opt_in: String,
-    visibility: String,
-    schedule_cron: String,
-    schedule_timezone: String,
-    min_items: String,
-    grace_minutes: String,
+/// The list form's fields: a stored list's settings, or what was posted.
+fn fields_of(l: &MailingList) -> ListFields {
+    ListFields {
+        slug: l.slug.clone(),
+        name: l.name.clone(),
+        description: l.description.clone(),
+        categories: l.categories.clone(),
+        opt_in: l.opt_in.as_str().into(),
+        visibility: l.visibility.as_str().into(),
+        schedule_cron: l.schedule.cron.as_str().into(),
+        schedule_timezone: l.schedule.timezone.name().into(),
+        min_items: l.schedule.min_items.to_string(),
+        grace_minutes: l.schedule.grace_minutes.to_string(),
+    }
 }
 
-impl ListForm {
-    fn of(l: &MailingList) -> Self {
-        Self {
-            slug: l.slug.clone(),
-            name: l.name.clone(),
-            description: l.description.clone(),
-            categories: l.categories.clone(),
-            opt_in: l.opt_in.as_str().into(),
-            visibility: l.visibility.as_str().into(),
-            schedule_cron: l.schedule.cron.as_str().into(),
-            schedule_timezone: l.schedule.timezone.name().into(),
-            min_items: l.schedule.min_items.to_string(),
-            grace_minutes: l.schedule.grace_minutes.to_string(),
-        }
-    }
-
-    fn blank() -> Self {
-        Self {
-            opt_in: "double".into(),
-            visibility: "public".into(),
-            schedule_cron: crate::domain::CronExpr::DEFAULT.into(),
-            schedule_timezone: "UTC".into(),
-            min_items: "1".into(),
-            grace_minutes: "1440".into(),
-            ..Default::default()
-        }
-    }
-
-    fn posted(f: &FormData) -> Self {
-        Self {
-            slug: f.get("slug").trim().into(),
-            name: f.get("name").into(),
-            description: f.get("description").into(),
-            categories: f.all("categories").into_iter().map(str::to_owned).collect(),
-            opt_in: f.get("opt_in").into(),
-            visibility: f.get("visibility").into(),
-            schedule_cron: f.get("schedule_cron").into(),
-            schedule_timezone: f.get("schedule_timezone").into(),
-            min_items: f.get("min_items").into(),
-            grace_minutes: f.get("grace_minutes").into(),
-        }
-    }
-
-    fn draft(&self) -> Result<crate::domain::ListDraft, FormErrors> {
-        let mut errors = crate::domain::FieldErrors::new();
-        let number = |field: &str, s: &str, errors: &mut crate::domain::FieldErrors| match s.trim()
-        {
-            "" => None,
-            n => match n.parse::<u32>() {
-                Ok(v) => Some(v),
-                Err(_) => {
-                    errors.add(field, format!("must be a whole number (got {n:?})"));
-                    None
-                }
-            },
-        };
-        let min_items = number("min_items", &self.min_items, &mut errors);
-        let grace_minutes = number("grace_minutes", &self.grace_minutes, &mut errors);
-        let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-        let request = ListRequest {
-            slug: if self.slug.is_empty() {
-                crate::domain::Slug::from_title(&self.name)
-                    .as_str()
-                    .to_owned()
-            } else {
-                self.slug.clone()
-            },
-            name: self.name.clone(),
-            description: self.description.clone(),
-            categories: self.categories.clone(),
-            opt_in: opt(&self.opt_in),
-            visibility: opt(&self.visibility),
-            schedule_cron: opt(&self.schedule_cron),
-            schedule_timezone: opt(&self.schedule_timezone),
-            min_items,
-            grace_minutes,
-        };
-        match request.into_draft() {
-            Ok(d) if errors.is_empty() => Ok(d),
-            Ok(_) => Err(FormErrors::new(errors, FIELDS)),
-            Err(e) => {
-                errors.0.extend(e.0);
-                Err(FormErrors::new(errors, FIELDS))
-            }
-        }
+fn posted(f: &FormData) -> ListFields {
+    ListFields {
+        slug: f.get("slug").trim().into(),
+        name: f.get("name").into(),
+        description: f.get("description").into(),
+        categories: f.all("categories").into_iter().map(str::to_owned).collect(),
+        opt_in: f.get("opt_in").into(),
+        visibility: f.get("visibility").into(),
+        schedule_cron: f.get("schedule_cron").into(),
+        schedule_timezone: f.get("schedule_timezone").into(),
+        min_items: f.get("min_items").into(),
+        grace_minutes: f.get("grace_minutes").into(),
     }
 }
 
@@ -137,8 +66,8 @@ struct Options {
     zones: Vec<Choice>,
 }
 
-async fn options(state: &AppState, form: &ListForm) -> Result<Options, PageError> {
-    let all = state.store.list_categories().await?;
+async fn options(state: &AppState, form: &ListFields) -> Result<Options, PageError> {
+    let all = lists::categories(state.app()).await?;
     Ok(Options {
         categories: category_tree(&all, &state.settings.base_url)
             .into_iter()
@@ -157,7 +86,7 @@ async fn options(state: &AppState, form: &ListForm) -> Result<Options, PageError
 #[derive(Serialize)]
 struct IndexBody {
     lists: Vec<ListSummary>,
-    form: ListForm,
+    form: ListFields,
     options: Options,
     errors: FormErrors,
 }
@@ -166,16 +95,12 @@ async fn index_page(
     state: &AppState,
     session: &Session,
     status: StatusCode,
-    form: ListForm,
+    form: ListFields,
     errors: FormErrors,
 ) -> PageResult {
-    let mut lists = Vec::new();
-    let now = state.clock.now();
-    for l in state.store.list_lists().await? {
-        lists.push(list_summary(state, &l, now).await?);
-    }
+    let overviews = lists::overviews(state.app()).await?;
     let body = IndexBody {
-        lists,
+        lists: overviews.iter().map(ListSummary::from).collect(),
         options: options(state, &form).await?,
         form,
         errors,
@@ -196,30 +121,20 @@ pub async fn index(State(state): State<AppState>, session: Session) -> PageResul
         &state,
         &session,
         StatusCode::OK,
-        ListForm::blank(),
+        ListFields::blank(),
         FormErrors::none(FIELDS),
     )
     .await
 }
 
 pub async fn create(State(state): State<AppState>, session: Session, f: FormData) -> PageResult {
-    let form = ListForm::posted(&f);
-    let draft = match form.draft() {
-        Ok(d) => d,
-        Err(errors) => {
-            return index_page(
-                &state,
-                &session,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                form,
-                errors,
-            )
-            .await;
-        }
+    let form = posted(&f);
+    let created = match form.parse() {
+        Ok(draft) => lists::create(state.app(), &draft).await,
+        Err(errors) => Err(errors.into()),
     };
-    match state.store.create_list(&draft, state.clock.now()).await {
+    match page::submitted(created, FIELDS)? {
         Ok(list) => {
-            state.lists_changed.notify_one();
             done(
                 &state,
                 &session,
@@ -229,8 +144,7 @@ pub async fn create(State(state): State<AppState>, session: Session, f: FormData
             )
             .await
         }
-        Err(e) => {
-            let errors = page::form_error(e, FIELDS)?;
+        Err(errors) => {
             index_page(
                 &state,
                 &session,
@@ -281,25 +195,9 @@ struct ShowBody {
     default_period: String,
     preview: PreviewView,
     digests: Vec<DigestRow>,
-    form: ListForm,
+    form: ListFields,
     options: Options,
     errors: FormErrors,
-}
-
-async fn find(state: &AppState, slug: &str) -> Result<MailingList, PageError> {
-    state
-        .store
-        .list_by_slug(slug)
-        .await?
-        .ok_or_else(|| PageError(AppError::NotFound(format!("list {slug:?}"))))
-}
-
-/// The week a preview or a send is for when none is named: the one of the next
-/// scheduled digest.
-fn default_period(list: &MailingList, now: chrono::DateTime<chrono::Utc>) -> IsoWeek {
-    let tz = list.schedule.timezone.tz();
-    let at = list.schedule.cron.next_fire_after(now, tz).unwrap_or(now);
-    IsoWeek::containing(at, tz)
 }
 
 async fn show_page(
@@ -308,31 +206,23 @@ async fn show_page(
     status: StatusCode,
     list: &MailingList,
     q: ShowQuery,
-    form: ListForm,
+    form: ListFields,
     errors: FormErrors,
 ) -> PageResult {
-    let now = state.clock.now();
-    let (members, members_total) = state
-        .store
-        .list_subscribers(&SubscriberFilter {
-            list: Some(list.id),
-            limit: 50,
-            ..Default::default()
-        })
-        .await?;
-    let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
-    let statuses = state.store.membership_statuses(list.id, &ids).await?;
+    let app = state.app();
+    let members = lists::members(app, list, 50).await?;
     let member_rows: Vec<MemberRow> = members
+        .members
         .iter()
-        .map(|m| MemberRow {
+        .map(|(m, status)| MemberRow {
             id: m.id,
             email: m.email.clone(),
             name: m.name.clone(),
             partner: m.partner_name.clone().unwrap_or_default(),
-            status: statuses.get(&m.id).map(|s| s.as_str()).unwrap_or("unknown"),
+            status: status.map(|s| s.as_str()).unwrap_or("unknown"),
         })
         .collect();
-    let fallback = default_period(list, now);
+    let fallback = digests::next_period(list, state.clock.now());
     let period_text = q
         .period
         .as_deref()
@@ -342,14 +232,15 @@ async fn show_page(
         .unwrap_or_else(|| fallback.to_string());
     let subscriber_text = q.subscriber.as_deref().unwrap_or("").trim().to_owned();
     let preview = render_preview(state, list, &period_text, &subscriber_text).await?;
+    let overview = lists::overview(app, list.clone()).await?;
     let body = ShowBody {
-        summary: list_summary(state, list, now).await?,
+        summary: ListSummary::from(&overview),
         members_shown: member_rows.len(),
         members: member_rows,
-        members_total,
+        members_total: members.total,
         default_period: fallback.to_string(),
         preview,
-        digests: digest_rows(state, Some(list.id), 52).await?,
+        digests: digest_rows(app, Some(&list.slug), 52).await?,
         options: options(state, &form).await?,
         form,
         errors,
@@ -365,6 +256,8 @@ async fn show_page(
     )
 }
 
+/// The preview on the list's page: problems with the period or the reader are shown
+/// in its place rather than as an error page.
 async fn render_preview(
     state: &AppState,
     list: &MailingList,
@@ -390,22 +283,20 @@ async fn render_preview(
     let reader = match subscriber {
         "" => None,
         address => match Email::parse(address) {
+            Ok(e) => Some(e),
             Err(m) => {
                 view.error = Some(format!("subscriber {m}"));
                 return Ok(view);
             }
-            Ok(e) => match state.store.subscriber_by_email(&e.key()).await? {
-                Some(s) => Some(s),
-                None => {
-                    view.error = Some(format!("there is no subscriber {address}"));
-                    return Ok(view);
-                }
-            },
         },
     };
-    match digest::preview(state.app(), list, week, reader.as_ref()).await? {
-        None => view.empty = true,
-        Some(rendered) => {
+    match digests::preview_for(state.app(), list, week, reader.as_ref()).await {
+        Err(ServiceError::NotFound(_)) => {
+            view.error = Some(format!("there is no subscriber {subscriber}"));
+        }
+        Err(e) => return Err(e.into()),
+        Ok(None) => view.empty = true,
+        Ok(Some(rendered)) => {
             let query = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("period", period)
                 .append_pair("subscriber", subscriber)
@@ -424,8 +315,8 @@ pub async fn show(
     Path(slug): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> PageResult {
-    let list = find(&state, &slug).await?;
-    let form = ListForm::of(&list);
+    let list = lists::find(state.app(), &slug).await?;
+    let form = fields_of(&list);
     show_page(
         &state,
         &session,
@@ -444,34 +335,14 @@ pub async fn update(
     Path(slug): Path<String>,
     f: FormData,
 ) -> PageResult {
-    let list = find(&state, &slug).await?;
-    let form = ListForm::posted(&f);
-    let no_query = || ShowQuery {
-        period: None,
-        subscriber: None,
+    let list = lists::find(state.app(), &slug).await?;
+    let form = posted(&f);
+    let updated = match form.parse() {
+        Ok(draft) => lists::update(state.app(), &list.slug, &draft).await,
+        Err(errors) => Err(errors.into()),
     };
-    let draft = match form.draft() {
-        Ok(d) => d,
-        Err(errors) => {
-            return show_page(
-                &state,
-                &session,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &list,
-                no_query(),
-                form,
-                errors,
-            )
-            .await;
-        }
-    };
-    match state
-        .store
-        .update_list(&list.slug, &draft, state.clock.now())
-        .await
-    {
+    match page::submitted(updated, FIELDS)? {
         Ok(updated) => {
-            state.lists_changed.notify_one();
             done(
                 &state,
                 &session,
@@ -481,14 +352,17 @@ pub async fn update(
             )
             .await
         }
-        Err(e) => {
-            let errors = page::form_error(e, FIELDS)?;
+        Err(errors) => {
+            let no_query = ShowQuery {
+                period: None,
+                subscriber: None,
+            };
             show_page(
                 &state,
                 &session,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &list,
-                no_query(),
+                no_query,
                 form,
                 errors,
             )
@@ -504,34 +378,28 @@ pub async fn preview_frame(
     Path(slug): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
-    let list = find(&state, &slug).await?;
-    let view_period = q.period.unwrap_or_default();
-    let week = IsoWeek::parse(&view_period)
-        .map_err(|m| PageError(AppError::BadRequest(format!("period {m}"))))?;
-    let reader = match q
+    let list = lists::find(state.app(), &slug).await?;
+    let bad_request = |m: String| PageError(AppError::BadRequest(m));
+    let week = IsoWeek::parse(&q.period.unwrap_or_default())
+        .map_err(|m| bad_request(format!("period {m}")))?;
+    let address = q
         .subscriber
         .as_deref()
         .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+        .filter(|s| !s.is_empty());
+    let reader = match address {
         None => None,
-        Some(address) => {
-            let e = Email::parse(address)
-                .map_err(|m| PageError(AppError::BadRequest(format!("subscriber {m}"))))?;
-            Some(
-                state
-                    .store
-                    .subscriber_by_email(&e.key())
-                    .await?
-                    .ok_or_else(|| {
-                        PageError(AppError::NotFound(format!("subscriber {address}")))
-                    })?,
-            )
-        }
+        Some(a) => Some(Email::parse(a).map_err(|m| bad_request(format!("subscriber {m}")))?),
     };
-    let html = match digest::preview(state.app(), &list, week, reader.as_ref()).await? {
-        Some(r) => r.html,
-        None => "<p>Nothing new for this reader in this period.</p>".into(),
+    let rendered = digests::preview_for(state.app(), &list, week, reader.as_ref()).await;
+    let html = match rendered {
+        Ok(Some(r)) => r.html,
+        Ok(None) => "<p>Nothing new for this reader in this period.</p>".into(),
+        Err(ServiceError::NotFound(_)) => {
+            let what = format!("subscriber {}", address.unwrap_or_default());
+            return Err(PageError(AppError::NotFound(what)));
+        }
+        Err(e) => return Err(e.into()),
     };
     let mut response = Html(html).into_response();
     let headers = response.headers_mut();
@@ -555,60 +423,54 @@ pub async fn send_now(
     Path(slug): Path<String>,
     f: FormData,
 ) -> PageResult {
-    let list = find(&state, &slug).await?;
-    let back = format!("/admin/lists/{}", list.slug);
-    let now = state.clock.now();
+    let list = lists::find(state.app(), &slug).await?;
     let period = match f.non_blank("period") {
-        None => default_period(&list, now),
+        None => digests::next_period(&list, state.clock.now()),
         Some(p) => match IsoWeek::parse(p) {
             Ok(w) => w,
             Err(m) => {
-                return done(
-                    &state,
-                    &session,
-                    false,
-                    &format!("Not sent: period {m}."),
-                    &back,
-                )
-                .await;
+                let back = format!("/admin/lists/{}", list.slug);
+                let message = format!("Not sent: period {m}.");
+                return done(&state, &session, false, &message, &back).await;
             }
         },
     };
-    match digest::build(&state.store, &list, period, DigestTrigger::Manual, None, now).await? {
+    let (ok, message, d) = match digests::send_now(state.app(), &list, period).await? {
         Created::New(d) => {
-            state.outbox_wake.notify_one();
             tracing::info!(list = %list.slug, period = %d.period, by = %session.name, "digest sent by hand");
-            let skipped = d.status == crate::store::DigestStatus::Skipped;
-            let message = if skipped {
-                format!(
+            if d.status == DigestStatus::Skipped {
+                let message = format!(
                     "The {} digest of {} was recorded as skipped: {}",
                     d.period, list.name, d.note
-                )
+                );
+                (false, message, d)
             } else {
-                format!("The {} digest of {} is being sent.", d.period, list.name)
-            };
-            done(&state, &session, !skipped, &message, &format!("/admin/digests/{}", d.id)).await
+                let message = format!("The {} digest of {} is being sent.", d.period, list.name);
+                (true, message, d)
+            }
         }
         Created::Existing(d) => {
-            done(
-                &state,
-                &session,
-                false,
-                &format!(
-                    "{} has a digest for {} already; it is not sent twice. Retry its failed deliveries here instead.",
-                    list.name, d.period
-                ),
-                &format!("/admin/digests/{}", d.id),
-            )
-            .await
+            let message = format!(
+                "{} has a digest for {} already; it is not sent twice. Retry its failed deliveries here instead.",
+                list.name, d.period
+            );
+            (false, message, d)
         }
-    }
+    };
+    done(
+        &state,
+        &session,
+        ok,
+        &message,
+        &format!("/admin/digests/{}", d.id),
+    )
+    .await
 }
 
 pub async fn export(
     State(state): State<AppState>,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
-    let list = find(&state, &slug).await?;
+    let list = lists::find(state.app(), &slug).await?;
     Ok(crate::http::api::subscribers::csv_export(&state, Some(list)).await?)
 }

@@ -2,14 +2,17 @@
 //! retry failed deliveries, cancel; previews.
 
 use super::partners::parse_id;
-use super::subscribers::find_list;
-use crate::digest::{self, DryRun};
-use crate::domain::{Email, FieldErrors, IsoWeek};
+use crate::app::App;
+use crate::domain::{Email, FieldErrors, IsoWeek, Item};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::parse_json;
-use crate::store::{Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, MailingList};
+use crate::services::digests::{self, DigestDetail, DryRun, HistoryEntry};
+use crate::services::lists;
+use crate::store::{
+    Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, FailedDelivery, MailingList,
+};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -74,61 +77,61 @@ pub struct DigestResponse {
     pub failed: Option<Vec<FailedDeliveryResponse>>,
 }
 
-async fn to_response(
-    state: &AppState,
-    d: Digest,
-    list_slug: &str,
-    detail: bool,
-) -> ApiResult<DigestResponse> {
-    let counts = state.store.delivery_counts(d.id).await?;
-    let (mut coming_up, mut news, mut failed) = (None, None, None);
-    if detail {
-        let base = &state.settings.base_url;
-        let items = state.store.digest_items(d.id).await?;
-        let view = |i: &crate::domain::Item| DigestItem {
+impl DigestResponse {
+    /// A digest without its items and failures, as lists of digests show it.
+    fn summary(d: Digest, list_slug: &str, counts: DeliveryCounts) -> Self {
+        DigestResponse {
+            id: d.id,
+            list: list_slug.to_owned(),
+            period: d.period,
+            period_start: d.period_start,
+            period_end: d.period_end,
+            news_since: d.news_since,
+            status: d.status,
+            trigger: d.trigger,
+            scheduled_for: d.scheduled_for,
+            created_at: d.created_at,
+            completed_at: d.completed_at,
+            note: d.note,
+            counts,
+            coming_up: None,
+            news: None,
+            failed: None,
+        }
+    }
+
+    /// A digest with its items and failed deliveries.
+    fn detail(d: DigestDetail, base_url: &str) -> Self {
+        let view = |i: &Item| DigestItem {
             id: i.id,
             title: i.title.clone(),
-            url: format!("{base}/items/{}", i.slug),
+            url: format!("{base_url}/items/{}", i.slug),
             published_at: i.published_at,
             event_starts_at: i.event.as_ref().map(|e| e.starts_at),
         };
-        coming_up = Some(items.coming_up.iter().map(view).collect());
-        news = Some(items.news.iter().map(view).collect());
-        failed = Some(
-            state
-                .store
-                .failed_deliveries(d.id, 1000)
-                .await?
-                .into_iter()
-                .map(|f| FailedDeliveryResponse {
-                    subscriber_id: f.subscriber_id,
-                    email: f.email,
-                    attempts: f.attempts,
-                    error: f.error,
-                    permanent: f.permanent,
-                })
-                .collect(),
-        );
+        DigestResponse {
+            coming_up: Some(d.items.coming_up.iter().map(view).collect()),
+            news: Some(d.items.news.iter().map(view).collect()),
+            failed: Some(d.failed.into_iter().map(Into::into).collect()),
+            ..Self::summary(d.digest, &d.list.slug, d.counts)
+        }
     }
-    Ok(DigestResponse {
-        id: d.id,
-        list: list_slug.to_owned(),
-        period: d.period,
-        period_start: d.period_start,
-        period_end: d.period_end,
-        news_since: d.news_since,
-        status: d.status,
-        trigger: d.trigger,
-        scheduled_for: d.scheduled_for,
-        created_at: d.created_at,
-        completed_at: d.completed_at,
-        note: d.note,
-        counts,
-        coming_up,
-        news,
-        failed,
-    })
 }
+
+impl From<FailedDelivery> for FailedDeliveryResponse {
+    fn from(f: FailedDelivery) -> Self {
+        FailedDeliveryResponse {
+            subscriber_id: f.subscriber_id,
+            email: f.email,
+            attempts: f.attempts,
+            error: f.error,
+            permanent: f.permanent,
+        }
+    }
+}
+
+/// How many failed deliveries a single read names.
+const FAILED_SHOWN: u32 = 1000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct DigestQuery {
@@ -141,39 +144,25 @@ pub struct DigestQuery {
     responses((status = 200, body = Vec<DigestResponse>), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn list_digests(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Query(q): Query<DigestQuery>,
 ) -> ApiResult<Json<Vec<DigestResponse>>> {
-    let lists = state.store.list_lists().await?;
-    let list = match q.list.as_deref() {
-        Some(slug) => Some(find_list(&state, slug).await?.id),
-        None => None,
-    };
-    let mut out = Vec::new();
-    for d in state.store.list_digests(list, 500).await? {
-        let slug = lists
-            .iter()
-            .find(|l| l.id == d.list_id)
-            .map(|l| l.slug.clone())
-            .unwrap_or_default();
-        out.push(to_response(&state, d, &slug, false).await?);
-    }
-    Ok(Json(out))
-}
-
-async fn find_digest(state: &AppState, id: &str) -> ApiResult<(Digest, MailingList)> {
-    let id = parse_id("digest", id)?;
-    let digest = state
-        .store
-        .digest_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("digest {id}")))?;
-    let list = state
-        .store
-        .list_by_id(digest.list_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("digest {id}")))?;
-    Ok((digest, list))
+    let history = digests::history(&app, q.list.as_deref(), 500).await?;
+    Ok(Json(
+        history
+            .into_iter()
+            .map(
+                |HistoryEntry {
+                     digest,
+                     list,
+                     counts,
+                 }| {
+                    let slug = list.map(|l| l.slug).unwrap_or_default();
+                    DigestResponse::summary(digest, &slug, counts)
+                },
+            )
+            .collect(),
+    ))
 }
 
 /// A digest with its items, delivery counts and failed deliveries with reasons.
@@ -181,11 +170,11 @@ async fn find_digest(state: &AppState, id: &str) -> ApiResult<(Digest, MailingLi
     responses((status = 200, body = DigestResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_digest(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DigestResponse>> {
-    let (digest, list) = find_digest(&state, &id).await?;
-    Ok(Json(to_response(&state, digest, &list.slug, true).await?))
+    let detail = digests::detail(&app, parse_id("digest", &id)?, FAILED_SHOWN).await?;
+    Ok(Json(DigestResponse::detail(detail, &app.settings.base_url)))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -207,7 +196,7 @@ fn parse_period(
             e.add(field, m);
             AppError::Validation(e)
         }),
-        None => Ok(IsoWeek::containing(now, list.schedule.timezone.tz())),
+        None => Ok(digests::current_period(list, now)),
     }
 }
 
@@ -219,33 +208,23 @@ fn parse_period(
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn send_now(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(slug): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<DigestResponse>)> {
-    let list = find_list(&state, &slug).await?;
+    let list = lists::find(&app, &slug).await?;
     let request: SendRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SendRequest::default()
     } else {
         parse_json(&body)?
     };
-    let now = state.clock.now();
-    let period = parse_period(request.period.as_deref(), &list, now, "period")?;
-    match digest::build(
-        &state.store,
-        &list,
-        period,
-        DigestTrigger::Manual,
-        None,
-        now,
-    )
-    .await?
-    {
+    let period = parse_period(request.period.as_deref(), &list, app.clock.now(), "period")?;
+    match digests::send_now(&app, &list, period).await? {
         Created::New(d) => {
-            state.outbox_wake.notify_one();
+            let detail = digests::detail(&app, d.id, FAILED_SHOWN).await?;
             Ok((
                 StatusCode::CREATED,
-                Json(to_response(&state, d, &list.slug, true).await?),
+                Json(DigestResponse::detail(detail, &app.settings.base_url)),
             ))
         }
         Created::Existing(d) => Err(AppError::Conflict {
@@ -271,16 +250,11 @@ pub struct ActionResult {
         (status = 409, body = Problem)))]
 async fn retry_failed(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ActionResult>> {
-    let (digest, _) = find_digest(&state, &id).await?;
-    let n = state
-        .store
-        .retry_failed_deliveries(digest.id, state.clock.now())
-        .await?;
-    state.outbox_wake.notify_one();
-    Ok(Json(ActionResult { deliveries: n }))
+    let deliveries = digests::retry(&app, parse_id("digest", &id)?).await?;
+    Ok(Json(ActionResult { deliveries }))
 }
 
 /// Cancel a digest being sent: its pending deliveries are dropped.
@@ -289,15 +263,11 @@ async fn retry_failed(
         (status = 409, body = Problem)))]
 async fn cancel(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ActionResult>> {
-    let (digest, _) = find_digest(&state, &id).await?;
-    let n = state
-        .store
-        .cancel_digest(digest.id, state.clock.now())
-        .await?;
-    Ok(Json(ActionResult { deliveries: n }))
+    let deliveries = digests::cancel(&app, parse_id("digest", &id)?).await?;
+    Ok(Json(ActionResult { deliveries }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -315,11 +285,11 @@ pub struct PreviewQuery {
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn preview(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path((slug, period)): Path<(String, String)>,
     Query(q): Query<PreviewQuery>,
 ) -> ApiResult<Response> {
-    let list = find_list(&state, &slug).await?;
+    let list = lists::find(&app, &slug).await?;
     let mut errors = FieldErrors::new();
     let period = errors.check("period", IsoWeek::parse(&period));
     let html = match q.format.as_deref() {
@@ -338,37 +308,17 @@ async fn preview(
         .as_deref()
         .map(|e| errors.check("subscriber", Email::parse(e)));
     let (period, html) = errors.finish(|| Some((period?, html?)))?;
-    let subscriber = match email {
-        Some(Some(e)) => Some(
-            state
-                .store
-                .subscriber_by_email(&e.key())
-                .await?
-                .ok_or_else(|| AppError::NotFound(format!("subscriber {e}")))?,
-        ),
-        _ => None,
+    let reader = email.flatten();
+    let rendered = digests::preview_for(&app, &list, period, reader.as_ref()).await?;
+    let text = |body: String| {
+        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
     };
-    let rendered = digest::preview(state.app(), &list, period, subscriber.as_ref()).await?;
-    let Some(rendered) = rendered else {
-        return Ok((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "Nothing new for this reader in this period.\n",
-        )
-            .into_response());
-    };
-    Ok(if html {
-        (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            rendered.html,
-        )
-            .into_response()
-    } else {
-        (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            rendered.text,
-        )
-            .into_response()
+    Ok(match rendered {
+        None => text("Nothing new for this reader in this period.\n".into()),
+        Some(r) if html => {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], r.html).into_response()
+        }
+        Some(r) => text(r.text),
     })
 }
 
@@ -379,10 +329,10 @@ async fn preview(
         (status = 422, body = Problem)))]
 async fn dry_run(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path((slug, period)): Path<(String, String)>,
 ) -> ApiResult<Json<DryRun>> {
-    let list = find_list(&state, &slug).await?;
-    let period = parse_period(Some(&period), &list, state.clock.now(), "period")?;
-    Ok(Json(digest::dry_run(state.app(), &list, period).await?))
+    let list = lists::find(&app, &slug).await?;
+    let period = parse_period(Some(&period), &list, app.clock.now(), "period")?;
+    Ok(Json(digests::dry_run(&app, &list, period).await?))
 }

@@ -1,17 +1,15 @@
 //! `/api/v1/lists`: mailing lists, their categories, members and counts.
 
 use super::partners::parse_id;
-use super::subscribers::find_list;
+use crate::app::App;
 use crate::domain::{
-    CronExpr, FieldErrors, ListDraft, MembershipStatus, OptIn, Schedule, Slug, Text, TimeZone,
-    Visibility,
+    FieldErrors, ListDraft, ListInput, MembershipStatus, OptIn, ScheduleInput, Visibility,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
-use crate::http::error::{ApiResult, AppError, Problem};
+use crate::http::error::{ApiResult, Problem};
 use crate::http::extract::ApiJson;
-use crate::store::MailingList;
-use crate::subscriptions::add_to_list;
+use crate::services::lists::{self, Overview};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -76,100 +74,63 @@ pub struct ListResponse {
 }
 
 impl ListRequest {
-    pub(crate) fn into_draft(self) -> Result<ListDraft, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let slug = errors.check("slug", Slug::parse(&self.slug));
-        let name = errors.check("name", Text::parse(&self.name, 200, true, false));
-        let description = errors.check(
-            "description",
-            Text::parse(&self.description, 2000, false, true),
-        );
-        let categories: Vec<Slug> = self
-            .categories
-            .iter()
-            .enumerate()
-            .filter_map(|(n, c)| errors.check(&format!("categories[{n}]"), Slug::parse(c)))
-            .collect();
-        let opt_in = match self.opt_in.as_deref() {
-            Some(o) => errors.check("opt_in", OptIn::parse(o)),
-            None => Some(OptIn::Double),
-        };
-        let visibility = match self.visibility.as_deref() {
-            Some(v) => errors.check("visibility", Visibility::parse(v)),
-            None => Some(Visibility::Public),
-        };
-        let defaults = Schedule::default();
-        let cron = match self.schedule_cron.as_deref() {
-            Some(c) => errors.check("schedule_cron", CronExpr::parse(c)),
-            None => Some(defaults.cron.clone()),
-        };
-        let timezone = match self.schedule_timezone.as_deref() {
-            Some(t) => errors.check("schedule_timezone", TimeZone::parse(t)),
-            None => Some(defaults.timezone),
-        };
-        let min_items = self.min_items.unwrap_or(defaults.min_items);
-        if !(1..=1000).contains(&min_items) {
-            errors.add("min_items", "must be from 1 to 1000");
+    /// The request as the domain reads list settings.
+    pub fn into_input(self) -> ListInput {
+        ListInput {
+            slug: self.slug,
+            name: self.name,
+            description: self.description,
+            categories: self.categories,
+            opt_in: self.opt_in,
+            visibility: self.visibility,
+            schedule: ScheduleInput {
+                cron: self.schedule_cron,
+                timezone: self.schedule_timezone,
+                min_items: self.min_items,
+                grace_minutes: self.grace_minutes,
+            },
         }
-        let grace_minutes = self.grace_minutes.unwrap_or(defaults.grace_minutes);
-        if grace_minutes > 60 * 24 * 14 {
-            errors.add("grace_minutes", "must be at most 20160 (two weeks)");
-        }
-        errors.finish(|| {
-            Some(ListDraft {
-                schedule: Schedule {
-                    cron: cron?,
-                    timezone: timezone?,
-                    min_items,
-                    grace_minutes,
-                },
-                slug: slug?,
-                name: name?,
-                description: description?,
-                categories,
-                opt_in: opt_in?,
-                visibility: visibility?,
-            })
-        })
     }
 }
 
-async fn to_response(state: &AppState, l: MailingList) -> ApiResult<ListResponse> {
-    let counts = state.store.list_counts(l.id).await?;
-    let next_digest_at = l
-        .schedule
-        .cron
-        .next_fire_after(state.clock.now(), l.schedule.timezone.tz());
-    Ok(ListResponse {
-        schedule_cron: l.schedule.cron.as_str().to_owned(),
-        schedule_timezone: l.schedule.timezone.name().to_owned(),
-        min_items: l.schedule.min_items,
-        grace_minutes: l.schedule.grace_minutes,
-        next_digest_at,
-        slug: l.slug,
-        name: l.name,
-        description: l.description,
-        categories: l.categories,
-        opt_in: l.opt_in,
-        visibility: l.visibility,
-        created_at: l.created_at,
-        updated_at: l.updated_at,
-        counts,
-    })
+impl TryFrom<ListRequest> for ListDraft {
+    type Error = FieldErrors;
+
+    fn try_from(request: ListRequest) -> Result<Self, FieldErrors> {
+        ListDraft::parse(&request.into_input())
+    }
+}
+
+impl From<Overview> for ListResponse {
+    fn from(o: Overview) -> Self {
+        let l = o.list;
+        ListResponse {
+            schedule_cron: l.schedule.cron.as_str().to_owned(),
+            schedule_timezone: l.schedule.timezone.name().to_owned(),
+            min_items: l.schedule.min_items,
+            grace_minutes: l.schedule.grace_minutes,
+            next_digest_at: o.next_digest.map(|(at, _)| at),
+            slug: l.slug,
+            name: l.name,
+            description: l.description,
+            categories: l.categories,
+            opt_in: l.opt_in,
+            visibility: l.visibility,
+            created_at: l.created_at,
+            updated_at: l.updated_at,
+            counts: o.counts,
+        }
+    }
 }
 
 /// Every list with its member counts.
 #[utoipa::path(get, path = "/api/v1/lists", tag = "lists", security(("bearer" = [])),
     responses((status = 200, body = Vec<ListResponse>), (status = 401, body = Problem)))]
-async fn list_lists(
-    _: AdminUser,
-    State(state): State<AppState>,
-) -> ApiResult<Json<Vec<ListResponse>>> {
-    let mut out = Vec::new();
-    for l in state.store.list_lists().await? {
-        out.push(to_response(&state, l).await?);
-    }
-    Ok(Json(out))
+async fn list_lists(_: AdminUser, State(app): State<App>) -> ApiResult<Json<Vec<ListResponse>>> {
+    let overviews = lists::overviews(&app).await?;
+    Ok(Json(
+        overviews.into_iter().map(ListResponse::from).collect(),
+    ))
 }
 
 /// Create a list.
@@ -178,13 +139,13 @@ async fn list_lists(
         (status = 422, body = Problem)))]
 async fn create_list(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     ApiJson(request): ApiJson<ListRequest>,
 ) -> ApiResult<(StatusCode, Json<ListResponse>)> {
-    let draft = request.into_draft()?;
-    let list = state.store.create_list(&draft, state.clock.now()).await?;
-    state.lists_changed.notify_one();
-    Ok((StatusCode::CREATED, Json(to_response(&state, list).await?)))
+    let draft = ListDraft::try_from(request)?;
+    let list = lists::create(&app, &draft).await?;
+    let overview = lists::overview(&app, list).await?;
+    Ok((StatusCode::CREATED, Json(overview.into())))
 }
 
 /// Read a list with its counts.
@@ -193,11 +154,11 @@ async fn create_list(
     responses((status = 200, body = ListResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_list(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(slug): Path<String>,
 ) -> ApiResult<Json<ListResponse>> {
-    let list = find_list(&state, &slug).await?;
-    Ok(Json(to_response(&state, list).await?))
+    let list = lists::find(&app, &slug).await?;
+    Ok(Json(lists::overview(&app, list).await?.into()))
 }
 
 /// Replace a list's settings.
@@ -207,17 +168,13 @@ async fn get_list(
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_list(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(slug): Path<String>,
     ApiJson(request): ApiJson<ListRequest>,
 ) -> ApiResult<Json<ListResponse>> {
-    let draft = request.into_draft()?;
-    let list = state
-        .store
-        .update_list(&slug, &draft, state.clock.now())
-        .await?;
-    state.lists_changed.notify_one();
-    Ok(Json(to_response(&state, list).await?))
+    let draft = ListDraft::try_from(request)?;
+    let list = lists::update(&app, &slug, &draft).await?;
+    Ok(Json(lists::overview(&app, list).await?.into()))
 }
 
 /// Delete a list without confirmed members (409 with the reason otherwise).
@@ -226,11 +183,10 @@ async fn update_list(
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn delete_list(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(slug): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.store.delete_list(&slug).await?;
-    state.lists_changed.notify_one();
+    lists::delete(&app, &slug).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -257,31 +213,16 @@ pub struct MemberResponse {
         (status = 422, body = Problem)))]
 async fn add_member(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path(slug): Path<String>,
     ApiJson(request): ApiJson<MemberRequest>,
 ) -> ApiResult<Json<MemberResponse>> {
-    let list = find_list(&state, &slug).await?;
-    let mut errors = FieldErrors::new();
-    let consent = match request.consent_source.as_deref() {
-        Some(c) => errors
-            .check("consent_source", Text::parse(c, 300, true, false))
-            .map(Some),
-        None => Some(None),
-    };
-    let consent = errors.finish(|| consent)?;
-    let subscriber = state
-        .store
-        .subscriber_by_id(request.subscriber_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("subscriber {}", request.subscriber_id)))?;
-    let status = add_to_list(
-        state.app(),
+    let list = lists::find(&app, &slug).await?;
+    let (subscriber, status) = lists::add_member(
+        &app,
         &list,
-        &subscriber,
-        consent.as_ref().map(|c| c.as_str()),
-        "an admin",
-        state.clock.now(),
+        request.subscriber_id,
+        request.consent_source.as_deref(),
     )
     .await?;
     Ok(Json(MemberResponse {
@@ -297,25 +238,11 @@ async fn add_member(
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn remove_member(
     _: AdminUser,
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path((slug, subscriber_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let list = find_list(&state, &slug).await?;
+    let list = lists::find(&app, &slug).await?;
     let id = parse_id("subscriber", &subscriber_id)?;
-    if state.store.membership_status(list.id, id).await?.is_none() {
-        return Err(AppError::NotFound(format!(
-            "subscriber {id} on list {slug}"
-        )));
-    }
-    state
-        .store
-        .set_membership(
-            list.id,
-            id,
-            MembershipStatus::Unsubscribed,
-            "removed by an admin",
-            state.clock.now(),
-        )
-        .await?;
+    lists::remove_member(&app, &list, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

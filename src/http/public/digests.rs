@@ -3,33 +3,33 @@
 
 use super::pages::PageError;
 use super::views::{FeedLink, ItemView, Page};
-use crate::domain::{IsoWeek, Visibility};
+use crate::domain::IsoWeek;
 use crate::feeds::{self, FeedEntry, FeedMeta, Paging};
 use crate::http::AppState;
-use crate::store::{Digest, DigestStatus, MailingList};
+use crate::services::ServiceError;
+use crate::services::digests::{self, Archive, Issue};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
-/// Digests that went out (or are going out), newest first.
-async fn published(state: &AppState, list: &MailingList) -> Result<Vec<Digest>, PageError> {
-    Ok(state
-        .store
-        .list_digests(Some(list.id), 200)
-        .await?
-        .into_iter()
-        .filter(|d| matches!(d.status, DigestStatus::Sent | DigestStatus::Sending))
-        .collect())
+/// The archive's "not found" pages, which say which of the two was missing.
+fn not_found(e: ServiceError) -> PageError {
+    match e {
+        ServiceError::NotFound(what) if what.starts_with("digest") => {
+            PageError::NotFound("There is no such digest.".into())
+        }
+        ServiceError::NotFound(_) => PageError::NotFound("There is no such list.".into()),
+        other => other.into(),
+    }
 }
 
-async fn public_list(state: &AppState, slug: &str) -> Result<MailingList, PageError> {
-    state
-        .store
-        .list_by_slug(slug)
-        .await?
-        .filter(|l| l.visibility == Visibility::Public)
-        .ok_or_else(|| PageError::NotFound("There is no such list.".into()))
+/// A period as readers read it (see [`IsoWeek::label`]); the period itself when it
+/// does not parse.
+fn week_label(period: &str) -> String {
+    IsoWeek::parse(period)
+        .map(|w| w.label())
+        .unwrap_or_else(|_| period.to_owned())
 }
 
 pub async fn archive(State(state): State<AppState>, Path(file): Path<String>) -> Response {
@@ -37,7 +37,9 @@ pub async fn archive(State(state): State<AppState>, Path(file): Path<String>) ->
         if let Some(slug) = file.strip_suffix(".atom") {
             return feed(&state, slug).await;
         }
-        let list = public_list(&state, &file).await?;
+        let Archive { list, issues } = digests::archive(state.app(), &file)
+            .await
+            .map_err(not_found)?;
         let base = &state.settings.base_url;
         #[derive(Serialize)]
         struct Row {
@@ -47,14 +49,10 @@ pub async fn archive(State(state): State<AppState>, Path(file): Path<String>) ->
             count: usize,
         }
         let mut rows = Vec::new();
-        for d in published(&state, &list).await? {
-            let items = state.store.digest_items(d.id).await?;
-            let label = IsoWeek::parse(&d.period)
-                .map(|w| w.label())
-                .unwrap_or_else(|_| d.period.clone());
+        for Issue { digest: d, items } in issues {
             rows.push(Row {
                 url: format!("{base}/digests/{}/{}", list.slug, d.period),
-                label,
+                label: week_label(&d.period),
                 period: d.period,
                 count: items.len(),
             });
@@ -103,14 +101,10 @@ pub async fn issue(
     Path((slug, period)): Path<(String, String)>,
 ) -> Response {
     let result = async {
-        let list = public_list(&state, &slug).await?;
-        let digest = published(&state, &list)
-            .await?
-            .into_iter()
-            .find(|d| d.period == period)
-            .ok_or_else(|| PageError::NotFound("There is no such digest.".into()))?;
+        let (list, Issue { digest, items }) = digests::issue(state.app(), &slug, &period)
+            .await
+            .map_err(not_found)?;
         let base = &state.settings.base_url;
-        let items = state.store.digest_items(digest.id).await?;
         #[derive(Serialize)]
         struct Body {
             list_name: String,
@@ -148,14 +142,13 @@ pub async fn issue(
 
 /// Past digests as Atom: one entry per digest, its items as the content.
 async fn feed(state: &AppState, slug: &str) -> Result<Response, PageError> {
-    let list = public_list(state, slug).await?;
+    let Archive { list, issues } = digests::archive(state.app(), slug)
+        .await
+        .map_err(not_found)?;
     let base = &state.settings.base_url;
     let mut entries = Vec::new();
-    for d in published(state, &list).await? {
-        let items = state.store.digest_items(d.id).await?;
-        let label = IsoWeek::parse(&d.period)
-            .map(|w| w.label())
-            .unwrap_or_else(|_| d.period.clone());
+    for Issue { digest: d, items } in issues {
+        let label = week_label(&d.period);
         let mut html = String::new();
         for (heading, section) in [("Coming up", &items.coming_up), ("News", &items.news)] {
             if section.is_empty() {
