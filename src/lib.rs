@@ -21,8 +21,6 @@ pub mod domain;
 pub mod feeds;
 /// Axum routers: public pages and feeds, the admin API, errors and auth.
 pub mod http;
-/// CSV import and export of subscribers.
-pub mod import;
 /// Outgoing mail over lettre behind one transport (pooled SMTP or .eml files), list headers, DKIM.
 pub mod mail;
 /// Admin users' passwords: Argon2id hashes, generated passwords.
@@ -35,7 +33,5 @@ pub mod settings;
 pub mod startup;
 /// The only place with SQL: one store over SQLite or PostgreSQL.
 pub mod store;
-/// Subscribing, confirming, tokens for mailed links.
-pub mod subscriptions;
 /// Handlebars templates for the HTML pages.
 pub mod templates;

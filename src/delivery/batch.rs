@@ -8,7 +8,7 @@ use crate::digest::render::{DigestContext, GroupRenderer, PersonalLinks};
 use crate::domain::IsoWeek;
 use crate::mail::{BuiltMail, MailError, OutgoingMail};
 use crate::store::{ClaimedDelivery, MailingList, Selection};
-use crate::subscriptions::{delivery_link_token, list_id_header};
+use crate::services::subscriptions::{delivery_link_token, list_id_header};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;

@@ -17,8 +17,9 @@ pub use email::Email;
 pub use item::{CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory};
 pub use list_draft::{ListFields, ListInput, ScheduleInput};
 pub use people::{
-    Consent, CronExpr, JoinedVia, ListDraft, MembershipStatus, OptIn, PartnerDraft, Schedule,
-    SubscriberDraft, SubscriberStatus, Visibility,
+    Admission, Consent, CronExpr, JoinedVia, Joining, ListDraft, MembershipStatus, OptIn,
+    PartnerDraft, PartnerInput, Schedule, StatusChange, SubscriberDraft, SubscriberInput,
+    SubscriberStatus, SubscriptionRequest, Visibility,
 };
 pub use period::IsoWeek;
 pub use text::{Language, Slug, Text, TimeZone, WebUrl};

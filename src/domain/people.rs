@@ -1,7 +1,8 @@
 //! Partner institutions, subscribers, lists and memberships.
 
-use super::{Email, Language, Slug, Text, TimeZone};
+use super::{Email, FieldErrors, Language, Slug, Text, TimeZone, WebUrl};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -183,4 +184,217 @@ impl CronExpr {
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
     }
+}
+
+/// How someone comes to a list. The opt-in rule
+/// (`services::subscriptions::admission`) answers differently for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joining {
+    /// The public form: the reader asks for themselves.
+    Form,
+    /// The preference page, reached through a mailed link.
+    Preferences,
+    /// An admin puts them on the list (API or admin pages).
+    Admin,
+    /// A CSV import.
+    Import,
+}
+
+/// What the opt-in rule decided for one person and one list; the store carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// The standing on the list to write; `None` leaves it as it is.
+    pub membership: Option<MembershipStatus>,
+    /// Whether a confirmation link is mailed now.
+    pub confirm_by_mail: bool,
+}
+
+impl Admission {
+    /// Nothing changes and nothing is sent.
+    pub const UNCHANGED: Self = Self {
+        membership: None,
+        confirm_by_mail: false,
+    };
+    /// On the list, confirmed, at once.
+    pub const CONFIRMED: Self = Self {
+        membership: Some(MembershipStatus::Confirmed),
+        confirm_by_mail: false,
+    };
+    /// Pending on the list, and a confirmation link goes out.
+    pub const PENDING_MAILED: Self = Self {
+        membership: Some(MembershipStatus::Pending),
+        confirm_by_mail: true,
+    };
+    /// Pending on the list, nothing sent (imports send no mail).
+    pub const PENDING_SILENT: Self = Self {
+        membership: Some(MembershipStatus::Pending),
+        confirm_by_mail: false,
+    };
+    /// The standing stays, and a confirmation link goes out again.
+    pub const REMINDED: Self = Self {
+        membership: None,
+        confirm_by_mail: true,
+    };
+}
+
+/// A partner as typed in (an API body, an admin form), before it is checked.
+#[derive(Debug, Clone, Default)]
+pub struct PartnerInput {
+    pub name: String,
+    pub country: String,
+    pub website: Option<String>,
+    /// IANA time zone; `UTC` when left out.
+    pub timezone: Option<String>,
+    /// `en` when left out.
+    pub language: Option<String>,
+}
+
+impl PartnerDraft {
+    /// Checks every field, reporting all the problems at once.
+    pub fn parse(input: &PartnerInput) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let name = errors.check("name", Text::parse(&input.name, 200, true, false));
+        let country = errors.check("country", Text::parse(&input.country, 100, false, false));
+        let website = match input.website.as_deref().filter(|w| !w.trim().is_empty()) {
+            Some(w) => errors
+                .check("website", WebUrl::parse(w))
+                .map(|u| Some(u.as_str().to_owned())),
+            None => Some(None),
+        };
+        let timezone = match input.timezone.as_deref() {
+            Some(t) => errors.check("timezone", TimeZone::parse(t)),
+            None => Some(TimeZone::default()),
+        };
+        let language = match input.language.as_deref() {
+            Some(l) => errors.check("language", Language::parse(l)),
+            None => Some(Language::default()),
+        };
+        errors.finish(|| {
+            Some(Self {
+                name: name?,
+                country: country?,
+                website: website?,
+                timezone: timezone?,
+                language: language?,
+            })
+        })
+    }
+}
+
+/// A subscriber as typed in (an API body, an admin form), before it is checked.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriberInput {
+    pub email: String,
+    pub name: String,
+    pub partner_id: Option<i64>,
+    /// `en` when left out.
+    pub language: Option<String>,
+    /// The partner's zone is used when left out.
+    pub timezone: Option<String>,
+    pub attributes: BTreeMap<String, String>,
+    /// How consent was given, when it was.
+    pub consent_source: Option<String>,
+}
+
+impl SubscriberDraft {
+    /// Checks every field, reporting all the problems at once; with the stated
+    /// consent, when there is one.
+    pub fn parse(input: &SubscriberInput) -> Result<(Self, Option<Consent>), FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let email = errors.check("email", Email::parse(&input.email));
+        let name = errors.check("name", Text::parse(&input.name, 200, false, false));
+        let language = match input.language.as_deref() {
+            Some(l) => errors.check("language", Language::parse(l)),
+            None => Some(Language::default()),
+        };
+        check_attributes(&input.attributes, &mut errors);
+        let timezone = match input.timezone.as_deref() {
+            Some(t) => errors.check("timezone", TimeZone::parse(t)).map(Some),
+            None => Some(None),
+        };
+        let consent = match input.consent_source.as_deref() {
+            Some(c) => errors
+                .check("consent_source", Consent::parse_source(c))
+                .map(Some),
+            None => Some(None),
+        };
+        errors.finish(|| {
+            Some((
+                Self {
+                    email: email?,
+                    name: name?,
+                    partner: input.partner_id,
+                    language: language?,
+                    timezone: timezone?,
+                    attributes: input.attributes.clone(),
+                },
+                consent?,
+            ))
+        })
+    }
+}
+
+impl Consent {
+    /// A consent an admin states ("signed partner agreement 2023"): required text of
+    /// at most 300 characters.
+    pub fn parse_source(source: &str) -> Result<Self, String> {
+        Text::parse(source, 300, true, false).map(|t| Self {
+            source: t.into_string(),
+            ip: None,
+        })
+    }
+}
+
+/// Extra attributes of a subscriber: at most 50, names of 1 to 100 characters and
+/// values of at most 1000, without control characters.
+fn check_attributes(attributes: &BTreeMap<String, String>, errors: &mut FieldErrors) {
+    if attributes.len() > 50 {
+        errors.add("attributes", "must hold at most 50 entries");
+    }
+    for (k, v) in attributes {
+        if k.is_empty() || k.len() > 100 || k.chars().any(char::is_control) {
+            errors.add(
+                format!("attributes.{k}"),
+                "names must be 1 to 100 characters without control characters",
+            );
+        }
+        if v.chars().count() > 1000 || v.chars().any(char::is_control) {
+            errors.add(
+                format!("attributes.{k}"),
+                "must be at most 1000 characters without control characters",
+            );
+        }
+    }
+}
+
+/// A subscriber's status set by an admin, with why.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    pub status: SubscriberStatus,
+    /// Empty when none was given.
+    pub reason: Text,
+}
+
+impl StatusChange {
+    pub fn parse(status: &str, reason: &str) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let status = errors.check("status", SubscriberStatus::parse(status));
+        let reason = errors.check("reason", Text::parse(reason, 300, false, false));
+        errors.finish(|| {
+            Some(Self {
+                status: status?,
+                reason: reason?,
+            })
+        })
+    }
+}
+
+/// A checked request from the public form to join a list.
+#[derive(Debug, Clone)]
+pub struct SubscriptionRequest {
+    pub email: Email,
+    pub name: Text,
+    pub language: Language,
+    /// The address the request came from, kept with the consent.
+    pub ip: Option<String>,
 }

@@ -140,7 +140,7 @@ pub async fn add_member(
         .subscriber_by_id(subscriber_id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("subscriber {subscriber_id}")))?;
-    let status = crate::subscriptions::add_to_list(
+    let status = crate::services::subscriptions::add_to_list(
         app,
         list,
         &subscriber,

@@ -176,7 +176,7 @@ pub struct SentRecord {
     /// (item id, its `updated_at`) of every item the message carried.
     pub items: Vec<(i64, DateTime<Utc>)>,
     /// The SHA-256 of the token of the message's personal links
-    /// ([`crate::subscriptions::delivery_link_token`]): they work once this is stored.
+    /// ([`crate::services::subscriptions::delivery_link_token`]): they work once this is stored.
     pub link_hash: String,
 }
 

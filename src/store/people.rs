@@ -895,28 +895,30 @@ impl Store {
 
     // ---- the public side: subscribe, confirm, unsubscribe --------------------------
 
-    /// A request from the public form. Creates the subscriber when new; the caller
-    /// sends a confirmation mail when asked to and answers the same in every case.
+    /// A request from the public form, in one transaction: creates the subscriber when
+    /// new (confirmed when `consent` is given for a new address), then carries out
+    /// what `admit` (the opt-in rule, given where the address and its membership stand)
+    /// decides. The caller sends a confirmation mail when asked to and answers the
+    /// same in every case.
     pub async fn request_subscription(
         &self,
-        email: &crate::domain::Email,
-        name: &str,
-        language: &str,
+        request: &crate::domain::SubscriptionRequest,
         list: &MailingList,
-        ip: Option<&str>,
+        consent: Option<&Consent>,
         now: DateTime<Utc>,
+        admit: impl FnOnce(SubscriberStatus, Option<MembershipStatus>) -> crate::domain::Admission,
     ) -> StoreResult<SubscriptionOutcome> {
+        let email = &request.email;
         let mut tx = self.write_tx().await?;
         let existing: Option<(i64, String)> =
             sqlx::query_as("SELECT id, status FROM subscribers WHERE email_key = $1")
                 .bind(email.key())
                 .fetch_optional(&mut *tx)
                 .await?;
-        let single = list.opt_in == OptIn::Single;
         let (id, status) = match existing {
             Some((id, status)) => (id, SubscriberStatus::parse(&status).map_err(enum_err)?),
             None => {
-                let status = if single {
+                let status = if consent.is_some() {
                     SubscriberStatus::Confirmed
                 } else {
                     SubscriberStatus::Pending
@@ -928,12 +930,12 @@ impl Store {
                 )
                 .bind(email.as_str())
                 .bind(email.key())
-                .bind(name)
-                .bind(language)
+                .bind(request.name.as_str())
+                .bind(request.language.as_str())
                 .bind(status.as_str())
-                .bind(single.then_some(to_ts(now)))
-                .bind(single.then(|| format!("form: single opt-in to {}", list.slug)))
-                .bind(if single { ip } else { None })
+                .bind(consent.map(|_| to_ts(now)))
+                .bind(consent.map(|c| c.source.clone()))
+                .bind(consent.and_then(|c| c.ip.clone()))
                 .bind(to_ts(now))
                 .fetch_one(&mut *tx)
                 .await?;
@@ -948,10 +950,6 @@ impl Store {
                 (id, status)
             }
         };
-        if status == SubscriberStatus::Blocked {
-            tx.commit().await?;
-            return Ok(SubscriptionOutcome::NothingToDo);
-        }
         let member: Option<String> = sqlx::query_scalar(
             "SELECT status FROM memberships WHERE list_id = $1 AND subscriber_id = $2",
         )
@@ -959,33 +957,36 @@ impl Store {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        let outcome = if member.as_deref() == Some("confirmed")
-            && status == SubscriberStatus::Confirmed
-        {
-            SubscriptionOutcome::NothingToDo
-        } else if single {
-            Self::upsert_membership(&mut tx, list.id, id, MembershipStatus::Confirmed, now).await?;
-            Self::record(
-                &mut tx,
-                id,
-                now,
-                "list confirmed",
-                &format!("{}: single opt-in form", list.slug),
-            )
-            .await?;
-            SubscriptionOutcome::Joined { subscriber_id: id }
-        } else {
-            if member.as_deref() != Some("confirmed") {
-                Self::upsert_membership(&mut tx, list.id, id, MembershipStatus::Pending, now)
-                    .await?;
+        let member = member
+            .map(|m| MembershipStatus::parse(&m))
+            .transpose()
+            .map_err(enum_err)?;
+        let admitted = admit(status, member);
+        if let Some(standing) = admitted.membership {
+            Self::upsert_membership(&mut tx, list.id, id, standing, now).await?;
+            if standing == MembershipStatus::Confirmed {
+                Self::record(
+                    &mut tx,
+                    id,
+                    now,
+                    "list confirmed",
+                    &format!("{}: single opt-in form", list.slug),
+                )
+                .await?;
             }
+        }
+        let outcome = if admitted.confirm_by_mail {
             // Kept for the consent record when the link is followed.
             sqlx::query("UPDATE subscribers SET consent_ip = COALESCE($1, consent_ip) WHERE id = $2 AND status <> 'confirmed'")
-                .bind(ip)
+                .bind(request.ip.as_deref())
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             SubscriptionOutcome::NeedsConfirmation { subscriber_id: id }
+        } else if admitted.membership == Some(MembershipStatus::Confirmed) {
+            SubscriptionOutcome::Joined { subscriber_id: id }
+        } else {
+            SubscriptionOutcome::NothingToDo
         };
         tx.commit().await?;
         Ok(outcome)
@@ -1159,8 +1160,9 @@ impl Store {
         }))
     }
 
-    /// Applies the preference page: language, and the lists to be on. A confirmed
-    /// address joins public lists at once; others stay as they are.
+    /// Applies the preference page: language, and the lists to be on. Lists not
+    /// wanted are left; a wanted one is joined as `admit` (the opt-in rule, given where
+    /// the address and its membership stand) decides.
     ///
     /// `timezone`: `None` leaves it, `Some(None)` goes back to the partner's zone.
     pub async fn save_preferences(
@@ -1170,6 +1172,7 @@ impl Store {
         timezone: Option<Option<&str>>,
         wanted: &[i64],
         now: DateTime<Utc>,
+        admit: impl Fn(SubscriberStatus, Option<MembershipStatus>) -> crate::domain::Admission,
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE subscribers SET language = $1, updated_at = $2 WHERE id = $3")
@@ -1189,6 +1192,7 @@ impl Store {
             .bind(subscriber_id)
             .fetch_one(&mut *tx)
             .await?;
+        let status = SubscriberStatus::parse(&status).map_err(enum_err)?;
         let current: Vec<(i64, String)> =
             sqlx::query_as("SELECT list_id, status FROM memberships WHERE subscriber_id = $1")
                 .bind(subscriber_id)
@@ -1215,10 +1219,14 @@ impl Store {
             }
         }
         for list_id in wanted {
-            let already = current
+            let member = current
                 .iter()
-                .any(|(l, s)| l == list_id && s == "confirmed");
-            if !already && status == "confirmed" {
+                .find(|(l, _)| l == list_id)
+                .map(|(_, s)| MembershipStatus::parse(s))
+                .transpose()
+                .map_err(enum_err)?;
+            // Preferences only ever confirm: leaving is the loop above.
+            if admit(status, member).membership == Some(MembershipStatus::Confirmed) {
                 Self::upsert_membership(
                     &mut tx,
                     *list_id,

@@ -98,13 +98,30 @@ async fn partners_list(store: &Store) -> MailingList {
         .unwrap()
 }
 
+/// Mei's request from the public form (the form's rule and a double opt-in list give
+/// a new address no consent of its own).
+fn form_request(email: &Email, ip: Option<&str>) -> newsdesk::domain::SubscriptionRequest {
+    newsdesk::domain::SubscriptionRequest {
+        email: email.clone(),
+        name: newsdesk::domain::Text::parse("Mei", 200, false, false).unwrap(),
+        language: newsdesk::domain::Language::parse("en").unwrap(),
+        ip: ip.map(str::to_owned),
+    }
+}
+
 async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
     let list = partners_list(&store).await;
     assert_eq!(list.categories, ["news-events"]);
     let email = Email::parse("Mei@Example.org").unwrap();
     let now = default_now();
     let outcome = store
-        .request_subscription(&email, "Mei", "en", &list, Some("192.0.2.7"), now)
+        .request_subscription(
+            &form_request(&email, Some("192.0.2.7")),
+            &list,
+            None,
+            now,
+            newsdesk::services::subscriptions::public::form_admission(&list),
+        )
         .await
         .unwrap();
     let SubscriptionOutcome::NeedsConfirmation { subscriber_id } = outcome else {
@@ -112,7 +129,13 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
     };
     // Asking again is the same, and does not make a second subscriber.
     let again = store
-        .request_subscription(&email, "Mei", "en", &list, Some("192.0.2.7"), now)
+        .request_subscription(
+            &form_request(&email, Some("192.0.2.7")),
+            &list,
+            None,
+            now,
+            newsdesk::services::subscriptions::public::form_admission(&list),
+        )
         .await
         .unwrap();
     assert_eq!(again, outcome);
@@ -174,7 +197,13 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
         Some(MembershipStatus::Confirmed)
     );
     let confirmed = store
-        .request_subscription(&email, "Mei", "en", &list, None, now)
+        .request_subscription(
+            &form_request(&email, None),
+            &list,
+            None,
+            now,
+            newsdesk::services::subscriptions::public::form_admission(&list),
+        )
         .await
         .unwrap();
     assert_eq!(confirmed, SubscriptionOutcome::NothingToDo);
@@ -1126,7 +1155,7 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
 
     // "a" sends one of its four and records it with its link's hash.
     let sent = &first[0];
-    let (token, hash) = newsdesk::subscriptions::delivery_link_token(sent.id);
+    let (token, hash) = newsdesk::services::subscriptions::delivery_link_token(sent.id);
     a.mark_deliveries_sent(
         &[SentRecord {
             delivery_id: sent.id,
@@ -1144,7 +1173,11 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     a.release();
     for purpose in [TokenPurpose::Unsubscribe, TokenPurpose::Preferences] {
         let grant = store
-            .find_token(&newsdesk::subscriptions::token_hash(&token), purpose, later)
+            .find_token(
+                &newsdesk::services::subscriptions::token_hash(&token),
+                purpose,
+                later,
+            )
             .await
             .unwrap()
             .expect("the sent message's link works");
@@ -1153,12 +1186,12 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
             (sent.subscriber.id, Some(list.id))
         );
     }
-    let (other, _) = newsdesk::subscriptions::delivery_link_token(first[1].id);
+    let (other, _) = newsdesk::services::subscriptions::delivery_link_token(first[1].id);
     for t in [
         other,
         token.replace(&format!("d{}-", sent.id), &format!("d{}-", first[1].id)),
     ] {
-        let hash = newsdesk::subscriptions::token_hash(&t);
+        let hash = newsdesk::services::subscriptions::token_hash(&t);
         assert!(
             store
                 .find_token(&hash, TokenPurpose::Unsubscribe, later)
@@ -1171,7 +1204,7 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     assert!(
         store
             .find_token(
-                &newsdesk::subscriptions::token_hash(&token),
+                &newsdesk::services::subscriptions::token_hash(&token),
                 TokenPurpose::Confirm,
                 later
             )

@@ -2,12 +2,15 @@
 //! row (line number and reason), then apply. The upload waits in a private spool
 //! directory between the two steps, under a random name.
 
-use super::page::{self, FormData, PageResult};
+use super::page::{self, FormData, PageError, PageResult};
 use super::session::{Session, done, random_token};
-use crate::domain::{JoinedVia, Text};
+use crate::domain::{Consent, JoinedVia};
 use crate::http::AppState;
-use crate::import::{FileError, ImportMode, ImportOptions, ImportReport, import_csv};
+use crate::services::ServiceError;
+use crate::services::import::{FILE_FIELD, ImportMode, ImportOptions, ImportReport, import_csv};
+use crate::services::subscriptions::find_list;
 use crate::store::MailingList;
+use axum::extract::multipart::Field;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -154,15 +157,18 @@ async fn terms(
 ) -> Result<Result<Terms, String>, page::PageError> {
     let list = match form.list.trim() {
         "" => None,
-        slug => match state.store.list_by_slug(slug).await? {
-            Some(l) => Some(l),
-            None => return Ok(Err(format!("list: there is no list {slug:?}"))),
+        slug => match find_list(state.app(), slug).await {
+            Ok(l) => Some(l),
+            Err(ServiceError::NotFound(_)) => {
+                return Ok(Err(format!("list: there is no list {slug:?}")));
+            }
+            Err(e) => return Err(e.into()),
         },
     };
     let consent_source = match form.consent_source.trim() {
         "" => None,
-        c => match Text::parse(c, 300, true, false) {
-            Ok(t) => Some(t.into_string()),
+        c => match Consent::parse_source(c) {
+            Ok(c) => Some(c.source),
             Err(m) => return Ok(Err(format!("consent_source: {m}"))),
         },
     };
@@ -186,8 +192,8 @@ async fn run(
     path: &std::path::Path,
     terms: &Terms,
     dry_run: bool,
-) -> anyhow::Result<Result<ImportReport, String>> {
-    let file = std::fs::File::open(path)?;
+) -> Result<Result<ImportReport, String>, PageError> {
+    let file = std::fs::File::open(path).map_err(anyhow::Error::from)?;
     let options = ImportOptions {
         list: terms.list.clone(),
         mode: terms.mode,
@@ -205,10 +211,12 @@ async fn run(
     .await
     {
         Ok(r) => Ok(Ok(r)),
-        Err(e) => match e.downcast::<FileError>() {
-            Ok(file) => Ok(Err(file.0)),
-            Err(e) => Err(e),
-        },
+        Err(ServiceError::Invalid(errors))
+            if errors.0.len() == 1 && errors.0[0].field == FILE_FIELD =>
+        {
+            Ok(Err(errors.0[0].message.clone()))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -253,103 +261,101 @@ async fn text_field(mut field: axum::extract::multipart::Field<'_>) -> Result<St
     String::from_utf8(bytes).map_err(|_| "a form field is not UTF-8".to_owned())
 }
 
-/// Receives the file into the spool, then sends the browser to its preview (a GET,
-/// so the address kept in the history holds no CSRF token and a reload is harmless).
-pub async fn upload(
-    State(state): State<AppState>,
-    session: Session,
-    mut multipart: Multipart,
-) -> PageResult {
-    sweep();
-    let mut form = ImportForm::default();
-    let mut saved: Option<(String, PathBuf, String)> = None;
-    let refused = |form: ImportForm, error: String, saved: Option<(String, PathBuf, String)>| {
-        if let Some((_, path, _)) = saved {
-            let _ = std::fs::remove_file(path);
+/// An upload in the spool.
+struct Spooled {
+    id: String,
+    path: PathBuf,
+    file_name: String,
+}
+
+/// Streams the file field to a new spool file: an upload costs disk, not memory.
+/// `Ok(Err(why))` refuses it (its spool file removed); `Ok(Ok(None))` for an empty field.
+async fn spool_file(
+    mut field: Field<'_>,
+    limit: usize,
+) -> anyhow::Result<Result<Option<Spooled>, String>> {
+    let file_name: String = field
+        .file_name()
+        .unwrap_or("upload.csv")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    let dir = private_spool()?;
+    let id = random_token();
+    let path = dir.join(format!("{id}.csv"));
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?
+    };
+    let mut out = tokio::fs::File::from_std(file);
+    let mut written = 0usize;
+    let refused = |why: String| {
+        let _ = std::fs::remove_file(&path);
+        Ok(Err(why))
+    };
+    loop {
+        let chunk = match field.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => return refused(format!("The file could not be read: {e}")),
+        };
+        written += chunk.len();
+        if written > limit {
+            drop(out);
+            return refused(format!("file: is larger than {} MB", limit / (1024 * 1024)));
         }
-        let (state, session) = (state.clone(), session.clone());
-        async move {
-            form_page(
-                &state,
-                &session,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                form,
-                Some(error),
-            )
-            .await
+        out.write_all(&chunk).await?;
+    }
+    out.flush().await?;
+    if written == 0 {
+        let _ = std::fs::remove_file(&path);
+        return Ok(Ok(None));
+    }
+    Ok(Ok(Some(Spooled {
+        id,
+        path,
+        file_name,
+    })))
+}
+
+/// Reads the upload form into `form`, the file into the spool. `Ok(Err(why))`
+/// refuses it, with nothing left in the spool.
+async fn read_upload(
+    multipart: &mut Multipart,
+    form: &mut ImportForm,
+    limit: usize,
+) -> anyhow::Result<Result<Option<Spooled>, String>> {
+    let mut saved: Option<Spooled> = None;
+    let refused = |saved: Option<Spooled>, why: String| {
+        if let Some(s) = saved {
+            let _ = std::fs::remove_file(s.path);
         }
+        Ok(Err(why))
     };
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                return refused(form, format!("The upload could not be read: {e}"), saved).await;
-            }
+            Ok(None) => return Ok(Ok(saved)),
+            Err(e) => return refused(saved, format!("The upload could not be read: {e}")),
         };
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
             "file" if saved.is_some() => {
-                return refused(form, "file: send one file at a time".into(), saved).await;
+                return refused(saved, "file: send one file at a time".into());
             }
-            "file" => {
-                let file_name: String = field
-                    .file_name()
-                    .unwrap_or("upload.csv")
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(200)
-                    .collect();
-                // Streamed to the spool file: an upload costs disk, not memory.
-                let dir = private_spool()?;
-                let id = random_token();
-                let path = dir.join(format!("{id}.csv"));
-                let file = {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&path)
-                        .map_err(anyhow::Error::from)?
-                };
-                let mut out = tokio::fs::File::from_std(file);
-                let limit = state.settings.max_import_bytes;
-                let mut written = 0usize;
-                let mut field = field;
-                let spooled = Some((id.clone(), path.clone(), file_name.clone()));
-                loop {
-                    let chunk = match field.chunk().await {
-                        Ok(Some(c)) => c,
-                        Ok(None) => break,
-                        Err(e) => {
-                            return refused(
-                                form,
-                                format!("The file could not be read: {e}"),
-                                spooled,
-                            )
-                            .await;
-                        }
-                    };
-                    written += chunk.len();
-                    if written > limit {
-                        drop(out);
-                        let message = format!("file: is larger than {} MB", limit / (1024 * 1024));
-                        return refused(form, message, spooled).await;
-                    }
-                    out.write_all(&chunk).await.map_err(anyhow::Error::from)?;
-                }
-                out.flush().await.map_err(anyhow::Error::from)?;
-                if written == 0 {
-                    let _ = std::fs::remove_file(&path);
-                    continue;
-                }
-                saved = spooled;
-            }
+            "file" => match spool_file(field, limit).await? {
+                Ok(spooled) => saved = spooled,
+                Err(why) => return Ok(Err(why)),
+            },
             "list" | "consent_source" | "mode" => {
                 let value = match text_field(field).await {
                     Ok(v) => v,
-                    Err(m) => return refused(form, m, saved).await,
+                    Err(m) => return refused(saved, m),
                 };
                 match name.as_str() {
                     "list" => form.list = value,
@@ -360,20 +366,40 @@ pub async fn upload(
             _ => {}
         }
     }
-    let Some((id, path, file_name)) = saved else {
-        return refused(form, "file: choose a CSV file to upload".into(), None).await;
+}
+
+/// Receives the file into the spool, then sends the browser to its preview (a GET,
+/// so the address kept in the history holds no CSRF token and a reload is harmless).
+pub async fn upload(
+    State(state): State<AppState>,
+    session: Session,
+    mut multipart: Multipart,
+) -> PageResult {
+    sweep();
+    let mut form = ImportForm::default();
+    let limit = state.settings.max_import_bytes;
+    let refusal = match read_upload(&mut multipart, &mut form, limit).await? {
+        Ok(Some(saved)) => match terms(&state, &form).await? {
+            Ok(_) => {
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("list", &form.list)
+                    .append_pair("consent_source", &form.consent_source)
+                    .append_pair("mode", &form.mode)
+                    .append_pair("name", &saved.file_name)
+                    .finish();
+                let to = format!("/admin/import/{}?{query}", saved.id);
+                return Ok(axum::response::Redirect::to(&to).into_response());
+            }
+            Err(m) => {
+                let _ = std::fs::remove_file(&saved.path);
+                m
+            }
+        },
+        Ok(None) => "file: choose a CSV file to upload".into(),
+        Err(why) => why,
     };
-    if let Err(m) = terms(&state, &form).await? {
-        let _ = std::fs::remove_file(&path);
-        return refused(form, m, None).await;
-    }
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("list", &form.list)
-        .append_pair("consent_source", &form.consent_source)
-        .append_pair("mode", &form.mode)
-        .append_pair("name", &file_name)
-        .finish();
-    Ok(axum::response::Redirect::to(&format!("/admin/import/{id}?{query}")).into_response())
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    form_page(&state, &session, status, form, Some(refusal)).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,10 +1,11 @@
 //! `/api/v1/partners`: partner institutions.
 
-use crate::domain::{FieldErrors, Language, PartnerDraft, Text, TimeZone, WebUrl};
+use crate::domain::{FieldErrors, PartnerDraft, PartnerInput};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
+use crate::services::people;
 use crate::store::Partner;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -61,33 +62,16 @@ impl From<Partner> for PartnerResponse {
     }
 }
 
-impl PartnerRequest {
-    pub(crate) fn into_draft(self) -> Result<PartnerDraft, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let name = errors.check("name", Text::parse(&self.name, 200, true, false));
-        let country = errors.check("country", Text::parse(&self.country, 100, false, false));
-        let website = match self.website.as_deref().filter(|w| !w.trim().is_empty()) {
-            Some(w) => errors
-                .check("website", WebUrl::parse(w))
-                .map(|u| Some(u.as_str().to_owned())),
-            None => Some(None),
-        };
-        let timezone = match self.timezone.as_deref() {
-            Some(t) => errors.check("timezone", TimeZone::parse(t)),
-            None => Some(TimeZone::default()),
-        };
-        let language = match self.language.as_deref() {
-            Some(l) => errors.check("language", Language::parse(l)),
-            None => Some(Language::default()),
-        };
-        errors.finish(|| {
-            Some(PartnerDraft {
-                name: name?,
-                country: country?,
-                website: website?,
-                timezone: timezone?,
-                language: language?,
-            })
+impl TryFrom<PartnerRequest> for PartnerDraft {
+    type Error = FieldErrors;
+
+    fn try_from(r: PartnerRequest) -> Result<Self, FieldErrors> {
+        PartnerDraft::parse(&PartnerInput {
+            name: r.name,
+            country: r.country,
+            website: r.website,
+            timezone: r.timezone,
+            language: r.language,
         })
     }
 }
@@ -106,15 +90,8 @@ async fn list_partners(
     _: AdminUser,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<PartnerResponse>>> {
-    Ok(Json(
-        state
-            .store
-            .list_partners()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    let partners = people::partners(state.app()).await?;
+    Ok(Json(partners.into_iter().map(Into::into).collect()))
 }
 
 /// Add a partner institution.
@@ -127,11 +104,8 @@ async fn create_partner(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<PartnerRequest>,
 ) -> ApiResult<(StatusCode, Json<PartnerResponse>)> {
-    let draft = request.into_draft()?;
-    let partner = state
-        .store
-        .create_partner(&draft, state.clock.now())
-        .await?;
+    let draft = PartnerDraft::try_from(request)?;
+    let partner = people::create_partner(state.app(), &draft).await?;
     Ok((StatusCode::CREATED, Json(partner.into())))
 }
 
@@ -145,12 +119,7 @@ async fn get_partner(
     Path(id): Path<String>,
 ) -> ApiResult<Json<PartnerResponse>> {
     let id = parse_id("partner", &id)?;
-    let partner = state
-        .store
-        .partner_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("partner {id}")))?;
-    Ok(Json(partner.into()))
+    Ok(Json(people::partner(state.app(), id).await?.into()))
 }
 
 /// Replace a partner's details.
@@ -165,11 +134,9 @@ async fn update_partner(
     ApiJson(request): ApiJson<PartnerRequest>,
 ) -> ApiResult<Json<PartnerResponse>> {
     let id = parse_id("partner", &id)?;
-    let draft = request.into_draft()?;
+    let draft = PartnerDraft::try_from(request)?;
     Ok(Json(
-        state
-            .store
-            .update_partner(id, &draft, state.clock.now())
+        people::update_partner(state.app(), id, &draft)
             .await?
             .into(),
     ))
@@ -185,6 +152,6 @@ async fn delete_partner(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id("partner", &id)?;
-    state.store.delete_partner(id).await?;
+    people::delete_partner(state.app(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

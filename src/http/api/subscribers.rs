@@ -2,16 +2,17 @@
 
 use super::partners::parse_id;
 use crate::domain::{
-    Consent, Email, FieldErrors, JoinedVia, Language, MembershipStatus, SubscriberDraft,
-    SubscriberStatus, Text, TimeZone,
+    Consent, FieldErrors, JoinedVia, MembershipStatus, StatusChange, SubscriberDraft,
+    SubscriberInput, SubscriberStatus, Text,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
-use crate::import::{FileError, ImportMode, ImportOptions, ImportReport, export_csv, import_csv};
+use crate::services::import::{ImportMode, ImportOptions, ImportReport, export_csv, import_csv};
+use crate::services::people;
+use crate::services::subscriptions::{self, add_subscriber};
 use crate::store::{MailingList, Subscriber, SubscriberFilter};
-use crate::subscriptions::add_subscriber;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -146,73 +147,28 @@ pub struct SubscriberQuery {
     pub per_page: Option<String>,
 }
 
-fn check_attributes(attributes: &BTreeMap<String, String>, errors: &mut FieldErrors) {
-    if attributes.len() > 50 {
-        errors.add("attributes", "must hold at most 50 entries");
-    }
-    for (k, v) in attributes {
-        if k.is_empty() || k.len() > 100 || k.chars().any(char::is_control) {
-            errors.add(
-                format!("attributes.{k}"),
-                "names must be 1 to 100 characters without control characters",
-            );
-        }
-        if v.chars().count() > 1000 || v.chars().any(char::is_control) {
-            errors.add(
-                format!("attributes.{k}"),
-                "must be at most 1000 characters without control characters",
-            );
-        }
-    }
-}
-
 impl SubscriberRequest {
+    fn input(&self) -> SubscriberInput {
+        SubscriberInput {
+            email: self.email.clone(),
+            name: self.name.clone(),
+            partner_id: self.partner_id,
+            language: self.language.clone(),
+            timezone: self.timezone.clone(),
+            attributes: self.attributes.clone(),
+            consent_source: self.consent_source.clone(),
+        }
+    }
+
+    /// The checked subscriber and the consent stated with them.
     pub(crate) fn to_draft(&self) -> Result<(SubscriberDraft, Option<Consent>), FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let email = errors.check("email", Email::parse(&self.email));
-        let name = errors.check("name", Text::parse(&self.name, 200, false, false));
-        let language = match self.language.as_deref() {
-            Some(l) => errors.check("language", Language::parse(l)),
-            None => Some(Language::default()),
-        };
-        check_attributes(&self.attributes, &mut errors);
-        let timezone = match self.timezone.as_deref() {
-            Some(t) => errors.check("timezone", TimeZone::parse(t)).map(Some),
-            None => Some(None),
-        };
-        let consent = match self.consent_source.as_deref() {
-            Some(c) => errors
-                .check("consent_source", Text::parse(c, 300, true, false))
-                .map(|t| {
-                    Some(Consent {
-                        source: t.into_string(),
-                        ip: None,
-                    })
-                }),
-            None => Some(None),
-        };
-        errors.finish(|| {
-            Some((
-                SubscriberDraft {
-                    email: email?,
-                    name: name?,
-                    partner: self.partner_id,
-                    language: language?,
-                    timezone: timezone?,
-                    attributes: self.attributes.clone(),
-                },
-                consent?,
-            ))
-        })
+        SubscriberDraft::parse(&self.input())
     }
 }
 
+/// The list with this slug (404 otherwise).
 pub(crate) async fn find_list(state: &AppState, slug: &str) -> ApiResult<MailingList> {
-    state
-        .store
-        .list_by_slug(slug)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("list {slug:?}")))
+    Ok(subscriptions::find_list(state.app(), slug).await?)
 }
 
 /// Search and filter subscribers.
@@ -250,17 +206,18 @@ async fn list_subscribers(
         Some(slug) => Some(find_list(&state, slug).await?.id),
         None => None,
     };
-    let (subscribers, total) = state
-        .store
-        .list_subscribers(&SubscriberFilter {
+    let (subscribers, total) = people::search_subscribers(
+        state.app(),
+        &SubscriberFilter {
             list,
             status,
             partner,
             search: search.map(str::to_owned),
             limit: per_page,
             offset: u64::from(page - 1) * u64::from(per_page),
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(Json(SubscriberList {
         subscribers: subscribers.into_iter().map(Into::into).collect(),
         total,
@@ -299,16 +256,11 @@ async fn get_subscriber(
     Path(id): Path<String>,
 ) -> ApiResult<Json<SubscriberResponse>> {
     let id = parse_id("subscriber", &id)?;
-    let subscriber = state
-        .store
-        .subscriber_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("subscriber {id}")))?;
-    let memberships = state.store.memberships_of(id).await?;
-    let history = state.store.history_of(id).await?;
-    let mut response = SubscriberResponse::from(subscriber);
+    let record = people::subscriber_record(state.app(), id).await?;
+    let mut response = SubscriberResponse::from(record.subscriber);
     response.memberships = Some(
-        memberships
+        record
+            .memberships
             .into_iter()
             .map(|m| MembershipResponse {
                 list: m.list_slug,
@@ -320,7 +272,8 @@ async fn get_subscriber(
             .collect(),
     );
     response.history = Some(
-        history
+        record
+            .history
             .into_iter()
             .map(|h| HistoryEntry {
                 at: h.at,
@@ -346,9 +299,7 @@ async fn update_subscriber(
     let id = parse_id("subscriber", &id)?;
     let (draft, _) = request.to_draft()?;
     Ok(Json(
-        state
-            .store
-            .update_subscriber(id, &draft, state.clock.now())
+        people::update_subscriber(state.app(), id, &draft)
             .await?
             .into(),
     ))
@@ -375,19 +326,9 @@ async fn set_status(
     ApiJson(request): ApiJson<StatusRequest>,
 ) -> ApiResult<Json<SubscriberResponse>> {
     let id = parse_id("subscriber", &id)?;
-    let mut errors = FieldErrors::new();
-    let status = errors.check("status", SubscriberStatus::parse(&request.status));
-    let reason = errors.check("reason", Text::parse(&request.reason, 300, false, false));
-    let (status, reason) = errors.finish(|| Some((status?, reason?)))?;
-    let reason = if reason.as_str().is_empty() {
-        "set by an admin"
-    } else {
-        reason.as_str()
-    };
+    let change = StatusChange::parse(&request.status, &request.reason)?;
     Ok(Json(
-        state
-            .store
-            .set_subscriber_status(id, status, reason, state.clock.now())
+        people::set_status(state.app(), id, &change, None)
             .await?
             .into(),
     ))
@@ -403,7 +344,7 @@ async fn delete_subscriber(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id("subscriber", &id)?;
-    state.store.delete_subscriber(id).await?;
+    people::delete_subscriber(state.app(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -508,15 +449,7 @@ async fn import_subscribers(
         state.clock.now(),
         |_| {},
     )
-    .await
-    .map_err(|e| match e.downcast::<FileError>() {
-        Ok(file) => {
-            let mut errors = FieldErrors::new();
-            errors.add("file", file.0);
-            AppError::Validation(errors)
-        }
-        Err(e) => AppError::Internal(e),
-    })?;
+    .await?;
     Ok(Json(report))
 }
 

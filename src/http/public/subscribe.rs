@@ -1,11 +1,11 @@
 //! The public side of lists: subscribe, confirm, one-click unsubscribe, preferences.
 
 use super::views::Page;
-use crate::domain::{Email, FieldErrors, Language, Slug, Text, TimeZone, Visibility};
+use crate::domain::MembershipStatus;
 use crate::http::AppState;
 use crate::http::error::AppError;
-use crate::store::{MailingList, SubscriptionOutcome, TokenPurpose};
-use crate::subscriptions::{mint_token, send_confirmation_later, token_hash};
+use crate::services::subscriptions::public::{self, PreferencesInput, SubscribeInput};
+use crate::store::MailingList;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -62,13 +62,7 @@ struct FormBody {
 }
 
 async fn public_lists(state: &AppState) -> Result<Vec<MailingList>, AppError> {
-    Ok(state
-        .store
-        .list_lists()
-        .await?
-        .into_iter()
-        .filter(|l| l.visibility == Visibility::Public)
-        .collect())
+    Ok(public::public_lists(state.app()).await?)
 }
 
 fn html(
@@ -174,48 +168,6 @@ fn render_form(
     html(state, status, "subscribe", "Subscribe", body)
 }
 
-struct Request {
-    email: Email,
-    name: Text,
-    language: Language,
-    list: MailingList,
-}
-
-fn check(form: &SubscribeForm, lists: &[MailingList]) -> Result<Request, FieldErrors> {
-    let mut errors = FieldErrors::new();
-    let email = errors.check("email", Email::parse(&form.email));
-    let name = errors.check("name", Text::parse(&form.name, 200, false, false));
-    let language = match form.language.as_deref().filter(|l| !l.is_empty()) {
-        Some(l) => errors.check("language", Language::parse(l)),
-        None => Some(Language::default()),
-    };
-    let list = match form.list.as_deref().filter(|l| !l.is_empty()) {
-        None if lists.len() == 1 => Some(lists[0].clone()),
-        None => {
-            errors.add("list", "choose a list");
-            None
-        }
-        Some(slug) => {
-            // A private list is answered exactly like one that does not exist.
-            let found = Slug::parse(slug)
-                .ok()
-                .and_then(|s| lists.iter().find(|l| l.slug == s.as_str()));
-            if found.is_none() {
-                errors.add("list", format!("there is no public list {slug:?}"));
-            }
-            found.cloned()
-        }
-    };
-    errors.finish(|| {
-        Some(Request {
-            email: email?,
-            name: name?,
-            language: language?,
-            list: list?,
-        })
-    })
-}
-
 /// `POST /subscribe`, from the form or as JSON. The answer is the same whether the
 /// address was new, pending or confirmed already.
 pub async fn subscribe(
@@ -260,14 +212,19 @@ pub async fn subscribe(
             }
         }
     };
-    let lists = match public_lists(&state).await {
-        Ok(l) => l,
-        Err(e) => return e.into_response(),
+    let input = SubscribeInput {
+        email: &form.email,
+        name: &form.name,
+        list: form.list.as_deref(),
+        language: form.language.as_deref(),
     };
-    let request = match check(&form, &lists) {
-        Ok(r) => r,
-        Err(errors) if json => return AppError::Validation(errors).into_response(),
-        Err(errors) => {
+    match public::subscribe(state.app(), &input, &client.to_string()).await {
+        Ok(()) => {}
+        Err(crate::services::ServiceError::Invalid(errors)) if !json => {
+            let lists = match public_lists(&state).await {
+                Ok(l) => l,
+                Err(e) => return e.into_response(),
+            };
             return render_form(
                 &state,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -276,25 +233,6 @@ pub async fn subscribe(
                 errors.0,
             );
         }
-    };
-    let now = state.clock.now();
-    let ip = client.to_string();
-    let outcome = state
-        .store
-        .request_subscription(
-            &request.email,
-            request.name.as_str(),
-            request.language.as_str(),
-            &request.list,
-            Some(&ip),
-            now,
-        )
-        .await;
-    match outcome {
-        Ok(SubscriptionOutcome::NeedsConfirmation { subscriber_id }) => {
-            send_confirmation_later(state.app(), subscriber_id, request.list.clone())
-        }
-        Ok(SubscriptionOutcome::Joined { .. } | SubscriptionOutcome::NothingToDo) => {}
         Err(e) => return AppError::from(e).into_response(),
     }
     let text =
@@ -312,51 +250,18 @@ pub async fn subscribe(
 
 /// `GET /subscribe/confirm/{token}`: the link in the confirmation mail.
 pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let now = state.clock.now();
-    let confirmed = match state
-        .store
-        .confirm_subscription(&token_hash(&token), now)
-        .await
-    {
-        Ok(c) => c,
+    let confirmed = match public::confirm(state.app(), &token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return unknown_link(&state),
         Err(e) => return AppError::from(e).into_response(),
     };
-    let Some((subscriber_id, list_id)) = confirmed else {
-        return unknown_link(&state);
-    };
-    let list_name = match list_id {
-        Some(id) => state
-            .store
-            .list_by_id(id)
-            .await
-            .ok()
-            .flatten()
-            .map(|l| l.name),
-        None => None,
-    };
-    let preferences = match mint_token(
-        &state.store,
-        subscriber_id,
-        TokenPurpose::Preferences,
-        None,
-        None,
-        now,
-    )
-    .await
-    {
-        Ok(t) => Some((
+    let preferences = confirmed.preferences_token.map(|t| {
+        (
             format!("{}/preferences/{t}", state.settings.base_url),
             "Manage your subscriptions",
-        )),
-        Err(e) => {
-            tracing::warn!(
-                error = format!("{e:#}"),
-                "could not make a preferences link"
-            );
-            None
-        }
-    };
-    let line = match list_name {
+        )
+    });
+    let line = match confirmed.list_name {
         Some(name) => format!("Your address is confirmed. You will receive {name}."),
         None => "Your address is confirmed.".to_owned(),
     };
@@ -374,25 +279,10 @@ pub async fn unsubscribe_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Response {
-    let now = state.clock.now();
-    let grant = match state
-        .store
-        .find_token(&token_hash(&token), TokenPurpose::Unsubscribe, now)
-        .await
-    {
-        Ok(Some(g)) => g,
+    let target = match public::unsubscribe_target(state.app(), &token).await {
+        Ok(Some(t)) => t,
         Ok(None) => return unknown_link(&state),
         Err(e) => return AppError::from(e).into_response(),
-    };
-    let subscriber = state
-        .store
-        .subscriber_by_id(grant.subscriber_id)
-        .await
-        .ok()
-        .flatten();
-    let list = match grant.list_id {
-        Some(id) => state.store.list_by_id(id).await.ok().flatten(),
-        None => None,
     };
     #[derive(Serialize)]
     struct Body {
@@ -401,10 +291,10 @@ pub async fn unsubscribe_page(
         action: String,
     }
     let body = Body {
-        list_name: list
-            .map(|l| l.name)
+        list_name: target
+            .list_name
             .unwrap_or_else(|| "any mail from us".into()),
-        email: subscriber.map(|s| s.email).unwrap_or_default(),
+        email: target.email.unwrap_or_default(),
         action: format!("{}/unsubscribe/{token}", state.settings.base_url),
     };
     html(&state, StatusCode::OK, "unsubscribe", "Unsubscribe", body)
@@ -423,19 +313,15 @@ pub async fn unsubscribe(
         return AppError::BadRequest("the body must be List-Unsubscribe=One-Click".into())
             .into_response();
     }
-    match state
-        .store
-        .unsubscribe_by_token(&token_hash(&token), state.clock.now())
-        .await
-    {
-        Ok(Some(_)) => message(
+    match public::unsubscribe(state.app(), &token).await {
+        Ok(true) => message(
             &state,
             StatusCode::OK,
             "You are unsubscribed",
             &["You will not receive this list any more. Other lists you are on are not affected."],
             None,
         ),
-        Ok(None) => unknown_link(&state),
+        Ok(false) => unknown_link(&state),
         Err(e) => AppError::from(e).into_response(),
     }
 }
@@ -468,72 +354,44 @@ struct ZoneOption {
 }
 
 async fn preferences_page(state: &AppState, token: &str, saved: bool) -> Response {
-    let now = state.clock.now();
-    let grant = match state
-        .store
-        .find_token(&token_hash(token), TokenPurpose::Preferences, now)
-        .await
-    {
-        Ok(Some(g)) => g,
+    let found = match public::preferences(state.app(), token).await {
+        Ok(Some(p)) => p,
         Ok(None) => return unknown_link(state),
         Err(e) => return AppError::from(e).into_response(),
     };
-    let result = async {
-        let subscriber = state
-            .store
-            .subscriber_by_id(grant.subscriber_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("subscriber".into()))?;
-        let memberships = state.store.memberships_of(subscriber.id).await?;
-        let lists = state.store.list_lists().await?;
-        let institution_zone = match subscriber.partner_id {
-            Some(id) => state.store.partner_by_id(id).await?.map(|p| p.timezone),
-            None => None,
-        };
-        let shown: Vec<PreferenceList> = lists
+    let subscriber = found.subscriber;
+    let body = PreferencesBody {
+        email: subscriber.email,
+        action: format!("{}/preferences/{token}", state.settings.base_url),
+        lists: found
+            .lists
             .into_iter()
-            .filter_map(|l| {
-                let membership = memberships.iter().find(|m| m.list_id == l.id);
-                if l.visibility == Visibility::Private && membership.is_none() {
-                    return None;
-                }
-                let status = membership.map(|m| m.status);
-                Some(PreferenceList {
-                    checked: status == Some(crate::domain::MembershipStatus::Confirmed),
-                    pending: status == Some(crate::domain::MembershipStatus::Pending),
-                    slug: l.slug,
-                    name: l.name,
-                    description: l.description,
-                })
+            .map(|(l, status)| PreferenceList {
+                checked: status == Some(MembershipStatus::Confirmed),
+                pending: status == Some(MembershipStatus::Pending),
+                slug: l.slug,
+                name: l.name,
+                description: l.description,
             })
-            .collect();
-        Ok::<_, AppError>(PreferencesBody {
-            email: subscriber.email,
-            action: format!("{}/preferences/{token}", state.settings.base_url),
-            lists: shown,
-            languages: languages(&subscriber.language),
-            zones: chrono_tz::TZ_VARIANTS
-                .iter()
-                .map(|z| ZoneOption {
-                    name: z.name(),
-                    selected: subscriber.timezone.as_deref() == Some(z.name()),
-                })
-                .collect(),
-            institution_zone,
-            saved,
-        })
-    }
-    .await;
-    match result {
-        Ok(body) => html(
-            state,
-            StatusCode::OK,
-            "preferences",
-            "Your subscriptions",
-            body,
-        ),
-        Err(e) => e.into_response(),
-    }
+            .collect(),
+        languages: languages(&subscriber.language),
+        zones: chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|z| ZoneOption {
+                name: z.name(),
+                selected: subscriber.timezone.as_deref() == Some(z.name()),
+            })
+            .collect(),
+        institution_zone: found.institution_zone,
+        saved,
+    };
+    html(
+        state,
+        StatusCode::OK,
+        "preferences",
+        "Your subscriptions",
+        body,
+    )
 }
 
 pub async fn preferences(State(state): State<AppState>, Path(token): Path<String>) -> Response {
@@ -546,72 +404,18 @@ pub async fn save_preferences(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Response {
-    let now = state.clock.now();
-    let grant = match state
-        .store
-        .find_token(&token_hash(&token), TokenPurpose::Preferences, now)
-        .await
-    {
-        Ok(Some(g)) => g,
-        Ok(None) => return unknown_link(&state),
-        Err(e) => return AppError::from(e).into_response(),
-    };
-    let mut language = None;
-    let mut timezone = None;
-    let mut wanted_slugs = Vec::new();
+    let mut input = PreferencesInput::default();
     for (k, v) in url::form_urlencoded::parse(&body) {
         match k.as_ref() {
-            "language" => language = Some(v.into_owned()),
-            "timezone" => timezone = Some(v.into_owned()),
-            "list" => wanted_slugs.push(v.into_owned()),
+            "language" => input.language = Some(v.into_owned()),
+            "timezone" => input.timezone = Some(v.into_owned()),
+            "list" => input.lists.push(v.into_owned()),
             _ => {}
         }
     }
-    let result = async {
-        let mut errors = FieldErrors::new();
-        let language = match language.as_deref() {
-            Some(l) => errors.check("language", Language::parse(l)),
-            None => Some(Language::default()),
-        };
-        // Empty: the institution's zone.
-        let timezone = match timezone.as_deref().map(str::trim) {
-            None => Some(None),
-            Some("") => Some(Some(None)),
-            Some(t) => errors
-                .check("timezone", TimeZone::parse(t))
-                .map(|z| Some(Some(z))),
-        };
-        let lists = state.store.list_lists().await?;
-        let memberships = state.store.memberships_of(grant.subscriber_id).await?;
-        let mut wanted = Vec::new();
-        for slug in &wanted_slugs {
-            // Private lists can be kept but not joined from here.
-            match lists.iter().find(|l| &l.slug == slug) {
-                Some(l)
-                    if l.visibility == Visibility::Public
-                        || memberships.iter().any(|m| m.list_id == l.id) =>
-                {
-                    wanted.push(l.id)
-                }
-                _ => errors.add("list", format!("there is no list {slug:?} to join")),
-            }
-        }
-        let (language, timezone) = errors.finish(|| Some((language?, timezone?)))?;
-        state
-            .store
-            .save_preferences(
-                grant.subscriber_id,
-                language.as_str(),
-                timezone.as_ref().map(|z| z.as_ref().map(|z| z.name())),
-                &wanted,
-                now,
-            )
-            .await?;
-        Ok::<_, AppError>(())
-    }
-    .await;
-    match result {
-        Ok(()) => preferences_page(&state, &token, true).await,
-        Err(e) => e.into_response(),
+    match public::save_preferences(state.app(), &token, &input).await {
+        Ok(true) => preferences_page(&state, &token, true).await,
+        Ok(false) => unknown_link(&state),
+        Err(e) => AppError::from(e).into_response(),
     }
 }

@@ -1,12 +1,8 @@
-//! The subscriber's side: tokens for mailed links, confirmation mails.
+//! Tokens for mailed links: made at random, stored only as hashes.
 
-use crate::app::App;
-use crate::domain::MembershipStatus;
-use crate::mail::OutgoingMail;
-use crate::store::{MailingList, Store, TokenPurpose};
-use chrono::{DateTime, Duration, Utc};
+use crate::store::{Store, TokenPurpose};
+use chrono::{DateTime, Utc};
 use rand::RngCore;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
@@ -126,7 +122,7 @@ pub async fn mint_token(
     list_id: Option<i64>,
     expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> anyhow::Result<String> {
+) -> crate::store::StoreResult<String> {
     let token = new_token();
     store
         .store_token(
@@ -144,175 +140,6 @@ pub async fn mint_token(
 /// `list.host` for the List-Id header.
 pub fn list_id_header(list_slug: &str, base_url: &str) -> String {
     format!("{list_slug}.{}", crate::feeds::tag_authority(base_url))
-}
-
-#[derive(Serialize)]
-struct ConfirmMail<'a> {
-    name: &'a str,
-    list_name: &'a str,
-    site_name: &'a str,
-    site_url: &'a str,
-    confirm_url: String,
-    unsubscribe_url: String,
-    valid_days: i64,
-}
-
-/// Sends the mail whose link confirms the address and joins the list.
-pub async fn send_confirmation(
-    state: &App,
-    subscriber_id: i64,
-    list: &MailingList,
-) -> anyhow::Result<()> {
-    let now = state.clock.now();
-    let subscriber = state
-        .store
-        .subscriber_by_id(subscriber_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("subscriber {subscriber_id} vanished"))?;
-    let store = &state.store;
-    let base = &state.settings.base_url;
-    let confirm = mint_token(
-        store,
-        subscriber_id,
-        TokenPurpose::Confirm,
-        Some(list.id),
-        Some(now + Duration::days(CONFIRM_DAYS)),
-        now,
-    )
-    .await?;
-    let unsubscribe = mint_token(
-        store,
-        subscriber_id,
-        TokenPurpose::Unsubscribe,
-        Some(list.id),
-        None,
-        now,
-    )
-    .await?;
-    let unsubscribe_url = format!("{base}/unsubscribe/{unsubscribe}");
-    let data = ConfirmMail {
-        name: &subscriber.name,
-        list_name: &list.name,
-        site_name: &state.settings.site_name,
-        site_url: base,
-        confirm_url: format!("{base}/subscribe/confirm/{confirm}"),
-        unsubscribe_url: unsubscribe_url.clone(),
-        valid_days: CONFIRM_DAYS,
-    };
-    let rendered = state
-        .templates
-        .render_email("confirm", &subscriber.language, &data)?;
-    let mail = OutgoingMail {
-        to_email: subscriber.email.clone(),
-        to_name: subscriber.name.clone(),
-        subject: format!("Please confirm: {}", list.name),
-        text: rendered.text,
-        html: rendered.html,
-        list_unsubscribe: Some(unsubscribe_url),
-        list_id: Some(list_id_header(&list.slug, base)),
-    };
-    state
-        .mailer
-        .send(&mail)
-        .await
-        .map_err(|e| anyhow::anyhow!("sending the confirmation mail: {e}"))?;
-    Ok(())
-}
-
-/// Sends a confirmation in the background so the answer to the request neither waits
-/// for the mail server nor reveals by its timing whether a mail went out.
-pub fn send_confirmation_later(state: &App, subscriber_id: i64, list: MailingList) {
-    let state = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = send_confirmation(&state, subscriber_id, &list).await {
-            tracing::warn!(
-                error = format!("{e:#}"),
-                subscriber_id,
-                list = list.slug,
-                "confirmation mail not sent"
-            );
-        }
-    });
-}
-
-/// An admin adds a contact (through the API or the pages), optionally on a list. A
-/// stated consent, or a single opt-in list, confirms them at once; otherwise, on a
-/// list, they stay pending and are mailed a confirmation link. Returns the subscriber
-/// and, with a list, where they stand on it.
-pub async fn add_subscriber(
-    state: &App,
-    draft: &crate::domain::SubscriberDraft,
-    consent: Option<crate::domain::Consent>,
-    list: Option<MailingList>,
-    now: DateTime<Utc>,
-) -> crate::store::StoreResult<(crate::store::Subscriber, Option<MembershipStatus>)> {
-    let single = list
-        .as_ref()
-        .is_some_and(|l| l.opt_in == crate::domain::OptIn::Single);
-    let consent = consent.or_else(|| {
-        single.then(|| crate::domain::Consent {
-            source: "admin: single opt-in list".into(),
-            ip: None,
-        })
-    });
-    let subscriber = state
-        .store
-        .create_subscriber(
-            draft,
-            crate::domain::JoinedVia::Admin,
-            consent.as_ref(),
-            now,
-        )
-        .await?;
-    let Some(list) = list else {
-        return Ok((subscriber, None));
-    };
-    let status = if consent.is_some() {
-        MembershipStatus::Confirmed
-    } else {
-        MembershipStatus::Pending
-    };
-    state
-        .store
-        .set_membership(list.id, subscriber.id, status, "added by an admin", now)
-        .await?;
-    if status == MembershipStatus::Pending {
-        send_confirmation_later(state, subscriber.id, list);
-    }
-    Ok((subscriber, Some(status)))
-}
-
-/// An admin (`by`) puts an existing subscriber on a list: confirmed at once with a
-/// stated consent, on a single opt-in list, or when their address is confirmed
-/// already; otherwise pending, with a confirmation mail.
-pub async fn add_to_list(
-    state: &App,
-    list: &MailingList,
-    subscriber: &crate::store::Subscriber,
-    consent: Option<&str>,
-    by: &str,
-    now: DateTime<Utc>,
-) -> crate::store::StoreResult<MembershipStatus> {
-    let confirmed = consent.is_some()
-        || list.opt_in == crate::domain::OptIn::Single
-        || subscriber.status == crate::domain::SubscriberStatus::Confirmed;
-    let status = if confirmed {
-        MembershipStatus::Confirmed
-    } else {
-        MembershipStatus::Pending
-    };
-    let why = match consent {
-        Some(c) => format!("added by {by}; consent: {c}"),
-        None => format!("added by {by}"),
-    };
-    state
-        .store
-        .set_membership(list.id, subscriber.id, status, &why, now)
-        .await?;
-    if status == MembershipStatus::Pending {
-        send_confirmation_later(state, subscriber.id, list.clone());
-    }
-    Ok(status)
 }
 
 #[cfg(test)]
