@@ -70,7 +70,9 @@ pub async fn due(
         return Ok(TickOutcome::NotDue);
     }
     let period = IsoWeek::containing(fired, tz);
-    let created = crate::services::digests::build(&app.store, list, period, trigger, Some(fired), now).await?;
+    let created =
+        crate::services::digests::build(&app.store, list, period, trigger, Some(fired), now)
+            .await?;
     app.outbox_wake.notify_one();
     Ok(match created {
         Created::New(d) => {

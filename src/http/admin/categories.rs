@@ -1,7 +1,6 @@
 //! Categories: the tree; create, rename, move, delete (refused with the reason when
 //! the category is not empty).
 
-use super::form::Posted;
 use super::page::{self, FormData, FormErrors, PageError, PageResult};
 use super::session::{Session, done};
 use crate::domain::{CategoryInput, Slug};
@@ -131,11 +130,7 @@ fn input(f: &FormData) -> CategoryInput {
     }
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    session: Session,
-    Posted(f): Posted,
-) -> PageResult {
+pub async fn create(State(state): State<AppState>, session: Session, f: FormData) -> PageResult {
     let form = NewForm {
         slug: f.get("slug").into(),
         name: f.get("name").into(),
@@ -171,7 +166,7 @@ pub async fn update(
     State(state): State<AppState>,
     session: Session,
     Path(slug): Path<String>,
-    Posted(f): Posted,
+    f: FormData,
 ) -> PageResult {
     if Slug::parse(&slug).is_err() {
         return Err(PageError(AppError::NotFound(format!("category {slug:?}"))));

@@ -1,7 +1,6 @@
 //! Items: a list with search and filters, the create/edit form with a Markdown
 //! preview and event fields, publish now or at a time, unpublish, delete.
 
-use super::form::Posted;
 use super::page::{
     self, Choice, FormData, FormErrors, PageError, PageResult, parse_id, when_opt, zone_choices,
 };
@@ -537,11 +536,7 @@ async fn save(
     .await
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    session: Session,
-    Posted(form): Posted,
-) -> PageResult {
+pub async fn create(State(state): State<AppState>, session: Session, form: FormData) -> PageResult {
     save(&state, &session, None, form).await
 }
 
@@ -549,14 +544,14 @@ pub async fn update(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Posted(form): Posted,
+    form: FormData,
 ) -> PageResult {
     let item = find(&state, &id).await?;
     save(&state, &session, Some(item), form).await
 }
 
 /// The rendered, sanitised Markdown of the form's body (for the live preview).
-pub async fn preview(Posted(form): Posted) -> impl IntoResponse {
+pub async fn preview(form: FormData) -> impl IntoResponse {
     Html(content::preview(form.get("body")))
 }
 
@@ -564,7 +559,7 @@ pub async fn publish(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Posted(form): Posted,
+    form: FormData,
 ) -> PageResult {
     let item = find(&state, &id).await?;
     let to = format!("/admin/items/{}", item.id);

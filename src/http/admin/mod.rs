@@ -5,7 +5,6 @@
 mod categories;
 mod dashboard;
 mod digests;
-mod form;
 mod import;
 mod items;
 mod lists;

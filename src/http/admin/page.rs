@@ -60,7 +60,13 @@ impl FormData {
 impl<S: Send + Sync> FromRequest<S> for FormData {
     type Rejection = Response;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    /// The session check parsed the body already for its CSRF token and left the
+    /// values in the request's extensions; only where no check ran (the sign-in form)
+    /// is the body read here.
+    async fn from_request(mut req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(parsed) = req.extensions_mut().remove::<FormData>() {
+            return Ok(parsed);
+        }
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
@@ -247,17 +253,6 @@ impl FormErrors {
         let mut e = FieldErrors::new();
         e.add(field, message);
         Self::new(e, fields)
-    }
-}
-
-/// A store error on a form: conflicts and invalid references become field errors the
-/// form shows; anything else is an error page.
-pub fn form_error(e: StoreError, fields: &[&str]) -> Result<FormErrors, PageError> {
-    match e {
-        StoreError::Conflict { field, message } | StoreError::Invalid { field, message } => {
-            Ok(FormErrors::one(&field, message, fields))
-        }
-        other => Err(other.into()),
     }
 }
 

@@ -1,8 +1,7 @@
 //! Users (admins only): add one with a generated password, change role, disable,
 //! set a new password. Everyone: their own account and password.
 
-use super::form::Posted;
-use super::page::{self, PageResult, parse_id, when, when_opt};
+use super::page::{self, FormData, PageResult, parse_id, when, when_opt};
 use super::session::{Session, done};
 use crate::http::AppState;
 use crate::services::ServiceError;
@@ -99,11 +98,7 @@ async fn refused(state: &AppState, session: &Session, what: &str, e: ServiceErro
     .await
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    session: Session,
-    Posted(f): Posted,
-) -> PageResult {
+pub async fn create(State(state): State<AppState>, session: Session, f: FormData) -> PageResult {
     let now = state.clock.now();
     let added = users::add_user(&state.store, now, f.get("name"), f.get("role"), None).await;
     match added {
@@ -123,7 +118,7 @@ pub async fn update(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Posted(f): Posted,
+    f: FormData,
 ) -> PageResult {
     let id = parse_id("user", &id)?;
     let disabled = f.get("disabled") == "yes";
@@ -188,7 +183,7 @@ pub async fn account(State(state): State<AppState>, session: Session) -> PageRes
 pub async fn change_own_password(
     State(state): State<AppState>,
     session: Session,
-    Posted(f): Posted,
+    f: FormData,
 ) -> PageResult {
     let change = PasswordChange {
         current: f.get("current").to_owned(),
