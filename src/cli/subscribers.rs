@@ -46,7 +46,10 @@ pub(super) async fn subscribers(
         Ok(()) => Ok(()),
         Err(ServiceError::Internal(e)) => Err(e),
         Err(e) => {
-            eprintln!("newsdesk: {e}");
+            match &e {
+                ServiceError::NotFound(what) => eprintln!("newsdesk: there is no {what}"),
+                other => eprintln!("newsdesk: {other}"),
+            }
             std::process::exit(i32::from(e.exit_code()));
         }
     }

@@ -98,10 +98,16 @@ mod tests {
     const SILENT: Admission = Admission::PENDING_SILENT;
     const REMINDED: Admission = Admission::REMINDED;
 
+    /// How they join, the list's kind, stated consent, where the address and the
+    /// membership stood: what the rule decides.
+    type Case = (Joining, OptIn, bool, Option<S>, Option<M>, Admission);
+    /// The list's kind, stated consent: the consent recorded, the address's status.
+    type NewAddress = (Option<OptIn>, Option<Consent>, Option<&'static str>, S);
+
     #[test]
     fn the_opt_in_rule() {
         #[rustfmt::skip]
-        let table: &[(Joining, OptIn, bool, Option<S>, Option<M>, Admission)] = &[
+        let table: &[Case] = &[
             // The public form.
             (Form, Double, false, None, None, MAILED),
             (Form, Single, false, None, None, CONFIRMED),
@@ -179,7 +185,7 @@ mod tests {
             ip: None,
         };
         #[rustfmt::skip]
-        let table: &[(Option<OptIn>, Option<Consent>, Option<&str>, S)] = &[
+        let table: &[NewAddress] = &[
             (None, None, None, S::Pending),
             (Some(Double), None, None, S::Pending),
             (Some(Single), None, Some("joined"), S::Confirmed),
