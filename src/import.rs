@@ -2,8 +2,9 @@
 //! time inside one transaction, so a file of any size goes through in flat memory,
 //! and the caller chooses between "all good rows" and "all or nothing".
 
+use crate::domain::MailingList;
 use crate::domain::{Email, JoinedVia, Language, MembershipStatus, OptIn, SubscriberStatus, Text};
-use crate::store::{ImportCounts, ImportRow, ImportTerms, MailingList, Store};
+use crate::store::{ImportCounts, ImportRow, ImportTerms, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -96,7 +97,8 @@ pub async fn import_csv<R: Read + Send + 'static>(
     progress: impl Fn(u64),
 ) -> anyhow::Result<ImportReport> {
     let partners: HashMap<String, (i64, String)> = store
-        .list_partners()
+        .people()
+        .partners()
         .await?
         .into_iter()
         .map(|p| (p.name.to_lowercase(), (p.id, p.language)))
@@ -124,7 +126,7 @@ pub async fn import_csv<R: Read + Send + 'static>(
         consent_source: options.consent_source.clone(),
         via: options.via,
     };
-    let mut session = store.begin_import(terms, now).await?;
+    let mut session = store.import().begin(terms, now).await?;
     let mut report = ImportReport {
         dry_run: options.dry_run,
         mode: options.mode,
@@ -386,7 +388,10 @@ pub async fn export_csv(
     let mut keys = std::collections::BTreeSet::new();
     let mut after = 0;
     loop {
-        let page = store.subscribers_after(list, after, PAGE, false).await?;
+        let page = store
+            .people()
+            .subscribers_after(list, after, PAGE, false)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.id;
         for s in &page {
@@ -407,7 +412,10 @@ pub async fn export_csv(
     let mut after = 0;
     let mut count = 0;
     loop {
-        let page = store.subscribers_after(list, after, PAGE, false).await?;
+        let page = store
+            .people()
+            .subscribers_after(list, after, PAGE, false)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.id;
         let mut w = csv::WriterBuilder::new()

@@ -2,8 +2,9 @@
 
 use crate::app::App;
 use crate::domain::MembershipStatus;
+use crate::domain::{MailingList, TokenPurpose};
 use crate::mail::OutgoingMail;
-use crate::store::{MailingList, Store, TokenPurpose};
+use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use serde::Serialize;
@@ -129,7 +130,8 @@ pub async fn mint_token(
 ) -> anyhow::Result<String> {
     let token = new_token();
     store
-        .store_token(
+        .tokens()
+        .save(
             &token_hash(&token),
             subscriber_id,
             purpose,
@@ -166,7 +168,8 @@ pub async fn send_confirmation(
     let now = state.clock.now();
     let subscriber = state
         .store
-        .subscriber_by_id(subscriber_id)
+        .people()
+        .subscriber(subscriber_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("subscriber {subscriber_id} vanished"))?;
     let store = &state.store;
@@ -245,7 +248,7 @@ pub async fn add_subscriber(
     consent: Option<crate::domain::Consent>,
     list: Option<MailingList>,
     now: DateTime<Utc>,
-) -> crate::store::StoreResult<(crate::store::Subscriber, Option<MembershipStatus>)> {
+) -> crate::store::StoreResult<(crate::domain::Subscriber, Option<MembershipStatus>)> {
     let single = list
         .as_ref()
         .is_some_and(|l| l.opt_in == crate::domain::OptIn::Single);
@@ -257,6 +260,7 @@ pub async fn add_subscriber(
     });
     let subscriber = state
         .store
+        .people()
         .create_subscriber(
             draft,
             crate::domain::JoinedVia::Admin,
@@ -274,6 +278,7 @@ pub async fn add_subscriber(
     };
     state
         .store
+        .lists()
         .set_membership(list.id, subscriber.id, status, "added by an admin", now)
         .await?;
     if status == MembershipStatus::Pending {
@@ -288,7 +293,7 @@ pub async fn add_subscriber(
 pub async fn add_to_list(
     state: &App,
     list: &MailingList,
-    subscriber: &crate::store::Subscriber,
+    subscriber: &crate::domain::Subscriber,
     consent: Option<&str>,
     by: &str,
     now: DateTime<Utc>,
@@ -307,6 +312,7 @@ pub async fn add_to_list(
     };
     state
         .store
+        .lists()
         .set_membership(list.id, subscriber.id, status, &why, now)
         .await?;
     if status == MembershipStatus::Pending {

@@ -4,8 +4,9 @@ use super::{DigestCommand, PreviewFormat, find_list};
 use std::sync::Arc;
 
 pub(super) async fn digest(state: &crate::app::App, command: DigestCommand) -> anyhow::Result<()> {
+    use crate::domain::DigestTrigger;
     use crate::domain::{Email, IsoWeek};
-    use crate::store::{Created, DigestTrigger};
+    use crate::store::Created;
     let (list, period) = match &command {
         DigestCommand::Preview { list, period, .. } | DigestCommand::Send { list, period, .. } => {
             (list, period)
@@ -27,6 +28,7 @@ pub(super) async fn digest(state: &crate::app::App, command: DigestCommand) -> a
                     Some(
                         state
                             .store
+                            .people()
                             .subscriber_by_email(&email.key())
                             .await?
                             .ok_or_else(|| anyhow::anyhow!("there is no subscriber {email}"))?,
@@ -99,7 +101,7 @@ pub(super) async fn digest(state: &crate::app::App, command: DigestCommand) -> a
                 state.clone(),
                 state.settings.delivery.clone(),
             ));
-            let counts = state.store.delivery_counts(digest.id).await?;
+            let counts = state.store.digests().delivery_counts(digest.id).await?;
             let total = counts.pending
                 + counts.sending
                 + counts.sent
@@ -130,7 +132,7 @@ pub(super) async fn digest(state: &crate::app::App, command: DigestCommand) -> a
                 if outcome.claimed == 0 {
                     // Counted only when nothing was due: counting a large digest after
                     // every batch would cost more than the batch.
-                    let counts = state.store.delivery_counts(digest.id).await?;
+                    let counts = state.store.digests().delivery_counts(digest.id).await?;
                     if counts.pending + counts.sending == 0 {
                         break;
                     }
@@ -139,14 +141,19 @@ pub(super) async fn digest(state: &crate::app::App, command: DigestCommand) -> a
                 }
             }
             ticker.abort();
-            state.store.complete_digests(state.clock.now()).await?;
+            state.store.digests().complete(state.clock.now()).await?;
             bar.finish_and_clear();
-            let c = state.store.delivery_counts(digest.id).await?;
+            let c = state.store.digests().delivery_counts(digest.id).await?;
             println!(
                 "{} {}: {} sent, {} failed, {} skipped (nothing new), {} cancelled",
                 list.slug, digest.period, c.sent, c.failed, c.skipped, c.cancelled
             );
-            for f in state.store.failed_deliveries(digest.id, 100).await? {
+            for f in state
+                .store
+                .digests()
+                .failed_deliveries(digest.id, 100)
+                .await?
+            {
                 eprintln!(
                     "  failed: {} after {} attempt(s): {}",
                     f.email, f.attempts, f.error

@@ -171,10 +171,10 @@ fn report_demo(loaded: crate::demo::Loaded) {
 pub(crate) async fn find_list(
     store: &Store,
     slug: Option<&str>,
-) -> anyhow::Result<Option<crate::store::MailingList>> {
+) -> anyhow::Result<Option<crate::domain::MailingList>> {
     match slug {
         None => Ok(None),
-        Some(slug) => match store.list_by_slug(slug).await? {
+        Some(slug) => match store.lists().by_slug(slug).await? {
             Some(l) => Ok(Some(l)),
             None => anyhow::bail!("there is no list {slug:?}"),
         },

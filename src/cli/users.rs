@@ -1,7 +1,8 @@
 //! `newsdesk user ...`: the people who sign in to the admin pages.
 
+use crate::domain::Role;
 use crate::passwords;
-use crate::store::{Role, Store};
+use crate::store::Store;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
@@ -60,7 +61,8 @@ pub async fn run(store: &Store, command: UserCommand, now: DateTime<Utc>) -> any
             let (password, generated) = password(password_stdin)?;
             let hash = passwords::hash(&password)?;
             store
-                .create_user(&name, &hash, role, now)
+                .users()
+                .create(&name, &hash, role, now)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("added {name} ({})", role.as_str());
@@ -75,12 +77,14 @@ pub async fn run(store: &Store, command: UserCommand, now: DateTime<Utc>) -> any
             password_stdin,
         } => {
             let user = store
-                .user_by_name(&name)
+                .users()
+                .by_name(&name)
                 .await?
                 .with_context(|| format!("there is no user {name:?}"))?;
             let (password, generated) = password(password_stdin)?;
             store
-                .set_user_password(user.id, &passwords::hash(&password)?, now)
+                .users()
+                .set_password(user.id, &passwords::hash(&password)?, now)
                 .await?;
             println!("new password set for {}", user.name);
             if generated {
@@ -89,7 +93,7 @@ pub async fn run(store: &Store, command: UserCommand, now: DateTime<Utc>) -> any
             Ok(())
         }
         UserCommand::List => {
-            for u in store.list_users().await? {
+            for u in store.users().all().await? {
                 println!(
                     "{}\t{}\t{}",
                     u.name,
@@ -105,12 +109,13 @@ pub async fn run(store: &Store, command: UserCommand, now: DateTime<Utc>) -> any
 /// With `serve --demo` and no user yet: an admin named `admin` with a generated
 /// password, printed once on the terminal (not in the log) so the pages can be tried.
 pub async fn demo_admin(store: &Store, base_url: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-    if !store.list_users().await?.is_empty() {
+    if !store.users().all().await?.is_empty() {
         return Ok(());
     }
     let password = passwords::generate();
     store
-        .create_user("admin", &passwords::hash(&password)?, Role::Admin, now)
+        .users()
+        .create("admin", &passwords::hash(&password)?, Role::Admin, now)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(

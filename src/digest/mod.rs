@@ -8,9 +8,8 @@ pub mod schedule;
 
 use crate::app::App;
 use crate::domain::IsoWeek;
-use crate::store::{
-    Created, DigestTrigger, DigestWindow, MailingList, Selection, Store, Subscriber,
-};
+use crate::domain::{DigestTrigger, DigestWindow, MailingList, Selection, Subscriber};
+use crate::store::{Created, Store};
 use chrono::{DateTime, Utc};
 use render::{DigestContext, PersonalLinks, RenderedDigest};
 use std::collections::HashMap;
@@ -26,9 +25,9 @@ pub async fn plan(
     let window = DigestWindow {
         period_start,
         period_end: period.end(tz),
-        news_since: store.news_since(list.id, period_start).await?,
+        news_since: store.digests().news_since(list.id, period_start).await?,
     };
-    let selection = store.select_digest_items(list.id, &window).await?;
+    let selection = store.digests().select_items(list.id, &window).await?;
     Ok((window, selection))
 }
 
@@ -43,14 +42,16 @@ pub async fn build(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Created> {
     if let Some(existing) = store
-        .digest_for_period(list.id, &period.to_string())
+        .digests()
+        .for_period(list.id, &period.to_string())
         .await?
     {
         return Ok(Created::Existing(existing));
     }
     let (window, selection) = plan(store, list, period).await?;
     Ok(store
-        .create_digest(
+        .digests()
+        .create(
             list.id,
             &period.to_string(),
             &window,
@@ -70,10 +71,11 @@ async fn items_of(
     period: IsoWeek,
 ) -> anyhow::Result<(Option<i64>, Selection)> {
     match store
-        .digest_for_period(list.id, &period.to_string())
+        .digests()
+        .for_period(list.id, &period.to_string())
         .await?
     {
-        Some(d) => Ok((Some(d.id), store.digest_items(d.id).await?)),
+        Some(d) => Ok((Some(d.id), store.digests().items(d.id).await?)),
         None => Ok((None, plan(store, list, period).await?.1)),
     }
 }
@@ -101,6 +103,7 @@ pub async fn preview(
         Some(s) => {
             let sent = state
                 .store
+                .outbox()
                 .delivered_items(&[s.id], &item_ids(&selection), digest_id)
                 .await?
                 .into_iter()
@@ -160,6 +163,7 @@ pub async fn dry_run(state: &App, list: &MailingList, period: IsoWeek) -> anyhow
     loop {
         let page = state
             .store
+            .people()
             .subscribers_after(Some(list.id), after, 500, true)
             .await?;
         let Some(last) = page.last() else { break };
@@ -167,6 +171,7 @@ pub async fn dry_run(state: &App, list: &MailingList, period: IsoWeek) -> anyhow
         let subscriber_ids: Vec<i64> = page.iter().map(|s| s.id).collect();
         let sent = state
             .store
+            .outbox()
             .delivered_items(&subscriber_ids, &ids, digest_id)
             .await?;
         let all_items: Vec<&crate::domain::Item> =

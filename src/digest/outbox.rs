@@ -12,8 +12,9 @@
 use super::render::{DigestContext, GroupRenderer, PersonalLinks};
 use crate::app::App;
 use crate::domain::IsoWeek;
+use crate::domain::{MailingList, Selection};
 use crate::mail::{MailError, OutgoingMail};
-use crate::store::{ClaimedDelivery, MailingList, OutboxConnection, Selection, SentRecord};
+use crate::store::{ClaimedDelivery, OutboxConnection, SentRecord};
 use crate::subscriptions::{delivery_link_token, list_id_header};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -283,15 +284,17 @@ impl Outbox {
         }
         let store = &self.state.store;
         let digest = store
-            .digest_by_id(digest_id)
+            .digests()
+            .by_id(digest_id)
             .await?
             .context("a claimed delivery's digest")?;
         let list = store
-            .list_by_id(digest.list_id)
+            .lists()
+            .by_id(digest.list_id)
             .await?
             .context("a digest's list")?;
         let period = IsoWeek::parse(&digest.period).map_err(anyhow::Error::msg)?;
-        let selection = store.digest_items(digest_id).await?;
+        let selection = store.digests().items(digest_id).await?;
         // Old digests' bundles are not needed once their rows are done.
         if bundles.len() > 16 {
             bundles.clear();
@@ -336,6 +339,7 @@ impl Outbox {
                 loop {
                     tokio::time::sleep(every).await;
                     if let Err(e) = store
+                        .outbox()
                         .renew_leases(&worker, clock.now(), clock.now() + lease)
                         .await
                     {
@@ -433,10 +437,13 @@ impl Outbox {
             outcome.sent = recorded;
         }
         if self.stopping() {
-            store.release_claims(&self.worker, clock.now()).await?;
+            store
+                .outbox()
+                .release_claims(&self.worker, clock.now())
+                .await?;
         }
         if drained {
-            store.complete_digests(clock.now()).await?;
+            store.digests().complete(clock.now()).await?;
         }
         produced?;
         flushed?;
@@ -531,7 +538,8 @@ impl Outbox {
             Work::Skip => {
                 let _writing = self.db.lock().await;
                 store
-                    .mark_delivery_skipped(delivery_id, &self.worker, state.clock.now())
+                    .outbox()
+                    .mark_skipped(delivery_id, &self.worker, state.clock.now())
                     .await?;
                 return Ok(Some(Done::Skipped));
             }
@@ -541,7 +549,8 @@ impl Outbox {
                 tracing::error!(delivery = delivery_id, error, "delivery failed");
                 let _writing = self.db.lock().await;
                 store
-                    .mark_delivery_failed(
+                    .outbox()
+                    .mark_failed(
                         delivery_id,
                         &self.worker,
                         subscriber_id,
@@ -581,7 +590,8 @@ impl Outbox {
                 );
                 let _writing = self.db.lock().await;
                 store
-                    .mark_delivery_retry(delivery_id, &self.worker, &error, now + wait, now)
+                    .outbox()
+                    .mark_retry(delivery_id, &self.worker, &error, now + wait, now)
                     .await?;
                 Ok(Some(Done::Retried))
             }
@@ -595,7 +605,8 @@ impl Outbox {
                 tracing::warn!(delivery = delivery_id, error, "delivery failed");
                 let _writing = self.db.lock().await;
                 let bounced = store
-                    .mark_delivery_failed(
+                    .outbox()
+                    .mark_failed(
                         delivery_id,
                         &self.worker,
                         subscriber_id,
@@ -665,6 +676,7 @@ impl Outbox {
         if let Err(e) = self
             .state
             .store
+            .outbox()
             .release_claims(&self.worker, self.state.clock.now())
             .await
         {

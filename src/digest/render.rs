@@ -3,7 +3,7 @@
 //! in, strings out.
 
 use crate::domain::Item;
-use crate::store::{MailingList, Selection, Subscriber};
+use crate::domain::{MailingList, Selection, Subscriber};
 use crate::templates::{Templates, digest_labels};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -9,7 +9,8 @@
 
 use crate::app::App;
 use crate::domain::IsoWeek;
-use crate::store::{Created, DigestTrigger, DigestWindow, MailingList};
+use crate::domain::{DigestTrigger, DigestWindow, MailingList};
+use crate::store::Created;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,7 +66,8 @@ pub async fn catch_up(state: &App, list: &MailingList) -> anyhow::Result<TickOut
     let period = IsoWeek::containing(fired, tz);
     if state
         .store
-        .digest_for_period(list.id, &period.to_string())
+        .digests()
+        .for_period(list.id, &period.to_string())
         .await?
         .is_some()
     {
@@ -80,11 +82,16 @@ pub async fn catch_up(state: &App, list: &MailingList) -> anyhow::Result<TickOut
     let window = DigestWindow {
         period_start: period.start(tz),
         period_end: period.end(tz),
-        news_since: state.store.news_since(list.id, period.start(tz)).await?,
+        news_since: state
+            .store
+            .digests()
+            .news_since(list.id, period.start(tz))
+            .await?,
     };
     state
         .store
-        .record_missed_digest(list.id, &period.to_string(), &window, fired, now)
+        .digests()
+        .record_missed(list.id, &period.to_string(), &window, fired, now)
         .await?;
     tracing::warn!(list = list.slug, period = %period, "digest window missed; recorded, nothing sent");
     Ok(TickOutcome::Missed {
@@ -120,7 +127,7 @@ impl DigestScheduler {
     /// Adds, replaces and removes jobs so there is one per list with its current
     /// schedule, then applies the missed-window policy.
     pub async fn sync(&mut self) -> anyhow::Result<()> {
-        let lists = self.state.store.list_lists().await?;
+        let lists = self.state.store.lists().all().await?;
         for list in &lists {
             let wanted = (
                 list.schedule.cron.as_str().to_owned(),
@@ -140,7 +147,7 @@ impl DigestScheduler {
                 move |_, _| {
                     let state = state.clone();
                     Box::pin(async move {
-                        match state.store.list_by_id(list_id).await {
+                        match state.store.lists().by_id(list_id).await {
                             Ok(Some(list)) => {
                                 if let Err(e) = tick(&state, &list, DigestTrigger::Schedule).await {
                                     tracing::error!(

@@ -1,20 +1,38 @@
-//! Domain values. Each can only be built through a `parse` that checks it, so a value
-//! of one of these types is valid wherever it travels.
+//! Domain values and entities. A value (an address, a slug, a draft) can only be
+//! built through a `parse` that checks it, so it is valid wherever it travels. The
+//! entities (a subscriber, a list, a digest, a user...) are what the store reads back;
+//! services and adapters use them without knowing the store's rows.
 
+mod category;
+mod digest;
 mod email;
 mod item;
+mod list;
 mod people;
 mod period;
+mod subscriber;
+mod subscription;
 mod text;
+mod user;
+
+pub use category::Category;
+pub use digest::{
+    DeliveryCounts, DeliveryRecord, Digest, DigestStatus, DigestTrigger, DigestWindow,
+    FailedDelivery, Section, Selection,
+};
 
 pub use email::Email;
 pub use item::{CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory};
+pub use list::{MailingList, Membership};
 pub use people::{
     Consent, CronExpr, JoinedVia, ListDraft, MembershipStatus, OptIn, PartnerDraft, Schedule,
     SubscriberDraft, SubscriberStatus, Visibility,
 };
 pub use period::IsoWeek;
+pub use subscriber::{Partner, Subscriber, SubscriberEvent};
+pub use subscription::{SubscriptionOutcome, TokenGrant, TokenPurpose};
 pub use text::{Language, Slug, Text, TimeZone, WebUrl};
+pub use user::{Role, User};
 
 use serde::Serialize;
 use std::fmt;

@@ -45,6 +45,7 @@ impl FromRequestParts<AppState> for AdminUser {
             .ok_or(AppError::Unauthorized)?;
         let valid = state
             .store
+            .users()
             .api_token_is_valid(&hash_token(token), state.clock.now())
             .await?;
         if valid {

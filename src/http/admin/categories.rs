@@ -57,7 +57,7 @@ async fn render(
     form: NewForm,
     errors: FormErrors,
 ) -> PageResult {
-    let all = state.store.list_categories().await?;
+    let all = state.store.content().categories().await?;
     let base = &state.settings.base_url;
     let tree = category_tree(&all, base);
     let choices = |selected: Option<&str>, exclude: Option<&str>| {
@@ -75,7 +75,8 @@ async fn render(
         let stored = all.iter().find(|k| k.slug == c.slug);
         let items = state
             .store
-            .list_items(&crate::store::ItemFilter {
+            .content()
+            .items(&crate::store::ItemFilter {
                 category: Some(c.slug.clone()),
                 limit: 1,
                 ..Default::default()
@@ -158,7 +159,12 @@ pub async fn create(State(state): State<AppState>, session: Session, f: FormData
             .await;
         }
     };
-    match state.store.create_category(&new, state.clock.now()).await {
+    match state
+        .store
+        .content()
+        .create_category(&new, state.clock.now())
+        .await
+    {
         Ok(w) => {
             state.cache.clear();
             done(
@@ -198,6 +204,7 @@ pub async fn update(
     let outcome = match request(&f).into_new() {
         Ok(new) => state
             .store
+            .content()
             .update_category(&current, &new, state.clock.now())
             .await
             .map(|w| w.value.name)
@@ -239,7 +246,12 @@ pub async fn delete(
     session: Session,
     Path(slug): Path<String>,
 ) -> PageResult {
-    match state.store.delete_category(&slug, state.clock.now()).await {
+    match state
+        .store
+        .content()
+        .delete_category(&slug, state.clock.now())
+        .await
+    {
         Ok(()) => {
             state.cache.clear();
             done(

@@ -3,9 +3,10 @@
 
 use super::page::{self, PageResult, when};
 use super::session::Session;
+use crate::domain::MailingList;
 use crate::domain::{IsoWeek, ItemStatus, MembershipStatus};
 use crate::http::AppState;
-use crate::store::{ItemFilter, MailingList};
+use crate::store::ItemFilter;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -39,7 +40,7 @@ pub(super) async fn list_summary(
     l: &MailingList,
     now: DateTime<Utc>,
 ) -> Result<ListSummary, crate::store::StoreError> {
-    let counts = state.store.list_counts(l.id).await?;
+    let counts = state.store.lists().counts(l.id).await?;
     let count = |s: MembershipStatus| counts.get(&s).copied().unwrap_or(0);
     let tz = l.schedule.timezone.tz();
     Ok(ListSummary {
@@ -94,10 +95,10 @@ pub(super) async fn digest_rows(
     list_id: Option<i64>,
     limit: u32,
 ) -> Result<Vec<DigestRow>, crate::store::StoreError> {
-    let lists = state.store.list_lists().await?;
+    let lists = state.store.lists().all().await?;
     let mut rows = Vec::new();
-    for d in state.store.list_digests(list_id, limit).await? {
-        let counts = state.store.delivery_counts(d.id).await?;
+    for d in state.store.digests().list(list_id, limit).await? {
+        let counts = state.store.digests().delivery_counts(d.id).await?;
         let list = lists.iter().find(|l| l.id == d.list_id);
         rows.push(DigestRow {
             id: d.id,
@@ -120,7 +121,8 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
     let week = IsoWeek::containing(now, chrono_tz::UTC);
     let published = state
         .store
-        .list_items(&ItemFilter {
+        .content()
+        .items(&ItemFilter {
             status: Some(ItemStatus::Published),
             published_within: Some((week.start(chrono_tz::UTC), now)),
             limit: 50,
@@ -129,7 +131,8 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
         .await?;
     let drafts = state
         .store
-        .list_items(&ItemFilter {
+        .content()
+        .items(&ItemFilter {
             status: Some(ItemStatus::Draft),
             limit: 1,
             ..Default::default()
@@ -152,7 +155,7 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
         .collect();
     let (mut lists, mut digests) = (Vec::new(), Vec::new());
     if session.is_admin() {
-        for l in state.store.list_lists().await? {
+        for l in state.store.lists().all().await? {
             lists.push(list_summary(&state, &l, now).await?);
         }
         digests = digest_rows(&state, None, 10).await?;

@@ -3,9 +3,9 @@
 
 use super::page::{self, PageError, PageResult, parse_id, when, when_opt};
 use super::session::{Session, done};
+use crate::domain::{Digest, MailingList};
 use crate::http::AppState;
 use crate::http::error::AppError;
-use crate::store::{Digest, MailingList};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -56,12 +56,14 @@ async fn find(state: &AppState, id: &str) -> Result<(Digest, MailingList), PageE
     let id = parse_id("digest", id)?;
     let digest = state
         .store
-        .digest_by_id(id)
+        .digests()
+        .by_id(id)
         .await?
         .ok_or_else(|| PageError(AppError::NotFound(format!("digest {id}"))))?;
     let list = state
         .store
-        .list_by_id(digest.list_id)
+        .lists()
+        .by_id(digest.list_id)
         .await?
         .ok_or_else(|| PageError(AppError::NotFound(format!("digest {id}"))))?;
     Ok((digest, list))
@@ -73,9 +75,9 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> PageResult {
     let (d, list) = find(&state, &id).await?;
-    let counts = state.store.delivery_counts(d.id).await?;
-    let items = state.store.digest_items(d.id).await?;
-    let failures = state.store.failed_deliveries(d.id, 500).await?;
+    let counts = state.store.digests().delivery_counts(d.id).await?;
+    let items = state.store.digests().items(d.id).await?;
+    let failures = state.store.digests().failed_deliveries(d.id, 500).await?;
     let row = |i: &crate::domain::Item| ItemRow {
         id: i.id,
         title: i.title.clone(),
@@ -105,7 +107,7 @@ pub async fn show(
         skipped: counts.skipped,
         cancelled: counts.cancelled,
         in_progress: counts.pending + counts.sending > 0,
-        can_retry: counts.failed > 0 && d.status != crate::store::DigestStatus::Cancelled,
+        can_retry: counts.failed > 0 && d.status != crate::domain::DigestStatus::Cancelled,
         coming_up: items.coming_up.iter().map(row).collect(),
         news: items.news.iter().map(row).collect(),
         failures: failures
@@ -144,7 +146,8 @@ pub async fn retry(
     let back = format!("/admin/digests/{}", d.id);
     match state
         .store
-        .retry_failed_deliveries(d.id, state.clock.now())
+        .digests()
+        .retry_failed(d.id, state.clock.now())
         .await
     {
         Ok(n) => {
@@ -181,7 +184,7 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> PageResult {
     let (d, _) = find(&state, &id).await?;
-    match state.store.cancel_digest(d.id, state.clock.now()).await {
+    match state.store.digests().cancel(d.id, state.clock.now()).await {
         Ok(n) => {
             done(
                 &state,

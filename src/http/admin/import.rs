@@ -4,10 +4,10 @@
 
 use super::page::{self, FormData, PageResult};
 use super::session::{Session, done, random_token};
+use crate::domain::MailingList;
 use crate::domain::{JoinedVia, Text};
 use crate::http::AppState;
 use crate::import::{FileError, ImportMode, ImportOptions, ImportReport, import_csv};
-use crate::store::MailingList;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -101,7 +101,8 @@ async fn form_page(
 ) -> PageResult {
     let lists = state
         .store
-        .list_lists()
+        .lists()
+        .all()
         .await?
         .into_iter()
         .map(|l| ListChoice {
@@ -154,7 +155,7 @@ async fn terms(
 ) -> Result<Result<Terms, String>, page::PageError> {
     let list = match form.list.trim() {
         "" => None,
-        slug => match state.store.list_by_slug(slug).await? {
+        slug => match state.store.lists().by_slug(slug).await? {
             Some(l) => Some(l),
             None => return Ok(Err(format!("list: there is no list {slug:?}"))),
         },

@@ -70,7 +70,7 @@ struct ListBody {
     next: Option<String>,
 }
 
-fn category_choices(all: &[crate::store::Category], selected: &[&str], base: &str) -> Vec<Choice> {
+fn category_choices(all: &[crate::domain::Category], selected: &[&str], base: &str) -> Vec<Choice> {
     category_tree(all, base)
         .into_iter()
         .map(|c| Choice {
@@ -93,7 +93,7 @@ pub async fn index(
         .filter(|p| *p >= 1)
         .unwrap_or(1);
     let status = q.status.as_deref().and_then(|s| ItemStatus::parse(s).ok());
-    let categories = state.store.list_categories().await?;
+    let categories = state.store.content().categories().await?;
     let category = q
         .category
         .as_deref()
@@ -106,7 +106,8 @@ pub async fn index(
             .map(|s| s.chars().take(200).collect::<String>());
     let found = state
         .store
-        .list_items(&ItemFilter {
+        .content()
+        .items(&ItemFilter {
             category: category.clone(),
             status,
             search: search.clone(),
@@ -402,7 +403,7 @@ async fn form_page(
     errors: FormErrors,
     preview_html: Option<String>,
 ) -> PageResult {
-    let categories = state.store.list_categories().await?;
+    let categories = state.store.content().categories().await?;
     let selected: Vec<&str> = form.categories.iter().map(String::as_str).collect();
     let now = state.clock.now();
     let body = FormBody {
@@ -465,6 +466,7 @@ async fn find(state: &AppState, id: &str) -> Result<Item, PageError> {
     let id = parse_id("item", id)?;
     state
         .store
+        .content()
         .item_by_id(id)
         .await?
         .ok_or_else(|| PageError(crate::http::error::AppError::NotFound(format!("item {id}"))))
@@ -548,8 +550,14 @@ async fn save(
     let html = render_markdown(draft.body_markdown.as_str());
     let now = state.clock.now();
     let written = match &existing {
-        Some(item) => state.store.update_item(item.id, &draft, &html, now).await,
-        None => state.store.create_item(&draft, &html, now).await,
+        Some(item) => {
+            state
+                .store
+                .content()
+                .update_item(item.id, &draft, &html, now)
+                .await
+        }
+        None => state.store.content().create_item(&draft, &html, now).await,
     };
     let written = match written {
         Ok(w) => w,
@@ -629,6 +637,7 @@ pub async fn publish(
     let now = state.clock.now();
     let written = state
         .store
+        .content()
         .set_item_status(item.id, ItemStatus::Published, at, now)
         .await?;
     state.cache.invalidate(&written.touched_categories);
@@ -650,6 +659,7 @@ pub async fn unpublish(
     let item = find(&state, &id).await?;
     let written = state
         .store
+        .content()
         .set_item_status(item.id, ItemStatus::Draft, None, state.clock.now())
         .await?;
     state.cache.invalidate(&written.touched_categories);
@@ -672,7 +682,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> PageResult {
     let item = find(&state, &id).await?;
-    let written = state.store.delete_item(item.id, state.clock.now()).await?;
+    let written = state
+        .store
+        .content()
+        .delete_item(item.id, state.clock.now())
+        .await?;
     state.cache.invalidate(&written.touched_categories);
     done(
         &state,

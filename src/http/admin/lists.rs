@@ -5,12 +5,13 @@ use super::dashboard::{DigestRow, ListSummary, digest_rows, list_summary};
 use super::page::{self, Choice, FormData, FormErrors, PageError, PageResult, zone_choices};
 use super::session::{Session, done};
 use crate::digest;
+use crate::domain::{DigestTrigger, MailingList};
 use crate::domain::{Email, IsoWeek};
 use crate::http::AppState;
 use crate::http::api::lists::ListRequest;
 use crate::http::error::AppError;
 use crate::http::public::views::category_tree;
-use crate::store::{Created, DigestTrigger, MailingList, SubscriberFilter};
+use crate::store::{Created, SubscriberFilter};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -138,7 +139,7 @@ struct Options {
 }
 
 async fn options(state: &AppState, form: &ListForm) -> Result<Options, PageError> {
-    let all = state.store.list_categories().await?;
+    let all = state.store.content().categories().await?;
     Ok(Options {
         categories: category_tree(&all, &state.settings.base_url)
             .into_iter()
@@ -171,7 +172,7 @@ async fn index_page(
 ) -> PageResult {
     let mut lists = Vec::new();
     let now = state.clock.now();
-    for l in state.store.list_lists().await? {
+    for l in state.store.lists().all().await? {
         lists.push(list_summary(state, &l, now).await?);
     }
     let body = IndexBody {
@@ -217,7 +218,7 @@ pub async fn create(State(state): State<AppState>, session: Session, f: FormData
             .await;
         }
     };
-    match state.store.create_list(&draft, state.clock.now()).await {
+    match state.store.lists().create(&draft, state.clock.now()).await {
         Ok(list) => {
             state.lists_changed.notify_one();
             done(
@@ -289,7 +290,8 @@ struct ShowBody {
 async fn find(state: &AppState, slug: &str) -> Result<MailingList, PageError> {
     state
         .store
-        .list_by_slug(slug)
+        .lists()
+        .by_slug(slug)
         .await?
         .ok_or_else(|| PageError(AppError::NotFound(format!("list {slug:?}"))))
 }
@@ -314,14 +316,19 @@ async fn show_page(
     let now = state.clock.now();
     let (members, members_total) = state
         .store
-        .list_subscribers(&SubscriberFilter {
+        .people()
+        .subscribers(&SubscriberFilter {
             list: Some(list.id),
             limit: 50,
             ..Default::default()
         })
         .await?;
     let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
-    let statuses = state.store.membership_statuses(list.id, &ids).await?;
+    let statuses = state
+        .store
+        .lists()
+        .membership_statuses(list.id, &ids)
+        .await?;
     let member_rows: Vec<MemberRow> = members
         .iter()
         .map(|m| MemberRow {
@@ -394,7 +401,7 @@ async fn render_preview(
                 view.error = Some(format!("subscriber {m}"));
                 return Ok(view);
             }
-            Ok(e) => match state.store.subscriber_by_email(&e.key()).await? {
+            Ok(e) => match state.store.people().subscriber_by_email(&e.key()).await? {
                 Some(s) => Some(s),
                 None => {
                     view.error = Some(format!("there is no subscriber {address}"));
@@ -467,7 +474,8 @@ pub async fn update(
     };
     match state
         .store
-        .update_list(&list.slug, &draft, state.clock.now())
+        .lists()
+        .update(&list.slug, &draft, state.clock.now())
         .await
     {
         Ok(updated) => {
@@ -521,6 +529,7 @@ pub async fn preview_frame(
             Some(
                 state
                     .store
+                    .people()
                     .subscriber_by_email(&e.key())
                     .await?
                     .ok_or_else(|| {
@@ -578,7 +587,7 @@ pub async fn send_now(
         Created::New(d) => {
             state.outbox_wake.notify_one();
             tracing::info!(list = %list.slug, period = %d.period, by = %session.name, "digest sent by hand");
-            let skipped = d.status == crate::store::DigestStatus::Skipped;
+            let skipped = d.status == crate::domain::DigestStatus::Skipped;
             let message = if skipped {
                 format!(
                     "The {} digest of {} was recorded as skipped: {}",

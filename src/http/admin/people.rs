@@ -7,12 +7,13 @@ use super::page::{
     zone_choices,
 };
 use super::session::{Session, done};
+use crate::domain::{MailingList, Partner, Subscriber};
 use crate::domain::{MembershipStatus, SubscriberStatus, Text};
 use crate::http::AppState;
 use crate::http::api::partners::PartnerRequest;
 use crate::http::api::subscribers::SubscriberRequest;
 use crate::http::error::AppError;
-use crate::store::{MailingList, Partner, Subscriber, SubscriberFilter};
+use crate::store::SubscriberFilter;
 use crate::subscriptions::{add_subscriber, add_to_list};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -114,7 +115,8 @@ async fn partners_page(
 ) -> PageResult {
     let partners = state
         .store
-        .list_partners()
+        .people()
+        .partners()
         .await?
         .into_iter()
         .map(|p| PartnerRow {
@@ -181,7 +183,12 @@ pub async fn create_partner(
             .await;
         }
     };
-    match state.store.create_partner(&draft, state.clock.now()).await {
+    match state
+        .store
+        .people()
+        .create_partner(&draft, state.clock.now())
+        .await
+    {
         Ok(p) => {
             done(
                 &state,
@@ -221,7 +228,8 @@ async fn find_partner(state: &AppState, id: &str) -> Result<Partner, PageError> 
     let id = parse_id("partner", id)?;
     state
         .store
-        .partner_by_id(id)
+        .people()
+        .partner(id)
         .await?
         .ok_or_else(|| PageError(AppError::NotFound(format!("partner {id}"))))
 }
@@ -236,7 +244,8 @@ async fn partner_page(
 ) -> PageResult {
     let (contacts, contacts_total) = state
         .store
-        .list_subscribers(&SubscriberFilter {
+        .people()
+        .subscribers(&SubscriberFilter {
             partner: Some(partner.id),
             limit: 200,
             ..Default::default()
@@ -305,6 +314,7 @@ pub async fn update_partner(
     };
     match state
         .store
+        .people()
         .update_partner(p.id, &draft, state.clock.now())
         .await
     {
@@ -339,7 +349,7 @@ pub async fn delete_partner(
     Path(id): Path<String>,
 ) -> PageResult {
     let p = find_partner(&state, &id).await?;
-    match state.store.delete_partner(p.id).await {
+    match state.store.people().delete_partner(p.id).await {
         Ok(()) => {
             done(
                 &state,
@@ -469,8 +479,8 @@ async fn subscribers_page(
     form: SubscriberForm,
     errors: FormErrors,
 ) -> PageResult {
-    let lists = state.store.list_lists().await?;
-    let partners = state.store.list_partners().await?;
+    let lists = state.store.lists().all().await?;
+    let partners = state.store.people().partners().await?;
     let page_no = q
         .page
         .as_deref()
@@ -497,7 +507,8 @@ async fn subscribers_page(
             .map(|s| s.chars().take(200).collect::<String>());
     let (found, total) = state
         .store
-        .list_subscribers(&SubscriberFilter {
+        .people()
+        .subscribers(&SubscriberFilter {
             list: list.map(|l| l.id),
             status: status_filter,
             partner,
@@ -616,7 +627,7 @@ pub async fn create_subscriber(
         Err(e) => return refused(FormErrors::new(e, SUBSCRIBER_FIELDS), form).await,
     };
     let list = match request.list.as_deref() {
-        Some(slug) => match state.store.list_by_slug(slug).await? {
+        Some(slug) => match state.store.lists().by_slug(slug).await? {
             Some(l) => Some(l),
             None => {
                 let e = FormErrors::one(
@@ -707,7 +718,8 @@ async fn find_subscriber(state: &AppState, id: &str) -> Result<Subscriber, PageE
     let id = parse_id("subscriber", id)?;
     state
         .store
-        .subscriber_by_id(id)
+        .people()
+        .subscriber(id)
         .await?
         .ok_or_else(|| PageError(AppError::NotFound(format!("subscriber {id}"))))
 }
@@ -720,11 +732,11 @@ async fn subscriber_page(
     form: SubscriberForm,
     errors: FormErrors,
 ) -> PageResult {
-    let partners = state.store.list_partners().await?;
-    let lists = state.store.list_lists().await?;
-    let memberships = state.store.memberships_of(s.id).await?;
-    let history = state.store.history_of(s.id).await?;
-    let deliveries = state.store.deliveries_of(s.id, 100).await?;
+    let partners = state.store.people().partners().await?;
+    let lists = state.store.lists().all().await?;
+    let memberships = state.store.lists().memberships_of(s.id).await?;
+    let history = state.store.people().history_of(s.id).await?;
+    let deliveries = state.store.digests().deliveries_of(s.id, 100).await?;
     let body = SubscriberBody {
         id: s.id,
         email: s.email.clone(),
@@ -868,6 +880,7 @@ pub async fn update_subscriber(
     };
     match state
         .store
+        .people()
         .update_subscriber(s.id, &draft, state.clock.now())
         .await
     {
@@ -933,6 +946,7 @@ pub async fn set_subscriber_status(
     };
     let updated = state
         .store
+        .people()
         .set_subscriber_status(s.id, status, &reason, state.clock.now())
         .await?;
     done(
@@ -954,13 +968,14 @@ pub async fn set_membership(
 ) -> PageResult {
     let s = find_subscriber(&state, &id).await?;
     let back = format!("/admin/subscribers/{}", s.id);
-    let Some(list) = state.store.list_by_slug(f.get("list")).await? else {
+    let Some(list) = state.store.lists().by_slug(f.get("list")).await? else {
         return done(&state, &session, false, "Choose a list.", &back).await;
     };
     let now = state.clock.now();
     if f.get("action") == "remove" {
         state
             .store
+            .lists()
             .set_membership(
                 list.id,
                 s.id,

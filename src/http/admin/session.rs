@@ -8,9 +8,9 @@
 //!   has a budget of attempts.
 
 use super::page::{self, FormData, PageError, PageResult};
+use crate::domain::{Role, User};
 use crate::http::AppState;
 use crate::http::auth::hash_token;
-use crate::store::{Role, User};
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
@@ -139,7 +139,7 @@ pub async fn require_session(
         return sign_in_redirect(&parts);
     };
     let token_hash = hash_token(&token);
-    let record = match state.store.session(&token_hash, now).await {
+    let record = match state.store.users().session(&token_hash, now).await {
         Ok(Some(r)) => r,
         Ok(None) => return sign_in_redirect(&parts),
         Err(e) => return PageError::from(e).into_response(),
@@ -149,6 +149,7 @@ pub async fn require_session(
     if touched
         && let Err(e) = state
             .store
+            .users()
             .touch_session(&token_hash, now, now + Duration::seconds(IDLE))
             .await
     {
@@ -206,7 +207,7 @@ pub async fn require_session(
         .map(|(kind, message)| Flash { kind, message });
     if flash.is_some()
         && parts.method == Method::GET
-        && let Err(e) = state.store.set_flash(&token_hash, None).await
+        && let Err(e) = state.store.users().set_flash(&token_hash, None).await
     {
         return PageError::from(e).into_response();
     }
@@ -299,6 +300,7 @@ pub async fn sign_in_form(
     if let Some(token) = cookie(&headers, SESSION_COOKIE)
         && state
             .store
+            .users()
             .session(&hash_token(&token), state.clock.now())
             .await?
             .is_some()
@@ -380,13 +382,14 @@ pub async fn sign_in(
             "Enter your user name and your password.",
         );
     }
-    let user = state.store.user_by_name(&name).await?;
+    let user = state.store.users().by_name(&name).await?;
     // The attempt is counted before the (slow) password check, so guesses sent in
     // parallel cannot all be checked before the first failure is recorded.
     let locks = match &user {
         None => None,
         Some(u) => match state
             .store
+            .users()
             .claim_sign_in_attempt(u.id, LOCK_AFTER, Duration::minutes(LOCK_MINUTES), now)
             .await?
         {
@@ -460,6 +463,7 @@ async fn start(
     let old = cookie(headers, SESSION_COOKIE).map(|t| hash_token(&t));
     state
         .store
+        .users()
         .start_session(
             user.id,
             &hash_token(&token),
@@ -484,7 +488,7 @@ async fn start(
 }
 
 pub async fn sign_out(State(state): State<AppState>, session: Session) -> PageResult {
-    state.store.end_session(&session.token_hash).await?;
+    state.store.users().end_session(&session.token_hash).await?;
     let mut response = Redirect::to("/admin/sign-in?signed_out=1").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -504,6 +508,7 @@ pub async fn done(
     let kind = if ok { "ok" } else { "error" };
     state
         .store
+        .users()
         .set_flash(&session.token_hash, Some((kind, message)))
         .await
         .map_err(PageError::from)?;

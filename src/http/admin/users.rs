@@ -3,9 +3,10 @@
 
 use super::page::{self, FormData, PageResult, parse_id, when, when_opt};
 use super::session::{Session, done};
+use crate::domain::Role;
 use crate::http::AppState;
 use crate::passwords;
-use crate::store::{Role, StoreError};
+use crate::store::StoreError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -44,7 +45,8 @@ async fn render(
     let now = state.clock.now();
     let users = state
         .store
-        .list_users()
+        .users()
+        .all()
         .await?
         .into_iter()
         .map(|u| UserRow {
@@ -128,7 +130,8 @@ pub async fn create(State(state): State<AppState>, session: Session, f: FormData
     };
     match state
         .store
-        .create_user(&name, &hash, role, state.clock.now())
+        .users()
+        .create(&name, &hash, role, state.clock.now())
         .await
     {
         Ok(u) => {
@@ -181,7 +184,8 @@ pub async fn update(
     let disabled = f.get("disabled") == "yes";
     match state
         .store
-        .update_user(id, role, disabled, state.clock.now())
+        .users()
+        .update(id, role, disabled, state.clock.now())
         .await
     {
         Ok(u) => {
@@ -223,7 +227,7 @@ pub async fn reset_password(
     Path(id): Path<String>,
 ) -> PageResult {
     let id = parse_id("user", &id)?;
-    let Some(user) = state.store.user_by_id(id).await? else {
+    let Some(user) = state.store.users().by_id(id).await? else {
         return done(
             &state,
             &session,
@@ -240,7 +244,8 @@ pub async fn reset_password(
         .map_err(anyhow::Error::from)??;
     state
         .store
-        .set_user_password(user.id, &hash, state.clock.now())
+        .users()
+        .set_password(user.id, &hash, state.clock.now())
         .await?;
     tracing::info!(user = %user.name, by = %session.name, "password reset");
     render(
@@ -290,7 +295,7 @@ pub async fn change_own_password(
             },
         )
     };
-    let Some(user) = state.store.user_by_id(session.user_id).await? else {
+    let Some(user) = state.store.users().by_id(session.user_id).await? else {
         return refuse("Your account is gone.");
     };
     let current = f.get("current").to_owned();
@@ -313,7 +318,8 @@ pub async fn change_own_password(
         .map_err(anyhow::Error::from)??;
     state
         .store
-        .set_user_password(user.id, &hash, state.clock.now())
+        .users()
+        .set_password(user.id, &hash, state.clock.now())
         .await?;
     tracing::info!(user = %user.name, "password changed");
     Ok(axum::response::IntoResponse::into_response(

@@ -1,11 +1,11 @@
 //! `/api/v1/categories`: the category tree.
 
+use crate::domain::Category;
 use crate::domain::{FieldErrors, NewCategory, Slug, Text};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
-use crate::store::Category;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -105,7 +105,7 @@ async fn list_categories(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<CategoryResponse>>> {
     let base = &state.settings.base_url;
-    let all = state.store.list_categories().await?;
+    let all = state.store.content().categories().await?;
     Ok(Json(
         all.into_iter().map(|c| to_response(c, base)).collect(),
     ))
@@ -122,7 +122,11 @@ async fn create_category(
     ApiJson(request): ApiJson<CategoryRequest>,
 ) -> ApiResult<(StatusCode, Json<CategoryResponse>)> {
     let new = request.into_new()?;
-    let written = state.store.create_category(&new, state.clock.now()).await?;
+    let written = state
+        .store
+        .content()
+        .create_category(&new, state.clock.now())
+        .await?;
     state.cache.clear();
     Ok((
         StatusCode::CREATED,
@@ -141,7 +145,8 @@ async fn get_category(
 ) -> ApiResult<Json<CategoryResponse>> {
     let category = state
         .store
-        .category_by_slug(&slug)
+        .content()
+        .category(&slug)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("category {slug:?}")))?;
     Ok(Json(to_response(category, &state.settings.base_url)))
@@ -163,6 +168,7 @@ async fn update_category(
     let new = request.into_new()?;
     let written = state
         .store
+        .content()
         .update_category(&current, &new, state.clock.now())
         .await?;
     state.cache.clear();
@@ -181,6 +187,7 @@ async fn delete_category(
 ) -> ApiResult<StatusCode> {
     state
         .store
+        .content()
         .delete_category(&slug, state.clock.now())
         .await?;
     state.cache.clear();

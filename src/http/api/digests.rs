@@ -4,12 +4,13 @@
 use super::partners::parse_id;
 use super::subscribers::find_list;
 use crate::digest::{self, DryRun};
+use crate::domain::{DeliveryCounts, Digest, DigestStatus, DigestTrigger, MailingList};
 use crate::domain::{Email, FieldErrors, IsoWeek};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::parse_json;
-use crate::store::{Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, MailingList};
+use crate::store::Created;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -80,11 +81,11 @@ async fn to_response(
     list_slug: &str,
     detail: bool,
 ) -> ApiResult<DigestResponse> {
-    let counts = state.store.delivery_counts(d.id).await?;
+    let counts = state.store.digests().delivery_counts(d.id).await?;
     let (mut coming_up, mut news, mut failed) = (None, None, None);
     if detail {
         let base = &state.settings.base_url;
-        let items = state.store.digest_items(d.id).await?;
+        let items = state.store.digests().items(d.id).await?;
         let view = |i: &crate::domain::Item| DigestItem {
             id: i.id,
             title: i.title.clone(),
@@ -97,6 +98,7 @@ async fn to_response(
         failed = Some(
             state
                 .store
+                .digests()
                 .failed_deliveries(d.id, 1000)
                 .await?
                 .into_iter()
@@ -144,13 +146,13 @@ async fn list_digests(
     State(state): State<AppState>,
     Query(q): Query<DigestQuery>,
 ) -> ApiResult<Json<Vec<DigestResponse>>> {
-    let lists = state.store.list_lists().await?;
+    let lists = state.store.lists().all().await?;
     let list = match q.list.as_deref() {
         Some(slug) => Some(find_list(&state, slug).await?.id),
         None => None,
     };
     let mut out = Vec::new();
-    for d in state.store.list_digests(list, 500).await? {
+    for d in state.store.digests().list(list, 500).await? {
         let slug = lists
             .iter()
             .find(|l| l.id == d.list_id)
@@ -165,12 +167,14 @@ async fn find_digest(state: &AppState, id: &str) -> ApiResult<(Digest, MailingLi
     let id = parse_id("digest", id)?;
     let digest = state
         .store
-        .digest_by_id(id)
+        .digests()
+        .by_id(id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("digest {id}")))?;
     let list = state
         .store
-        .list_by_id(digest.list_id)
+        .lists()
+        .by_id(digest.list_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("digest {id}")))?;
     Ok((digest, list))
@@ -277,7 +281,8 @@ async fn retry_failed(
     let (digest, _) = find_digest(&state, &id).await?;
     let n = state
         .store
-        .retry_failed_deliveries(digest.id, state.clock.now())
+        .digests()
+        .retry_failed(digest.id, state.clock.now())
         .await?;
     state.outbox_wake.notify_one();
     Ok(Json(ActionResult { deliveries: n }))
@@ -295,7 +300,8 @@ async fn cancel(
     let (digest, _) = find_digest(&state, &id).await?;
     let n = state
         .store
-        .cancel_digest(digest.id, state.clock.now())
+        .digests()
+        .cancel(digest.id, state.clock.now())
         .await?;
     Ok(Json(ActionResult { deliveries: n }))
 }
@@ -342,6 +348,7 @@ async fn preview(
         Some(Some(e)) => Some(
             state
                 .store
+                .people()
                 .subscriber_by_email(&e.key())
                 .await?
                 .ok_or_else(|| AppError::NotFound(format!("subscriber {e}")))?,

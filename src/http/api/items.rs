@@ -361,13 +361,14 @@ async fn list_items(
         return Err(errors.into());
     }
     if let Some(c) = &category
-        && state.store.category_by_slug(c.as_str()).await?.is_none()
+        && state.store.content().category(c.as_str()).await?.is_none()
     {
         return Err(AppError::NotFound(format!("category {c}")));
     }
     let found = state
         .store
-        .list_items(&ItemFilter {
+        .content()
+        .items(&ItemFilter {
             category: category.map(|c| c.as_str().to_owned()),
             status,
             search: None,
@@ -403,6 +404,7 @@ async fn create_item(
     let html = render_markdown(draft.body_markdown.as_str());
     let written = state
         .store
+        .content()
         .create_item(&draft, &html, state.clock.now())
         .await?;
     state.cache.invalidate(&written.touched_categories);
@@ -424,6 +426,7 @@ async fn get_item(
     let id = parse_id(&id)?;
     let item = state
         .store
+        .content()
         .item_by_id(id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("item {id}")))?;
@@ -446,6 +449,7 @@ async fn update_item(
     let html = render_markdown(draft.body_markdown.as_str());
     let written = state
         .store
+        .content()
         .update_item(id, &draft, &html, state.clock.now())
         .await?;
     state.cache.invalidate(&written.touched_categories);
@@ -462,7 +466,11 @@ async fn delete_item(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
-    let written = state.store.delete_item(id, state.clock.now()).await?;
+    let written = state
+        .store
+        .content()
+        .delete_item(id, state.clock.now())
+        .await?;
     state.cache.invalidate(&written.touched_categories);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -494,6 +502,7 @@ async fn publish_item(
     }
     let written = state
         .store
+        .content()
         .set_item_status(id, ItemStatus::Published, at, state.clock.now())
         .await?;
     state.cache.invalidate(&written.touched_categories);
@@ -512,6 +521,7 @@ async fn unpublish_item(
     let id = parse_id(&id)?;
     let written = state
         .store
+        .content()
         .set_item_status(id, ItemStatus::Draft, None, state.clock.now())
         .await?;
     state.cache.invalidate(&written.touched_categories);

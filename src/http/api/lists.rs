@@ -2,6 +2,7 @@
 
 use super::partners::parse_id;
 use super::subscribers::find_list;
+use crate::domain::MailingList;
 use crate::domain::{
     CronExpr, FieldErrors, ListDraft, MembershipStatus, OptIn, Schedule, Slug, Text, TimeZone,
     Visibility,
@@ -10,7 +11,6 @@ use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
-use crate::store::MailingList;
 use crate::subscriptions::add_to_list;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -135,7 +135,7 @@ impl ListRequest {
 }
 
 async fn to_response(state: &AppState, l: MailingList) -> ApiResult<ListResponse> {
-    let counts = state.store.list_counts(l.id).await?;
+    let counts = state.store.lists().counts(l.id).await?;
     let next_digest_at = l
         .schedule
         .cron
@@ -166,7 +166,7 @@ async fn list_lists(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<ListResponse>>> {
     let mut out = Vec::new();
-    for l in state.store.list_lists().await? {
+    for l in state.store.lists().all().await? {
         out.push(to_response(&state, l).await?);
     }
     Ok(Json(out))
@@ -182,7 +182,11 @@ async fn create_list(
     ApiJson(request): ApiJson<ListRequest>,
 ) -> ApiResult<(StatusCode, Json<ListResponse>)> {
     let draft = request.into_draft()?;
-    let list = state.store.create_list(&draft, state.clock.now()).await?;
+    let list = state
+        .store
+        .lists()
+        .create(&draft, state.clock.now())
+        .await?;
     state.lists_changed.notify_one();
     Ok((StatusCode::CREATED, Json(to_response(&state, list).await?)))
 }
@@ -214,7 +218,8 @@ async fn update_list(
     let draft = request.into_draft()?;
     let list = state
         .store
-        .update_list(&slug, &draft, state.clock.now())
+        .lists()
+        .update(&slug, &draft, state.clock.now())
         .await?;
     state.lists_changed.notify_one();
     Ok(Json(to_response(&state, list).await?))
@@ -229,7 +234,7 @@ async fn delete_list(
     State(state): State<AppState>,
     Path(slug): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.store.delete_list(&slug).await?;
+    state.store.lists().delete(&slug).await?;
     state.lists_changed.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -272,7 +277,8 @@ async fn add_member(
     let consent = errors.finish(|| consent)?;
     let subscriber = state
         .store
-        .subscriber_by_id(request.subscriber_id)
+        .people()
+        .subscriber(request.subscriber_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("subscriber {}", request.subscriber_id)))?;
     let status = add_to_list(
@@ -302,13 +308,20 @@ async fn remove_member(
 ) -> ApiResult<StatusCode> {
     let list = find_list(&state, &slug).await?;
     let id = parse_id("subscriber", &subscriber_id)?;
-    if state.store.membership_status(list.id, id).await?.is_none() {
+    if state
+        .store
+        .lists()
+        .membership_status(list.id, id)
+        .await?
+        .is_none()
+    {
         return Err(AppError::NotFound(format!(
             "subscriber {id} on list {slug}"
         )));
     }
     state
         .store
+        .lists()
         .set_membership(
             list.id,
             id,

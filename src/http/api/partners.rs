@@ -1,11 +1,11 @@
 //! `/api/v1/partners`: partner institutions.
 
+use crate::domain::Partner;
 use crate::domain::{FieldErrors, Language, PartnerDraft, Text, TimeZone, WebUrl};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
-use crate::store::Partner;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -109,7 +109,8 @@ async fn list_partners(
     Ok(Json(
         state
             .store
-            .list_partners()
+            .people()
+            .partners()
             .await?
             .into_iter()
             .map(Into::into)
@@ -130,6 +131,7 @@ async fn create_partner(
     let draft = request.into_draft()?;
     let partner = state
         .store
+        .people()
         .create_partner(&draft, state.clock.now())
         .await?;
     Ok((StatusCode::CREATED, Json(partner.into())))
@@ -147,7 +149,8 @@ async fn get_partner(
     let id = parse_id("partner", &id)?;
     let partner = state
         .store
-        .partner_by_id(id)
+        .people()
+        .partner(id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("partner {id}")))?;
     Ok(Json(partner.into()))
@@ -169,6 +172,7 @@ async fn update_partner(
     Ok(Json(
         state
             .store
+            .people()
             .update_partner(id, &draft, state.clock.now())
             .await?
             .into(),
@@ -185,6 +189,6 @@ async fn delete_partner(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id("partner", &id)?;
-    state.store.delete_partner(id).await?;
+    state.store.people().delete_partner(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

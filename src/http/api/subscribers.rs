@@ -5,12 +5,13 @@ use crate::domain::{
     Consent, Email, FieldErrors, JoinedVia, Language, MembershipStatus, SubscriberDraft,
     SubscriberStatus, Text, TimeZone,
 };
+use crate::domain::{MailingList, Subscriber};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
 use crate::import::{FileError, ImportMode, ImportOptions, ImportReport, export_csv, import_csv};
-use crate::store::{MailingList, Subscriber, SubscriberFilter};
+use crate::store::SubscriberFilter;
 use crate::subscriptions::add_subscriber;
 use axum::Json;
 use axum::body::Body;
@@ -210,7 +211,8 @@ impl SubscriberRequest {
 pub(crate) async fn find_list(state: &AppState, slug: &str) -> ApiResult<MailingList> {
     state
         .store
-        .list_by_slug(slug)
+        .lists()
+        .by_slug(slug)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("list {slug:?}")))
 }
@@ -252,7 +254,8 @@ async fn list_subscribers(
     };
     let (subscribers, total) = state
         .store
-        .list_subscribers(&SubscriberFilter {
+        .people()
+        .subscribers(&SubscriberFilter {
             list,
             status,
             partner,
@@ -301,11 +304,12 @@ async fn get_subscriber(
     let id = parse_id("subscriber", &id)?;
     let subscriber = state
         .store
-        .subscriber_by_id(id)
+        .people()
+        .subscriber(id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("subscriber {id}")))?;
-    let memberships = state.store.memberships_of(id).await?;
-    let history = state.store.history_of(id).await?;
+    let memberships = state.store.lists().memberships_of(id).await?;
+    let history = state.store.people().history_of(id).await?;
     let mut response = SubscriberResponse::from(subscriber);
     response.memberships = Some(
         memberships
@@ -348,6 +352,7 @@ async fn update_subscriber(
     Ok(Json(
         state
             .store
+            .people()
             .update_subscriber(id, &draft, state.clock.now())
             .await?
             .into(),
@@ -387,6 +392,7 @@ async fn set_status(
     Ok(Json(
         state
             .store
+            .people()
             .set_subscriber_status(id, status, reason, state.clock.now())
             .await?
             .into(),
@@ -403,7 +409,7 @@ async fn delete_subscriber(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id("subscriber", &id)?;
-    state.store.delete_subscriber(id).await?;
+    state.store.people().delete_subscriber(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

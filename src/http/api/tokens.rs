@@ -54,6 +54,7 @@ async fn create_token(
     let token = generate_token();
     state
         .store
+        .users()
         .ensure_api_token(name.as_str(), &hash_token(&token), state.clock.now())
         .await?;
     Ok((
@@ -76,6 +77,7 @@ async fn revoke_token(
 ) -> ApiResult<StatusCode> {
     if state
         .store
+        .users()
         .revoke_api_token(&hash_token(&request.token))
         .await?
     {

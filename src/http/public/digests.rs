@@ -3,10 +3,10 @@
 
 use super::pages::PageError;
 use super::views::{FeedLink, ItemView, Page};
+use crate::domain::{Digest, DigestStatus, MailingList};
 use crate::domain::{IsoWeek, Visibility};
 use crate::feeds::{self, FeedEntry, FeedMeta, Paging};
 use crate::http::AppState;
-use crate::store::{Digest, DigestStatus, MailingList};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
@@ -16,7 +16,8 @@ use serde::Serialize;
 async fn published(state: &AppState, list: &MailingList) -> Result<Vec<Digest>, PageError> {
     Ok(state
         .store
-        .list_digests(Some(list.id), 200)
+        .digests()
+        .list(Some(list.id), 200)
         .await?
         .into_iter()
         .filter(|d| matches!(d.status, DigestStatus::Sent | DigestStatus::Sending))
@@ -26,7 +27,8 @@ async fn published(state: &AppState, list: &MailingList) -> Result<Vec<Digest>, 
 async fn public_list(state: &AppState, slug: &str) -> Result<MailingList, PageError> {
     state
         .store
-        .list_by_slug(slug)
+        .lists()
+        .by_slug(slug)
         .await?
         .filter(|l| l.visibility == Visibility::Public)
         .ok_or_else(|| PageError::NotFound("There is no such list.".into()))
@@ -48,7 +50,7 @@ pub async fn archive(State(state): State<AppState>, Path(file): Path<String>) ->
         }
         let mut rows = Vec::new();
         for d in published(&state, &list).await? {
-            let items = state.store.digest_items(d.id).await?;
+            let items = state.store.digests().items(d.id).await?;
             let label = IsoWeek::parse(&d.period)
                 .map(|w| w.label())
                 .unwrap_or_else(|_| d.period.clone());
@@ -110,7 +112,7 @@ pub async fn issue(
             .find(|d| d.period == period)
             .ok_or_else(|| PageError::NotFound("There is no such digest.".into()))?;
         let base = &state.settings.base_url;
-        let items = state.store.digest_items(digest.id).await?;
+        let items = state.store.digests().items(digest.id).await?;
         #[derive(Serialize)]
         struct Body {
             list_name: String,
@@ -152,7 +154,7 @@ async fn feed(state: &AppState, slug: &str) -> Result<Response, PageError> {
     let base = &state.settings.base_url;
     let mut entries = Vec::new();
     for d in published(state, &list).await? {
-        let items = state.store.digest_items(d.id).await?;
+        let items = state.store.digests().items(d.id).await?;
         let label = IsoWeek::parse(&d.period)
             .map(|w| w.label())
             .unwrap_or_else(|_| d.period.clone());

@@ -77,13 +77,14 @@ async fn render(
     let category = if scope == "all" {
         None
     } else {
-        match state.store.category_by_slug(scope).await? {
+        match state.store.content().category(scope).await? {
             Some(c) => Some(c),
             None => return Ok(None),
         }
     };
     let Some(found) = state
         .store
+        .content()
         .feed_items(&FeedQuery {
             category: category.as_ref().map(|c| c.slug.as_str()),
             events_only: format == FeedFormat::Ics,
@@ -101,9 +102,10 @@ async fn render(
     }
     let changed_at = state
         .store
+        .content()
         .feed_changed_at(category.as_ref().map(|c| c.slug.as_str()), now)
         .await?;
-    let expires_at = state.store.next_publication_after(now).await?;
+    let expires_at = state.store.content().next_publication_after(now).await?;
     let feed_url = format!("{base}/feeds/{scope}.{}", format.extension());
     let page_url = |n: u32| {
         if n == 1 {
@@ -233,7 +235,7 @@ pub async fn opml(State(state): State<AppState>) -> ApiResult<Response> {
         }
     };
     add("all", site, format!("{base}/"));
-    for c in state.store.list_categories().await? {
+    for c in state.store.content().categories().await? {
         add(
             &c.slug,
             &format!("{site}: {}", c.name),

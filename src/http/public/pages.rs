@@ -67,6 +67,7 @@ pub async fn index(State(state): State<AppState>) -> Response {
         let base = &settings.base_url;
         let found = state
             .store
+            .content()
             .feed_items(&FeedQuery {
                 category: None,
                 events_only: false,
@@ -79,7 +80,7 @@ pub async fn index(State(state): State<AppState>) -> Response {
                 items: Vec::new(),
                 total: 0,
             });
-        let categories = state.store.list_categories().await?;
+        let categories = state.store.content().categories().await?;
         #[derive(Serialize)]
         struct Body {
             items: Vec<ItemView>,
@@ -108,7 +109,7 @@ pub async fn category(
     let result = async {
         let settings = &state.settings;
         let base = &settings.base_url;
-        let categories = state.store.list_categories().await?;
+        let categories = state.store.content().categories().await?;
         let Some(category) = categories.iter().find(|c| c.slug == slug) else {
             return Err(PageError::NotFound("There is no such section.".into()));
         };
@@ -122,6 +123,7 @@ pub async fn category(
         };
         let found = state
             .store
+            .content()
             .feed_items(&FeedQuery {
                 category: Some(&category.slug),
                 events_only: false,
@@ -208,6 +210,7 @@ pub async fn item(State(state): State<AppState>, Path(file): Path<String>) -> Re
         let now = state.clock.now();
         let item = state
             .store
+            .content()
             .item_by_slug(slug)
             .await?
             .filter(|i| i.status == ItemStatus::Published && i.is_visible_at(now))

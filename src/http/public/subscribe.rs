@@ -2,9 +2,9 @@
 
 use super::views::Page;
 use crate::domain::{Email, FieldErrors, Language, Slug, Text, TimeZone, Visibility};
+use crate::domain::{MailingList, SubscriptionOutcome, TokenPurpose};
 use crate::http::AppState;
 use crate::http::error::AppError;
-use crate::store::{MailingList, SubscriptionOutcome, TokenPurpose};
 use crate::subscriptions::{mint_token, send_confirmation_later, token_hash};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -64,7 +64,8 @@ struct FormBody {
 async fn public_lists(state: &AppState) -> Result<Vec<MailingList>, AppError> {
     Ok(state
         .store
-        .list_lists()
+        .lists()
+        .all()
         .await?
         .into_iter()
         .filter(|l| l.visibility == Visibility::Public)
@@ -281,6 +282,7 @@ pub async fn subscribe(
     let ip = client.to_string();
     let outcome = state
         .store
+        .lists()
         .request_subscription(
             &request.email,
             request.name.as_str(),
@@ -315,6 +317,7 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
     let now = state.clock.now();
     let confirmed = match state
         .store
+        .tokens()
         .confirm_subscription(&token_hash(&token), now)
         .await
     {
@@ -327,7 +330,8 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
     let list_name = match list_id {
         Some(id) => state
             .store
-            .list_by_id(id)
+            .lists()
+            .by_id(id)
             .await
             .ok()
             .flatten()
@@ -377,7 +381,8 @@ pub async fn unsubscribe_page(
     let now = state.clock.now();
     let grant = match state
         .store
-        .find_token(&token_hash(&token), TokenPurpose::Unsubscribe, now)
+        .tokens()
+        .find(&token_hash(&token), TokenPurpose::Unsubscribe, now)
         .await
     {
         Ok(Some(g)) => g,
@@ -386,12 +391,13 @@ pub async fn unsubscribe_page(
     };
     let subscriber = state
         .store
-        .subscriber_by_id(grant.subscriber_id)
+        .people()
+        .subscriber(grant.subscriber_id)
         .await
         .ok()
         .flatten();
     let list = match grant.list_id {
-        Some(id) => state.store.list_by_id(id).await.ok().flatten(),
+        Some(id) => state.store.lists().by_id(id).await.ok().flatten(),
         None => None,
     };
     #[derive(Serialize)]
@@ -425,7 +431,8 @@ pub async fn unsubscribe(
     }
     match state
         .store
-        .unsubscribe_by_token(&token_hash(&token), state.clock.now())
+        .tokens()
+        .unsubscribe(&token_hash(&token), state.clock.now())
         .await
     {
         Ok(Some(_)) => message(
@@ -471,7 +478,8 @@ async fn preferences_page(state: &AppState, token: &str, saved: bool) -> Respons
     let now = state.clock.now();
     let grant = match state
         .store
-        .find_token(&token_hash(token), TokenPurpose::Preferences, now)
+        .tokens()
+        .find(&token_hash(token), TokenPurpose::Preferences, now)
         .await
     {
         Ok(Some(g)) => g,
@@ -481,13 +489,14 @@ async fn preferences_page(state: &AppState, token: &str, saved: bool) -> Respons
     let result = async {
         let subscriber = state
             .store
-            .subscriber_by_id(grant.subscriber_id)
+            .people()
+            .subscriber(grant.subscriber_id)
             .await?
             .ok_or_else(|| AppError::NotFound("subscriber".into()))?;
-        let memberships = state.store.memberships_of(subscriber.id).await?;
-        let lists = state.store.list_lists().await?;
+        let memberships = state.store.lists().memberships_of(subscriber.id).await?;
+        let lists = state.store.lists().all().await?;
         let institution_zone = match subscriber.partner_id {
-            Some(id) => state.store.partner_by_id(id).await?.map(|p| p.timezone),
+            Some(id) => state.store.people().partner(id).await?.map(|p| p.timezone),
             None => None,
         };
         let shown: Vec<PreferenceList> = lists
@@ -549,7 +558,8 @@ pub async fn save_preferences(
     let now = state.clock.now();
     let grant = match state
         .store
-        .find_token(&token_hash(&token), TokenPurpose::Preferences, now)
+        .tokens()
+        .find(&token_hash(&token), TokenPurpose::Preferences, now)
         .await
     {
         Ok(Some(g)) => g,
@@ -581,8 +591,12 @@ pub async fn save_preferences(
                 .check("timezone", TimeZone::parse(t))
                 .map(|z| Some(Some(z))),
         };
-        let lists = state.store.list_lists().await?;
-        let memberships = state.store.memberships_of(grant.subscriber_id).await?;
+        let lists = state.store.lists().all().await?;
+        let memberships = state
+            .store
+            .lists()
+            .memberships_of(grant.subscriber_id)
+            .await?;
         let mut wanted = Vec::new();
         for slug in &wanted_slugs {
             // Private lists can be kept but not joined from here.
@@ -599,6 +613,7 @@ pub async fn save_preferences(
         let (language, timezone) = errors.finish(|| Some((language?, timezone?)))?;
         state
             .store
+            .lists()
             .save_preferences(
                 grant.subscriber_id,
                 language.as_str(),
