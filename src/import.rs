@@ -2,8 +2,9 @@
 //! time inside one transaction, so a file of any size goes through in flat memory,
 //! and the caller chooses between "all good rows" and "all or nothing".
 
-use crate::domain::MailingList;
-use crate::domain::{Email, JoinedVia, Language, MembershipStatus, OptIn, SubscriberStatus, Text};
+use crate::domain::{
+    Email, JoinedVia, Language, MailingList, MembershipStatus, OptIn, SubscriberStatus, Text,
+};
 use crate::store::{ImportCounts, ImportRow, ImportTerms, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};

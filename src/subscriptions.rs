@@ -1,8 +1,7 @@
 //! The subscriber's side: tokens for mailed links, confirmation mails.
 
 use crate::app::App;
-use crate::domain::MembershipStatus;
-use crate::domain::{MailingList, TokenPurpose};
+use crate::domain::{MailingList, MembershipStatus, TokenPurpose};
 use crate::mail::OutgoingMail;
 use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};

@@ -7,8 +7,7 @@ pub mod render;
 pub mod schedule;
 
 use crate::app::App;
-use crate::domain::IsoWeek;
-use crate::domain::{DigestTrigger, DigestWindow, MailingList, Selection, Subscriber};
+use crate::domain::{DigestTrigger, DigestWindow, IsoWeek, MailingList, Selection, Subscriber};
 use crate::store::{Created, Store};
 use chrono::{DateTime, Utc};
 use render::{DigestContext, PersonalLinks, RenderedDigest};

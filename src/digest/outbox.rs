@@ -11,8 +11,7 @@
 
 use super::render::{DigestContext, GroupRenderer, PersonalLinks};
 use crate::app::App;
-use crate::domain::IsoWeek;
-use crate::domain::{MailingList, Selection};
+use crate::domain::{IsoWeek, MailingList, Selection};
 use crate::mail::{MailError, OutgoingMail};
 use crate::store::{ClaimedDelivery, OutboxConnection, SentRecord};
 use crate::subscriptions::{delivery_link_token, list_id_header};

@@ -8,8 +8,7 @@
 //! nothing is sent. Windows before the list existed do not count.
 
 use crate::app::App;
-use crate::domain::IsoWeek;
-use crate::domain::{DigestTrigger, DigestWindow, MailingList};
+use crate::domain::{DigestTrigger, DigestWindow, IsoWeek, MailingList};
 use crate::store::Created;
 use anyhow::Context;
 use std::collections::HashMap;

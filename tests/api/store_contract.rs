@@ -3,7 +3,8 @@
 use crate::helpers::{default_now, fresh_postgres_url, note_postgres_skipped};
 use chrono::{Duration, TimeZone, Utc};
 use newsdesk::domain::{
-    Event, EventMode, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text, TimeZone as Tz,
+    Event, EventMode, ItemDraft, ItemStatus, Language, MailingList, NewCategory, Role, Slug,
+    SubscriptionOutcome, Text, TimeZone as Tz, TokenPurpose,
 };
 use newsdesk::settings::DatabaseUrl;
 use newsdesk::store::{FeedQuery, ItemFilter, Store, StoreError};
@@ -75,7 +76,6 @@ contract!(
 use newsdesk::domain::{
     Email, JoinedVia, ListDraft, MembershipStatus, OptIn, SubscriberStatus, Visibility,
 };
-use newsdesk::domain::{MailingList, SubscriptionOutcome, TokenPurpose};
 use newsdesk::store::{ImportRow, ImportTerms, SubscriberFilter};
 
 async fn partners_list(store: &Store) -> MailingList {
@@ -911,8 +911,6 @@ async fn api_tokens_are_checked_by_hash(store: Store) {
             .unwrap()
     );
 }
-
-use newsdesk::domain::Role;
 
 async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
     let now = default_now();

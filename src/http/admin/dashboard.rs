@@ -3,8 +3,7 @@
 
 use super::page::{self, PageResult, when};
 use super::session::Session;
-use crate::domain::MailingList;
-use crate::domain::{IsoWeek, ItemStatus, MembershipStatus};
+use crate::domain::{IsoWeek, ItemStatus, MailingList, MembershipStatus};
 use crate::http::AppState;
 use crate::store::ItemFilter;
 use axum::extract::State;

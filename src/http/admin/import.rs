@@ -4,8 +4,7 @@
 
 use super::page::{self, FormData, PageResult};
 use super::session::{Session, done, random_token};
-use crate::domain::MailingList;
-use crate::domain::{JoinedVia, Text};
+use crate::domain::{JoinedVia, MailingList, Text};
 use crate::http::AppState;
 use crate::import::{FileError, ImportMode, ImportOptions, ImportReport, import_csv};
 use axum::extract::{Multipart, Path, Query, State};

@@ -7,8 +7,7 @@ use super::page::{
     zone_choices,
 };
 use super::session::{Session, done};
-use crate::domain::{MailingList, Partner, Subscriber};
-use crate::domain::{MembershipStatus, SubscriberStatus, Text};
+use crate::domain::{MailingList, MembershipStatus, Partner, Subscriber, SubscriberStatus, Text};
 use crate::http::AppState;
 use crate::http::api::partners::PartnerRequest;
 use crate::http::api::subscribers::SubscriberRequest;

@@ -1,7 +1,6 @@
 //! `/api/v1/categories`: the category tree.
 
-use crate::domain::Category;
-use crate::domain::{FieldErrors, NewCategory, Slug, Text};
+use crate::domain::{Category, FieldErrors, NewCategory, Slug, Text};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};

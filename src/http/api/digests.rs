@@ -4,8 +4,9 @@
 use super::partners::parse_id;
 use super::subscribers::find_list;
 use crate::digest::{self, DryRun};
-use crate::domain::{DeliveryCounts, Digest, DigestStatus, DigestTrigger, MailingList};
-use crate::domain::{Email, FieldErrors, IsoWeek};
+use crate::domain::{
+    DeliveryCounts, Digest, DigestStatus, DigestTrigger, Email, FieldErrors, IsoWeek, MailingList,
+};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};

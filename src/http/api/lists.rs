@@ -2,10 +2,9 @@
 
 use super::partners::parse_id;
 use super::subscribers::find_list;
-use crate::domain::MailingList;
 use crate::domain::{
-    CronExpr, FieldErrors, ListDraft, MembershipStatus, OptIn, Schedule, Slug, Text, TimeZone,
-    Visibility,
+    CronExpr, FieldErrors, ListDraft, MailingList, MembershipStatus, OptIn, Schedule, Slug, Text,
+    TimeZone, Visibility,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;

@@ -1,7 +1,6 @@
 //! `/api/v1/partners`: partner institutions.
 
-use crate::domain::Partner;
-use crate::domain::{FieldErrors, Language, PartnerDraft, Text, TimeZone, WebUrl};
+use crate::domain::{FieldErrors, Language, Partner, PartnerDraft, Text, TimeZone, WebUrl};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};

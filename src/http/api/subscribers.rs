@@ -2,10 +2,9 @@
 
 use super::partners::parse_id;
 use crate::domain::{
-    Consent, Email, FieldErrors, JoinedVia, Language, MembershipStatus, SubscriberDraft,
-    SubscriberStatus, Text, TimeZone,
+    Consent, Email, FieldErrors, JoinedVia, Language, MailingList, MembershipStatus, Subscriber,
+    SubscriberDraft, SubscriberStatus, Text, TimeZone,
 };
-use crate::domain::{MailingList, Subscriber};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};

@@ -3,8 +3,7 @@
 
 use super::pages::PageError;
 use super::views::{FeedLink, ItemView, Page};
-use crate::domain::{Digest, DigestStatus, MailingList};
-use crate::domain::{IsoWeek, Visibility};
+use crate::domain::{Digest, DigestStatus, IsoWeek, MailingList, Visibility};
 use crate::feeds::{self, FeedEntry, FeedMeta, Paging};
 use crate::http::AppState;
 use axum::extract::{Path, State};

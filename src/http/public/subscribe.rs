@@ -1,8 +1,10 @@
 //! The public side of lists: subscribe, confirm, one-click unsubscribe, preferences.
 
 use super::views::Page;
-use crate::domain::{Email, FieldErrors, Language, Slug, Text, TimeZone, Visibility};
-use crate::domain::{MailingList, SubscriptionOutcome, TokenPurpose};
+use crate::domain::{
+    Email, FieldErrors, Language, MailingList, Slug, SubscriptionOutcome, Text, TimeZone,
+    TokenPurpose, Visibility,
+};
 use crate::http::AppState;
 use crate::http::error::AppError;
 use crate::subscriptions::{mint_token, send_confirmation_later, token_hash};

@@ -1,7 +1,6 @@
 //! What the page templates see: plain values, dates already formatted.
 
-use crate::domain::Category;
-use crate::domain::Item;
+use crate::domain::{Category, Item};
 use crate::feeds::{EntryEvent, FeedFormat, event_when};
 use crate::settings::Settings;
 use serde::Serialize;
