@@ -24,7 +24,7 @@ impl Lists<'_> {
         let rows = sqlx::query("SELECT * FROM lists ORDER BY slug")
             .fetch_all(&self.store.pool)
             .await?;
-        self.from_rows(rows).await
+        self.read(rows).await
     }
 
     pub async fn by_slug(self, slug: &str) -> StoreResult<Option<MailingList>> {
@@ -32,7 +32,7 @@ impl Lists<'_> {
             .bind(slug)
             .fetch_all(&self.store.pool)
             .await?;
-        Ok(self.from_rows(rows).await?.pop())
+        Ok(self.read(rows).await?.pop())
     }
 
     pub async fn by_id(self, id: i64) -> StoreResult<Option<MailingList>> {
@@ -40,10 +40,11 @@ impl Lists<'_> {
             .bind(id)
             .fetch_all(&self.store.pool)
             .await?;
-        Ok(self.from_rows(rows).await?.pop())
+        Ok(self.read(rows).await?.pop())
     }
 
-    async fn from_rows(self, rows: Vec<AnyRow>) -> StoreResult<Vec<MailingList>> {
+    /// Lists from their rows, with the slugs of the categories each covers.
+    async fn read(self, rows: Vec<AnyRow>) -> StoreResult<Vec<MailingList>> {
         let mut lists = Vec::with_capacity(rows.len());
         for row in &rows {
             lists.push(MailingList {

@@ -164,10 +164,7 @@ impl Store {
         Ok(())
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock at the start
-    /// (`BEGIN IMMEDIATE`): a deferred one that reads first and writes later fails at
-    /// once with "database is locked" when another writer came in between, whatever
-    /// the busy timeout; taking the lock first makes it wait its turn instead.
+    /// A transaction that will write, begun as [`Backend::begin_write`] says.
     pub(crate) async fn write_tx(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {

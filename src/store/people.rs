@@ -168,6 +168,8 @@ impl People<'_> {
         Ok(())
     }
 
+    // ---- subscribers ---------------------------------------------------------------
+
     pub async fn subscriber(self, id: i64) -> StoreResult<Option<Subscriber>> {
         let row = sqlx::query(&format!(
             "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s LEFT JOIN partners p ON p.id = s.partner_id WHERE s.id = $1"
