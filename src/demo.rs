@@ -250,7 +250,7 @@ const ITEMS: [DemoItem; 8] = [
 
 /// Loads the demo tree and items into an empty store; leaves a store with content alone.
 pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
-    let has_content = !store.list_categories().await?.is_empty();
+    let has_content = !store.content().categories().await?.is_empty();
     if has_content {
         return Ok(Loaded::Skipped);
     }
@@ -285,6 +285,7 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
                 .map_err(anyhow::Error::msg)?,
         };
         store
+            .content()
             .create_category(&new, now)
             .await
             .with_context(|| format!("creating demo category {slug}"))?;
@@ -376,7 +377,8 @@ async fn load_people(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
     };
     let err = anyhow::Error::msg;
     let list = store
-        .create_list(
+        .lists()
+        .create(
             &ListDraft {
                 slug: Slug::parse(PARTNERS_LIST).map_err(err)?,
                 name: Text::parse("Partner institutions digest", 200, true, false).map_err(err)?,
@@ -405,6 +407,7 @@ async fn load_people(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
     };
     for (name, country, tz, language, website, contacts) in PARTNER_DETAILS {
         let partner = store
+            .people()
             .create_partner(
                 &PartnerDraft {
                     name: Text::parse(name, 200, true, false).map_err(err)?,
@@ -419,6 +422,7 @@ async fn load_people(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
             .with_context(|| format!("creating demo partner {name}"))?;
         for (person, email) in contacts {
             let subscriber = store
+                .people()
                 .create_subscriber(
                     &SubscriberDraft {
                         email: Email::parse(email).map_err(err)?,
@@ -435,6 +439,7 @@ async fn load_people(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("creating demo contact {email}"))?;
             store
+                .lists()
                 .set_membership(
                     list.id,
                     subscriber.id,

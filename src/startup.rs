@@ -26,6 +26,7 @@ impl Application {
         store.migrate().await?;
         if let Some(token) = &settings.admin_token {
             store
+                .users()
                 .ensure_api_token(
                     "bootstrap (NEWSDESK_ADMIN_TOKEN)",
                     &hash_token(token.expose()),
@@ -111,11 +112,11 @@ impl Application {
 /// Another instance sharing the database may write; its writes reach this instance's
 /// feed cache within a second through the content version.
 async fn watch_content_version(state: AppState) {
-    let mut seen = state.store.content_version().await.ok();
+    let mut seen = state.store.content().version().await.ok();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        match state.store.content_version().await {
+        match state.store.content().version().await {
             Ok(version) if Some(version) != seen => {
                 if seen.is_some() {
                     state.cache.clear();

@@ -3,10 +3,10 @@
 use super::{DigestCommand, PreviewFormat};
 use crate::app::App;
 use crate::delivery::Outbox;
-use crate::domain::{Email, IsoWeek};
+use crate::domain::{DeliveryCounts, Digest, DigestTrigger, Email, IsoWeek, MailingList};
 use crate::services::digests::{self, DryRun};
 use crate::services::{ServiceError, lists};
-use crate::store::{Created, DeliveryCounts, Digest, DigestTrigger, MailingList};
+use crate::store::Created;
 use std::sync::Arc;
 
 pub(super) async fn digest(app: &App, command: DigestCommand) -> anyhow::Result<()> {

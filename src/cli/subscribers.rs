@@ -3,9 +3,10 @@
 //! exit code.
 
 use super::SubscribersCommand;
+use crate::domain::MailingList;
 use crate::services::import::{ImportMode, ImportOptions, ImportReport, export_csv, import_csv};
 use crate::services::{ServiceError, ServiceResult};
-use crate::store::{MailingList, Store};
+use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::path::Path;
 
@@ -59,9 +60,9 @@ async fn find_list(store: &Store, slug: Option<&str>) -> ServiceResult<Option<Ma
     match slug {
         None => Ok(None),
         Some(slug) => {
-            Ok(Some(store.list_by_slug(slug).await?.ok_or_else(|| {
-                ServiceError::not_found(format!("list {slug:?}"))
-            })?))
+            Ok(Some(store.lists().by_slug(slug).await?.ok_or_else(
+                || ServiceError::not_found(format!("list {slug:?}")),
+            )?))
         }
     }
 }

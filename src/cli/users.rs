@@ -1,8 +1,9 @@
 //! `newsdesk user ...`: the people who sign in to the admin pages.
 
+use crate::domain::Role;
 use crate::passwords;
 use crate::services::{ServiceError, users};
-use crate::store::{Role, Store};
+use crate::store::Store;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::Subcommand;

@@ -5,10 +5,10 @@
 use super::Outbox;
 use crate::app::App;
 use crate::digest::render::{DigestContext, GroupRenderer, PersonalLinks};
-use crate::domain::IsoWeek;
+use crate::domain::{IsoWeek, MailingList, Selection};
 use crate::mail::{BuiltMail, MailError, OutgoingMail};
 use crate::services::subscriptions::{delivery_link_token, list_id_header};
-use crate::store::{ClaimedDelivery, MailingList, Selection};
+use crate::store::ClaimedDelivery;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -66,15 +66,17 @@ impl Outbox {
         }
         let store = &self.app.store;
         let digest = store
-            .digest_by_id(digest_id)
+            .digests()
+            .by_id(digest_id)
             .await?
             .context("a claimed delivery's digest")?;
         let list = store
-            .list_by_id(digest.list_id)
+            .lists()
+            .by_id(digest.list_id)
             .await?
             .context("a digest's list")?;
         let period = IsoWeek::parse(&digest.period).map_err(anyhow::Error::msg)?;
-        let selection = store.digest_items(digest_id).await?;
+        let selection = store.digests().items(digest_id).await?;
         // Old digests' bundles are not needed once their rows are done.
         if bundles.len() > 16 {
             bundles.clear();

@@ -173,10 +173,10 @@ impl Outbox {
         }
         let (store, now) = (&self.app.store, self.app.clock.now());
         if self.stopping() {
-            store.release_claims(&self.worker, now).await?;
+            store.outbox().release_claims(&self.worker, now).await?;
         }
         if drained {
-            store.complete_digests(now).await?;
+            store.digests().complete(now).await?;
         }
         produced?;
         flushed?;
@@ -194,6 +194,7 @@ impl Outbox {
             loop {
                 tokio::time::sleep(every).await;
                 if let Err(e) = store
+                    .outbox()
                     .renew_leases(&worker, clock.now(), clock.now() + lease)
                     .await
                 {
@@ -346,6 +347,7 @@ impl Outbox {
         if let Err(e) = self
             .app
             .store
+            .outbox()
             .release_claims(&self.worker, self.app.clock.now())
             .await
         {

@@ -12,8 +12,8 @@
 //! nothing is sent. Windows before the list existed do not count.
 
 use crate::app::App;
-use crate::domain::IsoWeek;
-use crate::store::{Created, DigestTrigger, DigestWindow, MailingList};
+use crate::domain::{DigestTrigger, DigestWindow, IsoWeek, MailingList};
+use crate::store::Created;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -44,7 +44,7 @@ pub async fn tick(
 /// What a scheduled job does when it fires: reads the list afresh and builds what is
 /// due at the application clock's now. `None` when the list is gone.
 pub async fn on_schedule(app: &App, list_id: i64) -> anyhow::Result<Option<TickOutcome>> {
-    let Some(list) = app.store.list_by_id(list_id).await? else {
+    let Some(list) = app.store.lists().by_id(list_id).await? else {
         return Ok(None);
     };
     let now = app.clock.now();
@@ -99,7 +99,8 @@ pub async fn catch_up(app: &App, list: &MailingList) -> anyhow::Result<TickOutco
     let period = IsoWeek::containing(fired, tz);
     if app
         .store
-        .digest_for_period(list.id, &period.to_string())
+        .digests()
+        .for_period(list.id, &period.to_string())
         .await?
         .is_some()
     {
@@ -114,10 +115,15 @@ pub async fn catch_up(app: &App, list: &MailingList) -> anyhow::Result<TickOutco
     let window = DigestWindow {
         period_start: period.start(tz),
         period_end: period.end(tz),
-        news_since: app.store.news_since(list.id, period.start(tz)).await?,
+        news_since: app
+            .store
+            .digests()
+            .news_since(list.id, period.start(tz))
+            .await?,
     };
     app.store
-        .record_missed_digest(list.id, &period.to_string(), &window, fired, now)
+        .digests()
+        .record_missed(list.id, &period.to_string(), &window, fired, now)
         .await?;
     tracing::warn!(list = list.slug, period = %period, "digest window missed; recorded, nothing sent");
     Ok(TickOutcome::Missed {
@@ -153,7 +159,7 @@ impl DigestScheduler {
     /// Adds, replaces and removes jobs so there is one per list with its current
     /// schedule, then applies the missed-window policy.
     pub async fn sync(&mut self) -> anyhow::Result<()> {
-        let lists = self.app.store.list_lists().await?;
+        let lists = self.app.store.lists().all().await?;
         for list in &lists {
             let wanted = (
                 list.schedule.cron.as_str().to_owned(),

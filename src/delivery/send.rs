@@ -55,7 +55,8 @@ impl Outbox {
                 let _writing = self.db.lock().await;
                 self.app
                     .store
-                    .mark_delivery_skipped(delivery.id, &self.worker, self.app.clock.now())
+                    .outbox()
+                    .mark_skipped(delivery.id, &self.worker, self.app.clock.now())
                     .await?;
                 Ok(Some(Done::Skipped))
             }
@@ -107,7 +108,8 @@ impl Outbox {
                 let _writing = self.db.lock().await;
                 self.app
                     .store
-                    .mark_delivery_retry(delivery.id, &self.worker, &error, now + wait, now)
+                    .outbox()
+                    .mark_retry(delivery.id, &self.worker, &error, now + wait, now)
                     .await?;
                 Ok(Some(Done::Retried))
             }
@@ -137,7 +139,8 @@ impl Outbox {
         Ok(self
             .app
             .store
-            .mark_delivery_failed(
+            .outbox()
+            .mark_failed(
                 delivery.id,
                 &self.worker,
                 delivery.subscriber_id,

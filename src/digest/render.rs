@@ -2,8 +2,7 @@
 //! since), in their language and time zone, rendered to text and HTML. Pure: values
 //! in, strings out.
 
-use crate::domain::Item;
-use crate::store::{MailingList, Selection, Subscriber};
+use crate::domain::{Item, MailingList, Selection, Subscriber};
 use crate::templates::{Templates, digest_labels};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,13 +1,27 @@
-//! Domain values. Each can only be built through a `parse` that checks it, so a value
-//! of one of these types is valid wherever it travels.
+//! Domain values and entities. A value (an address, a slug, a draft) can only be
+//! built through a `parse` that checks it, so it is valid wherever it travels. The
+//! entities (a subscriber, a list, a digest, a user...) are what the store reads back;
+//! services and adapters use them without knowing the store's rows.
 
+mod category;
 mod content_input;
+mod digest;
 mod email;
 mod item;
+mod list;
 mod list_draft;
 mod people;
 mod period;
+mod subscriber;
+mod subscription;
 mod text;
+mod user;
+
+pub use category::Category;
+pub use digest::{
+    DeliveryCounts, DeliveryRecord, Digest, DigestStatus, DigestTrigger, DigestWindow,
+    FailedDelivery, Section, Selection,
+};
 
 pub use content_input::{
     CategoryInput, EventInput, ItemInput, LOCAL_MINUTES, parse_event_time, parse_instant,
@@ -15,6 +29,7 @@ pub use content_input::{
 };
 pub use email::Email;
 pub use item::{CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory};
+pub use list::{MailingList, Membership};
 pub use list_draft::{ListFields, ListInput, ScheduleInput};
 pub use people::{
     Admission, Consent, CronExpr, JoinedVia, Joining, ListDraft, MembershipStatus, OptIn,
@@ -22,7 +37,10 @@ pub use people::{
     SubscriberStatus, SubscriptionRequest, Visibility,
 };
 pub use period::IsoWeek;
+pub use subscriber::{Partner, Subscriber, SubscriberEvent};
+pub use subscription::{SubscriptionOutcome, TokenGrant, TokenPurpose};
 pub use text::{Language, Slug, Text, TimeZone, WebUrl};
+pub use user::{Role, User};
 
 use serde::Serialize;
 use std::fmt;

@@ -5,11 +5,11 @@
 use super::{ServiceError, ServiceResult};
 use crate::app::App;
 use crate::digest::render::{self, DigestContext, PersonalLinks, RenderedDigest};
-use crate::domain::{Email, IsoWeek, Item, Visibility};
-use crate::store::{
-    Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow, FailedDelivery,
-    MailingList, Selection, Store, Subscriber,
+use crate::domain::{
+    DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow, Email, FailedDelivery,
+    IsoWeek, Item, MailingList, Selection, Subscriber, Visibility,
 };
+use crate::store::{Created, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -24,9 +24,9 @@ pub async fn plan(
     let window = DigestWindow {
         period_start,
         period_end: period.end(tz),
-        news_since: store.news_since(list.id, period_start).await?,
+        news_since: store.digests().news_since(list.id, period_start).await?,
     };
-    let selection = store.select_digest_items(list.id, &window).await?;
+    let selection = store.digests().select_items(list.id, &window).await?;
     Ok((window, selection))
 }
 
@@ -41,14 +41,16 @@ pub async fn build(
     now: DateTime<Utc>,
 ) -> ServiceResult<Created> {
     if let Some(existing) = store
-        .digest_for_period(list.id, &period.to_string())
+        .digests()
+        .for_period(list.id, &period.to_string())
         .await?
     {
         return Ok(Created::Existing(existing));
     }
     let (window, selection) = plan(store, list, period).await?;
     Ok(store
-        .create_digest(
+        .digests()
+        .create(
             list.id,
             &period.to_string(),
             &window,
@@ -100,10 +102,11 @@ async fn items_of(
     period: IsoWeek,
 ) -> ServiceResult<(Option<i64>, Selection)> {
     match store
-        .digest_for_period(list.id, &period.to_string())
+        .digests()
+        .for_period(list.id, &period.to_string())
         .await?
     {
-        Some(d) => Ok((Some(d.id), store.digest_items(d.id).await?)),
+        Some(d) => Ok((Some(d.id), store.digests().items(d.id).await?)),
         None => Ok((None, plan(store, list, period).await?.1)),
     }
 }
@@ -120,6 +123,7 @@ fn item_ids(selection: &Selection) -> Vec<i64> {
 /// The subscriber a preview is rendered for.
 pub async fn reader(app: &App, email: &Email) -> ServiceResult<Subscriber> {
     app.store
+        .people()
         .subscriber_by_email(&email.key())
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("subscriber {email}")))
@@ -155,6 +159,7 @@ pub async fn preview(
         Some(s) => {
             let sent = app
                 .store
+                .outbox()
                 .delivered_items(&[s.id], &item_ids(&selection), digest_id)
                 .await?
                 .into_iter()
@@ -221,6 +226,7 @@ pub async fn dry_run(app: &App, list: &MailingList, period: IsoWeek) -> ServiceR
     loop {
         let page = app
             .store
+            .people()
             .subscribers_after(Some(list.id), after, 500, true)
             .await?;
         let Some(last) = page.last() else { break };
@@ -228,6 +234,7 @@ pub async fn dry_run(app: &App, list: &MailingList, period: IsoWeek) -> ServiceR
         let subscriber_ids: Vec<i64> = page.iter().map(|s| s.id).collect();
         let sent = app
             .store
+            .outbox()
             .delivered_items(&subscriber_ids, &ids, digest_id)
             .await?;
         for s in &page {
@@ -264,10 +271,11 @@ pub async fn dry_run(app: &App, list: &MailingList, period: IsoWeek) -> ServiceR
 /// A digest and its list.
 pub async fn find(app: &App, id: i64) -> ServiceResult<(Digest, MailingList)> {
     let not_found = || ServiceError::not_found(format!("digest {id}"));
-    let digest = app.store.digest_by_id(id).await?.ok_or_else(not_found)?;
+    let digest = app.store.digests().by_id(id).await?.ok_or_else(not_found)?;
     let list = app
         .store
-        .list_by_id(digest.list_id)
+        .lists()
+        .by_id(digest.list_id)
         .await?
         .ok_or_else(not_found)?;
     Ok((digest, list))
@@ -298,9 +306,13 @@ impl DigestDetail {
 pub async fn detail(app: &App, id: i64, failed_limit: u32) -> ServiceResult<DigestDetail> {
     let (digest, list) = find(app, id).await?;
     Ok(DigestDetail {
-        counts: app.store.delivery_counts(digest.id).await?,
-        items: app.store.digest_items(digest.id).await?,
-        failed: app.store.failed_deliveries(digest.id, failed_limit).await?,
+        counts: app.store.digests().delivery_counts(digest.id).await?,
+        items: app.store.digests().items(digest.id).await?,
+        failed: app
+            .store
+            .digests()
+            .failed_deliveries(digest.id, failed_limit)
+            .await?,
         digest,
         list,
     })
@@ -308,12 +320,12 @@ pub async fn detail(app: &App, id: i64, failed_limit: u32) -> ServiceResult<Dige
 
 /// How a digest's deliveries stand.
 pub async fn counts(app: &App, id: i64) -> ServiceResult<DeliveryCounts> {
-    Ok(app.store.delivery_counts(id).await?)
+    Ok(app.store.digests().delivery_counts(id).await?)
 }
 
 /// Marks sent every digest with nothing left to deliver; returns how many.
 pub async fn complete_finished(app: &App) -> ServiceResult<u64> {
-    Ok(app.store.complete_digests(app.clock.now()).await?)
+    Ok(app.store.digests().complete(app.clock.now()).await?)
 }
 
 /// A digest in a history: with its list (none when the list is gone) and counts.
@@ -329,15 +341,15 @@ pub async fn history(
     list_slug: Option<&str>,
     limit: u32,
 ) -> ServiceResult<Vec<HistoryEntry>> {
-    let lists = app.store.list_lists().await?;
+    let lists = app.store.lists().all().await?;
     let list_id = match list_slug {
         Some(slug) => Some(super::lists::find(app, slug).await?.id),
         None => None,
     };
     let mut out = Vec::new();
-    for digest in app.store.list_digests(list_id, limit).await? {
+    for digest in app.store.digests().list(list_id, limit).await? {
         out.push(HistoryEntry {
-            counts: app.store.delivery_counts(digest.id).await?,
+            counts: app.store.digests().delivery_counts(digest.id).await?,
             list: lists.iter().find(|l| l.id == digest.list_id).cloned(),
             digest,
         });
@@ -352,7 +364,8 @@ pub async fn retry(app: &App, id: i64) -> ServiceResult<u64> {
     let (digest, _) = find(app, id).await?;
     let n = app
         .store
-        .retry_failed_deliveries(digest.id, app.clock.now())
+        .digests()
+        .retry_failed(digest.id, app.clock.now())
         .await?;
     app.outbox_wake.notify_one();
     Ok(n)
@@ -362,7 +375,11 @@ pub async fn retry(app: &App, id: i64) -> ServiceResult<u64> {
 /// a conflict. Returns how many deliveries were dropped.
 pub async fn cancel(app: &App, id: i64) -> ServiceResult<u64> {
     let (digest, _) = find(app, id).await?;
-    Ok(app.store.cancel_digest(digest.id, app.clock.now()).await?)
+    Ok(app
+        .store
+        .digests()
+        .cancel(digest.id, app.clock.now())
+        .await?)
 }
 
 // ---- the public archive -------------------------------------------------------------
@@ -382,7 +399,8 @@ pub struct Archive {
 /// A list the public may see: a private one is "not found" like a missing one.
 async fn public_list(app: &App, slug: &str) -> ServiceResult<MailingList> {
     app.store
-        .list_by_slug(slug)
+        .lists()
+        .by_slug(slug)
         .await?
         .filter(|l| l.visibility == Visibility::Public)
         .ok_or_else(|| ServiceError::not_found(format!("list {slug:?}")))
@@ -392,7 +410,8 @@ async fn public_list(app: &App, slug: &str) -> ServiceResult<MailingList> {
 async fn published(app: &App, list: &MailingList) -> ServiceResult<Vec<Digest>> {
     Ok(app
         .store
-        .list_digests(Some(list.id), 200)
+        .digests()
+        .list(Some(list.id), 200)
         .await?
         .into_iter()
         .filter(|d| matches!(d.status, DigestStatus::Sent | DigestStatus::Sending))
@@ -404,7 +423,7 @@ pub async fn archive(app: &App, slug: &str) -> ServiceResult<Archive> {
     let mut issues = Vec::new();
     for digest in published(app, &list).await? {
         issues.push(Issue {
-            items: app.store.digest_items(digest.id).await?,
+            items: app.store.digests().items(digest.id).await?,
             digest,
         });
     }
@@ -419,6 +438,6 @@ pub async fn issue(app: &App, slug: &str, period: &str) -> ServiceResult<(Mailin
         .into_iter()
         .find(|d| d.period == period)
         .ok_or_else(|| ServiceError::not_found(format!("digest {period:?}")))?;
-    let items = app.store.digest_items(digest.id).await?;
+    let items = app.store.digests().items(digest.id).await?;
     Ok((list, Issue { digest, items }))
 }

@@ -4,47 +4,54 @@
 
 use super::{ServiceError, ServiceResult};
 use crate::app::App;
-use crate::domain::{IsoWeek, ListDraft, MembershipStatus, Text};
-use crate::store::{Category, MailingList, Subscriber, SubscriberFilter};
+use crate::domain::{
+    Category, IsoWeek, ListDraft, MailingList, MembershipStatus, Subscriber, Text,
+};
+use crate::store::SubscriberFilter;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// Every list, in the store's order.
 pub async fn all(app: &App) -> ServiceResult<Vec<MailingList>> {
-    Ok(app.store.list_lists().await?)
+    Ok(app.store.lists().all().await?)
 }
 
 /// The list with this slug.
 pub async fn find(app: &App, slug: &str) -> ServiceResult<MailingList> {
     app.store
-        .list_by_slug(slug)
+        .lists()
+        .by_slug(slug)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("list {slug:?}")))
 }
 
 pub async fn create(app: &App, draft: &ListDraft) -> ServiceResult<MailingList> {
-    let list = app.store.create_list(draft, app.clock.now()).await?;
+    let list = app.store.lists().create(draft, app.clock.now()).await?;
     app.lists_changed.notify_one();
     Ok(list)
 }
 
 /// Replaces the settings of the list with this slug (the draft may rename it).
 pub async fn update(app: &App, slug: &str, draft: &ListDraft) -> ServiceResult<MailingList> {
-    let list = app.store.update_list(slug, draft, app.clock.now()).await?;
+    let list = app
+        .store
+        .lists()
+        .update(slug, draft, app.clock.now())
+        .await?;
     app.lists_changed.notify_one();
     Ok(list)
 }
 
 /// Deletes a list nobody is a confirmed member of (a conflict otherwise).
 pub async fn delete(app: &App, slug: &str) -> ServiceResult<()> {
-    app.store.delete_list(slug).await?;
+    app.store.lists().delete(slug).await?;
     app.lists_changed.notify_one();
     Ok(())
 }
 
 /// The categories a list may carry, for choosing them.
 pub async fn categories(app: &App) -> ServiceResult<Vec<Category>> {
-    Ok(app.store.list_categories().await?)
+    Ok(app.store.content().categories().await?)
 }
 
 // ---- how a list stands ---------------------------------------------------------------
@@ -66,7 +73,7 @@ impl Overview {
 }
 
 pub async fn overview(app: &App, list: MailingList) -> ServiceResult<Overview> {
-    let counts = app.store.list_counts(list.id).await?;
+    let counts = app.store.lists().counts(list.id).await?;
     let tz = list.schedule.timezone.tz();
     let next_digest = list
         .schedule
@@ -101,14 +108,15 @@ pub struct Members {
 pub async fn members(app: &App, list: &MailingList, limit: u32) -> ServiceResult<Members> {
     let (subscribers, total) = app
         .store
-        .list_subscribers(&SubscriberFilter {
+        .people()
+        .subscribers(&SubscriberFilter {
             list: Some(list.id),
             limit,
             ..Default::default()
         })
         .await?;
     let ids: Vec<i64> = subscribers.iter().map(|m| m.id).collect();
-    let statuses = app.store.membership_statuses(list.id, &ids).await?;
+    let statuses = app.store.lists().membership_statuses(list.id, &ids).await?;
     let members = subscribers
         .into_iter()
         .map(|s| {
@@ -137,7 +145,8 @@ pub async fn add_member(
     };
     let subscriber = app
         .store
-        .subscriber_by_id(subscriber_id)
+        .people()
+        .subscriber(subscriber_id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("subscriber {subscriber_id}")))?;
     let status = crate::services::subscriptions::add_to_list(
@@ -157,6 +166,7 @@ pub async fn add_member(
 pub async fn remove_member(app: &App, list: &MailingList, subscriber_id: i64) -> ServiceResult<()> {
     if app
         .store
+        .lists()
         .membership_status(list.id, subscriber_id)
         .await?
         .is_none()
@@ -167,6 +177,7 @@ pub async fn remove_member(app: &App, list: &MailingList, subscriber_id: i64) ->
         )));
     }
     app.store
+        .lists()
         .set_membership(
             list.id,
             subscriber_id,

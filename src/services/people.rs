@@ -3,37 +3,47 @@
 
 use super::{ServiceError, ServiceResult};
 use crate::app::App;
-use crate::domain::{PartnerDraft, StatusChange, SubscriberDraft};
-use crate::store::{
-    DeliveryRecord, Membership, Partner, Subscriber, SubscriberEvent, SubscriberFilter,
+use crate::domain::{
+    DeliveryRecord, Membership, Partner, PartnerDraft, StatusChange, Subscriber, SubscriberDraft,
+    SubscriberEvent,
 };
+use crate::store::SubscriberFilter;
 
 // ---- partners ---------------------------------------------------------------------
 
 /// Every partner, by name.
 pub async fn partners(app: &App) -> ServiceResult<Vec<Partner>> {
-    Ok(app.store.list_partners().await?)
+    Ok(app.store.people().partners().await?)
 }
 
 pub async fn partner(app: &App, id: i64) -> ServiceResult<Partner> {
     app.store
-        .partner_by_id(id)
+        .people()
+        .partner(id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("partner {id}")))
 }
 
 /// Adds a partner; a name taken already (in any case) is a conflict.
 pub async fn create_partner(app: &App, draft: &PartnerDraft) -> ServiceResult<Partner> {
-    Ok(app.store.create_partner(draft, app.clock.now()).await?)
+    Ok(app
+        .store
+        .people()
+        .create_partner(draft, app.clock.now())
+        .await?)
 }
 
 pub async fn update_partner(app: &App, id: i64, draft: &PartnerDraft) -> ServiceResult<Partner> {
-    Ok(app.store.update_partner(id, draft, app.clock.now()).await?)
+    Ok(app
+        .store
+        .people()
+        .update_partner(id, draft, app.clock.now())
+        .await?)
 }
 
 /// Deletes a partner; refused (a conflict) while subscribers belong to it.
 pub async fn delete_partner(app: &App, id: i64) -> ServiceResult<()> {
-    Ok(app.store.delete_partner(id).await?)
+    Ok(app.store.people().delete_partner(id).await?)
 }
 
 // ---- subscribers ------------------------------------------------------------------
@@ -43,12 +53,13 @@ pub async fn search_subscribers(
     app: &App,
     filter: &SubscriberFilter,
 ) -> ServiceResult<(Vec<Subscriber>, u64)> {
-    Ok(app.store.list_subscribers(filter).await?)
+    Ok(app.store.people().subscribers(filter).await?)
 }
 
 pub async fn subscriber(app: &App, id: i64) -> ServiceResult<Subscriber> {
     app.store
-        .subscriber_by_id(id)
+        .people()
+        .subscriber(id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("subscriber {id}")))
 }
@@ -64,8 +75,8 @@ pub struct SubscriberRecord {
 pub async fn subscriber_record(app: &App, id: i64) -> ServiceResult<SubscriberRecord> {
     let subscriber = subscriber(app, id).await?;
     Ok(SubscriberRecord {
-        memberships: app.store.memberships_of(id).await?,
-        history: app.store.history_of(id).await?,
+        memberships: app.store.lists().memberships_of(id).await?,
+        history: app.store.people().history_of(id).await?,
         subscriber,
     })
 }
@@ -76,7 +87,7 @@ pub async fn digests_received(
     id: i64,
     limit: u32,
 ) -> ServiceResult<Vec<DeliveryRecord>> {
-    Ok(app.store.deliveries_of(id, limit).await?)
+    Ok(app.store.digests().deliveries_of(id, limit).await?)
 }
 
 /// Replaces a subscriber's details (not their status or lists).
@@ -87,6 +98,7 @@ pub async fn update_subscriber(
 ) -> ServiceResult<Subscriber> {
     Ok(app
         .store
+        .people()
         .update_subscriber(id, draft, app.clock.now())
         .await?)
 }
@@ -106,11 +118,12 @@ pub async fn set_status(
     };
     Ok(app
         .store
+        .people()
         .set_subscriber_status(id, change.status, &reason, app.clock.now())
         .await?)
 }
 
 /// Deletes a subscriber and everything about them.
 pub async fn delete_subscriber(app: &App, id: i64) -> ServiceResult<()> {
-    Ok(app.store.delete_subscriber(id).await?)
+    Ok(app.store.people().delete_subscriber(id).await?)
 }

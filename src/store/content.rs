@@ -1,8 +1,9 @@
-//! Categories and items.
+//! The content aggregate: categories, and the item queries behind the admin lists, the
+//! feeds and the pages. Item writes are in `items.rs`.
 
 use super::{Store, StoreError, StoreResult, from_ts, is_unique_violation, placeholders, to_ts};
 use crate::domain::{
-    CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory, Slug, TimeZone,
+    Category, CategoryRef, Event, EventMode, Item, ItemStatus, NewCategory, Slug, TimeZone,
 };
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -10,17 +11,10 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
-/// A stored category.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Category {
-    pub id: i64,
-    pub slug: String,
-    pub name: String,
-    pub description: String,
-    pub parent: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub content_changed_at: DateTime<Utc>,
+/// Categories, items and feeds: `store.content()`.
+#[derive(Clone, Copy)]
+pub struct Content<'a> {
+    pub(super) store: &'a Store,
 }
 
 /// What an admin list of items is narrowed to.
@@ -68,7 +62,7 @@ pub(crate) const ITEM_COLUMNS: &str = "i.id, i.slug, i.title, i.summary, i.body_
     i.event_mode";
 
 /// The ids of a category and all its descendants, as a CTE named `subtree`.
-const SUBTREE_CTE: &str = "WITH RECURSIVE subtree(id) AS (
+pub(super) const SUBTREE_CTE: &str = "WITH RECURSIVE subtree(id) AS (
         SELECT id FROM categories WHERE slug = $1
         UNION
         SELECT c.id FROM categories c JOIN subtree s ON c.parent_id = s.id
@@ -130,17 +124,17 @@ fn item_from_row(row: &AnyRow) -> anyhow::Result<Item> {
     })
 }
 
-impl Store {
+impl Content<'_> {
     // ---- categories ----------------------------------------------------------------
 
-    pub async fn list_categories(&self) -> StoreResult<Vec<Category>> {
+    pub async fn categories(self) -> StoreResult<Vec<Category>> {
         let rows = sqlx::query(
             "SELECT c.id, c.slug, c.name, c.description, p.slug AS parent_slug,
                     c.created_at, c.updated_at, c.content_changed_at
              FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
              ORDER BY c.id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         Ok(rows
             .iter()
@@ -148,7 +142,7 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    pub async fn category_by_slug(&self, slug: &str) -> StoreResult<Option<Category>> {
+    pub async fn category(self, slug: &str) -> StoreResult<Option<Category>> {
         let row = sqlx::query(
             "SELECT c.id, c.slug, c.name, c.description, p.slug AS parent_slug,
                     c.created_at, c.updated_at, c.content_changed_at
@@ -156,12 +150,12 @@ impl Store {
              WHERE c.slug = $1",
         )
         .bind(slug)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?;
         Ok(row.as_ref().map(category_from_row).transpose()?)
     }
 
-    async fn category_id(
+    pub(super) async fn category_id(
         tx: &mut Transaction<'_, Any>,
         field: &str,
         slug: &str,
@@ -177,11 +171,11 @@ impl Store {
     }
 
     pub async fn create_category(
-        &self,
+        self,
         new: &NewCategory,
         now: DateTime<Utc>,
     ) -> StoreResult<Written<Category>> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.store.write_tx().await?;
         let parent_id = match &new.parent {
             Some(p) => Some(Self::category_id(&mut tx, "parent", p.as_str()).await?),
             None => None,
@@ -200,10 +194,10 @@ impl Store {
         if let Err(e) = inserted {
             return Err(slug_taken_or(e, "category", new.slug.as_str()));
         }
-        Self::bump_site(&mut tx, now).await?;
+        super::items::bump_site(&mut tx, now).await?;
         tx.commit().await?;
         let value = self
-            .category_by_slug(new.slug.as_str())
+            .category(new.slug.as_str())
             .await?
             .context("reading back a created category")?;
         Ok(Written {
@@ -214,12 +208,12 @@ impl Store {
 
     /// Renames, re-describes or moves a category (and may change its slug).
     pub async fn update_category(
-        &self,
+        self,
         slug: &Slug,
         new: &NewCategory,
         now: DateTime<Utc>,
     ) -> StoreResult<Written<Category>> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.store.write_tx().await?;
         let id = Self::category_id(&mut tx, "slug", slug.as_str())
             .await
             .map_err(|_| StoreError::NotFound(format!("category {slug}")))?;
@@ -258,15 +252,15 @@ impl Store {
         if let Err(e) = updated {
             return Err(slug_taken_or(e, "category", new.slug.as_str()));
         }
-        Self::bump_site(&mut tx, now).await?;
+        super::items::bump_site(&mut tx, now).await?;
         tx.commit().await?;
         let value = self
-            .category_by_slug(new.slug.as_str())
+            .category(new.slug.as_str())
             .await?
             .context("reading back an updated category")?;
         // A rename shows in every item of the category, in every feed: all of them.
         let touched_categories = self
-            .list_categories()
+            .categories()
             .await?
             .into_iter()
             .map(|c| c.slug)
@@ -278,8 +272,8 @@ impl Store {
     }
 
     /// Deletes an empty category; one with children or items is refused with the reason.
-    pub async fn delete_category(&self, slug: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
+    pub async fn delete_category(self, slug: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.store.write_tx().await?;
         let id = Self::category_id(&mut tx, "slug", slug)
             .await
             .map_err(|_| StoreError::NotFound(format!("category {slug}")))?;
@@ -329,35 +323,33 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        Self::bump_site(&mut tx, now).await?;
+        super::items::bump_site(&mut tx, now).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    // ---- items ---------------------------------------------------------------------
-
-    pub async fn item_by_id(&self, id: i64) -> StoreResult<Option<Item>> {
+    pub async fn item_by_id(self, id: i64) -> StoreResult<Option<Item>> {
         let rows = sqlx::query(&format!(
             "SELECT {ITEM_COLUMNS} FROM items i WHERE i.id = $1"
         ))
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         Ok(self.hydrate(rows).await?.pop())
     }
 
-    pub async fn item_by_slug(&self, slug: &str) -> StoreResult<Option<Item>> {
+    pub async fn item_by_slug(self, slug: &str) -> StoreResult<Option<Item>> {
         let rows = sqlx::query(&format!(
             "SELECT {ITEM_COLUMNS} FROM items i WHERE i.slug = $1"
         ))
         .bind(slug)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         Ok(self.hydrate(rows).await?.pop())
     }
 
     /// Items for admins, drafts included, newest first.
-    pub async fn list_items(&self, filter: &ItemFilter) -> StoreResult<ItemPage> {
+    pub async fn items(self, filter: &ItemFilter) -> StoreResult<ItemPage> {
         // $1 is the category slug (or NULL for all), $2 the status (or NULL).
         let (cte, in_category) = match filter.category {
             Some(_) => (
@@ -392,7 +384,7 @@ impl Store {
         .bind(pattern.as_deref())
         .bind(since)
         .bind(until)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.store.pool)
         .await?;
         let rows = sqlx::query(&format!(
             "{cte} SELECT {ITEM_COLUMNS} FROM items i WHERE {condition}
@@ -405,7 +397,7 @@ impl Store {
         .bind(until)
         .bind(i64::from(filter.limit))
         .bind(filter.offset as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         Ok(ItemPage {
             items: self.hydrate(rows).await?,
@@ -414,9 +406,9 @@ impl Store {
     }
 
     /// Visible items for a feed or page, newest first. `None` from an unknown category.
-    pub async fn feed_items(&self, q: &FeedQuery<'_>) -> StoreResult<Option<ItemPage>> {
+    pub async fn feed_items(self, q: &FeedQuery<'_>) -> StoreResult<Option<ItemPage>> {
         if let Some(slug) = q.category
-            && self.category_by_slug(slug).await?.is_none()
+            && self.category(slug).await?.is_none()
         {
             return Ok(None);
         }
@@ -440,7 +432,7 @@ impl Store {
         ))
         .bind(q.category)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.store.pool)
         .await?;
         let rows = sqlx::query(&format!(
             "{cte} SELECT {ITEM_COLUMNS} FROM items i WHERE {condition}
@@ -450,7 +442,7 @@ impl Store {
         .bind(now)
         .bind(i64::from(q.limit))
         .bind(q.offset as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         Ok(Some(ItemPage {
             items: self.hydrate(rows).await?,
@@ -460,14 +452,14 @@ impl Store {
 
     /// The first publication time after `now`: when a cached feed must be rebuilt.
     pub async fn next_publication_after(
-        &self,
+        self,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<DateTime<Utc>>> {
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(published_at) FROM items WHERE status = 'published' AND published_at > $1",
         )
         .bind(to_ts(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.store.pool)
         .await?;
         Ok(next.map(from_ts))
     }
@@ -475,7 +467,7 @@ impl Store {
     /// When the content of a feed last changed: a write to anything in the category's
     /// subtree (or anywhere, for `None`), or an item's publication time passing.
     pub async fn feed_changed_at(
-        &self,
+        self,
         category: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<DateTime<Utc>> {
@@ -484,7 +476,7 @@ impl Store {
                 let written =
                     sqlx::query_scalar("SELECT content_changed_at FROM categories WHERE slug = $1")
                         .bind(slug)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.store.pool)
                         .await?;
                 let published = sqlx::query_scalar(&format!(
                     "{SUBTREE_CTE} SELECT MAX(i.published_at) FROM items i
@@ -493,20 +485,20 @@ impl Store {
                 ))
                 .bind(slug)
                 .bind(to_ts(now))
-                .fetch_one(&self.pool)
+                .fetch_one(&self.store.pool)
                 .await?;
                 (written, published)
             }
             None => {
                 let written =
                     sqlx::query_scalar("SELECT content_changed_at FROM site_state WHERE id = 1")
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.store.pool)
                         .await?;
                 let published = sqlx::query_scalar(
                     "SELECT MAX(published_at) FROM items WHERE status = 'published' AND published_at <= $1",
                 )
                 .bind(to_ts(now))
-                .fetch_one(&self.pool)
+                .fetch_one(&self.store.pool)
                 .await?;
                 (written, published)
             }
@@ -515,262 +507,16 @@ impl Store {
     }
 
     /// Goes up on every content write, by any instance sharing the database.
-    pub async fn content_version(&self) -> StoreResult<i64> {
+    pub async fn version(self) -> StoreResult<i64> {
         Ok(
             sqlx::query_scalar("SELECT content_version FROM site_state WHERE id = 1")
-                .fetch_one(&self.pool)
+                .fetch_one(&self.store.pool)
                 .await?,
         )
     }
 
-    pub async fn create_item(
-        &self,
-        draft: &ItemDraft,
-        body_html: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Written<Item>> {
-        let mut tx = self.write_tx().await?;
-        let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
-        let published_at = publication_time(draft, None, now);
-        let event = draft.event.as_ref();
-        let inserted = sqlx::query(
-            "INSERT INTO items (slug, title, summary, body_markdown, body_html, author, org_unit,
-                 language, status, published_at, created_at, updated_at,
-                 event_starts_at, event_ends_at, event_timezone, event_venue, event_online_url, event_mode)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17)
-             RETURNING id",
-        )
-        .bind(draft.slug.as_str())
-        .bind(draft.title.as_str())
-        .bind(draft.summary.as_str())
-        .bind(draft.body_markdown.as_str())
-        .bind(body_html)
-        .bind(draft.author.as_str())
-        .bind(draft.org_unit.as_str())
-        .bind(draft.language.as_str())
-        .bind(draft.status.as_str())
-        .bind(published_at.map(to_ts))
-        .bind(to_ts(now))
-        .bind(event.map(|e| to_ts(e.starts_at)))
-        .bind(event.and_then(|e| e.ends_at).map(to_ts))
-        .bind(event.map(|e| e.timezone.name()))
-        .bind(event.and_then(|e| e.venue.clone()))
-        .bind(event.and_then(|e| e.online_url.clone()))
-        .bind(event.map(|e| e.mode.as_str()))
-        .fetch_one(&mut *tx)
-        .await;
-        let id: i64 = match inserted {
-            Ok(row) => row.try_get(0)?,
-            Err(e) => return Err(slug_taken_or(e, "item", draft.slug.as_str())),
-        };
-        Self::set_item_links(&mut tx, id, &category_ids, draft).await?;
-        let touched = Self::touch_item_categories(&mut tx, id, now).await?;
-        Self::bump_site(&mut tx, now).await?;
-        tx.commit().await?;
-        self.written_item(id, touched).await
-    }
-
-    /// Replaces every field of an item. `published_at` is kept when the draft leaves
-    /// it empty and the item was published before.
-    pub async fn update_item(
-        &self,
-        id: i64,
-        draft: &ItemDraft,
-        body_html: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Written<Item>> {
-        let mut tx = self.write_tx().await?;
-        let previous: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT published_at FROM items WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(previous_published) = previous else {
-            return Err(StoreError::NotFound(format!("item {id}")));
-        };
-        let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
-        let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
-        let published_at = publication_time(draft, previous_published.map(from_ts), now);
-        let event = draft.event.as_ref();
-        let updated = sqlx::query(
-            "UPDATE items SET slug = $1, title = $2, summary = $3, body_markdown = $4, body_html = $5,
-                 author = $6, org_unit = $7, language = $8, status = $9, published_at = $10,
-                 updated_at = $11, event_starts_at = $12, event_ends_at = $13, event_timezone = $14,
-                 event_venue = $15, event_online_url = $16, event_mode = $17
-             WHERE id = $18",
-        )
-        .bind(draft.slug.as_str())
-        .bind(draft.title.as_str())
-        .bind(draft.summary.as_str())
-        .bind(draft.body_markdown.as_str())
-        .bind(body_html)
-        .bind(draft.author.as_str())
-        .bind(draft.org_unit.as_str())
-        .bind(draft.language.as_str())
-        .bind(draft.status.as_str())
-        .bind(published_at.map(to_ts))
-        .bind(to_ts(now))
-        .bind(event.map(|e| to_ts(e.starts_at)))
-        .bind(event.and_then(|e| e.ends_at).map(to_ts))
-        .bind(event.map(|e| e.timezone.name()))
-        .bind(event.and_then(|e| e.venue.clone()))
-        .bind(event.and_then(|e| e.online_url.clone()))
-        .bind(event.map(|e| e.mode.as_str()))
-        .bind(id)
-        .execute(&mut *tx)
-        .await;
-        if let Err(e) = updated {
-            return Err(slug_taken_or(e, "item", draft.slug.as_str()));
-        }
-        sqlx::query("DELETE FROM item_categories WHERE item_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM item_tags WHERE item_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        Self::set_item_links(&mut tx, id, &category_ids, draft).await?;
-        touched.extend(Self::touch_item_categories(&mut tx, id, now).await?);
-        Self::bump_site(&mut tx, now).await?;
-        tx.commit().await?;
-        self.written_item(id, touched).await
-    }
-
-    /// Publishes (at `at`, or now) or unpublishes an item.
-    pub async fn set_item_status(
-        &self,
-        id: i64,
-        status: ItemStatus,
-        at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Written<Item>> {
-        let mut tx = self.write_tx().await?;
-        let published_at = match status {
-            ItemStatus::Published => Some(to_ts(at.unwrap_or(now))),
-            ItemStatus::Draft => None,
-        };
-        // Unpublishing keeps the old time so a later publish without a time restores it
-        // only when asked; here the time is dropped so the item is plainly a draft.
-        let updated = sqlx::query(
-            "UPDATE items SET status = $1, published_at = $2, updated_at = $3 WHERE id = $4",
-        )
-        .bind(status.as_str())
-        .bind(published_at)
-        .bind(to_ts(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("item {id}")));
-        }
-        let touched = Self::touch_item_categories(&mut tx, id, now).await?;
-        Self::bump_site(&mut tx, now).await?;
-        tx.commit().await?;
-        self.written_item(id, touched).await
-    }
-
-    pub async fn delete_item(&self, id: i64, now: DateTime<Utc>) -> StoreResult<Written<()>> {
-        let mut tx = self.write_tx().await?;
-        let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
-        touched.sort();
-        let deleted = sqlx::query("DELETE FROM items WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("item {id}")));
-        }
-        Self::bump_site(&mut tx, now).await?;
-        tx.commit().await?;
-        Ok(Written {
-            value: (),
-            touched_categories: touched,
-        })
-    }
-
-    async fn written_item(&self, id: i64, mut touched: Vec<String>) -> StoreResult<Written<Item>> {
-        touched.sort();
-        touched.dedup();
-        let value = self
-            .item_by_id(id)
-            .await?
-            .context("reading back a written item")?;
-        Ok(Written {
-            value,
-            touched_categories: touched,
-        })
-    }
-
-    async fn category_ids(tx: &mut Transaction<'_, Any>, slugs: &[Slug]) -> StoreResult<Vec<i64>> {
-        let mut ids = Vec::with_capacity(slugs.len());
-        for (n, slug) in slugs.iter().enumerate() {
-            ids.push(Self::category_id(tx, &format!("categories[{n}]"), slug.as_str()).await?);
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids)
-    }
-
-    async fn set_item_links(
-        tx: &mut Transaction<'_, Any>,
-        id: i64,
-        category_ids: &[i64],
-        draft: &ItemDraft,
-    ) -> StoreResult<()> {
-        for category_id in category_ids {
-            sqlx::query("INSERT INTO item_categories (item_id, category_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(category_id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        for (position, tag) in draft.tags.iter().enumerate() {
-            sqlx::query("INSERT INTO item_tags (item_id, position, tag) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(position as i64)
-                .bind(tag.as_str())
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Moves `content_changed_at` of the item's categories and all their ancestors,
-    /// and returns their slugs.
-    async fn touch_item_categories(
-        tx: &mut Transaction<'_, Any>,
-        item_id: i64,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<String>> {
-        let slugs: Vec<String> = sqlx::query_scalar(
-            "WITH RECURSIVE up(id) AS (
-                 SELECT category_id FROM item_categories WHERE item_id = $1
-                 UNION
-                 SELECT c.parent_id FROM categories c JOIN up ON c.id = up.id WHERE c.parent_id IS NOT NULL
-             )
-             UPDATE categories SET content_changed_at = $2 WHERE id IN (SELECT id FROM up)
-             RETURNING slug",
-        )
-        .bind(item_id)
-        .bind(to_ts(now))
-        .fetch_all(&mut **tx)
-        .await?;
-        Ok(slugs)
-    }
-
-    async fn bump_site(tx: &mut Transaction<'_, Any>, now: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE site_state SET content_version = content_version + 1, content_changed_at = $1 WHERE id = 1",
-        )
-        .bind(to_ts(now))
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
     /// Fills in categories and tags of item rows, keeping their order.
-    pub(crate) async fn hydrate(&self, rows: Vec<AnyRow>) -> StoreResult<Vec<Item>> {
+    pub(super) async fn hydrate(self, rows: Vec<AnyRow>) -> StoreResult<Vec<Item>> {
         let mut items: Vec<Item> = rows
             .iter()
             .map(item_from_row)
@@ -790,7 +536,7 @@ impl Store {
             q = q.bind(*id);
         }
         let mut categories: HashMap<i64, Vec<CategoryRef>> = HashMap::new();
-        for row in q.fetch_all(&self.pool).await? {
+        for row in q.fetch_all(&self.store.pool).await? {
             categories
                 .entry(row.try_get(0)?)
                 .or_default()
@@ -807,7 +553,7 @@ impl Store {
             q = q.bind(*id);
         }
         let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
-        for row in q.fetch_all(&self.pool).await? {
+        for row in q.fetch_all(&self.store.pool).await? {
             tags.entry(row.try_get(0)?)
                 .or_default()
                 .push(row.try_get(1)?);
@@ -820,20 +566,7 @@ impl Store {
     }
 }
 
-/// When a written item counts as published: its own time, else the time it already
-/// had, else now. Drafts have none.
-fn publication_time(
-    draft: &ItemDraft,
-    previous: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    match draft.status {
-        ItemStatus::Draft => draft.published_at,
-        ItemStatus::Published => Some(draft.published_at.or(previous).unwrap_or(now)),
-    }
-}
-
-fn slug_taken_or(e: sqlx::Error, what: &str, slug: &str) -> StoreError {
+pub(super) fn slug_taken_or(e: sqlx::Error, what: &str, slug: &str) -> StoreError {
     if is_unique_violation(&e) {
         StoreError::Conflict {
             field: "slug".into(),

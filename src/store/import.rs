@@ -1,6 +1,6 @@
-//! Bulk import of subscribers in one transaction, a batch at a time.
+//! The import aggregate: subscribers in bulk, in one transaction, a batch at a time.
 
-use super::{Backend, Store, StoreResult, positional, to_ts};
+use super::{Backend, Store, StoreResult, to_ts};
 use crate::domain::{Email, JoinedVia, MembershipStatus, SubscriberStatus};
 use chrono::{DateTime, Utc};
 use sqlx::{Any, Row, Transaction};
@@ -56,13 +56,16 @@ pub struct ImportSession {
     now: DateTime<Utc>,
 }
 
-impl Store {
-    pub async fn begin_import(
-        &self,
-        terms: ImportTerms,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ImportSession> {
-        let mut tx = self.write_tx().await?;
+/// Bulk imports: `store.import()`.
+#[derive(Clone, Copy)]
+pub struct Import<'a> {
+    pub(super) store: &'a Store,
+}
+
+impl Import<'_> {
+    /// Opens an import: everything it applies is one transaction.
+    pub async fn begin(self, terms: ImportTerms, now: DateTime<Utc>) -> StoreResult<ImportSession> {
+        let mut tx = self.store.write_tx().await?;
         // The addresses this import has seen, to find the ones a file repeats. Kept in
         // the database (a temporary table, gone with the transaction or dropped at the
         // end) so memory stays flat however long the file.
@@ -71,12 +74,16 @@ impl Store {
             .await?;
         Ok(ImportSession {
             tx,
-            backend: self.backend,
+            backend: self.store.backend,
             terms,
             now,
         })
     }
 }
+
+/// What an import compares of a stored subscriber: id, name, partner, language and
+/// attributes.
+type Known = (i64, String, Option<i64>, String, String);
 
 /// Rows per multi-row INSERT: 13 parameters a row stays far below SQLite's limit.
 const INSERT_CHUNK: usize = 500;
@@ -112,7 +119,7 @@ impl ImportSession {
         let mut unseen: HashSet<String> = HashSet::with_capacity(batch_keys.len());
         for chunk in batch_keys.chunks(INSERT_CHUNK * 4) {
             let values: Vec<String> = (0..chunk.len())
-                .map(|n| format!("({})", positional(self.backend, n + 1, 1)))
+                .map(|n| format!("({})", self.backend.positional(n + 1, 1)))
                 .collect();
             let sql = format!(
                 "INSERT INTO import_seen (email_key) VALUES {} ON CONFLICT DO NOTHING RETURNING email_key",
@@ -142,14 +149,41 @@ impl ImportSession {
         if rows.is_empty() {
             return Ok(counts);
         }
-        let now = to_ts(self.now);
         let keys: Vec<String> = rows.iter().map(|r| r.email.key()).collect();
-        let mut existing: HashMap<String, (i64, String, Option<i64>, String, String)> =
-            HashMap::new();
+        let existing = self.existing(&keys).await?;
+        let mut ids: Vec<i64> = Vec::with_capacity(rows.len());
+        let mut new_rows: Vec<(&ImportRow, String)> = Vec::new();
+        for (row, key) in rows.iter().zip(keys) {
+            match existing.get(&key) {
+                Some(known) => {
+                    ids.push(known.0);
+                    if self.update_if_changed(row, known).await? {
+                        counts.updated += 1;
+                    } else {
+                        counts.unchanged += 1;
+                    }
+                }
+                None => new_rows.push((row, key)),
+            }
+        }
+        for chunk in new_rows.chunks(INSERT_CHUNK) {
+            let new_ids = self.insert_new(chunk).await?;
+            counts.created += new_ids.len() as u64;
+            ids.extend(new_ids);
+        }
+        if let Some(list_id) = self.terms.list_id {
+            counts.added_to_list = self.add_to_list(list_id, &ids).await?;
+        }
+        Ok(counts)
+    }
+
+    /// The stored subscribers among these addresses, by address.
+    async fn existing(&mut self, keys: &[String]) -> StoreResult<HashMap<String, Known>> {
+        let mut existing: HashMap<String, Known> = HashMap::new();
         for chunk in keys.chunks(INSERT_CHUNK * 4) {
             let sql = format!(
                 "SELECT id, email_key, name, partner_id, language, attributes FROM subscribers WHERE email_key IN ({})",
-                positional(self.backend, 1, chunk.len())
+                self.backend.positional(1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for k in chunk {
@@ -168,109 +202,112 @@ impl ImportSession {
                 );
             }
         }
-        let mut ids: Vec<i64> = Vec::with_capacity(rows.len());
-        let mut new_rows: Vec<(&ImportRow, String)> = Vec::new();
-        for (row, key) in rows.iter().zip(keys) {
-            match existing.get(&key) {
-                Some((id, name, partner, language, attributes)) => {
-                    ids.push(*id);
-                    if (name, partner, language, attributes)
-                        == (&row.name, &row.partner_id, &row.language, &row.attributes)
-                    {
-                        counts.unchanged += 1;
-                    } else {
-                        sqlx::query(
-                            "UPDATE subscribers SET name = $1, partner_id = $2, language = $3, attributes = $4, updated_at = $5
-                             WHERE id = $6",
-                        )
-                        .bind(row.name.as_str())
-                        .bind(row.partner_id)
-                        .bind(row.language.as_str())
-                        .bind(row.attributes.as_str())
-                        .bind(now)
-                        .bind(*id)
-                        .execute(&mut *self.tx)
-                        .await?;
-                        counts.updated += 1;
-                    }
-                }
-                None => new_rows.push((row, key)),
-            }
+        Ok(existing)
+    }
+
+    /// Writes a row over the stored subscriber when they differ; true when it did.
+    async fn update_if_changed(&mut self, row: &ImportRow, known: &Known) -> StoreResult<bool> {
+        let (id, name, partner, language, attributes) = known;
+        if (name, partner, language, attributes)
+            == (&row.name, &row.partner_id, &row.language, &row.attributes)
+        {
+            return Ok(false);
         }
+        sqlx::query(
+            "UPDATE subscribers SET name = $1, partner_id = $2, language = $3, attributes = $4, updated_at = $5
+             WHERE id = $6",
+        )
+        .bind(row.name.as_str())
+        .bind(row.partner_id)
+        .bind(row.language.as_str())
+        .bind(row.attributes.as_str())
+        .bind(to_ts(self.now))
+        .bind(*id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(true)
+    }
+
+    /// Creates the subscribers of one chunk, each with a "joined" event; their ids.
+    async fn insert_new(&mut self, chunk: &[(&ImportRow, String)]) -> StoreResult<Vec<i64>> {
+        let now = to_ts(self.now);
         let terms = &self.terms;
         let consent_at = terms.consent_source.as_ref().map(|_| now);
-        for chunk in new_rows.chunks(INSERT_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|n| format!("({})", self.backend.positional(n * 12 + 1, 12)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO subscribers (email, email_key, name, partner_id, language, status, joined_via,
+                 consent_at, consent_source, attributes, created_at, updated_at)
+             VALUES {} RETURNING id",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (row, key) in chunk {
+            q = q
+                .bind(row.email.as_str())
+                .bind(key.as_str())
+                .bind(row.name.as_str())
+                .bind(row.partner_id)
+                .bind(row.language.as_str())
+                .bind(terms.subscriber_status.as_str())
+                .bind(terms.via.as_str())
+                .bind(consent_at)
+                .bind(terms.consent_source.as_deref())
+                .bind(row.attributes.as_str())
+                .bind(now)
+                .bind(now);
+        }
+        let inserted = q.fetch_all(&mut *self.tx).await?;
+        let new_ids: Vec<i64> = inserted
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let events: Vec<String> = (0..new_ids.len())
+            .map(|n| format!("({}, 'joined')", self.backend.positional(n * 3 + 1, 3)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO subscriber_events (subscriber_id, at, detail, kind) VALUES {}",
+            events.join(", ")
+        );
+        let detail = format!("via {}", terms.via.as_str());
+        let mut q = sqlx::query(&sql);
+        for id in &new_ids {
+            q = q.bind(*id).bind(now).bind(detail.as_str());
+        }
+        q.execute(&mut *self.tx).await?;
+        Ok(new_ids)
+    }
+
+    /// Puts these subscribers on the list; members already there keep their status.
+    /// How many were added.
+    async fn add_to_list(&mut self, list_id: i64, ids: &[i64]) -> StoreResult<u64> {
+        let now = to_ts(self.now);
+        let status = self.terms.member_status;
+        let confirmed_at = (status == MembershipStatus::Confirmed).then_some(now);
+        let mut added = 0;
+        for chunk in ids.chunks(INSERT_CHUNK * 2) {
             let values: Vec<String> = (0..chunk.len())
-                .map(|n| format!("({})", positional(self.backend, n * 12 + 1, 12)))
+                .map(|n| format!("({})", self.backend.positional(n * 6 + 1, 6)))
                 .collect();
             let sql = format!(
-                "INSERT INTO subscribers (email, email_key, name, partner_id, language, status, joined_via,
-                     consent_at, consent_source, attributes, created_at, updated_at)
-                 VALUES {} RETURNING id",
+                "INSERT INTO memberships (list_id, subscriber_id, status, created_at, updated_at, confirmed_at)
+                 VALUES {} ON CONFLICT (list_id, subscriber_id) DO NOTHING",
                 values.join(", ")
             );
             let mut q = sqlx::query(&sql);
-            for (row, key) in chunk {
+            for id in chunk {
                 q = q
-                    .bind(row.email.as_str())
-                    .bind(key.as_str())
-                    .bind(row.name.as_str())
-                    .bind(row.partner_id)
-                    .bind(row.language.as_str())
-                    .bind(terms.subscriber_status.as_str())
-                    .bind(terms.via.as_str())
-                    .bind(consent_at)
-                    .bind(terms.consent_source.as_deref())
-                    .bind(row.attributes.as_str())
+                    .bind(list_id)
+                    .bind(*id)
+                    .bind(status.as_str())
                     .bind(now)
-                    .bind(now);
+                    .bind(now)
+                    .bind(confirmed_at);
             }
-            let inserted = q.fetch_all(&mut *self.tx).await?;
-            let new_ids: Vec<i64> = inserted
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<Result<_, _>>()?;
-            counts.created += new_ids.len() as u64;
-            let events: Vec<String> = (0..new_ids.len())
-                .map(|n| format!("({}, 'joined')", positional(self.backend, n * 3 + 1, 3)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO subscriber_events (subscriber_id, at, detail, kind) VALUES {}",
-                events.join(", ")
-            );
-            let detail = format!("via {}", terms.via.as_str());
-            let mut q = sqlx::query(&sql);
-            for id in &new_ids {
-                q = q.bind(*id).bind(now).bind(detail.as_str());
-            }
-            q.execute(&mut *self.tx).await?;
-            ids.extend(new_ids);
+            added += q.execute(&mut *self.tx).await?.rows_affected();
         }
-        if let Some(list_id) = terms.list_id {
-            let confirmed_at = (terms.member_status == MembershipStatus::Confirmed).then_some(now);
-            for chunk in ids.chunks(INSERT_CHUNK * 2) {
-                let values: Vec<String> = (0..chunk.len())
-                    .map(|n| format!("({})", positional(self.backend, n * 6 + 1, 6)))
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO memberships (list_id, subscriber_id, status, created_at, updated_at, confirmed_at)
-                     VALUES {} ON CONFLICT (list_id, subscriber_id) DO NOTHING",
-                    values.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for id in chunk {
-                    q = q
-                        .bind(list_id)
-                        .bind(*id)
-                        .bind(terms.member_status.as_str())
-                        .bind(now)
-                        .bind(now)
-                        .bind(confirmed_at);
-                }
-                counts.added_to_list += q.execute(&mut *self.tx).await?.rows_affected();
-            }
-        }
-        Ok(counts)
+        Ok(added)
     }
 
     pub async fn commit(mut self) -> StoreResult<()> {

@@ -1,28 +1,49 @@
 //! The store: the only module with SQL. One implementation over sqlx's `Any` driver
 //! serves SQLite and PostgreSQL; the queries are written in the dialect both share
 //! (`$n` parameters, `RETURNING`, `ON CONFLICT`, recursive CTEs), and where the two
-//! differ the code asks `Backend`. Migrations are kept per backend.
+//! differ the query asks its [`Backend`] for the piece that differs (`dialect.rs`:
+//! `begin_write`, `skip_locked`, `json_ids`, ...). Migrations are kept per backend.
+//!
+//! [`Store`] holds the pool; its queries are cut by aggregate, each a small type that
+//! borrows the store and is reached through it (`store.people().subscriber(id)`):
+//!
+//! - [`Content`] (`store.content()`): categories, items and the feed queries
+//!   (`content.rs` reads, `items.rs` writes items).
+//! - [`People`] (`store.people()`): partner institutions, subscribers and their history.
+//! - [`Lists`] (`store.lists()`): mailing lists, memberships, the public subscription
+//!   request and the preference page.
+//! - [`Tokens`] (`store.tokens()`): subscriber tokens (confirm, unsubscribe,
+//!   preferences) and the workflows that consume them.
+//! - [`Digests`] (`store.digests()`): digests, the selection of their items, delivery
+//!   counts and each subscriber's delivery history.
+//! - [`Outbox`] (`store.outbox()`): claims, leases and marks of deliveries, what each
+//!   reader was sent already; [`OutboxConnection`] is a worker's own connection for them.
+//! - [`Users`] (`store.users()`): admin users, their sessions, API tokens.
+//! - [`Import`] (`store.import()`): bulk subscriber imports in one transaction.
+//!
+//! The entities these return (`Subscriber`, `MailingList`, `Digest`, `User`, ...) live
+//! in `crate::domain`; only query and row types (`FeedQuery`, `ClaimedDelivery`,
+//! `ImportSession`, ...) are defined here.
 
 mod content;
+mod dialect;
 mod digests;
-mod history;
 mod import;
+mod items;
+mod lists;
+mod outbox;
 mod people;
 mod tokens;
 mod users;
 
-pub use content::{Category, FeedQuery, ItemFilter, ItemPage, Written};
-pub use digests::{
-    ClaimedDelivery, Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow,
-    FailedDelivery, OutboxConnection, Section, Selection, SentRecord,
-};
-pub use history::DeliveryRecord;
-pub use import::{ImportCounts, ImportRow, ImportSession, ImportTerms};
-pub use people::{
-    MailingList, Membership, Partner, Subscriber, SubscriberEvent, SubscriberFilter,
-    SubscriptionOutcome, TokenGrant, TokenPurpose,
-};
-pub use users::{Role, SessionRecord, User};
+pub use content::{Content, FeedQuery, ItemFilter, ItemPage, Written};
+pub use digests::{Created, Digests};
+pub use import::{Import, ImportCounts, ImportRow, ImportSession, ImportTerms};
+pub use lists::Lists;
+pub use outbox::{ClaimedDelivery, Outbox, OutboxConnection, SentRecord};
+pub use people::{People, SubscriberFilter};
+pub use tokens::Tokens;
+pub use users::{SessionRecord, Users};
 
 use crate::settings::DatabaseUrl;
 use anyhow::Context;
@@ -122,11 +143,8 @@ impl Store {
 
     /// Runs the migrations of this backend that have not run yet.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
+        self.backend
+            .migrator()
             .run(&self.pool)
             .await
             .context("running database migrations")?;
@@ -146,21 +164,47 @@ impl Store {
         Ok(())
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock at the start
-    /// (`BEGIN IMMEDIATE`): a deferred one that reads first and writes later fails at
-    /// once with "database is locked" when another writer came in between, whatever
-    /// the busy timeout; taking the lock first makes it wait its turn instead.
+    /// A transaction that will write, begun as [`Backend::begin_write`] says.
     pub(crate) async fn write_tx(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
+        self.pool.begin_with(self.backend.begin_write()).await
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    pub fn content(&self) -> Content<'_> {
+        Content { store: self }
+    }
+
+    pub fn people(&self) -> People<'_> {
+        People { store: self }
+    }
+
+    pub fn lists(&self) -> Lists<'_> {
+        Lists { store: self }
+    }
+
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens { store: self }
+    }
+
+    pub fn digests(&self) -> Digests<'_> {
+        Digests { store: self }
+    }
+
+    pub fn outbox(&self) -> Outbox<'_> {
+        Outbox { store: self }
+    }
+
+    pub fn users(&self) -> Users<'_> {
+        Users { store: self }
+    }
+
+    pub fn import(&self) -> Import<'_> {
+        Import { store: self }
     }
 }
 
@@ -178,16 +222,6 @@ pub(crate) fn placeholders(start: usize, count: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Placeholders for `count` values bound in order, numbered from `start` on
-/// PostgreSQL. SQLite gets anonymous `?`: it looks numbered parameters up by a linear
-/// scan, which makes a statement with thousands of them quadratic.
-pub(crate) fn positional(backend: Backend, start: usize, count: usize) -> String {
-    match backend {
-        Backend::Postgres => placeholders(start, count),
-        Backend::Sqlite => vec!["?"; count].join(", "),
-    }
 }
 
 /// A case-insensitive `LIKE` pattern, for `ESCAPE '\'`, that matches `text` anywhere,

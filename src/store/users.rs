@@ -1,49 +1,16 @@
-//! People who sign in to the admin pages, and their sessions.
+//! The users aggregate: people who sign in to the admin pages, their sessions, and the
+//! API's tokens.
 
 use super::{Store, StoreError, StoreResult, from_ts, is_unique_violation, to_ts};
+use crate::domain::{Role, User};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-/// What a signed-in person may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Content: items and categories.
-    Editor,
-    /// Everything: content, people, lists, digests and users.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Editor => "editor",
-            Self::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s.trim() {
-            "editor" => Ok(Self::Editor),
-            "admin" => Ok(Self::Admin),
-            other => Err(format!("must be \"admin\" or \"editor\" (got {other:?})")),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: i64,
-    pub name: String,
-    pub password_hash: String,
-    pub role: Role,
-    pub disabled: bool,
-    pub failed_sign_ins: i64,
-    pub locked_until: Option<DateTime<Utc>>,
-    pub last_sign_in_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
+/// Users, sessions and API tokens: `store.users()`.
+#[derive(Clone, Copy)]
+pub struct Users<'a> {
+    pub(super) store: &'a Store,
 }
 
 /// A live session, with the person it belongs to.
@@ -79,9 +46,9 @@ pub const MAX_SESSION_DAYS: i64 = 7;
 const USER_COLUMNS: &str = "u.id, u.name, u.password_hash, u.role, u.disabled, u.failed_sign_ins, \
      u.locked_until, u.last_sign_in_at, u.created_at";
 
-impl Store {
-    pub async fn create_user(
-        &self,
+impl Users<'_> {
+    pub async fn create(
+        self,
         name: &str,
         password_hash: &str,
         role: Role,
@@ -96,11 +63,11 @@ impl Store {
         .bind(password_hash)
         .bind(role.as_str())
         .bind(to_ts(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.store.pool)
         .await;
         match id {
             Ok(id) => self
-                .user_by_id(id)
+                .by_id(id)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("user {id}"))),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict {
@@ -111,31 +78,31 @@ impl Store {
         }
     }
 
-    pub async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+    pub async fn by_id(self, id: i64) -> StoreResult<Option<User>> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
-    pub async fn user_by_name(&self, name: &str) -> StoreResult<Option<User>> {
+    pub async fn by_name(self, name: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.name_key = $1"
         ))
         .bind(name.trim().to_lowercase())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
-    pub async fn list_users(&self) -> StoreResult<Vec<User>> {
+    pub async fn all(self) -> StoreResult<Vec<User>> {
         let rows = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users u ORDER BY u.name_key"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         Ok(rows
             .iter()
@@ -144,13 +111,13 @@ impl Store {
     }
 
     /// Sets a new password and lifts any lock-out; the user's sessions end.
-    pub async fn set_user_password(
-        &self,
+    pub async fn set_password(
+        self,
         id: i64,
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.store.write_tx().await?;
         let done = sqlx::query(
             "UPDATE users SET password_hash = $1, failed_sign_ins = 0, locked_until = NULL,
              updated_at = $2 WHERE id = $3",
@@ -173,15 +140,15 @@ impl Store {
 
     /// Changes role and whether the user may sign in; a disabled user's sessions end.
     /// Refused when it would leave no enabled admin.
-    pub async fn update_user(
-        &self,
+    pub async fn update(
+        self,
         id: i64,
         role: Role,
         disabled: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<User> {
-        let mut tx = self.write_tx().await?;
-        if self.backend() == super::Backend::Postgres {
+        let mut tx = self.store.write_tx().await?;
+        if self.store.backend.locks_rows() {
             // Two admins demoting each other at once must not both pass the check below.
             sqlx::query("SELECT id FROM users WHERE role = 'admin' FOR UPDATE")
                 .execute(&mut *tx)
@@ -212,7 +179,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        self.user_by_id(id)
+        self.by_id(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
     }
@@ -222,19 +189,16 @@ impl Store {
     /// while the account is locked (nothing counted). The attempt that reaches
     /// `lock_after` failures in a row locks the account at once, for `lock_for ×
     /// 2^(failures − lock_after)` (at most a day); a right password then unlocks it
-    /// again through [`Store::start_session`].
+    /// again through [`Users::start_session`].
     pub async fn claim_sign_in_attempt(
-        &self,
+        self,
         id: i64,
         lock_after: i64,
         lock_for: chrono::Duration,
         now: DateTime<Utc>,
     ) -> StoreResult<Result<Option<DateTime<Utc>>, DateTime<Utc>>> {
-        let mut tx = self.write_tx().await?;
-        let lock = match self.backend() {
-            super::Backend::Postgres => " FOR UPDATE",
-            super::Backend::Sqlite => "",
-        };
+        let mut tx = self.store.write_tx().await?;
+        let lock = self.store.backend.for_update();
         let (failures, locked_until): (i64, Option<i64>) = sqlx::query_as(&format!(
             "SELECT failed_sign_ins, locked_until FROM users WHERE id = $1{lock}"
         ))
@@ -263,7 +227,7 @@ impl Store {
     /// A successful sign-in: the failure count is reset and a new session stored.
     /// `replaces` (the hash of a session cookie the browser still had) is removed.
     pub async fn start_session(
-        &self,
+        self,
         user_id: i64,
         token_hash: &str,
         csrf_token: &str,
@@ -271,7 +235,7 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.store.write_tx().await?;
         sqlx::query(
             "UPDATE users SET failed_sign_ins = 0, locked_until = NULL, last_sign_in_at = $1
              WHERE id = $2",
@@ -308,7 +272,7 @@ impl Store {
     /// The session with this hash when it has not expired (idle, or older than
     /// `MAX_SESSION_DAYS` whatever its use) and its user may sign in.
     pub async fn session(
-        &self,
+        self,
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
@@ -321,7 +285,7 @@ impl Store {
         .bind(token_hash)
         .bind(to_ts(now))
         .bind(to_ts(born_after))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let read = || -> anyhow::Result<SessionRecord> {
@@ -340,7 +304,7 @@ impl Store {
 
     /// Moves the idle expiry on; called at most every few minutes per session.
     pub async fn touch_session(
-        &self,
+        self,
         token_hash: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
@@ -349,31 +313,71 @@ impl Store {
             .bind(to_ts(now))
             .bind(to_ts(expires_at))
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
         Ok(())
     }
 
     /// Sets (or with `None` clears) the message the next page shows.
-    pub async fn set_flash(
-        &self,
-        token_hash: &str,
-        flash: Option<(&str, &str)>,
-    ) -> StoreResult<()> {
+    pub async fn set_flash(self, token_hash: &str, flash: Option<(&str, &str)>) -> StoreResult<()> {
         sqlx::query("UPDATE sessions SET flash = $1, flash_kind = $2 WHERE token_hash = $3")
             .bind(flash.map(|(_, m)| m.to_owned()))
             .bind(flash.map(|(k, _)| k.to_owned()))
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
         Ok(())
     }
 
-    pub async fn end_session(&self, token_hash: &str) -> StoreResult<()> {
+    pub async fn end_session(self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
         Ok(())
+    }
+
+    // ---- API tokens ----------------------------------------------------------------
+
+    /// Stores a token hash under a name unless that hash is already stored.
+    pub async fn ensure_api_token(
+        self,
+        name: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (token_hash) DO NOTHING",
+        )
+        .bind(name)
+        .bind(token_hash)
+        .bind(to_ts(now))
+        .execute(&self.store.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// True when a token with this hash exists; records its use.
+    pub async fn api_token_is_valid(
+        self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let updated = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+            .bind(to_ts(now))
+            .bind(token_hash)
+            .execute(&self.store.pool)
+            .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Removes a token by its hash; true when one was removed.
+    pub async fn revoke_api_token(self, token_hash: &str) -> StoreResult<bool> {
+        let deleted = sqlx::query("DELETE FROM api_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.store.pool)
+            .await?;
+        Ok(deleted.rows_affected() == 1)
     }
 }

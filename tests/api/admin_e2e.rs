@@ -11,7 +11,7 @@
 use crate::helpers::{TestApp, spawn_app_with_smtp};
 use crate::smtp_server::{Behaviour, SmtpServer, parse};
 use newsdesk::clock::Clock;
-use newsdesk::store::{DigestStatus, Role};
+use newsdesk::domain::{DigestStatus, Role};
 use reqwest::StatusCode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -93,6 +93,7 @@ fn require_tools() {
 async fn recipients(app: &TestApp, list_id: i64) -> BTreeSet<String> {
     app.state
         .store
+        .people()
         .subscribers_after(Some(list_id), 0, 10_000, true)
         .await
         .unwrap()
@@ -158,13 +159,15 @@ async fn an_admin_publishes_imports_and_sends_a_digest_in_a_real_browser() {
     let hash = newsdesk::passwords::hash(PASSWORD).unwrap();
     app.state
         .store
-        .create_user(ADMIN, &hash, Role::Admin, app.clock.now())
+        .users()
+        .create(ADMIN, &hash, Role::Admin, app.clock.now())
         .await
         .unwrap();
     let list = app
         .state
         .store
-        .list_lists()
+        .lists()
+        .all()
         .await
         .unwrap()
         .into_iter()
@@ -220,6 +223,7 @@ async fn an_admin_publishes_imports_and_sends_a_digest_in_a_real_browser() {
     assert!(
         app.state
             .store
+            .people()
             .subscriber_by_email("not-an-address")
             .await
             .unwrap()
@@ -233,7 +237,8 @@ async fn an_admin_publishes_imports_and_sends_a_digest_in_a_real_browser() {
         digests = app
             .state
             .store
-            .list_digests(Some(list.id), 10)
+            .digests()
+            .list(Some(list.id), 10)
             .await
             .unwrap()
             .into_iter()

@@ -3,7 +3,7 @@
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with_smtp};
 use crate::smtp_server::{Behaviour, SmtpServer};
-use newsdesk::store::Role;
+use newsdesk::domain::Role;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use std::time::Duration;
@@ -41,7 +41,8 @@ async fn add_user(app: &TestApp, name: &str, role: Role) {
     let hash = newsdesk::passwords::hash(PASSWORD).unwrap();
     app.state
         .store
-        .create_user(name, &hash, role, crate::helpers::default_now())
+        .users()
+        .create(name, &hash, role, crate::helpers::default_now())
         .await
         .unwrap();
 }
@@ -276,6 +277,7 @@ async fn an_item_is_written_previewed_published_and_unpublished_through_forms() 
     let item = app
         .state
         .store
+        .content()
         .item_by_id(id.parse().unwrap())
         .await
         .unwrap()
@@ -297,6 +299,7 @@ async fn an_item_is_written_previewed_published_and_unpublished_through_forms() 
     assert!(
         app.state
             .store
+            .content()
             .item_by_id(id.parse().unwrap())
             .await
             .unwrap()
@@ -317,7 +320,13 @@ async fn categories_are_created_moved_and_not_deleted_while_in_use() {
         )
         .await;
     assert!(html.contains("“Seminars” was created"));
-    let created = app.state.store.category_by_slug("seminars").await.unwrap();
+    let created = app
+        .state
+        .store
+        .content()
+        .category("seminars")
+        .await
+        .unwrap();
     assert_eq!(created.unwrap().parent.as_deref(), Some("events"));
     // Moved to the top and renamed.
     let (_, html) = b
@@ -335,7 +344,8 @@ async fn categories_are_created_moved_and_not_deleted_while_in_use() {
     let moved = app
         .state
         .store
-        .category_by_slug("seminars")
+        .content()
+        .category("seminars")
         .await
         .unwrap()
         .unwrap();
@@ -352,7 +362,8 @@ async fn categories_are_created_moved_and_not_deleted_while_in_use() {
     assert!(
         app.state
             .store
-            .category_by_slug("events")
+            .content()
+            .category("events")
             .await
             .unwrap()
             .is_some()
@@ -415,6 +426,7 @@ async fn a_csv_upload_is_previewed_with_its_bad_rows_then_applied_once() {
     assert!(
         app.state
             .store
+            .people()
             .subscriber_by_email("new.one@tp-sg.example.edu")
             .await
             .unwrap()
@@ -437,6 +449,7 @@ async fn a_csv_upload_is_previewed_with_its_bad_rows_then_applied_once() {
     let s = app
         .state
         .store
+        .people()
         .subscriber_by_email("new.two@uthm-my.example.edu")
         .await
         .unwrap()
@@ -528,6 +541,7 @@ async fn a_digest_is_previewed_sent_from_the_list_page_and_counted() {
     let chen = app
         .state
         .store
+        .people()
         .subscriber_by_email("chen.jing@zjtie-cn.example.edu")
         .await
         .unwrap()
@@ -574,7 +588,8 @@ async fn an_admin_adds_a_user_whose_shown_password_signs_in() {
     let alice = app
         .state
         .store
-        .user_by_name("alice")
+        .users()
+        .by_name("alice")
         .await
         .unwrap()
         .unwrap();
@@ -611,7 +626,8 @@ async fn the_user_command_makes_a_user_who_signs_in() {
     let user = app
         .state
         .store
-        .user_by_name("wang.fang")
+        .users()
+        .by_name("wang.fang")
         .await
         .unwrap()
         .unwrap();
@@ -657,6 +673,7 @@ async fn an_upload_over_the_limit_is_refused_and_leaves_nothing() {
     assert!(
         app.state
             .store
+            .people()
             .subscriber_by_email("reader0@example.org")
             .await
             .unwrap()
@@ -709,7 +726,8 @@ async fn guesses_sent_in_parallel_are_counted_before_any_password_is_checked() {
     let user = app
         .state
         .store
-        .user_by_name("alice")
+        .users()
+        .by_name("alice")
         .await
         .unwrap()
         .unwrap();

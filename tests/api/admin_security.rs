@@ -8,7 +8,7 @@
 
 use crate::helpers::{Db, TestApp, spawn_app, spawn_app_with};
 use newsdesk::clock::Clock;
-use newsdesk::store::Role;
+use newsdesk::domain::Role;
 use reqwest::{Response, StatusCode, header};
 use std::collections::BTreeMap;
 
@@ -18,7 +18,8 @@ async fn add_user(app: &TestApp, name: &str, role: Role) {
     let hash = newsdesk::passwords::hash(PASSWORD).unwrap();
     app.state
         .store
-        .create_user(name, &hash, role, app.clock.now())
+        .users()
+        .create(name, &hash, role, app.clock.now())
         .await
         .unwrap();
 }
@@ -235,7 +236,7 @@ async fn pages_need_a_session(app: &TestApp) {
     b.cookies.insert("nd_session".into(), "0".repeat(64));
     assert!(b.get("/admin").await.redirects_to_sign_in());
     // Nor can a form be sent without one.
-    let before = app.state.store.list_categories().await.unwrap().len();
+    let before = app.state.store.content().categories().await.unwrap().len();
     let a = b
         .post(
             "/admin/categories",
@@ -249,7 +250,7 @@ async fn pages_need_a_session(app: &TestApp) {
         a.location
     );
     assert_eq!(
-        app.state.store.list_categories().await.unwrap().len(),
+        app.state.store.content().categories().await.unwrap().len(),
         before
     );
 }
@@ -418,7 +419,8 @@ async fn forms_need_the_csrf_token(app: &TestApp, admin: &str, editor: &str) {
     let exists = |slug: &'static str| async move {
         app.state
             .store
-            .list_categories()
+            .content()
+            .categories()
             .await
             .unwrap()
             .iter()
@@ -492,6 +494,7 @@ async fn forms_need_the_csrf_token(app: &TestApp, admin: &str, editor: &str) {
     assert!(
         app.state
             .store
+            .people()
             .subscriber_by_email("forged@example.org")
             .await
             .unwrap()
@@ -553,7 +556,8 @@ async fn editors_stay_out_of_admin_pages(app: &TestApp, editor: &str) {
     assert!(
         app.state
             .store
-            .user_by_name("mallory")
+            .users()
+            .by_name("mallory")
             .await
             .unwrap()
             .is_none()
@@ -568,12 +572,20 @@ async fn editors_stay_out_of_admin_pages(app: &TestApp, editor: &str) {
     assert!(
         app.state
             .store
-            .list_digests(None, 10)
+            .digests()
+            .list(None, 10)
             .await
             .unwrap()
             .is_empty()
     );
-    let me = app.state.store.user_by_name(editor).await.unwrap().unwrap();
+    let me = app
+        .state
+        .store
+        .users()
+        .by_name(editor)
+        .await
+        .unwrap()
+        .unwrap();
     let a = b
         .post(
             &format!("/admin/users/{}", me.id),
@@ -581,7 +593,14 @@ async fn editors_stay_out_of_admin_pages(app: &TestApp, editor: &str) {
         )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    let me = app.state.store.user_by_name(editor).await.unwrap().unwrap();
+    let me = app
+        .state
+        .store
+        .users()
+        .by_name(editor)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         me.role,
         Role::Editor,

@@ -5,7 +5,7 @@ use crate::helpers::{Db, TestApp, spawn_app_with};
 use crate::smtp_server::{Behaviour, Received, SmtpServer, parse};
 use chrono::{Duration as Days, TimeZone, Utc};
 use newsdesk::delivery::schedule::{TickOutcome, catch_up, on_schedule, tick};
-use newsdesk::store::DigestTrigger;
+use newsdesk::domain::DigestTrigger;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -226,7 +226,8 @@ async fn a_second_send_or_tick_of_the_same_period_sends_nothing() {
     let list = app
         .state
         .store
-        .list_by_slug("partners")
+        .lists()
+        .by_slug("partners")
         .await
         .unwrap()
         .unwrap();
@@ -313,7 +314,8 @@ async fn a_week_of_hourly_ticks_on_the_test_clock_builds_the_monday_digest_once_
     let list = app
         .state
         .store
-        .list_by_slug("weekly")
+        .lists()
+        .by_slug("weekly")
         .await
         .unwrap()
         .unwrap();
@@ -368,7 +370,8 @@ async fn missed_windows_are_sent_late_within_the_grace_period_and_recorded_after
     let list = app
         .state
         .store
-        .list_by_slug("partners")
+        .lists()
+        .by_slug("partners")
         .await
         .unwrap()
         .unwrap();

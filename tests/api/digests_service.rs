@@ -2,9 +2,9 @@
 //! every adapter can answer in its own terms.
 
 use crate::helpers::{Db, spawn_app_with};
-use newsdesk::domain::{Email, IsoWeek};
+use newsdesk::domain::{DigestStatus, Email, IsoWeek};
 use newsdesk::services::{ServiceError, digests, lists};
-use newsdesk::store::{Created, DigestStatus};
+use newsdesk::store::Created;
 
 fn is_not_found<T>(r: Result<T, ServiceError>) -> bool {
     matches!(r, Err(ServiceError::NotFound(_)))

@@ -3,7 +3,8 @@
 use crate::helpers::{default_now, fresh_postgres_url, note_postgres_skipped};
 use chrono::{Duration, TimeZone, Utc};
 use newsdesk::domain::{
-    Event, EventMode, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text, TimeZone as Tz,
+    Event, EventMode, ItemDraft, ItemStatus, Language, MailingList, NewCategory, Role, Slug,
+    SubscriptionOutcome, Text, TimeZone as Tz, TokenPurpose,
 };
 use newsdesk::settings::DatabaseUrl;
 use newsdesk::store::{FeedQuery, ItemFilter, Store, StoreError};
@@ -75,14 +76,13 @@ contract!(
 use newsdesk::domain::{
     Email, JoinedVia, ListDraft, MembershipStatus, OptIn, SubscriberStatus, Visibility,
 };
-use newsdesk::store::{
-    ImportRow, ImportTerms, MailingList, SubscriberFilter, SubscriptionOutcome, TokenPurpose,
-};
+use newsdesk::store::{ImportRow, ImportTerms, SubscriberFilter};
 
 async fn partners_list(store: &Store) -> MailingList {
     tree(store).await;
     store
-        .create_list(
+        .lists()
+        .create(
             &ListDraft {
                 slug: slug("partners"),
                 name: text("Partners"),
@@ -115,6 +115,7 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
     let email = Email::parse("Mei@Example.org").unwrap();
     let now = default_now();
     let outcome = store
+        .lists()
         .request_subscription(
             &form_request(&email, Some("192.0.2.7")),
             &list,
@@ -129,6 +130,7 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
     };
     // Asking again is the same, and does not make a second subscriber.
     let again = store
+        .lists()
         .request_subscription(
             &form_request(&email, Some("192.0.2.7")),
             &list,
@@ -140,7 +142,8 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
         .unwrap();
     assert_eq!(again, outcome);
     store
-        .store_token(
+        .tokens()
+        .save(
             "confirm-hash",
             subscriber_id,
             TokenPurpose::Confirm,
@@ -151,7 +154,8 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
         .await
         .unwrap();
     store
-        .store_token(
+        .tokens()
+        .save(
             "leave-hash",
             subscriber_id,
             TokenPurpose::Unsubscribe,
@@ -163,6 +167,7 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
         .unwrap();
     assert!(
         store
+            .tokens()
             .confirm_subscription("wrong", now)
             .await
             .unwrap()
@@ -170,6 +175,7 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
     );
     assert_eq!(
         store
+            .tokens()
             .confirm_subscription("confirm-hash", now)
             .await
             .unwrap(),
@@ -177,6 +183,7 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
     );
     assert!(
         store
+            .tokens()
             .confirm_subscription("confirm-hash", now)
             .await
             .unwrap()
@@ -184,6 +191,7 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
         "used once"
     );
     let s = store
+        .people()
         .subscriber_by_email("mei@example.org")
         .await
         .unwrap()
@@ -193,10 +201,15 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
         (SubscriberStatus::Confirmed, Some("192.0.2.7"))
     );
     assert_eq!(
-        store.membership_status(list.id, s.id).await.unwrap(),
+        store
+            .lists()
+            .membership_status(list.id, s.id)
+            .await
+            .unwrap(),
         Some(MembershipStatus::Confirmed)
     );
     let confirmed = store
+        .lists()
         .request_subscription(
             &form_request(&email, None),
             &list,
@@ -210,25 +223,31 @@ async fn a_form_subscription_is_confirmed_and_left_by_token(store: Store) {
     for _ in 0..2 {
         assert!(
             store
-                .unsubscribe_by_token("leave-hash", now)
+                .tokens()
+                .unsubscribe("leave-hash", now)
                 .await
                 .unwrap()
                 .is_some()
         );
     }
     assert_eq!(
-        store.membership_status(list.id, s.id).await.unwrap(),
+        store
+            .lists()
+            .membership_status(list.id, s.id)
+            .await
+            .unwrap(),
         Some(MembershipStatus::Unsubscribed)
     );
     assert!(
         store
-            .unsubscribe_by_token("confirm-hash", now)
+            .tokens()
+            .unsubscribe("confirm-hash", now)
             .await
             .unwrap()
             .is_none(),
         "tokens are single-purpose"
     );
-    let counts = store.list_counts(list.id).await.unwrap();
+    let counts = store.lists().counts(list.id).await.unwrap();
     assert_eq!(counts[&MembershipStatus::Unsubscribed], 1);
 }
 
@@ -256,7 +275,8 @@ async fn an_import_twice_changes_nothing_the_second_time(store: Store) {
         .map(|n| import_row(n + 2, &format!("p{n}@example.org"), "P"))
         .collect();
     let mut session = store
-        .begin_import(terms.clone(), default_now())
+        .import()
+        .begin(terms.clone(), default_now())
         .await
         .unwrap();
     let mut doubled = rows.clone();
@@ -272,7 +292,8 @@ async fn an_import_twice_changes_nothing_the_second_time(store: Store) {
     let mut rows2 = rows.clone();
     rows2[5].name = "Changed".into();
     let mut session = store
-        .begin_import(terms.clone(), default_now())
+        .import()
+        .begin(terms.clone(), default_now())
         .await
         .unwrap();
     let (second, repeated) = session.apply(&rows2).await.unwrap();
@@ -290,7 +311,7 @@ async fn an_import_twice_changes_nothing_the_second_time(store: Store) {
         (0, 1, 1199, 0)
     );
     // A rolled-back session leaves nothing.
-    let mut session = store.begin_import(terms, default_now()).await.unwrap();
+    let mut session = store.import().begin(terms, default_now()).await.unwrap();
     session
         .apply(&[import_row(9, "ghost@example.org", "G")])
         .await
@@ -298,6 +319,7 @@ async fn an_import_twice_changes_nothing_the_second_time(store: Store) {
     session.rollback().await.unwrap();
     assert!(
         store
+            .people()
             .subscriber_by_email("ghost@example.org")
             .await
             .unwrap()
@@ -314,7 +336,7 @@ async fn subscribers_are_filtered_and_searched(store: Store) {
         consent_source: Some("test".into()),
         via: JoinedVia::Import,
     };
-    let mut session = store.begin_import(terms, default_now()).await.unwrap();
+    let mut session = store.import().begin(terms, default_now()).await.unwrap();
     session
         .apply(&[
             import_row(2, "wei.ling@tp-sg.example.edu", "Wei Ling Tan"),
@@ -329,19 +351,19 @@ async fn subscribers_are_filtered_and_searched(store: Store) {
         limit: 10,
         ..Default::default()
     };
-    let emails = |r: (Vec<newsdesk::store::Subscriber>, u64)| {
+    let emails = |r: (Vec<newsdesk::domain::Subscriber>, u64)| {
         r.0.into_iter().map(|s| s.email).collect::<Vec<_>>()
     };
     assert_eq!(
-        emails(store.list_subscribers(&find("WEI LING")).await.unwrap()),
+        emails(store.people().subscribers(&find("WEI LING")).await.unwrap()),
         ["wei.ling@tp-sg.example.edu"]
     );
     assert_eq!(
-        emails(store.list_subscribers(&find("_name%")).await.unwrap()),
+        emails(store.people().subscribers(&find("_name%")).await.unwrap()),
         ["odd_name%@example.org"]
     );
     assert_eq!(
-        store.list_subscribers(&find("%")).await.unwrap().1,
+        store.people().subscribers(&find("%")).await.unwrap().1,
         1,
         "% is literal"
     );
@@ -351,9 +373,10 @@ async fn subscribers_are_filtered_and_searched(store: Store) {
         limit: 2,
         ..Default::default()
     };
-    let (page, total) = store.list_subscribers(&in_list).await.unwrap();
+    let (page, total) = store.people().subscribers(&in_list).await.unwrap();
     assert_eq!((page.len(), total), (2, 3));
     let after = store
+        .people()
         .subscribers_after(Some(list.id), 0, 10, false)
         .await
         .unwrap();
@@ -361,6 +384,7 @@ async fn subscribers_are_filtered_and_searched(store: Store) {
     // Recipients only: a left member and a blocked address drop out.
     let first = after[0].id;
     store
+        .lists()
         .set_membership(
             list.id,
             first,
@@ -371,6 +395,7 @@ async fn subscribers_are_filtered_and_searched(store: Store) {
         .await
         .unwrap();
     store
+        .people()
         .set_subscriber_status(
             after[1].id,
             SubscriberStatus::Blocked,
@@ -380,6 +405,7 @@ async fn subscribers_are_filtered_and_searched(store: Store) {
         .await
         .unwrap();
     let recipients = store
+        .people()
         .subscribers_after(Some(list.id), 0, 10, true)
         .await
         .unwrap();
@@ -389,6 +415,7 @@ async fn subscribers_are_filtered_and_searched(store: Store) {
     );
     assert_eq!(
         store
+            .people()
             .subscribers_after(Some(list.id), 0, 10, false)
             .await
             .unwrap()
@@ -414,6 +441,7 @@ async fn tree(store: &Store) {
         ("other", None),
     ] {
         store
+            .content()
             .create_category(
                 &NewCategory {
                     slug: slug(s),
@@ -457,7 +485,7 @@ async fn migrations_can_run_twice(store: Store) {
 
 async fn categories_form_a_tree(store: Store) {
     tree(&store).await;
-    let all = store.list_categories().await.unwrap();
+    let all = store.content().categories().await.unwrap();
     let shape: Vec<(&str, Option<&str>)> = all
         .iter()
         .map(|c| (c.slug.as_str(), c.parent.as_deref()))
@@ -471,10 +499,11 @@ async fn categories_form_a_tree(store: Store) {
             ("other", None)
         ]
     );
-    let news = store.category_by_slug("news").await.unwrap().unwrap();
+    let news = store.content().category("news").await.unwrap().unwrap();
     assert_eq!(news.name, "NEWS");
-    assert!(store.category_by_slug("missing").await.unwrap().is_none());
+    assert!(store.content().category("missing").await.unwrap().is_none());
     let err = store
+        .content()
         .create_category(
             &NewCategory {
                 slug: slug("x"),
@@ -509,13 +538,19 @@ async fn an_item_reads_back_as_written(store: Store) {
         mode: EventMode::Hybrid,
     });
     let written = store
+        .content()
         .create_item(&d, "<p>Body <em>md</em></p>", default_now())
         .await
         .unwrap();
     let mut touched = written.touched_categories.clone();
     touched.sort();
     assert_eq!(touched, ["events", "news", "news-events"]);
-    let item = store.item_by_slug("seminar").await.unwrap().unwrap();
+    let item = store
+        .content()
+        .item_by_slug("seminar")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(item, written.value);
     assert_eq!(item.title, "Title of seminar <&> 研讨会");
     assert_eq!(item.body_html, "<p>Body <em>md</em></p>");
@@ -524,7 +559,10 @@ async fn an_item_reads_back_as_written(store: Store) {
     assert_eq!(cats, ["news", "events"]);
     assert_eq!(item.event, d.event);
     assert_eq!(item.published_at, Some(default_now()));
-    assert_eq!(store.item_by_id(item.id).await.unwrap(), Some(item));
+    assert_eq!(
+        store.content().item_by_id(item.id).await.unwrap(),
+        Some(item)
+    );
 }
 
 async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
@@ -576,7 +614,7 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
                 mode: EventMode::InPerson,
             });
         }
-        store.create_item(&d, "", now).await.unwrap();
+        store.content().create_item(&d, "", now).await.unwrap();
     }
     let slugs = |page: newsdesk::store::ItemPage| {
         page.items.into_iter().map(|i| i.slug).collect::<Vec<_>>()
@@ -589,6 +627,7 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
         offset,
     };
     let page = store
+        .content()
         .feed_items(&q(Some("news-events"), false, 10, 0))
         .await
         .unwrap()
@@ -596,18 +635,21 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
     assert_eq!(page.total, 2);
     assert_eq!(slugs(page), ["event", "old-news"]);
     let all = store
+        .content()
         .feed_items(&q(None, false, 10, 0))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(slugs(all), ["elsewhere", "event", "old-news"]);
     let paged = store
+        .content()
         .feed_items(&q(None, false, 1, 1))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((paged.total, slugs(paged)), (3, vec!["event".to_owned()]));
     let events = store
+        .content()
         .feed_items(&q(Some("news-events"), true, 10, 0))
         .await
         .unwrap()
@@ -615,13 +657,14 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
     assert_eq!(slugs(events), ["event"]);
     assert!(
         store
+            .content()
             .feed_items(&q(Some("missing"), false, 10, 0))
             .await
             .unwrap()
             .is_none()
     );
     assert_eq!(
-        store.next_publication_after(now).await.unwrap(),
+        store.content().next_publication_after(now).await.unwrap(),
         Some(now + Duration::hours(1))
     );
     let later = FeedQuery {
@@ -629,12 +672,13 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
         ..q(Some("news"), false, 10, 0)
     };
     assert_eq!(
-        slugs(store.feed_items(&later).await.unwrap().unwrap()),
+        slugs(store.content().feed_items(&later).await.unwrap().unwrap()),
         ["future", "old-news"]
     );
     // Admin lists see drafts.
     let admin = store
-        .list_items(&ItemFilter {
+        .content()
+        .items(&ItemFilter {
             category: Some("news".into()),
             status: None,
             search: None,
@@ -646,7 +690,8 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
         .unwrap();
     assert_eq!(admin.total, 3);
     let drafts = store
-        .list_items(&ItemFilter {
+        .content()
+        .items(&ItemFilter {
             category: None,
             status: Some(ItemStatus::Draft),
             search: None,
@@ -662,6 +707,7 @@ async fn feeds_hold_only_visible_items_of_the_subtree(store: Store) {
 async fn a_taken_slug_is_a_conflict_and_writes_nothing(store: Store) {
     tree(&store).await;
     store
+        .content()
         .create_item(
             &draft("same", &["news"], ItemStatus::Draft, None),
             "",
@@ -669,8 +715,9 @@ async fn a_taken_slug_is_a_conflict_and_writes_nothing(store: Store) {
         )
         .await
         .unwrap();
-    let version = store.content_version().await.unwrap();
+    let version = store.content().version().await.unwrap();
     let err = store
+        .content()
         .create_item(
             &draft("same", &["events"], ItemStatus::Draft, None),
             "",
@@ -683,6 +730,7 @@ async fn a_taken_slug_is_a_conflict_and_writes_nothing(store: Store) {
         "{err:?}"
     );
     let err = store
+        .content()
         .create_item(
             &draft("new-one", &["events", "missing"], ItemStatus::Draft, None),
             "",
@@ -694,9 +742,16 @@ async fn a_taken_slug_is_a_conflict_and_writes_nothing(store: Store) {
         matches!(err, StoreError::Invalid { ref field, .. } if field == "categories[1]"),
         "{err:?}"
     );
-    assert!(store.item_by_slug("new-one").await.unwrap().is_none());
+    assert!(
+        store
+            .content()
+            .item_by_slug("new-one")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
-        store.content_version().await.unwrap(),
+        store.content().version().await.unwrap(),
         version,
         "nothing half-written"
     );
@@ -705,6 +760,7 @@ async fn a_taken_slug_is_a_conflict_and_writes_nothing(store: Store) {
 async fn an_update_replaces_links_and_reports_old_and_new_categories(store: Store) {
     tree(&store).await;
     let item = store
+        .content()
         .create_item(
             &draft(
                 "moving",
@@ -722,6 +778,7 @@ async fn an_update_replaces_links_and_reports_old_and_new_categories(store: Stor
     d.tags = vec![text("only")];
     let later = default_now() + Duration::minutes(5);
     let written = store
+        .content()
         .update_item(item.id, &d, "<p>new</p>", later)
         .await
         .unwrap();
@@ -738,7 +795,11 @@ async fn an_update_replaces_links_and_reports_old_and_new_categories(store: Stor
     );
     assert_eq!(v.updated_at, later);
     assert_eq!(v.created_at, item.created_at);
-    let err = store.update_item(9999, &d, "", later).await.unwrap_err();
+    let err = store
+        .content()
+        .update_item(9999, &d, "", later)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)));
 }
 
@@ -746,6 +807,7 @@ async fn deleting_moves_the_feed_change_time_and_the_content_version(store: Stor
     tree(&store).await;
     let t0 = default_now() - Duration::days(1);
     let item = store
+        .content()
         .create_item(
             &draft("gone", &["news"], ItemStatus::Published, Some(t0)),
             "",
@@ -754,20 +816,29 @@ async fn deleting_moves_the_feed_change_time_and_the_content_version(store: Stor
         .await
         .unwrap()
         .value;
-    let version = store.content_version().await.unwrap();
+    let version = store.content().version().await.unwrap();
     assert_eq!(
         store
+            .content()
             .feed_changed_at(Some("news"), default_now())
             .await
             .unwrap(),
         t0
     );
     let t1 = default_now();
-    let written = store.delete_item(item.id, t1).await.unwrap();
+    let written = store.content().delete_item(item.id, t1).await.unwrap();
     assert_eq!(written.touched_categories, ["news", "news-events"]);
-    assert_eq!(store.feed_changed_at(Some("news"), t1).await.unwrap(), t1);
     assert_eq!(
         store
+            .content()
+            .feed_changed_at(Some("news"), t1)
+            .await
+            .unwrap(),
+        t1
+    );
+    assert_eq!(
+        store
+            .content()
             .feed_changed_at(Some("news-events"), t1)
             .await
             .unwrap(),
@@ -775,13 +846,17 @@ async fn deleting_moves_the_feed_change_time_and_the_content_version(store: Stor
     );
     let created = default_now() - Duration::days(7);
     assert_eq!(
-        store.feed_changed_at(Some("events"), t1).await.unwrap(),
+        store
+            .content()
+            .feed_changed_at(Some("events"), t1)
+            .await
+            .unwrap(),
         created,
         "siblings keep their time"
     );
-    assert!(store.content_version().await.unwrap() > version);
+    assert!(store.content().version().await.unwrap() > version);
     assert!(matches!(
-        store.delete_item(item.id, t1).await.unwrap_err(),
+        store.content().delete_item(item.id, t1).await.unwrap_err(),
         StoreError::NotFound(_)
     ));
 }
@@ -789,6 +864,7 @@ async fn deleting_moves_the_feed_change_time_and_the_content_version(store: Stor
 async fn non_empty_categories_are_not_deleted(store: Store) {
     tree(&store).await;
     store
+        .content()
         .create_item(
             &draft("a", &["news"], ItemStatus::Draft, None),
             "",
@@ -797,6 +873,7 @@ async fn non_empty_categories_are_not_deleted(store: Store) {
         .await
         .unwrap();
     let err = store
+        .content()
         .delete_category("news-events", default_now())
         .await
         .unwrap_err();
@@ -805,6 +882,7 @@ async fn non_empty_categories_are_not_deleted(store: Store) {
         "{err:?}"
     );
     let err = store
+        .content()
         .delete_category("news", default_now())
         .await
         .unwrap_err();
@@ -812,10 +890,15 @@ async fn non_empty_categories_are_not_deleted(store: Store) {
         matches!(err, StoreError::Conflict { ref message, .. } if message.contains("1 item")),
         "{err:?}"
     );
-    store.delete_category("other", default_now()).await.unwrap();
-    assert!(store.category_by_slug("other").await.unwrap().is_none());
+    store
+        .content()
+        .delete_category("other", default_now())
+        .await
+        .unwrap();
+    assert!(store.content().category("other").await.unwrap().is_none());
     assert!(matches!(
         store
+            .content()
             .delete_category("other", default_now())
             .await
             .unwrap_err(),
@@ -825,57 +908,65 @@ async fn non_empty_categories_are_not_deleted(store: Store) {
 
 async fn api_tokens_are_checked_by_hash(store: Store) {
     store
+        .users()
         .ensure_api_token("t", "hash-1", default_now())
         .await
         .unwrap();
     store
+        .users()
         .ensure_api_token("t again", "hash-1", default_now())
         .await
         .unwrap();
     assert!(
         store
+            .users()
             .api_token_is_valid("hash-1", default_now())
             .await
             .unwrap()
     );
     assert!(
         !store
+            .users()
             .api_token_is_valid("hash-2", default_now())
             .await
             .unwrap()
     );
-    assert!(store.revoke_api_token("hash-1").await.unwrap());
+    assert!(store.users().revoke_api_token("hash-1").await.unwrap());
     assert!(
         !store
+            .users()
             .api_token_is_valid("hash-1", default_now())
             .await
             .unwrap()
     );
 }
 
-use newsdesk::store::Role;
-
 async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
     let now = default_now();
     let alice = store
-        .create_user("Alice", "hash-a", Role::Admin, now)
+        .users()
+        .create("Alice", "hash-a", Role::Admin, now)
         .await
         .unwrap();
     // Names are unique whatever their case, and found whatever the case typed.
-    let taken = store.create_user("alice", "x", Role::Editor, now).await;
+    let taken = store.users().create("alice", "x", Role::Editor, now).await;
     assert!(
         matches!(taken, Err(StoreError::Conflict { .. })),
         "{taken:?}"
     );
     assert_eq!(
-        store.user_by_name("ALICE").await.unwrap().unwrap().id,
+        store.users().by_name("ALICE").await.unwrap().unwrap().id,
         alice.id
     );
-    assert!(store.user_by_name("nobody").await.unwrap().is_none());
+    assert!(store.users().by_name("nobody").await.unwrap().is_none());
 
     // Attempts are counted before the password is checked: the fifth in a row locks
     // at once for 15 minutes, and while locked nothing more is counted.
-    let attempt = |at| store.claim_sign_in_attempt(alice.id, 5, Duration::minutes(15), at);
+    let attempt = |at| {
+        store
+            .users()
+            .claim_sign_in_attempt(alice.id, 5, Duration::minutes(15), at)
+    };
     for _ in 0..4 {
         assert_eq!(attempt(now).await.unwrap(), Ok(None));
     }
@@ -887,7 +978,7 @@ async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
         attempt(now).await.unwrap(),
         Err(now + Duration::minutes(15))
     );
-    let user = store.user_by_id(alice.id).await.unwrap().unwrap();
+    let user = store.users().by_id(alice.id).await.unwrap().unwrap();
     assert_eq!(user.failed_sign_ins, 5);
     // After the lock, one more try; failing again locks for twice as long.
     let later = now + Duration::minutes(16);
@@ -895,41 +986,48 @@ async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
         attempt(later).await.unwrap(),
         Ok(Some(later + Duration::minutes(30)))
     );
-    let user = store.user_by_id(alice.id).await.unwrap().unwrap();
+    let user = store.users().by_id(alice.id).await.unwrap().unwrap();
     assert_eq!(user.failed_sign_ins, 6);
     assert_eq!(user.locked_until, Some(later + Duration::minutes(30)));
 
     // A new password lifts the lock.
     store
-        .set_user_password(alice.id, "hash-b", now)
+        .users()
+        .set_password(alice.id, "hash-b", now)
         .await
         .unwrap();
-    let user = store.user_by_id(alice.id).await.unwrap().unwrap();
+    let user = store.users().by_id(alice.id).await.unwrap().unwrap();
     assert_eq!((user.failed_sign_ins, user.locked_until), (0, None));
     assert_eq!(user.password_hash, "hash-b");
 
     // The last enabled admin can neither be demoted nor disabled.
-    let refused = store.update_user(alice.id, Role::Editor, false, now).await;
+    let refused = store
+        .users()
+        .update(alice.id, Role::Editor, false, now)
+        .await;
     assert!(
         matches!(refused, Err(StoreError::Conflict { .. })),
         "{refused:?}"
     );
-    let refused = store.update_user(alice.id, Role::Admin, true, now).await;
+    let refused = store.users().update(alice.id, Role::Admin, true, now).await;
     assert!(
         matches!(refused, Err(StoreError::Conflict { .. })),
         "{refused:?}"
     );
     let bob = store
-        .create_user("bob", "h", Role::Admin, now)
+        .users()
+        .create("bob", "h", Role::Admin, now)
         .await
         .unwrap();
     let alice = store
-        .update_user(alice.id, Role::Editor, true, now)
+        .users()
+        .update(alice.id, Role::Editor, true, now)
         .await
         .unwrap();
     assert_eq!((alice.role, alice.disabled), (Role::Editor, true));
     let names: Vec<String> = store
-        .list_users()
+        .users()
+        .all()
         .await
         .unwrap()
         .into_iter()
@@ -942,38 +1040,56 @@ async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
 async fn sessions_are_found_by_hash_and_end(store: Store) {
     let now = default_now();
     let user = store
-        .create_user("ed", "h", Role::Editor, now)
+        .users()
+        .create("ed", "h", Role::Editor, now)
         .await
         .unwrap();
     store
+        .users()
         .start_session(user.id, "s1", "csrf1", None, now, now + Duration::hours(12))
         .await
         .unwrap();
-    let s = store.session("s1", now).await.unwrap().unwrap();
+    let s = store.users().session("s1", now).await.unwrap().unwrap();
     assert_eq!((s.user.id, s.csrf_token.as_str()), (user.id, "csrf1"));
     assert_eq!(s.flash, None);
-    assert!(store.session("s2", now).await.unwrap().is_none());
+    assert!(store.users().session("s2", now).await.unwrap().is_none());
     // Expired sessions are not found.
     assert!(
         store
+            .users()
             .session("s1", now + Duration::hours(13))
             .await
             .unwrap()
             .is_none()
     );
     // A message for the next page, then cleared.
-    store.set_flash("s1", Some(("ok", "Saved."))).await.unwrap();
-    let s = store.session("s1", now).await.unwrap().unwrap();
+    store
+        .users()
+        .set_flash("s1", Some(("ok", "Saved.")))
+        .await
+        .unwrap();
+    let s = store.users().session("s1", now).await.unwrap().unwrap();
     assert_eq!(s.flash, Some(("ok".to_owned(), "Saved.".to_owned())));
-    store.set_flash("s1", None).await.unwrap();
-    assert_eq!(store.session("s1", now).await.unwrap().unwrap().flash, None);
+    store.users().set_flash("s1", None).await.unwrap();
+    assert_eq!(
+        store
+            .users()
+            .session("s1", now)
+            .await
+            .unwrap()
+            .unwrap()
+            .flash,
+        None
+    );
     // Touching moves the expiry on.
     store
+        .users()
         .touch_session("s1", now + Duration::hours(11), now + Duration::hours(23))
         .await
         .unwrap();
     assert!(
         store
+            .users()
             .session("s1", now + Duration::hours(20))
             .await
             .unwrap()
@@ -981,6 +1097,7 @@ async fn sessions_are_found_by_hash_and_end(store: Store) {
     );
     // A sign-in that replaces s1 ends it; a new password ends every session.
     store
+        .users()
         .start_session(
             user.id,
             "s2",
@@ -991,21 +1108,27 @@ async fn sessions_are_found_by_hash_and_end(store: Store) {
         )
         .await
         .unwrap();
-    assert!(store.session("s1", now).await.unwrap().is_none());
-    assert!(store.session("s2", now).await.unwrap().is_some());
+    assert!(store.users().session("s1", now).await.unwrap().is_none());
+    assert!(store.users().session("s2", now).await.unwrap().is_some());
     store
+        .users()
         .start_session(user.id, "s3", "csrf3", None, now, now + Duration::hours(12))
         .await
         .unwrap();
-    store.set_user_password(user.id, "h2", now).await.unwrap();
-    assert!(store.session("s2", now).await.unwrap().is_none());
-    assert!(store.session("s3", now).await.unwrap().is_none());
     store
+        .users()
+        .set_password(user.id, "h2", now)
+        .await
+        .unwrap();
+    assert!(store.users().session("s2", now).await.unwrap().is_none());
+    assert!(store.users().session("s3", now).await.unwrap().is_none());
+    store
+        .users()
         .start_session(user.id, "s4", "csrf4", None, now, now + Duration::hours(12))
         .await
         .unwrap();
-    store.end_session("s4").await.unwrap();
-    assert!(store.session("s4", now).await.unwrap().is_none());
+    store.users().end_session("s4").await.unwrap();
+    assert!(store.users().session("s4", now).await.unwrap().is_none());
 }
 
 async fn items_are_searched_and_filtered_by_publication(store: Store) {
@@ -1018,7 +1141,11 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
         Some(now - Duration::days(2)),
     );
     seminar.title = text("International Seminar: 100% of partners, 9 November");
-    store.create_item(&seminar, "<p>x</p>", now).await.unwrap();
+    store
+        .content()
+        .create_item(&seminar, "<p>x</p>", now)
+        .await
+        .unwrap();
     let mut old = draft(
         "old-news",
         &["news"],
@@ -1026,7 +1153,11 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
         Some(now - Duration::days(30)),
     );
     old.title = text("Old news about a seminar");
-    store.create_item(&old, "<p>x</p>", now).await.unwrap();
+    store
+        .content()
+        .create_item(&old, "<p>x</p>", now)
+        .await
+        .unwrap();
     let mut later = draft(
         "later",
         &["news"],
@@ -1034,7 +1165,11 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
         Some(now + Duration::days(1)),
     );
     later.title = text("A seminar not out yet");
-    store.create_item(&later, "<p>x</p>", now).await.unwrap();
+    store
+        .content()
+        .create_item(&later, "<p>x</p>", now)
+        .await
+        .unwrap();
     let search = |q: &str, since: Option<chrono::DateTime<Utc>>| ItemFilter {
         search: Some(q.to_owned()),
         published_within: since.map(|s| (s, now)),
@@ -1044,21 +1179,27 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
     let slugs_of = |page: newsdesk::store::ItemPage| {
         page.items.into_iter().map(|i| i.slug).collect::<Vec<_>>()
     };
-    let found = store.list_items(&search("SEMINAR", None)).await.unwrap();
+    let found = store
+        .content()
+        .items(&search("SEMINAR", None))
+        .await
+        .unwrap();
     assert_eq!(found.total, 3);
     let found = store
-        .list_items(&search("seminar", Some(now - Duration::days(7))))
+        .content()
+        .items(&search("seminar", Some(now - Duration::days(7))))
         .await
         .unwrap();
     assert_eq!(slugs_of(found), ["seminar"]);
     // LIKE's wildcards are matched as they are.
-    let found = store.list_items(&search("100%", None)).await.unwrap();
+    let found = store.content().items(&search("100%", None)).await.unwrap();
     assert_eq!(slugs_of(found), ["seminar"]);
-    let found = store.list_items(&search("_", None)).await.unwrap();
+    let found = store.content().items(&search("_", None)).await.unwrap();
     assert_eq!(found.total, 0);
     // Published this week means visible now: not scheduled for later.
     let found = store
-        .list_items(&search("", Some(now - Duration::days(7))))
+        .content()
+        .items(&search("", Some(now - Duration::days(7))))
         .await
         .unwrap();
     assert_eq!(slugs_of(found), ["seminar"]);
@@ -1068,10 +1209,8 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
 /// worker may take it), counted as being sent, given back by a stopping worker, kept by
 /// renewal, passed over by a cancel; a message recorded as sent makes its link token work.
 async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
-    use newsdesk::store::{
-        Created, DeliveryCounts, DigestTrigger, DigestWindow, OutboxConnection, Selection,
-        SentRecord,
-    };
+    use newsdesk::domain::{DeliveryCounts, DigestTrigger, DigestWindow, Selection};
+    use newsdesk::store::{Created, OutboxConnection, SentRecord};
     let list = partners_list(&store).await;
     let now = default_now();
     let terms = ImportTerms {
@@ -1084,7 +1223,7 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     let rows: Vec<ImportRow> = (0..10)
         .map(|n| import_row(n + 2, &format!("r{n}@example.org"), "R"))
         .collect();
-    let mut session = store.begin_import(terms, now).await.unwrap();
+    let mut session = store.import().begin(terms, now).await.unwrap();
     session.apply(&rows).await.unwrap();
     session.commit().await.unwrap();
     let window = DigestWindow {
@@ -1093,7 +1232,8 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
         news_since: now - Duration::days(7),
     };
     let Created::New(digest) = store
-        .create_digest(
+        .digests()
+        .create(
             list.id,
             "2023-W45",
             &window,
@@ -1110,7 +1250,7 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     };
     let counts = |c: DeliveryCounts| (c.pending, c.sending, c.sent, c.cancelled);
     assert_eq!(
-        counts(store.delivery_counts(digest.id).await.unwrap()),
+        counts(store.digests().delivery_counts(digest.id).await.unwrap()),
         (10, 0, 0, 0)
     );
 
@@ -1132,7 +1272,7 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
             .all(|d| d.subscriber.email.starts_with('r') && d.subscriber.name == "R")
     );
     assert_eq!(
-        counts(store.delivery_counts(digest.id).await.unwrap()),
+        counts(store.digests().delivery_counts(digest.id).await.unwrap()),
         (6, 4, 0, 0)
     );
     // Another worker gets the other six, and nothing more while the lease lasts.
@@ -1173,7 +1313,8 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     a.release();
     for purpose in [TokenPurpose::Unsubscribe, TokenPurpose::Preferences] {
         let grant = store
-            .find_token(
+            .tokens()
+            .find(
                 &newsdesk::services::subscriptions::token_hash(&token),
                 purpose,
                 later,
@@ -1194,7 +1335,8 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
         let hash = newsdesk::services::subscriptions::token_hash(&t);
         assert!(
             store
-                .find_token(&hash, TokenPurpose::Unsubscribe, later)
+                .tokens()
+                .find(&hash, TokenPurpose::Unsubscribe, later)
                 .await
                 .unwrap()
                 .is_none(),
@@ -1203,7 +1345,8 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     }
     assert!(
         store
-            .find_token(
+            .tokens()
+            .find(
                 &newsdesk::services::subscriptions::token_hash(&token),
                 TokenPurpose::Confirm,
                 later
@@ -1214,7 +1357,11 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     );
 
     // "b" renews its lease at 30 s; "a" dies with three rows held.
-    store.renew_leases("b", later, later + lease).await.unwrap();
+    store
+        .outbox()
+        .renew_leases("b", later, later + lease)
+        .await
+        .unwrap();
     let after_a = now + Duration::seconds(61);
     let taken = b
         .claim_deliveries("b", after_a, after_a + lease, 100)
@@ -1230,14 +1377,14 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     );
     assert!(taken.iter().all(|d| d.attempts == 2));
     assert_eq!(
-        counts(store.delivery_counts(digest.id).await.unwrap()),
+        counts(store.digests().delivery_counts(digest.id).await.unwrap()),
         (0, 9, 1, 0)
     );
 
     // "b" stops: its rows are due again at once, the attempt not counted.
-    store.release_claims("b", after_a).await.unwrap();
+    store.outbox().release_claims("b", after_a).await.unwrap();
     assert_eq!(
-        counts(store.delivery_counts(digest.id).await.unwrap()),
+        counts(store.digests().delivery_counts(digest.id).await.unwrap()),
         (9, 0, 1, 0)
     );
     let again = b
@@ -1257,9 +1404,9 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     b.release();
 
     // A cancel passes over the two rows "c" holds; the seven others are cancelled.
-    assert_eq!(store.cancel_digest(digest.id, after_a).await.unwrap(), 7);
+    assert_eq!(store.digests().cancel(digest.id, after_a).await.unwrap(), 7);
     assert_eq!(
-        counts(store.delivery_counts(digest.id).await.unwrap()),
+        counts(store.digests().delivery_counts(digest.id).await.unwrap()),
         (0, 2, 1, 7)
     );
 }

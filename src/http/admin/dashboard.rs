@@ -126,7 +126,8 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
     let week = IsoWeek::containing(now, chrono_tz::UTC);
     let published = state
         .store
-        .list_items(&ItemFilter {
+        .content()
+        .items(&ItemFilter {
             status: Some(ItemStatus::Published),
             published_within: Some((week.start(chrono_tz::UTC), now)),
             limit: 50,
@@ -135,7 +136,8 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
         .await?;
     let drafts = state
         .store
-        .list_items(&ItemFilter {
+        .content()
+        .items(&ItemFilter {
             status: Some(ItemStatus::Draft),
             limit: 1,
             ..Default::default()

@@ -4,12 +4,11 @@
 
 use super::page::{self, FormData, PageError, PageResult};
 use super::session::{Session, done, random_token};
-use crate::domain::{Consent, JoinedVia};
+use crate::domain::{Consent, JoinedVia, MailingList};
 use crate::http::AppState;
 use crate::services::ServiceError;
 use crate::services::import::{FILE_FIELD, ImportMode, ImportOptions, ImportReport, import_csv};
 use crate::services::subscriptions::find_list;
-use crate::store::MailingList;
 use axum::extract::multipart::Field;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
@@ -104,7 +103,8 @@ async fn form_page(
 ) -> PageResult {
     let lists = state
         .store
-        .list_lists()
+        .lists()
+        .all()
         .await?
         .into_iter()
         .map(|l| ListChoice {

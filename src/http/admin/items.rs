@@ -71,7 +71,7 @@ struct ListBody {
     next: Option<String>,
 }
 
-fn category_choices(all: &[crate::store::Category], selected: &[&str], base: &str) -> Vec<Choice> {
+fn category_choices(all: &[crate::domain::Category], selected: &[&str], base: &str) -> Vec<Choice> {
     category_tree(all, base)
         .into_iter()
         .map(|c| Choice {

@@ -4,13 +4,13 @@
 use super::dashboard::{DigestRow, ListSummary, digest_rows};
 use super::page::{self, Choice, FormData, FormErrors, PageError, PageResult, zone_choices};
 use super::session::{Session, done};
-use crate::domain::{Email, IsoWeek, ListFields};
+use crate::domain::{DigestStatus, Email, IsoWeek, ListFields, MailingList};
 use crate::http::AppState;
 use crate::http::error::AppError;
 use crate::http::public::views::category_tree;
 use crate::services::digests;
 use crate::services::{ServiceError, lists};
-use crate::store::{Created, DigestStatus, MailingList};
+use crate::store::Created;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};

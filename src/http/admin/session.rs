@@ -9,9 +9,9 @@
 //!   limiters they count against live here, in the web layer.
 
 use super::page::{self, FormData, PageError, PageResult};
+use crate::domain::Role;
 use crate::http::{AppState, RateLimiter};
 use crate::services::users::{self, IDLE_SECONDS as IDLE, Resumed, SignInLimits, SignInRefused};
-use crate::store::Role;
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;

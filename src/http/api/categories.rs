@@ -1,13 +1,12 @@
 //! `/api/v1/categories`: the category tree.
 
 use crate::app::App;
-use crate::domain::{CategoryInput, Slug};
+use crate::domain::{Category, CategoryInput, Slug};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
 use crate::services::content;
-use crate::store::Category;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

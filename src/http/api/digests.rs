@@ -3,16 +3,17 @@
 
 use super::partners::parse_id;
 use crate::app::App;
-use crate::domain::{Email, FieldErrors, IsoWeek, Item};
+use crate::domain::{
+    DeliveryCounts, Digest, DigestStatus, DigestTrigger, Email, FailedDelivery, FieldErrors,
+    IsoWeek, Item, MailingList,
+};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::parse_json;
 use crate::services::digests::{self, DigestDetail, DryRun, HistoryEntry};
 use crate::services::lists;
-use crate::store::{
-    Created, DeliveryCounts, Digest, DigestStatus, DigestTrigger, FailedDelivery, MailingList,
-};
+use crate::store::Created;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};

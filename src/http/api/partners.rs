@@ -1,12 +1,11 @@
 //! `/api/v1/partners`: partner institutions.
 
-use crate::domain::{FieldErrors, PartnerDraft, PartnerInput};
+use crate::domain::{FieldErrors, Partner, PartnerDraft, PartnerInput};
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
 use crate::services::people;
-use crate::store::Partner;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

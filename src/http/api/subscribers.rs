@@ -2,8 +2,8 @@
 
 use super::partners::parse_id;
 use crate::domain::{
-    Consent, FieldErrors, JoinedVia, MembershipStatus, StatusChange, SubscriberDraft,
-    SubscriberInput, SubscriberStatus, Text,
+    Consent, FieldErrors, JoinedVia, MailingList, MembershipStatus, StatusChange, Subscriber,
+    SubscriberDraft, SubscriberInput, SubscriberStatus, Text,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
@@ -12,7 +12,7 @@ use crate::http::extract::ApiJson;
 use crate::services::import::{ImportMode, ImportOptions, ImportReport, export_csv, import_csv};
 use crate::services::people;
 use crate::services::subscriptions::{self, add_subscriber};
-use crate::store::{MailingList, Subscriber, SubscriberFilter};
+use crate::store::SubscriberFilter;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};

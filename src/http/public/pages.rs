@@ -1,11 +1,10 @@
 //! HTML pages: the front page, a category, an item (and its `.ics`).
 
 use super::views::{CategoryLink, ItemView, Page, category_tree, feed_links};
-use crate::domain::Item;
+use crate::domain::{Category, Item};
 use crate::feeds::{self, FeedEntry};
 use crate::http::AppState;
 use crate::services::{ServiceError, content};
-use crate::store::Category;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};

@@ -1,11 +1,10 @@
 //! The public side of lists: subscribe, confirm, one-click unsubscribe, preferences.
 
 use super::views::Page;
-use crate::domain::MembershipStatus;
+use crate::domain::{MailingList, MembershipStatus};
 use crate::http::AppState;
 use crate::http::error::AppError;
 use crate::services::subscriptions::public::{self, PreferencesInput, SubscribeInput};
-use crate::store::MailingList;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -14,32 +14,34 @@ pub use reads::{
 use super::{ServiceError, ServiceResult};
 use crate::app::{App, ContentChange};
 use crate::content::render_markdown;
-use crate::domain::{Item, ItemDraft, ItemStatus, NewCategory, Slug};
-use crate::store::{Category, ItemFilter, ItemPage, Store, Written};
+use crate::domain::{Category, Item, ItemDraft, ItemStatus, NewCategory, Slug};
+use crate::store::{ItemFilter, ItemPage, Store, Written};
 use chrono::{DateTime, Utc};
 
 // ---- categories ----------------------------------------------------------------------
 
 /// Every category, parents before children in creation order.
 pub async fn list_categories(app: &App) -> ServiceResult<Vec<Category>> {
-    Ok(app.store.list_categories().await?)
+    Ok(app.store.content().categories().await?)
 }
 
 pub async fn category(app: &App, slug: &str) -> ServiceResult<Category> {
     app.store
-        .category_by_slug(slug)
+        .content()
+        .category(slug)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("category {slug:?}")))
 }
 
 /// Every category with the number of items filed under it (its descendants included).
 pub async fn categories_with_counts(app: &App) -> ServiceResult<Vec<(Category, u64)>> {
-    let all = app.store.list_categories().await?;
+    let all = app.store.content().categories().await?;
     let mut out = Vec::with_capacity(all.len());
     for c in all {
         let items = app
             .store
-            .list_items(&ItemFilter {
+            .content()
+            .items(&ItemFilter {
                 category: Some(c.slug.clone()),
                 limit: 1,
                 ..Default::default()
@@ -52,7 +54,11 @@ pub async fn categories_with_counts(app: &App) -> ServiceResult<Vec<(Category, u
 }
 
 pub async fn create_category(app: &App, draft: NewCategory) -> ServiceResult<Category> {
-    let written = app.store.create_category(&draft, app.clock.now()).await?;
+    let written = app
+        .store
+        .content()
+        .create_category(&draft, app.clock.now())
+        .await?;
     app.content_events.publish(ContentChange::Everything);
     Ok(written.value)
 }
@@ -63,6 +69,7 @@ pub async fn update_category(app: &App, slug: &str, draft: NewCategory) -> Servi
         Slug::parse(slug).map_err(|_| ServiceError::not_found(format!("category {slug:?}")))?;
     let written = app
         .store
+        .content()
         .update_category(&current, &draft, app.clock.now())
         .await?;
     // A rename shows in every item of the category, in every feed.
@@ -73,7 +80,10 @@ pub async fn update_category(app: &App, slug: &str, draft: NewCategory) -> Servi
 /// Deletes an empty category; one with child categories, items or lists is refused
 /// (a conflict) with the reason.
 pub async fn delete_category(app: &App, slug: &str) -> ServiceResult<()> {
-    app.store.delete_category(slug, app.clock.now()).await?;
+    app.store
+        .content()
+        .delete_category(slug, app.clock.now())
+        .await?;
     app.content_events.publish(ContentChange::Everything);
     Ok(())
 }
@@ -103,14 +113,15 @@ pub fn search_terms(typed: &str) -> Option<String> {
 /// Items newest first, drafts included.
 pub async fn list_items(app: &App, q: ItemQuery) -> ServiceResult<ItemPage> {
     if let Some(c) = &q.category
-        && app.store.category_by_slug(c.as_str()).await?.is_none()
+        && app.store.content().category(c.as_str()).await?.is_none()
     {
         return Err(ServiceError::not_found(format!("category {c}")));
     }
     let page = q.page.max(1);
     Ok(app
         .store
-        .list_items(&ItemFilter {
+        .content()
+        .items(&ItemFilter {
             category: q.category.map(|c| c.as_str().to_owned()),
             status: q.status,
             search: q.search.as_deref().and_then(search_terms),
@@ -123,6 +134,7 @@ pub async fn list_items(app: &App, q: ItemQuery) -> ServiceResult<ItemPage> {
 
 pub async fn item(app: &App, id: i64) -> ServiceResult<Item> {
     app.store
+        .content()
         .item_by_id(id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("item {id}")))
@@ -141,7 +153,7 @@ pub async fn store_new_item(
     now: DateTime<Utc>,
 ) -> ServiceResult<Written<Item>> {
     let html = render_markdown(draft.body_markdown.as_str());
-    Ok(store.create_item(draft, &html, now).await?)
+    Ok(store.content().create_item(draft, &html, now).await?)
 }
 
 pub async fn create_item(app: &App, draft: ItemDraft) -> ServiceResult<Item> {
@@ -154,13 +166,14 @@ pub async fn update_item(app: &App, id: i64, draft: ItemDraft) -> ServiceResult<
     let html = render_markdown(draft.body_markdown.as_str());
     let written = app
         .store
+        .content()
         .update_item(id, &draft, &html, app.clock.now())
         .await?;
     Ok(touched(app, written))
 }
 
 pub async fn delete_item(app: &App, id: i64) -> ServiceResult<()> {
-    let written = app.store.delete_item(id, app.clock.now()).await?;
+    let written = app.store.content().delete_item(id, app.clock.now()).await?;
     touched(app, written);
     Ok(())
 }
@@ -169,6 +182,7 @@ pub async fn delete_item(app: &App, id: i64) -> ServiceResult<()> {
 pub async fn publish_item(app: &App, id: i64, at: Option<DateTime<Utc>>) -> ServiceResult<Item> {
     let written = app
         .store
+        .content()
         .set_item_status(id, ItemStatus::Published, at, app.clock.now())
         .await?;
     Ok(touched(app, written))
@@ -178,6 +192,7 @@ pub async fn publish_item(app: &App, id: i64, at: Option<DateTime<Utc>>) -> Serv
 pub async fn unpublish_item(app: &App, id: i64) -> ServiceResult<Item> {
     let written = app
         .store
+        .content()
         .set_item_status(id, ItemStatus::Draft, None, app.clock.now())
         .await?;
     Ok(touched(app, written))

@@ -2,9 +2,9 @@
 //! Only published items whose time has come are shown.
 
 use crate::app::App;
-use crate::domain::{Item, ItemStatus};
+use crate::domain::{Category, Item, ItemStatus};
 use crate::services::{ServiceError, ServiceResult};
-use crate::store::{Category, FeedQuery};
+use crate::store::FeedQuery;
 use chrono::{DateTime, Utc};
 
 /// Items on the front page and on each page of a category page.
@@ -19,6 +19,7 @@ pub struct FrontPage {
 pub async fn front_page(app: &App) -> ServiceResult<FrontPage> {
     let found = app
         .store
+        .content()
         .feed_items(&FeedQuery {
             category: None,
             events_only: false,
@@ -29,7 +30,7 @@ pub async fn front_page(app: &App) -> ServiceResult<FrontPage> {
         .await?;
     Ok(FrontPage {
         items: found.map(|f| f.items).unwrap_or_default(),
-        categories: app.store.list_categories().await?,
+        categories: app.store.content().categories().await?,
     })
 }
 
@@ -48,7 +49,7 @@ pub struct CategoryPage {
 /// `page` for a page past the last.
 pub async fn category_page(app: &App, slug: &str, page: u32) -> ServiceResult<CategoryPage> {
     let no_section = || ServiceError::not_found("section");
-    let categories = app.store.list_categories().await?;
+    let categories = app.store.content().categories().await?;
     let category = categories
         .iter()
         .find(|c| c.slug == slug)
@@ -57,6 +58,7 @@ pub async fn category_page(app: &App, slug: &str, page: u32) -> ServiceResult<Ca
     let page = page.max(1);
     let found = app
         .store
+        .content()
         .feed_items(&FeedQuery {
             category: Some(&category.slug),
             events_only: false,
@@ -94,6 +96,7 @@ pub async fn category_page(app: &App, slug: &str, page: u32) -> ServiceResult<Ca
 pub async fn published_item(app: &App, slug: &str) -> ServiceResult<Item> {
     let now = app.clock.now();
     app.store
+        .content()
         .item_by_slug(slug)
         .await?
         .filter(|i| i.status == ItemStatus::Published && i.is_visible_at(now))
@@ -125,7 +128,7 @@ pub async fn feed_page(
     let page_size = app.settings.feed_page_size;
     let category = match category {
         None => None,
-        Some(slug) => match app.store.category_by_slug(slug).await? {
+        Some(slug) => match app.store.content().category(slug).await? {
             Some(c) => Some(c),
             None => return Ok(None),
         },
@@ -133,6 +136,7 @@ pub async fn feed_page(
     let scope = category.as_ref().map(|c| c.slug.as_str());
     let Some(found) = app
         .store
+        .content()
         .feed_items(&FeedQuery {
             category: scope,
             events_only,
@@ -148,8 +152,8 @@ pub async fn feed_page(
     if page > last_page {
         return Ok(None);
     }
-    let changed_at = app.store.feed_changed_at(scope, now).await?;
-    let expires_at = app.store.next_publication_after(now).await?;
+    let changed_at = app.store.content().feed_changed_at(scope, now).await?;
+    let expires_at = app.store.content().next_publication_after(now).await?;
     Ok(Some(FeedPage {
         category,
         items: found.items,

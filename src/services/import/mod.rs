@@ -6,8 +6,8 @@ mod parse;
 
 use super::subscriptions::opt_in::{admission, consent_for_new, new_address_status};
 use super::{ServiceError, ServiceResult};
-use crate::domain::{Consent, JoinedVia, Joining, MembershipStatus};
-use crate::store::{ImportCounts, ImportTerms, MailingList, Store};
+use crate::domain::{Consent, JoinedVia, Joining, MailingList, MembershipStatus};
+use crate::store::{ImportCounts, ImportTerms, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use parse::{Parsed, parse};
@@ -121,7 +121,8 @@ pub async fn import_csv<R: Read + Send + 'static>(
     progress: impl Fn(u64),
 ) -> ServiceResult<ImportReport> {
     let partners: parse::Partners = store
-        .list_partners()
+        .people()
+        .partners()
         .await?
         .into_iter()
         .map(|p| (p.name.to_lowercase(), (p.id, p.language)))
@@ -129,7 +130,7 @@ pub async fn import_csv<R: Read + Send + 'static>(
     let (tx, mut rx) = mpsc::channel::<Parsed>(2);
     let parser = tokio::task::spawn_blocking(move || parse(input, partners, tx));
 
-    let mut session = store.begin_import(terms(options), now).await?;
+    let mut session = store.import().begin(terms(options), now).await?;
     let mut report = ImportReport {
         dry_run: options.dry_run,
         mode: options.mode,
@@ -201,7 +202,10 @@ async fn write_csv(
     let mut keys = std::collections::BTreeSet::new();
     let mut after = 0;
     loop {
-        let page = store.subscribers_after(list, after, PAGE, false).await?;
+        let page = store
+            .people()
+            .subscribers_after(list, after, PAGE, false)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.id;
         for s in &page {
@@ -222,7 +226,10 @@ async fn write_csv(
     let mut after = 0;
     let mut count = 0;
     loop {
-        let page = store.subscribers_after(list, after, PAGE, false).await?;
+        let page = store
+            .people()
+            .subscribers_after(list, after, PAGE, false)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.id;
         let mut w = csv::WriterBuilder::new()

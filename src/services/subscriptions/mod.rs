@@ -11,9 +11,11 @@ pub use tokens::*;
 
 use super::{ServiceError, ServiceResult};
 use crate::app::App;
-use crate::domain::{Consent, JoinedVia, Joining, MembershipStatus, SubscriberDraft};
+use crate::domain::{
+    Consent, JoinedVia, Joining, MailingList, MembershipStatus, Subscriber, SubscriberDraft,
+    TokenPurpose,
+};
 use crate::mail::OutgoingMail;
-use crate::store::{MailingList, Subscriber, TokenPurpose};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -37,7 +39,8 @@ pub async fn send_confirmation(
     let now = state.clock.now();
     let subscriber = state
         .store
-        .subscriber_by_id(subscriber_id)
+        .people()
+        .subscriber(subscriber_id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("subscriber {subscriber_id}")))?;
     let store = &state.store;
@@ -124,6 +127,7 @@ pub async fn add_subscriber(
     });
     let subscriber = state
         .store
+        .people()
         .create_subscriber(draft, JoinedVia::Admin, consent.as_ref(), now)
         .await?;
     let Some(list) = list else {
@@ -179,6 +183,7 @@ async fn admit(
     let status = admitted.membership.unwrap_or(MembershipStatus::Pending);
     state
         .store
+        .lists()
         .set_membership(list.id, subscriber.id, status, why, now)
         .await?;
     if admitted.confirm_by_mail {
@@ -197,6 +202,7 @@ pub async fn remove_from_list(
     let now = state.clock.now();
     Ok(state
         .store
+        .lists()
         .set_membership(
             list.id,
             subscriber_id,
@@ -209,14 +215,15 @@ pub async fn remove_from_list(
 
 /// Every list, by slug (for choosing one).
 pub async fn all_lists(state: &App) -> ServiceResult<Vec<MailingList>> {
-    Ok(state.store.list_lists().await?)
+    Ok(state.store.lists().all().await?)
 }
 
 /// The list with this slug.
 pub async fn find_list(state: &App, slug: &str) -> ServiceResult<MailingList> {
     state
         .store
-        .list_by_slug(slug)
+        .lists()
+        .by_slug(slug)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("list {slug:?}")))
 }

@@ -6,17 +6,18 @@ use super::opt_in::{admission, consent_for_new};
 use super::{mint_token, send_confirmation_later, token_hash};
 use crate::app::App;
 use crate::domain::{
-    Admission, Consent, Email, FieldErrors, Joining, Language, MembershipStatus, Slug,
-    SubscriberStatus, SubscriptionRequest, Text, TimeZone, Visibility,
+    Admission, Consent, Email, FieldErrors, Joining, Language, MailingList, MembershipStatus, Slug,
+    Subscriber, SubscriberStatus, SubscriptionOutcome, SubscriptionRequest, Text, TimeZone,
+    TokenGrant, TokenPurpose, Visibility,
 };
 use crate::services::{ServiceError, ServiceResult};
-use crate::store::{MailingList, Subscriber, SubscriptionOutcome, TokenGrant, TokenPurpose};
 
 /// The lists anyone may join from the form.
 pub async fn public_lists(app: &App) -> ServiceResult<Vec<MailingList>> {
     Ok(app
         .store
-        .list_lists()
+        .lists()
+        .all()
         .await?
         .into_iter()
         .filter(|l| l.visibility == Visibility::Public)
@@ -95,6 +96,7 @@ pub async fn subscribe(app: &App, input: &SubscribeInput<'_>, ip: &str) -> Servi
     });
     let outcome = app
         .store
+        .lists()
         .request_subscription(
             &request,
             &list,
@@ -123,6 +125,7 @@ pub async fn confirm(app: &App, token: &str) -> ServiceResult<Option<Confirmed>>
     let now = app.clock.now();
     let Some((subscriber_id, list_id)) = app
         .store
+        .tokens()
         .confirm_subscription(&token_hash(token), now)
         .await?
     else {
@@ -132,7 +135,8 @@ pub async fn confirm(app: &App, token: &str) -> ServiceResult<Option<Confirmed>>
     let list_name = match list_id {
         Some(id) => app
             .store
-            .list_by_id(id)
+            .lists()
+            .by_id(id)
             .await
             .ok()
             .flatten()
@@ -180,7 +184,8 @@ pub async fn unsubscribe_target(
     };
     let email = app
         .store
-        .subscriber_by_id(grant.subscriber_id)
+        .people()
+        .subscriber(grant.subscriber_id)
         .await
         .ok()
         .flatten()
@@ -188,7 +193,8 @@ pub async fn unsubscribe_target(
     let list_name = match grant.list_id {
         Some(id) => app
             .store
-            .list_by_id(id)
+            .lists()
+            .by_id(id)
             .await
             .ok()
             .flatten()
@@ -203,7 +209,8 @@ pub async fn unsubscribe_target(
 pub async fn unsubscribe(app: &App, token: &str) -> ServiceResult<bool> {
     Ok(app
         .store
-        .unsubscribe_by_token(&token_hash(token), app.clock.now())
+        .tokens()
+        .unsubscribe(&token_hash(token), app.clock.now())
         .await?
         .is_some())
 }
@@ -211,7 +218,8 @@ pub async fn unsubscribe(app: &App, token: &str) -> ServiceResult<bool> {
 async fn grant(app: &App, token: &str, purpose: TokenPurpose) -> ServiceResult<Option<TokenGrant>> {
     Ok(app
         .store
-        .find_token(&token_hash(token), purpose, app.clock.now())
+        .tokens()
+        .find(&token_hash(token), purpose, app.clock.now())
         .await?)
 }
 
@@ -231,17 +239,19 @@ pub async fn preferences(app: &App, token: &str) -> ServiceResult<Option<Prefere
     };
     let subscriber = app
         .store
-        .subscriber_by_id(grant.subscriber_id)
+        .people()
+        .subscriber(grant.subscriber_id)
         .await?
         .ok_or_else(|| ServiceError::not_found("subscriber"))?;
-    let memberships = app.store.memberships_of(subscriber.id).await?;
+    let memberships = app.store.lists().memberships_of(subscriber.id).await?;
     let institution_zone = match subscriber.partner_id {
-        Some(id) => app.store.partner_by_id(id).await?.map(|p| p.timezone),
+        Some(id) => app.store.people().partner(id).await?.map(|p| p.timezone),
         None => None,
     };
     let lists = app
         .store
-        .list_lists()
+        .lists()
+        .all()
         .await?
         .into_iter()
         .filter_map(|l| {
@@ -289,8 +299,12 @@ pub async fn save_preferences(
             .check("timezone", TimeZone::parse(t))
             .map(|z| Some(Some(z))),
     };
-    let lists = app.store.list_lists().await?;
-    let memberships = app.store.memberships_of(grant.subscriber_id).await?;
+    let lists = app.store.lists().all().await?;
+    let memberships = app
+        .store
+        .lists()
+        .memberships_of(grant.subscriber_id)
+        .await?;
     let mut wanted = Vec::new();
     for slug in &input.lists {
         // Private lists can be kept but not joined from here.
@@ -306,6 +320,7 @@ pub async fn save_preferences(
     }
     let (language, timezone) = errors.finish(|| Some((language?, timezone?)))?;
     app.store
+        .lists()
         .save_preferences(
             grant.subscriber_id,
             language.as_str(),

@@ -1,6 +1,7 @@
 //! Tokens for mailed links: made at random, stored only as hashes.
 
-use crate::store::{Store, TokenPurpose};
+use crate::domain::TokenPurpose;
+use crate::store::Store;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -125,7 +126,8 @@ pub async fn mint_token(
 ) -> crate::store::StoreResult<String> {
     let token = new_token();
     store
-        .store_token(
+        .tokens()
+        .save(
             &token_hash(&token),
             subscriber_id,
             purpose,

@@ -17,8 +17,9 @@ pub use tokens::{
 };
 
 use super::{ServiceError, ServiceResult};
+use crate::domain::{Role, User};
 use crate::passwords;
-use crate::store::{Role, Store, User};
+use crate::store::Store;
 use chrono::{DateTime, Utc};
 
 /// Checks a new user name: 1 to 64 letters, digits, `.`, `_`, `-` or `@` (trimmed).
@@ -71,12 +72,13 @@ pub struct WithPassword {
 }
 
 pub async fn list_users(store: &Store) -> ServiceResult<Vec<User>> {
-    Ok(store.list_users().await?)
+    Ok(store.users().all().await?)
 }
 
 pub async fn user_by_name(store: &Store, name: &str) -> ServiceResult<User> {
     store
-        .user_by_name(name)
+        .users()
+        .by_name(name)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("user {name:?}")))
 }
@@ -95,7 +97,7 @@ pub async fn add_user(
     let generated = password.is_none();
     let password = chosen_or_generated(password)?;
     let hash = hash(password.clone()).await?;
-    let user = store.create_user(name, &hash, role, now).await?;
+    let user = store.users().create(name, &hash, role, now).await?;
     tracing::info!(user = %user.name, role = role.as_str(), "user added");
     Ok(WithPassword {
         user,
@@ -114,7 +116,7 @@ pub async fn update_user(
     disabled: bool,
 ) -> ServiceResult<User> {
     let role = Role::parse(role).map_err(|m| ServiceError::invalid("role", m))?;
-    Ok(store.update_user(id, role, disabled, now).await?)
+    Ok(store.users().update(id, role, disabled, now).await?)
 }
 
 /// Sets a new password (the one given, or a generated one); this also lifts a
@@ -128,7 +130,8 @@ pub async fn set_password(
     let generated = password.is_none();
     let password = chosen_or_generated(password)?;
     store
-        .set_user_password(user.id, &hash(password.clone()).await?, now)
+        .users()
+        .set_password(user.id, &hash(password.clone()).await?, now)
         .await?;
     tracing::info!(user = %user.name, "password set");
     Ok(WithPassword {
@@ -145,7 +148,8 @@ pub async fn reset_password(
     id: i64,
 ) -> ServiceResult<WithPassword> {
     let user = store
-        .user_by_id(id)
+        .users()
+        .by_id(id)
         .await?
         .ok_or_else(|| ServiceError::not_found("user"))?;
     set_password(store, now, user, None).await
@@ -167,7 +171,8 @@ pub async fn change_own_password(
     change: PasswordChange,
 ) -> ServiceResult<User> {
     let user = store
-        .user_by_id(user_id)
+        .users()
+        .by_id(user_id)
         .await?
         .ok_or_else(|| ServiceError::not_found("account"))?;
     if !verify(change.current, user.password_hash.clone()).await {
@@ -178,7 +183,8 @@ pub async fn change_own_password(
         return Err(ServiceError::invalid("repeat", "differs"));
     }
     store
-        .set_user_password(user.id, &hash(change.new).await?, now)
+        .users()
+        .set_password(user.id, &hash(change.new).await?, now)
         .await?;
     tracing::info!(user = %user.name, "password changed");
     Ok(user)
@@ -187,7 +193,7 @@ pub async fn change_own_password(
 /// With the demo and no user yet: an admin named `admin` with a generated password
 /// (returned, to be shown once). `None` when there are users already.
 pub async fn demo_admin(store: &Store, now: DateTime<Utc>) -> ServiceResult<Option<String>> {
-    if !store.list_users().await?.is_empty() {
+    if !store.users().all().await?.is_empty() {
         return Ok(None);
     }
     let added = add_user(store, now, "admin", "admin", None).await?;

@@ -9,8 +9,9 @@
 //!   ([`SignInLimits`]: per-process limiters that belong to the web layer).
 
 use super::{hash_token, verify};
+use crate::domain::User;
 use crate::services::ServiceResult;
-use crate::store::{SessionRecord, Store, User};
+use crate::store::{SessionRecord, Store};
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 
@@ -91,10 +92,11 @@ pub async fn sign_in(
     if name.is_empty() || password.is_empty() {
         return Ok(Err(SignInRefused::Incomplete));
     }
-    let user = store.user_by_name(name).await?;
+    let user = store.users().by_name(name).await?;
     let locks = match &user {
         None => None,
         Some(u) => match store
+            .users()
             .claim_sign_in_attempt(u.id, LOCK_AFTER, Duration::minutes(LOCK_MINUTES), now)
             .await?
         {
@@ -148,6 +150,7 @@ async fn start_session(
     let csrf = random_token();
     let old = replaces.map(hash_token);
     store
+        .users()
         .start_session(
             user.id,
             &hash_token(&token),
@@ -181,12 +184,13 @@ pub async fn resume_session(
     take_flash: bool,
 ) -> ServiceResult<Option<Resumed>> {
     let token_hash = hash_token(token);
-    let Some(record) = store.session(&token_hash, now).await? else {
+    let Some(record) = store.users().session(&token_hash, now).await? else {
         return Ok(None);
     };
     let touched = now - record.last_seen_at > Duration::minutes(TOUCH_MINUTES);
     if touched {
         store
+            .users()
             .touch_session(&token_hash, now, now + Duration::seconds(IDLE_SECONDS))
             .await?;
     }
@@ -196,7 +200,7 @@ pub async fn resume_session(
         None
     };
     if flash.is_some() {
-        store.set_flash(&token_hash, None).await?;
+        store.users().set_flash(&token_hash, None).await?;
     }
     Ok(Some(Resumed {
         record,
@@ -212,7 +216,11 @@ pub async fn session_is_live(
     token: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<bool> {
-    Ok(store.session(&hash_token(token), now).await?.is_some())
+    Ok(store
+        .users()
+        .session(&hash_token(token), now)
+        .await?
+        .is_some())
 }
 
 /// Leaves a message (`ok` or `error`) for the session's next page.
@@ -223,11 +231,14 @@ pub async fn set_flash(
     message: &str,
 ) -> ServiceResult<()> {
     let kind = if ok { "ok" } else { "error" };
-    Ok(store.set_flash(token_hash, Some((kind, message))).await?)
+    Ok(store
+        .users()
+        .set_flash(token_hash, Some((kind, message)))
+        .await?)
 }
 
 pub async fn end_session(store: &Store, token_hash: &str) -> ServiceResult<()> {
-    Ok(store.end_session(token_hash).await?)
+    Ok(store.users().end_session(token_hash).await?)
 }
 
 #[cfg(test)]

@@ -27,7 +27,10 @@ pub async fn bearer_is_valid(
     token: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<bool> {
-    Ok(store.api_token_is_valid(&hash_token(token), now).await?)
+    Ok(store
+        .users()
+        .api_token_is_valid(&hash_token(token), now)
+        .await?)
 }
 
 /// A new token under a name (what it is for): the name as stored and the token, which
@@ -42,6 +45,7 @@ pub async fn create_api_token(
     let name = errors.finish(|| name)?;
     let token = generate_api_token();
     store
+        .users()
         .ensure_api_token(name.as_str(), &hash_token(&token), now)
         .await?;
     Ok((name.into_string(), token))
@@ -49,7 +53,7 @@ pub async fn create_api_token(
 
 /// Revokes a token (any, including the caller's own).
 pub async fn revoke_api_token(store: &Store, token: &str) -> ServiceResult<()> {
-    if store.revoke_api_token(&hash_token(token)).await? {
+    if store.users().revoke_api_token(&hash_token(token)).await? {
         Ok(())
     } else {
         Err(ServiceError::not_found("token"))

@@ -12,7 +12,7 @@ pub use subscribers::{
 };
 
 use super::page::{Choice, choices};
-use crate::store::{MailingList, Partner, Subscriber};
+use crate::domain::{MailingList, Partner, Subscriber};
 use serde::Serialize;
 
 fn partner_choices(partners: &[Partner], selected: &str) -> Vec<Choice> {

@@ -3,10 +3,10 @@
 use super::super::page::{self, Choice, FormData, FormErrors, PageResult, parse_id, zone_choices};
 use super::super::session::{Session, done};
 use super::SubscriberRow;
-use crate::domain::{PartnerDraft, PartnerInput};
+use crate::domain::{Partner, PartnerDraft, PartnerInput};
 use crate::http::AppState;
 use crate::services::{ServiceError, people};
-use crate::store::{Partner, SubscriberFilter};
+use crate::store::SubscriberFilter;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;

@@ -8,12 +8,13 @@ use super::super::page::{
 use super::super::session::{Session, done};
 use super::{SubscriberRow, list_choices, partner_choices};
 use crate::domain::{
-    Consent, MembershipStatus, StatusChange, SubscriberDraft, SubscriberInput, SubscriberStatus,
+    Consent, MembershipStatus, StatusChange, Subscriber, SubscriberDraft, SubscriberInput,
+    SubscriberStatus,
 };
 use crate::http::AppState;
 use crate::services::subscriptions::{self, add_subscriber, add_to_list};
 use crate::services::{ServiceError, people};
-use crate::store::{Subscriber, SubscriberFilter};
+use crate::store::SubscriberFilter;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,274 @@
+//! Writes of items: each moves its categories' and the site's change marks, and says
+//! which categories' feeds it touched.
+
+use super::content::{Content, Written, slug_taken_or};
+use super::{StoreError, StoreResult, from_ts, to_ts};
+use crate::domain::{Item, ItemDraft, ItemStatus, Slug};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::{Any, Row, Transaction};
+
+impl Content<'_> {
+    pub async fn create_item(
+        self,
+        draft: &ItemDraft,
+        body_html: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Written<Item>> {
+        let mut tx = self.store.write_tx().await?;
+        let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
+        let published_at = publication_time(draft, None, now);
+        let event = draft.event.as_ref();
+        let inserted = sqlx::query(
+            "INSERT INTO items (slug, title, summary, body_markdown, body_html, author, org_unit,
+                 language, status, published_at, created_at, updated_at,
+                 event_starts_at, event_ends_at, event_timezone, event_venue, event_online_url, event_mode)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17)
+             RETURNING id",
+        )
+        .bind(draft.slug.as_str())
+        .bind(draft.title.as_str())
+        .bind(draft.summary.as_str())
+        .bind(draft.body_markdown.as_str())
+        .bind(body_html)
+        .bind(draft.author.as_str())
+        .bind(draft.org_unit.as_str())
+        .bind(draft.language.as_str())
+        .bind(draft.status.as_str())
+        .bind(published_at.map(to_ts))
+        .bind(to_ts(now))
+        .bind(event.map(|e| to_ts(e.starts_at)))
+        .bind(event.and_then(|e| e.ends_at).map(to_ts))
+        .bind(event.map(|e| e.timezone.name()))
+        .bind(event.and_then(|e| e.venue.clone()))
+        .bind(event.and_then(|e| e.online_url.clone()))
+        .bind(event.map(|e| e.mode.as_str()))
+        .fetch_one(&mut *tx)
+        .await;
+        let id: i64 = match inserted {
+            Ok(row) => row.try_get(0)?,
+            Err(e) => return Err(slug_taken_or(e, "item", draft.slug.as_str())),
+        };
+        Self::set_item_links(&mut tx, id, &category_ids, draft).await?;
+        let touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        self.written_item(id, touched).await
+    }
+
+    /// Replaces every field of an item. `published_at` is kept when the draft leaves
+    /// it empty and the item was published before.
+    pub async fn update_item(
+        self,
+        id: i64,
+        draft: &ItemDraft,
+        body_html: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Written<Item>> {
+        let mut tx = self.store.write_tx().await?;
+        let previous: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT published_at FROM items WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(previous_published) = previous else {
+            return Err(StoreError::NotFound(format!("item {id}")));
+        };
+        let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
+        let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        let published_at = publication_time(draft, previous_published.map(from_ts), now);
+        let event = draft.event.as_ref();
+        let updated = sqlx::query(
+            "UPDATE items SET slug = $1, title = $2, summary = $3, body_markdown = $4, body_html = $5,
+                 author = $6, org_unit = $7, language = $8, status = $9, published_at = $10,
+                 updated_at = $11, event_starts_at = $12, event_ends_at = $13, event_timezone = $14,
+                 event_venue = $15, event_online_url = $16, event_mode = $17
+             WHERE id = $18",
+        )
+        .bind(draft.slug.as_str())
+        .bind(draft.title.as_str())
+        .bind(draft.summary.as_str())
+        .bind(draft.body_markdown.as_str())
+        .bind(body_html)
+        .bind(draft.author.as_str())
+        .bind(draft.org_unit.as_str())
+        .bind(draft.language.as_str())
+        .bind(draft.status.as_str())
+        .bind(published_at.map(to_ts))
+        .bind(to_ts(now))
+        .bind(event.map(|e| to_ts(e.starts_at)))
+        .bind(event.and_then(|e| e.ends_at).map(to_ts))
+        .bind(event.map(|e| e.timezone.name()))
+        .bind(event.and_then(|e| e.venue.clone()))
+        .bind(event.and_then(|e| e.online_url.clone()))
+        .bind(event.map(|e| e.mode.as_str()))
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = updated {
+            return Err(slug_taken_or(e, "item", draft.slug.as_str()));
+        }
+        sqlx::query("DELETE FROM item_categories WHERE item_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM item_tags WHERE item_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        Self::set_item_links(&mut tx, id, &category_ids, draft).await?;
+        touched.extend(Self::touch_item_categories(&mut tx, id, now).await?);
+        bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        self.written_item(id, touched).await
+    }
+
+    /// Publishes (at `at`, or now) or unpublishes an item.
+    pub async fn set_item_status(
+        self,
+        id: i64,
+        status: ItemStatus,
+        at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Written<Item>> {
+        let mut tx = self.store.write_tx().await?;
+        let published_at = match status {
+            ItemStatus::Published => Some(to_ts(at.unwrap_or(now))),
+            ItemStatus::Draft => None,
+        };
+        // Unpublishing keeps the old time so a later publish without a time restores it
+        // only when asked; here the time is dropped so the item is plainly a draft.
+        let updated = sqlx::query(
+            "UPDATE items SET status = $1, published_at = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(status.as_str())
+        .bind(published_at)
+        .bind(to_ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("item {id}")));
+        }
+        let touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        self.written_item(id, touched).await
+    }
+
+    pub async fn delete_item(self, id: i64, now: DateTime<Utc>) -> StoreResult<Written<()>> {
+        let mut tx = self.store.write_tx().await?;
+        let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        touched.sort();
+        let deleted = sqlx::query("DELETE FROM items WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("item {id}")));
+        }
+        bump_site(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(Written {
+            value: (),
+            touched_categories: touched,
+        })
+    }
+
+    async fn written_item(self, id: i64, mut touched: Vec<String>) -> StoreResult<Written<Item>> {
+        touched.sort();
+        touched.dedup();
+        let value = self
+            .item_by_id(id)
+            .await?
+            .context("reading back a written item")?;
+        Ok(Written {
+            value,
+            touched_categories: touched,
+        })
+    }
+
+    async fn category_ids(tx: &mut Transaction<'_, Any>, slugs: &[Slug]) -> StoreResult<Vec<i64>> {
+        let mut ids = Vec::with_capacity(slugs.len());
+        for (n, slug) in slugs.iter().enumerate() {
+            ids.push(Self::category_id(tx, &format!("categories[{n}]"), slug.as_str()).await?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    async fn set_item_links(
+        tx: &mut Transaction<'_, Any>,
+        id: i64,
+        category_ids: &[i64],
+        draft: &ItemDraft,
+    ) -> StoreResult<()> {
+        for category_id in category_ids {
+            sqlx::query("INSERT INTO item_categories (item_id, category_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(category_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for (position, tag) in draft.tags.iter().enumerate() {
+            sqlx::query("INSERT INTO item_tags (item_id, position, tag) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(position as i64)
+                .bind(tag.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Moves `content_changed_at` of the item's categories and all their ancestors,
+    /// and returns their slugs.
+    async fn touch_item_categories(
+        tx: &mut Transaction<'_, Any>,
+        item_id: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
+        let slugs: Vec<String> = sqlx::query_scalar(
+            "WITH RECURSIVE up(id) AS (
+                 SELECT category_id FROM item_categories WHERE item_id = $1
+                 UNION
+                 SELECT c.parent_id FROM categories c JOIN up ON c.id = up.id WHERE c.parent_id IS NOT NULL
+             )
+             UPDATE categories SET content_changed_at = $2 WHERE id IN (SELECT id FROM up)
+             RETURNING slug",
+        )
+        .bind(item_id)
+        .bind(to_ts(now))
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(slugs)
+    }
+}
+
+/// Moves the site-wide content version and change time on, for every content write.
+pub(super) async fn bump_site(
+    tx: &mut Transaction<'_, Any>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+            "UPDATE site_state SET content_version = content_version + 1, content_changed_at = $1 WHERE id = 1",
+        )
+        .bind(to_ts(now))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// When a written item counts as published: its own time, else the time it already
+/// had, else now. Drafts have none.
+fn publication_time(
+    draft: &ItemDraft,
+    previous: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match draft.status {
+        ItemStatus::Draft => draft.published_at,
+        ItemStatus::Published => Some(draft.published_at.or(previous).unwrap_or(now)),
+    }
+}
