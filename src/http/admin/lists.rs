@@ -6,6 +6,7 @@ use super::page::{self, Choice, FormData, FormErrors, PageError, PageResult, zon
 use super::session::{Session, done};
 use crate::domain::{DigestStatus, Email, IsoWeek, ListFields, MailingList};
 use crate::http::AppState;
+use crate::http::download::csv_download;
 use crate::http::error::AppError;
 use crate::http::public::views::category_tree;
 use crate::services::digests;
@@ -472,5 +473,6 @@ pub async fn export(
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
     let list = lists::find(state.app(), &slug).await?;
-    Ok(crate::http::api::subscribers::csv_export(&state, Some(list)).await?)
+    let spool = crate::services::import::export_spooled(&state.store, Some(list.id)).await?;
+    Ok(csv_download(&list.slug, spool))
 }

@@ -7,9 +7,12 @@ use crate::domain::{
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
+use crate::http::download::csv_download;
 use crate::http::error::{ApiResult, AppError, Problem};
 use crate::http::extract::ApiJson;
-use crate::services::import::{ImportMode, ImportOptions, ImportReport, export_csv, import_csv};
+use crate::services::import::{
+    ImportMode, ImportOptions, ImportReport, export_spooled, import_csv,
+};
 use crate::services::people;
 use crate::services::subscriptions::{self, add_subscriber};
 use crate::store::SubscriberFilter;
@@ -473,34 +476,9 @@ async fn export_subscribers(
         Some(slug) => Some(find_list(&state, slug).await?),
         None => None,
     };
-    csv_export(&state, list).await
-}
-
-/// Subscribers (everyone, or a list's members) as a CSV download.
-pub(crate) async fn csv_export(state: &AppState, list: Option<MailingList>) -> ApiResult<Response> {
-    // Written to a temporary file first, then streamed: flat memory for any size.
-    let spool = tempfile::tempfile().map_err(|e| AppError::Internal(e.into()))?;
-    let mut writer = std::io::BufWriter::new(
-        spool
-            .try_clone()
-            .map_err(|e| AppError::Internal(e.into()))?,
-    );
-    export_csv(&state.store, list.as_ref().map(|l| l.id), &mut writer).await?;
-    writer.flush().map_err(|e| AppError::Internal(e.into()))?;
-    drop(writer);
-    let mut spool = spool;
-    std::io::Seek::rewind(&mut spool).map_err(|e| AppError::Internal(e.into()))?;
-    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(spool));
-    let name = list.map(|l| l.slug).unwrap_or_else(|| "subscribers".into());
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}.csv\""),
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    let spool = export_spooled(&state.store, list.as_ref().map(|l| l.id)).await?;
+    Ok(csv_download(
+        &list.map_or_else(|| "subscribers".to_owned(), |l| l.slug),
+        spool,
+    ))
 }

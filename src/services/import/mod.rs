@@ -192,6 +192,20 @@ pub async fn export_csv(
     Ok(write_csv(store, list, out).await?)
 }
 
+/// Subscribers (everyone, or a list's members) as CSV in an anonymous temporary file,
+/// rewound to its start: written to disk first so a download of any size streams in
+/// flat memory.
+pub async fn export_spooled(store: &Store, list: Option<i64>) -> ServiceResult<std::fs::File> {
+    let spool = tempfile::tempfile().context("creating the export spool")?;
+    let mut writer = std::io::BufWriter::new(spool.try_clone().context("opening the spool")?);
+    write_csv(store, list, &mut writer).await?;
+    std::io::Write::flush(&mut writer).context("writing the export spool")?;
+    drop(writer);
+    let mut spool = spool;
+    std::io::Seek::rewind(&mut spool).context("rewinding the export spool")?;
+    Ok(spool)
+}
+
 async fn write_csv(
     store: &Store,
     list: Option<i64>,
