@@ -1,7 +1,9 @@
-//! The command line: `newsdesk serve [--demo]`, `newsdesk migrate`, `newsdesk demo`.
+//! The command line: `newsdesk serve [--demo] [--port N]`, `newsdesk migrate`,
+//! `newsdesk demo`, and the subscriber, digest and user commands. Every command takes the
+//! same settings ([`Config`]), as flags or their variables.
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::settings::Settings;
+use crate::config::{AFTER_HELP, Config};
 use crate::startup::Application;
 use crate::store::Store;
 use clap::{Parser, Subcommand};
@@ -18,20 +20,36 @@ use subscribers::subscribers;
 #[command(
     name = "newsdesk",
     version,
-    about = "News items, categories and feeds, with an admin API"
+    about = "News items, categories and feeds, with an admin API",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments, the variables from the process environment and
+    /// `.env`. Like clap's `parse`, prints help or the error and exits when asked to or
+    /// when the command line is wrong.
+    pub fn from_env_and_args(env: &crate::config::Env) -> Self {
+        crate::config::parse(std::env::args_os(), env).unwrap_or_else(|e| e.exit())
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (migrations run first).
+    #[command(after_help = AFTER_HELP)]
     Serve {
         /// Load the demo content when the store is empty.
         #[arg(long)]
         demo: bool,
+        /// Listen on this port instead of the port of the bind address.
+        #[arg(long, value_name = "PORT")]
+        port: Option<u16>,
     },
     /// Run the database migrations and exit.
     Migrate,
@@ -114,10 +132,13 @@ pub enum SubscribersCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
+    let mut settings = cli.config.settings()?;
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
-        Command::Serve { demo } => {
+        Command::Serve { demo, port } => {
+            if let Some(port) = port {
+                settings.set_port(port);
+            }
             let app = Application::build(settings, clock.clone()).await?;
             if demo {
                 let store = &app.state().store;

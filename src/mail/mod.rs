@@ -7,12 +7,11 @@
 //! message for good (5xx) or the message cannot be built, [`MailError::Temporary`] for
 //! everything worth retrying later.
 
-mod config;
 mod headers;
 mod skeleton;
 mod smtp;
 
-pub use config::{DkimAlgorithm, DkimKey, DkimSettings, MailSettings, SmtpEndpoint, SmtpSecurity};
+use crate::config::{MailSettings, SmtpEndpoint, SmtpSecurity};
 pub use headers::{ListId, ListUnsubscribe, ListUnsubscribePost};
 
 use anyhow::Context;
@@ -487,7 +486,7 @@ mod tests {
     async fn describe_names_the_server_and_never_the_credentials() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(dir.path());
-        s.smtp_url = Some(crate::settings::Secret::new(
+        s.smtp_url = Some(crate::config::Secret::new(
             "smtp://news:hunter2secret@mail.example.edu:2587?tls=required",
         ));
         let mailer = Mailer::new(&s).unwrap();

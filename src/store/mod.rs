@@ -24,7 +24,7 @@ pub use people::{
 };
 pub use users::{Role, SessionRecord, User};
 
-use crate::settings::DatabaseUrl;
+use crate::config::DatabaseUrl;
 use anyhow::Context;
 use chrono::{DateTime, TimeZone as _, Utc};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

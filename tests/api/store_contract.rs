@@ -2,10 +2,10 @@
 
 use crate::helpers::{default_now, fresh_postgres_url, note_postgres_skipped};
 use chrono::{Duration, TimeZone, Utc};
+use newsdesk::config::DatabaseUrl;
 use newsdesk::domain::{
     Event, EventMode, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text, TimeZone as Tz,
 };
-use newsdesk::settings::DatabaseUrl;
 use newsdesk::store::{FeedQuery, ItemFilter, Store, StoreError};
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
