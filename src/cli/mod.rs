@@ -201,3 +201,50 @@ pub(crate) async fn find_list(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // clap's own checks: no flag of a command clashes with a global setting's flag.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_takes_a_port_that_replaces_the_port_of_the_bind_address() {
+        let env = crate::config::Env::from_lookup(|k| {
+            (k == "NEWSDESK_BIND").then(|| "0.0.0.0:8080".to_owned())
+        });
+        let cli: Cli = crate::config::parse(["newsdesk", "serve", "--port", "9090"], &env).unwrap();
+        let Command::Serve { port, demo } = cli.command else {
+            panic!("not serve: {:?}", cli.command)
+        };
+        assert_eq!((port, demo), (Some(9090), false));
+        let mut settings = cli.config.settings().unwrap();
+        settings.set_port(9090);
+        assert_eq!(settings.bind.to_string(), "0.0.0.0:9090");
+    }
+
+    #[test]
+    fn serve_help_names_each_variable_and_the_rule_for_empty_ones() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let help = cmd
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for variable in [
+            "DATABASE_URL",
+            "NEWSDESK_BIND",
+            "NEWSDESK_SMTP_URL",
+            "NEWSDESK_POLL_MS",
+        ] {
+            assert!(help.contains(&format!("[env: {variable}]")), "{help}");
+        }
+        assert!(help.contains("An empty variable"), "{help}");
+    }
+}
