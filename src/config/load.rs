@@ -24,9 +24,12 @@ beats it. An empty variable (or one of only spaces) counts as unset: the default
 Secrets (DATABASE_URL's password, NEWSDESK_ADMIN_TOKEN, NEWSDESK_SMTP_URL) are never printed.
 RUST_LOG sets the log filter (default: info,sqlx=warn); logs go to standard error.";
 
+/// Gives a variable's value, or `None`.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Where the variables come from.
 pub struct Env<'a> {
-    get: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    get: Lookup<'a>,
 }
 
 impl<'a> Env<'a> {
