@@ -12,7 +12,8 @@
 //! dot-stuffing.
 
 use anyhow::{Context, bail};
-use newsdesk::mail::{MailSettings, Mailer, OutgoingMail};
+use newsdesk::config::MailSettings;
+use newsdesk::mail::{Mailer, OutgoingMail};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,8 +3,8 @@
 //! `FromRef` and keeps its own state (rate limits, the feed cache) beside it.
 
 use crate::clock::SharedClock;
+use crate::config::Settings;
 use crate::mail::Mailer;
-use crate::settings::Settings;
 use crate::store::Store;
 use crate::templates::Templates;
 use std::sync::{Arc, RwLock};

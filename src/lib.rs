@@ -7,6 +7,8 @@ pub mod app;
 pub mod cli;
 /// Time as the application sees it; tests set it.
 pub mod clock;
+/// Every setting, its flag and variable, and the one loader.
+pub mod config;
 /// Markdown to sanitised HTML.
 pub mod content;
 /// The delivery engine: the outbox worker that sends digests, and the schedule that builds them.
@@ -27,8 +29,6 @@ pub mod mail;
 pub mod passwords;
 /// The rules, once: content, people, lists, subscriptions, digests, import, users.
 pub mod services;
-/// Configuration read from the environment.
-pub mod settings;
 /// Building and running the application.
 pub mod startup;
 /// The only place with SQL: one store over SQLite or PostgreSQL.

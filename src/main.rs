@@ -1,16 +1,30 @@
 #![forbid(unsafe_code)]
 
-use clap::Parser;
-use newsdesk::cli::Command;
+use newsdesk::cli::{Cli, Command};
+use newsdesk::config::Env;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
+    let env = match Env::process() {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("newsdesk: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // Logs go to standard error, so that what a command prints (an export, a preview)
+    // can be piped; colour only when a person is reading it.
+    let filter = env
+        .get("RUST_LOG")
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cli = newsdesk::cli::Cli::parse();
+    let cli = Cli::from_env_and_args(&env);
     // The server serves many clients at once: a thread per core. A one-off command is
     // one job: on a single thread its tasks hand work to each other without waking
     // another thread for every hand-over (the database has its own thread anyway).

@@ -2,9 +2,9 @@
 
 use crate::app::App;
 use crate::clock::SharedClock;
+use crate::config::Settings;
 use crate::http::auth::hash_token;
 use crate::http::{AppState, router};
-use crate::settings::Settings;
 use crate::store::Store;
 use anyhow::Context;
 use std::sync::Arc;

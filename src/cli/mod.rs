@@ -1,7 +1,9 @@
-//! The command line: `newsdesk serve [--demo]`, `newsdesk migrate`, `newsdesk demo`.
+//! The command line: `newsdesk serve [--demo] [--port N]`, `newsdesk migrate`,
+//! `newsdesk demo`, and the subscriber, digest and user commands. Every command takes the
+//! same settings ([`Config`]), as flags or their variables.
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::settings::Settings;
+use crate::config::{AFTER_HELP, Config};
 use crate::startup::Application;
 use crate::store::Store;
 use clap::{Parser, Subcommand};
@@ -18,20 +20,36 @@ use subscribers::subscribers;
 #[command(
     name = "newsdesk",
     version,
-    about = "News items, categories and feeds, with an admin API"
+    about = "News items, categories and feeds, with an admin API",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments, the variables from the process environment and
+    /// `.env`. Like clap's `parse`, prints help or the error and exits when asked to or
+    /// when the command line is wrong.
+    pub fn from_env_and_args(env: &crate::config::Env) -> Self {
+        crate::config::parse(std::env::args_os(), env).unwrap_or_else(|e| e.exit())
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (migrations run first).
+    #[command(after_help = AFTER_HELP)]
     Serve {
         /// Load the demo content when the store is empty.
         #[arg(long)]
         demo: bool,
+        /// Listen on this port instead of the port of the bind address.
+        #[arg(long, value_name = "PORT")]
+        port: Option<u16>,
     },
     /// Run the database migrations and exit.
     Migrate,
@@ -114,10 +132,13 @@ pub enum SubscribersCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
+    let mut settings = cli.config.settings()?;
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
-        Command::Serve { demo } => {
+        Command::Serve { demo, port } => {
+            if let Some(port) = port {
+                settings.set_port(port);
+            }
             let app = Application::build(settings, clock.clone()).await?;
             if demo {
                 let store = &app.state().store;
@@ -165,5 +186,52 @@ fn report_demo(loaded: crate::demo::Loaded) {
         crate::demo::Loaded::Loaded { categories, items } => {
             tracing::info!(categories, items, "demo content loaded")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // clap's own checks: no flag of a command clashes with a global setting's flag.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_takes_a_port_that_replaces_the_port_of_the_bind_address() {
+        let env = crate::config::Env::from_lookup(|k| {
+            (k == "NEWSDESK_BIND").then(|| "0.0.0.0:8080".to_owned())
+        });
+        let cli: Cli = crate::config::parse(["newsdesk", "serve", "--port", "9090"], &env).unwrap();
+        let Command::Serve { port, demo } = cli.command else {
+            panic!("not serve: {:?}", cli.command)
+        };
+        assert_eq!((port, demo), (Some(9090), false));
+        let mut settings = cli.config.settings().unwrap();
+        settings.set_port(9090);
+        assert_eq!(settings.bind.to_string(), "0.0.0.0:9090");
+    }
+
+    #[test]
+    fn serve_help_names_each_variable_and_the_rule_for_empty_ones() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let help = cmd
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for variable in [
+            "DATABASE_URL",
+            "NEWSDESK_BIND",
+            "NEWSDESK_SMTP_URL",
+            "NEWSDESK_POLL_MS",
+        ] {
+            assert!(help.contains(&format!("[env: {variable}]")), "{help}");
+        }
+        assert!(help.contains("An empty variable"), "{help}");
     }
 }

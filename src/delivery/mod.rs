@@ -19,6 +19,7 @@ mod send;
 pub use schedule::{DigestScheduler, TickOutcome};
 
 use crate::app::App;
+use crate::config::DeliverySettings;
 use crate::store::OutboxConnection;
 use batch::{Bundle, Prepared};
 use futures_util::StreamExt;
@@ -28,46 +29,7 @@ use send::Done;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, watch};
-
-/// How the outbox is worked.
-#[derive(Debug, Clone)]
-pub struct DeliverySettings {
-    /// Messages sent at once.
-    pub concurrency: usize,
-    /// Messages per second at most; 0 for no limit.
-    pub rate_per_second: f64,
-    /// Rows claimed at a time.
-    pub batch_size: u32,
-    /// How long claimed rows stay this worker's without renewal.
-    pub lease: Duration,
-    /// Tries before a temporary failure counts as failed.
-    pub max_attempts: u32,
-    /// First wait after a temporary failure; doubled each time, up to `retry_max`.
-    pub retry_base: Duration,
-    pub retry_max: Duration,
-    /// Permanent failures in a row that mark a subscriber bounced.
-    pub bounce_after: u32,
-    /// How often an idle worker looks for due rows.
-    pub poll: Duration,
-}
-
-impl Default for DeliverySettings {
-    fn default() -> Self {
-        Self {
-            concurrency: 4,
-            rate_per_second: 0.0,
-            batch_size: 200,
-            lease: Duration::from_secs(60),
-            max_attempts: 8,
-            retry_base: Duration::from_secs(60),
-            retry_max: Duration::from_secs(3600),
-            bounce_after: 2,
-            poll: Duration::from_secs(1),
-        }
-    }
-}
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,8 @@ pub mod rate_limit;
 pub use rate_limit::RateLimiter;
 
 use crate::app::{App, ContentChange, Core};
+use crate::config::Settings;
 use crate::feeds::cache::FeedCache;
-use crate::settings::Settings;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};

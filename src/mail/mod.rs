@@ -8,7 +8,6 @@
 //! message for good (5xx) or the message cannot be built, [`MailError::Temporary`] for
 //! everything worth retrying later.
 
-mod config;
 mod files;
 mod headers;
 mod skeleton;
@@ -16,7 +15,7 @@ mod smtp;
 mod tls_stream;
 mod transport;
 
-pub use config::{DkimAlgorithm, DkimKey, DkimSettings, MailSettings, SmtpEndpoint, SmtpSecurity};
+use crate::config::{MailSettings, SmtpEndpoint, SmtpSecurity};
 pub use headers::{ListId, ListUnsubscribe, ListUnsubscribePost};
 
 use anyhow::Context;
@@ -447,7 +446,7 @@ mod tests {
     async fn describe_names_the_server_and_never_the_credentials() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(dir.path());
-        s.smtp_url = Some(crate::settings::Secret::new(
+        s.smtp_url = Some(crate::config::Secret::new(
             "smtp://news:hunter2secret@mail.example.edu:2587?tls=required",
         ));
         let mailer = Mailer::new(&s).unwrap();

@@ -605,7 +605,7 @@ mod tests {
     /// signs: only the first takes the quick path.
     fn mailer() -> Mailer {
         Mailer::new(&MailSettings {
-            smtp_url: Some(crate::settings::Secret::new("smtp://127.0.0.1:9")),
+            smtp_url: Some(crate::config::Secret::new("smtp://127.0.0.1:9")),
             outbox_dir: std::env::temp_dir(),
             from: FROM.parse().unwrap(),
             dkim: None,
@@ -929,7 +929,7 @@ mod tests {
     #[tokio::test]
     async fn a_sender_domain_lettre_encodes_takes_lettres_way() {
         let settings = MailSettings {
-            smtp_url: Some(crate::settings::Secret::new("smtp://127.0.0.1:9")),
+            smtp_url: Some(crate::config::Secret::new("smtp://127.0.0.1:9")),
             outbox_dir: std::env::temp_dir(),
             from: "News <news@bücher.example>".parse().unwrap(),
             dkim: None,

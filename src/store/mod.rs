@@ -45,7 +45,7 @@ pub use people::{People, SubscriberFilter};
 pub use tokens::Tokens;
 pub use users::{SessionRecord, Users};
 
-use crate::settings::DatabaseUrl;
+use crate::config::DatabaseUrl;
 use anyhow::Context;
 use chrono::{DateTime, TimeZone as _, Utc};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

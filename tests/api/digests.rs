@@ -17,7 +17,7 @@ async fn app(behaviour: Behaviour) -> (TestApp, SmtpServer) {
     let smtp = SmtpServer::start(behaviour).await;
     let url = smtp.url();
     let app = spawn_app_with(Db::Sqlite, move |s| {
-        s.mail.smtp_url = Some(newsdesk::settings::Secret::new(url));
+        s.mail.smtp_url = Some(newsdesk::config::Secret::new(url));
     })
     .await
     .unwrap();
@@ -681,7 +681,7 @@ async fn a_digest_being_sent_can_be_cancelled() {
     let smtp = SmtpServer::start(Behaviour::accept_all()).await;
     let url = smtp.url();
     let app = spawn_app_with(Db::Sqlite, move |s| {
-        s.mail.smtp_url = Some(newsdesk::settings::Secret::new(url));
+        s.mail.smtp_url = Some(newsdesk::config::Secret::new(url));
         s.delivery.rate_per_second = 4.0;
         s.delivery.batch_size = 2;
     })
@@ -793,7 +793,7 @@ async fn two_workers_sharing_the_database_send_each_message_once() {
         let smtp = SmtpServer::start(Behaviour::accept_all()).await;
         let url = smtp.url();
         let Some(app) = spawn_app_with(db, move |s| {
-            s.mail.smtp_url = Some(newsdesk::settings::Secret::new(url));
+            s.mail.smtp_url = Some(newsdesk::config::Secret::new(url));
             s.run_workers = false;
             s.delivery.batch_size = 3;
         })

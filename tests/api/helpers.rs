@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use newsdesk::clock::{ManualClock, SharedClock};
+use newsdesk::config::Settings;
 use newsdesk::http::AppState;
-use newsdesk::settings::Settings;
 use newsdesk::startup::Application;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -75,7 +75,7 @@ pub fn default_now() -> DateTime<Utc> {
 /// The app sending mail to a real SMTP server on loopback.
 pub async fn spawn_app_with_smtp(smtp_url: String) -> TestApp {
     spawn_app_with(Db::Sqlite, move |s| {
-        s.mail.smtp_url = Some(newsdesk::settings::Secret::new(smtp_url))
+        s.mail.smtp_url = Some(newsdesk::config::Secret::new(smtp_url))
     })
     .await
     .expect("SQLite is always there")

@@ -3,7 +3,8 @@
 //! RFC 6376, independent of lettre's signer.
 
 use crate::smtp_server::{Behaviour, SmtpServer, parse};
-use newsdesk::mail::{MailError, MailSettings, Mailer, OutgoingMail};
+use newsdesk::config::MailSettings;
+use newsdesk::mail::{MailError, Mailer, OutgoingMail};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 

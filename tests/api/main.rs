@@ -6,6 +6,7 @@ mod admin_security;
 mod api_categories;
 mod api_errors;
 mod api_items;
+mod config;
 mod crash;
 mod digests;
 mod digests_service;

@@ -2,11 +2,11 @@
 
 use crate::helpers::{default_now, fresh_postgres_url, note_postgres_skipped};
 use chrono::{Duration, TimeZone, Utc};
+use newsdesk::config::DatabaseUrl;
 use newsdesk::domain::{
     Event, EventMode, ItemDraft, ItemStatus, Language, MailingList, NewCategory, Role, Slug,
     SubscriptionOutcome, Text, TimeZone as Tz, TokenPurpose,
 };
-use newsdesk::settings::DatabaseUrl;
 use newsdesk::store::{FeedQuery, ItemFilter, Store, StoreError};
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {

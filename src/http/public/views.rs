@@ -1,8 +1,8 @@
 //! What the page templates see: plain values, dates already formatted.
 
+use crate::config::Settings;
 use crate::domain::{Category, Item};
 use crate::feeds::{EntryEvent, FeedFormat, event_when};
-use crate::settings::Settings;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]

@@ -244,8 +244,8 @@ pub async fn end_session(store: &Store, token_hash: &str) -> ServiceResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DatabaseUrl;
     use crate::services::users::add_user;
-    use crate::settings::DatabaseUrl;
     use chrono::TimeZone as _;
     use std::cell::{Cell, RefCell};
     use std::collections::HashMap;

@@ -1,7 +1,7 @@
-//! Mail settings, read once from the environment at start-up and checked there, so a
-//! bad SMTP URL or DKIM key stops the start instead of failing every send later.
+//! Mail settings, checked at start-up so that a bad SMTP URL or DKIM key stops the start
+//! instead of failing every send later.
 
-use crate::settings::Secret;
+use super::{Env, Secret, args_from, number};
 use anyhow::{Context, bail};
 use base64::Engine;
 use lettre::message::Mailbox;
@@ -127,83 +127,128 @@ const DKIM_KEY_FILE: &str = "NEWSDESK_DKIM_PRIVATE_KEY_FILE";
 const POOL_SIZE: &str = "NEWSDESK_SMTP_POOL_SIZE";
 const TIMEOUT_SECS: &str = "NEWSDESK_SMTP_TIMEOUT_SECS";
 
+/// The mail flags and variables as given; [`MailArgs::settings`] checks them.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Mail")]
+pub struct MailArgs {
+    /// Outgoing mail: smtp://host:25 (plain), smtp://user:pass@host:587?tls=required
+    /// (STARTTLS), smtps://user:pass@host:465 (TLS). Unset: .eml files in the outbox
+    /// directory.
+    #[arg(long, global = true, value_name = "URL", env = SMTP_URL, hide_env_values = true,
+        value_parser = Secret::parse_arg)]
+    pub smtp_url: Option<Secret>,
+    /// Where .eml files go without an SMTP URL.
+    #[arg(long, global = true, value_name = "DIR", env = OUTBOX_DIR, hide_env_values = true,
+        default_value = "outbox")]
+    pub outbox_dir: PathBuf,
+    /// Sender of every message; its domain names the Message-IDs.
+    #[arg(long, global = true, value_name = "MAILBOX", env = MAIL_FROM, hide_env_values = true,
+        default_value = "newsdesk <newsdesk@localhost>")]
+    pub mail_from: String,
+    /// DKIM selector (DKIM: all three of selector, domain and key file, or none).
+    #[arg(long, global = true, value_name = "SELECTOR", env = DKIM_SELECTOR,
+        hide_env_values = true)]
+    pub dkim_selector: Option<String>,
+    /// DKIM signing domain (d=), aligned with the domain of the sender.
+    #[arg(long, global = true, value_name = "DOMAIN", env = DKIM_DOMAIN, hide_env_values = true)]
+    pub dkim_domain: Option<String>,
+    /// DKIM private key: RSA (2048 bits) or Ed25519, PEM without a passphrase.
+    #[arg(long, global = true, value_name = "FILE", env = DKIM_KEY_FILE, hide_env_values = true)]
+    pub dkim_private_key_file: Option<String>,
+    /// SMTP connections (and messages in flight) at most (1 to 100).
+    #[arg(long, global = true, value_name = "N", env = POOL_SIZE, hide_env_values = true,
+        default_value = "4")]
+    pub smtp_pool_size: String,
+    /// Longest wait for one message's SMTP exchange, in seconds (1 to 3600).
+    #[arg(long, global = true, value_name = "SECS", env = TIMEOUT_SECS, hide_env_values = true,
+        default_value = "30")]
+    pub smtp_timeout_secs: String,
+}
+
 impl MailSettings {
     /// Reads the `NEWSDESK_SMTP_*`, `NEWSDESK_MAIL_FROM`, `NEWSDESK_OUTBOX_DIR` and
-    /// `NEWSDESK_DKIM_*` variables. Every error names the variable at fault.
+    /// `NEWSDESK_DKIM_*` variables that `get` gives, through the same parser as the
+    /// command line. Every error names the variable at fault.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        // An empty value counts as unset, as it does for most tools reading `.env` files.
-        let get = |key: &str| get(key).filter(|v| !v.trim().is_empty());
+        args_from::<MailArgs>(&Env::from_lookup(get))?.settings()
+    }
+}
 
-        let smtp_url = match get(SMTP_URL) {
+impl MailArgs {
+    /// Checks every value: the SMTP URL, the sender, the DKIM key (read now, so that a
+    /// missing file stops the start).
+    pub fn settings(&self) -> anyhow::Result<MailSettings> {
+        let smtp_url = match &self.smtp_url {
             Some(url) => {
-                SmtpEndpoint::parse(url.trim())
-                    .with_context(|| format!("{SMTP_URL} is not usable"))?;
-                Some(Secret::new(url.trim()))
+                let url = url.expose().trim();
+                SmtpEndpoint::parse(url).with_context(|| format!("{SMTP_URL} is not usable"))?;
+                Some(Secret::new(url))
             }
             None => None,
         };
-        let outbox_dir = PathBuf::from(get(OUTBOX_DIR).unwrap_or_else(|| "outbox".into()));
-        let from_text = get(MAIL_FROM).unwrap_or_else(|| "newsdesk <newsdesk@localhost>".into());
+        let from_text = &self.mail_from;
         let from: Mailbox = from_text.trim().parse().map_err(|e| {
             anyhow::anyhow!(
                 "{MAIL_FROM} must be an address such as `News <news@example.edu>` (got {from_text:?}: {e})"
             )
         })?;
-        let dkim = dkim_from_lookup(&get)?;
-        let pool_size = parse_number(&get, POOL_SIZE, 4, 1, 100)?;
-        let timeout = Duration::from_secs(parse_number(&get, TIMEOUT_SECS, 30, 1, 3600)?.into());
-        Ok(Self {
+        Ok(MailSettings {
             smtp_url,
-            outbox_dir,
+            outbox_dir: self.outbox_dir.clone(),
             from,
-            dkim,
-            pool_size,
-            timeout,
+            dkim: self.dkim()?,
+            pool_size: number(POOL_SIZE, &self.smtp_pool_size, 1, 100)?,
+            timeout: Duration::from_secs(
+                number(TIMEOUT_SECS, &self.smtp_timeout_secs, 1, 3600)?.into(),
+            ),
         })
     }
-}
 
-fn dkim_from_lookup(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<DkimSettings>> {
-    let selector = get(DKIM_SELECTOR);
-    let domain = get(DKIM_DOMAIN);
-    let key_file = get(DKIM_KEY_FILE);
-    if selector.is_none() && domain.is_none() && key_file.is_none() {
-        return Ok(None);
-    }
-    // Half a DKIM configuration is a mistake: signing nothing silently would hurt delivery.
-    let missing: Vec<&str> = [
-        (DKIM_SELECTOR, selector.is_none()),
-        (DKIM_DOMAIN, domain.is_none()),
-        (DKIM_KEY_FILE, key_file.is_none()),
-    ]
-    .into_iter()
-    .filter_map(|(name, absent)| absent.then_some(name))
-    .collect();
-    let (Some(selector), Some(domain), Some(key_file)) = (selector, domain, key_file) else {
-        bail!(
-            "DKIM needs {DKIM_SELECTOR}, {DKIM_DOMAIN} and {DKIM_KEY_FILE} together; missing: {}",
-            missing.join(", ")
+    fn dkim(&self) -> anyhow::Result<Option<DkimSettings>> {
+        let (selector, domain, key_file) = (
+            &self.dkim_selector,
+            &self.dkim_domain,
+            &self.dkim_private_key_file,
         );
-    };
-    let selector = selector.trim().to_owned();
-    if !is_domain_like(&selector) {
-        bail!(
-            "{DKIM_SELECTOR} must be letters, digits, '-' and '_' in dot-separated labels (got {selector:?})"
-        );
+        if selector.is_none() && domain.is_none() && key_file.is_none() {
+            return Ok(None);
+        }
+        // Half a DKIM configuration is a mistake: signing nothing silently would hurt delivery.
+        let missing: Vec<&str> = [
+            (DKIM_SELECTOR, selector.is_none()),
+            (DKIM_DOMAIN, domain.is_none()),
+            (DKIM_KEY_FILE, key_file.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, absent)| absent.then_some(name))
+        .collect();
+        let (Some(selector), Some(domain), Some(key_file)) = (selector, domain, key_file) else {
+            bail!(
+                "DKIM needs {DKIM_SELECTOR}, {DKIM_DOMAIN} and {DKIM_KEY_FILE} together; missing: {}",
+                missing.join(", ")
+            );
+        };
+        let selector = selector.trim().to_owned();
+        if !is_domain_like(&selector) {
+            bail!(
+                "{DKIM_SELECTOR} must be letters, digits, '-' and '_' in dot-separated labels (got {selector:?})"
+            );
+        }
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        if !is_domain_like(&domain) || !domain.contains('.') {
+            bail!("{DKIM_DOMAIN} must be a domain name such as example.edu (got {domain:?})");
+        }
+        let key_file = key_file.trim();
+        let pem = std::fs::read_to_string(key_file)
+            .with_context(|| format!("{DKIM_KEY_FILE}: cannot read {key_file}"))?;
+        let key =
+            DkimKey::from_pem(&pem).with_context(|| format!("{DKIM_KEY_FILE} ({key_file})"))?;
+        Ok(Some(DkimSettings {
+            selector,
+            domain,
+            key,
+        }))
     }
-    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-    if !is_domain_like(&domain) || !domain.contains('.') {
-        bail!("{DKIM_DOMAIN} must be a domain name such as example.edu (got {domain:?})");
-    }
-    let key_file = key_file.trim();
-    let pem = std::fs::read_to_string(key_file)
-        .with_context(|| format!("{DKIM_KEY_FILE}: cannot read {key_file}"))?;
-    let key = DkimKey::from_pem(&pem).with_context(|| format!("{DKIM_KEY_FILE} ({key_file})"))?;
-    Ok(Some(DkimSettings {
-        selector,
-        domain,
-        key,
-    }))
 }
 
 /// Dot-separated labels of ASCII letters, digits, `-` and `_`. This keeps selector and
@@ -218,28 +263,6 @@ fn is_domain_like(s: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-}
-
-fn parse_number(
-    get: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    default: u32,
-    min: u32,
-    max: u32,
-) -> anyhow::Result<u32> {
-    match get(key) {
-        None => Ok(default),
-        Some(v) => {
-            let n: u32 = v
-                .trim()
-                .parse()
-                .with_context(|| format!("{key} must be a whole number (got {v:?})"))?;
-            if !(min..=max).contains(&n) {
-                bail!("{key} must be between {min} and {max} (got {n})");
-            }
-            Ok(n)
-        }
-    }
 }
 
 /// How the connection to the SMTP server is secured, as lettre reads the URL.
