@@ -127,8 +127,8 @@ impl Store {
                         // A large digest rewrites the same index pages thousands of
                         // times; checkpointing every 10,000 pages (40 MB of WAL)
                         // rather than SQLite's 1,000 copies each page back once per
-                        // 40 MB, not once per 4 (a digest to 100,000 readers: 12%
-                        // faster). The WAL file stays at most about that size.
+                        // 40 MB, not once per 4. The WAL file stays at most about that
+                        // size.
                         conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
                     }
                     Ok(())

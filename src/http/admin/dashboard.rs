@@ -9,7 +9,6 @@ use crate::http::AppState;
 use crate::services::digests::{self, HistoryEntry};
 use crate::services::lists::Overview;
 use crate::services::{self, ServiceResult};
-use crate::store::ItemFilter;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -122,27 +121,7 @@ pub(super) async fn digest_rows(
 }
 
 pub async fn show(State(state): State<AppState>, session: Session) -> PageResult {
-    let now = state.clock.now();
-    let week = IsoWeek::containing(now, chrono_tz::UTC);
-    let published = state
-        .store
-        .content()
-        .items(&ItemFilter {
-            status: Some(ItemStatus::Published),
-            published_within: Some((week.start(chrono_tz::UTC), now)),
-            limit: 50,
-            ..Default::default()
-        })
-        .await?;
-    let drafts = state
-        .store
-        .content()
-        .items(&ItemFilter {
-            status: Some(ItemStatus::Draft),
-            limit: 1,
-            ..Default::default()
-        })
-        .await?;
+    let (published, drafts_total) = services::content::this_week(state.app()).await?;
     let items = published
         .items
         .iter()
@@ -168,7 +147,7 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
         week: format!("{week} ({})", week.label()),
         items,
         items_total: published.total,
-        drafts_total: drafts.total,
+        drafts_total,
         lists,
         digests,
     };

@@ -101,10 +101,7 @@ async fn form_page(
     form: ImportForm,
     error: Option<String>,
 ) -> PageResult {
-    let lists = state
-        .store
-        .lists()
-        .all()
+    let lists = crate::services::lists::all(state.app())
         .await?
         .into_iter()
         .map(|l| ListChoice {

@@ -132,6 +132,30 @@ pub async fn list_items(app: &App, q: ItemQuery) -> ServiceResult<ItemPage> {
         .await?)
 }
 
+/// What the dashboard shows of the content: the items published this (UTC) week, up
+/// to 50, newest first, and how many drafts wait.
+pub async fn this_week(app: &App) -> ServiceResult<(ItemPage, u64)> {
+    let now = app.clock.now();
+    let week = crate::domain::IsoWeek::containing(now, chrono_tz::UTC);
+    let content = app.store.content();
+    let published = content
+        .items(&ItemFilter {
+            status: Some(ItemStatus::Published),
+            published_within: Some((week.start(chrono_tz::UTC), now)),
+            limit: 50,
+            ..Default::default()
+        })
+        .await?;
+    let drafts = content
+        .items(&ItemFilter {
+            status: Some(ItemStatus::Draft),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
+    Ok((published, drafts.total))
+}
+
 pub async fn item(app: &App, id: i64) -> ServiceResult<Item> {
     app.store
         .content()
