@@ -4,7 +4,7 @@
 use super::page::{self, PageResult, when};
 use super::session::Session;
 use crate::app::App;
-use crate::domain::{IsoWeek, ItemStatus, MembershipStatus};
+use crate::domain::MembershipStatus;
 use crate::http::AppState;
 use crate::services::digests::{self, HistoryEntry};
 use crate::services::lists::Overview;
@@ -121,7 +121,7 @@ pub(super) async fn digest_rows(
 }
 
 pub async fn show(State(state): State<AppState>, session: Session) -> PageResult {
-    let (published, drafts_total) = services::content::this_week(state.app()).await?;
+    let (week, published, drafts_total) = services::content::this_week(state.app()).await?;
     let items = published
         .items
         .iter()

@@ -134,7 +134,7 @@ pub async fn list_items(app: &App, q: ItemQuery) -> ServiceResult<ItemPage> {
 
 /// What the dashboard shows of the content: the items published this (UTC) week, up
 /// to 50, newest first, and how many drafts wait.
-pub async fn this_week(app: &App) -> ServiceResult<(ItemPage, u64)> {
+pub async fn this_week(app: &App) -> ServiceResult<(crate::domain::IsoWeek, ItemPage, u64)> {
     let now = app.clock.now();
     let week = crate::domain::IsoWeek::containing(now, chrono_tz::UTC);
     let content = app.store.content();
@@ -153,7 +153,7 @@ pub async fn this_week(app: &App) -> ServiceResult<(ItemPage, u64)> {
             ..Default::default()
         })
         .await?;
-    Ok((published, drafts.total))
+    Ok((week, published, drafts.total))
 }
 
 pub async fn item(app: &App, id: i64) -> ServiceResult<Item> {
