@@ -8,6 +8,7 @@
 #
 #   bash bench/digest.sh
 #   SUBSCRIBERS=20000 POOL=4 bash bench/digest.sh
+#   NEWSDESK_BIN=path/to/newsdesk bash bench/digest.sh   (a given binary, e.g. an older build)
 #
 # Loopback only; every process started is stopped on exit. Needs root for apt-get.
 set -euo pipefail
@@ -26,12 +27,19 @@ if [[ ! -x /usr/sbin/smtp-sink || ! -x /usr/sbin/smtp-source ]]; then
 fi
 [[ -x /usr/bin/time ]] || { apt-get update -qq; apt-get install -y -qq time >/dev/null; }
 
-cargo build --release --quiet
-bin="$PWD/target/release/newsdesk"
+if [[ -n "${NEWSDESK_BIN:-}" ]]; then
+  bin="$NEWSDESK_BIN"
+else
+  cargo build --release --quiet
+  bin="${CARGO_TARGET_DIR:-$PWD/target}/release/newsdesk"
+fi
 work="$(mktemp -d)"
 sink_pid=""
 cleanup() {
-  [[ -n "$sink_pid" ]] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
+  if [[ -n "$sink_pid" ]]; then
+    kill "$sink_pid" 2>/dev/null || true
+    wait "$sink_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

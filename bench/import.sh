@@ -2,17 +2,23 @@
 # CSV import benchmark: ROWS contacts (default 100000) into a fresh SQLite database with
 # `newsdesk subscribers import`, timed, with the process's peak memory (max RSS).
 # Run again with ROWS=1000000 to see memory stay flat as the file grows.
+# NEWSDESK_BIN=path/to/newsdesk measures a given binary (e.g. an older build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${ROWS:-100000}"
 if [ ! -x /usr/bin/time ]; then
   apt-get update -qq && apt-get install -y -qq time >/dev/null
 fi
-cargo build --release --quiet
+if [[ -n "${NEWSDESK_BIN:-}" ]]; then
+  bin="$NEWSDESK_BIN"
+else
+  cargo build --release --quiet
+  bin="${CARGO_TARGET_DIR:-$PWD/target}/release/newsdesk"
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export DATABASE_URL="sqlite://$work/bench.db" RUST_LOG=warn
-./target/release/newsdesk demo >/dev/null
+"$bin" demo >/dev/null
 python3 - "$ROWS" "$work/contacts.csv" <<'PY'
 import sys
 rows, path = int(sys.argv[1]), sys.argv[2]
@@ -25,7 +31,7 @@ PY
 size=$(stat -c %s "$work/contacts.csv")
 echo "file: $ROWS rows, $size bytes"
 run() {
-  /usr/bin/time -f "%e s, peak RSS %M KiB" ./target/release/newsdesk subscribers import "$work/contacts.csv" --list partners 2>"$work/time.txt" | tail -n 1
+  /usr/bin/time -f "%e s, peak RSS %M KiB" "$bin" subscribers import "$work/contacts.csv" --list partners 2>"$work/time.txt" | tail -n 1
   tail -n 1 "$work/time.txt"
 }
 echo "first import (all rows new):"
