@@ -20,6 +20,21 @@ pub struct FeedParams {
 }
 
 pub async fn feed(
+    state: State<AppState>,
+    file: Path<String>,
+    params: Query<FeedParams>,
+    headers: HeaderMap,
+) -> Response {
+    // Outside the page layers (see `http::router`), so the feeds' errors get it here too.
+    let mut response = match cached_feed(state, file, params, headers).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    super::headers::nosniff(response.headers_mut());
+    response
+}
+
+async fn cached_feed(
     State(state): State<AppState>,
     Path(file): Path<String>,
     Query(params): Query<FeedParams>,
