@@ -500,26 +500,48 @@ async fn older_pages_are_linked_in_every_format() {
     assert_eq!((n, ids.len()), (8, 8));
 }
 
-#[tokio::test]
-async fn opml_lists_every_feed() {
-    let app = demo_app().await;
-    let r = app.get("/feeds.opml").send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+/// The feed URLs an OPML answer lists, in order.
+async fn opml_urls(app: &crate::helpers::TestApp, query: &str) -> Vec<String> {
+    let r = app
+        .get(&format!("/feeds.opml{query}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{query}");
     assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().contains("opml"));
     let body = r.text().await.unwrap();
     let doc = opml::OPML::from_str(&body).unwrap();
-    let urls: Vec<String> = doc
-        .body
+    doc.body
         .outlines
         .iter()
         .flat_map(|o| std::iter::once(o).chain(o.outlines.iter()))
         .filter_map(|o| o.xml_url.clone())
-        .collect();
-    for scope in ["all", "news-events", "news", "events"] {
-        for ext in ["rss", "atom", "json"] {
-            let url = format!("{}/feeds/{scope}.{ext}", app.address);
-            assert!(urls.contains(&url), "{url} missing from {urls:?}");
-        }
+        .collect()
+}
+
+/// Issue 12, finding 7: one feed per category (and the site's), Atom unless asked
+/// otherwise, so that a reader importing it gets each item once per feed.
+#[tokio::test]
+async fn opml_lists_each_category_once_in_one_format() {
+    let app = demo_app().await;
+    let scopes = ["all", "news-events", "news", "events"];
+    for (query, ext) in [
+        ("", "atom"),
+        ("?format=atom", "atom"),
+        ("?format=rss", "rss"),
+        ("?format=json", "json"),
+    ] {
+        let urls = opml_urls(&app, query).await;
+        let expected: Vec<String> = scopes
+            .iter()
+            .map(|scope| format!("{}/feeds/{scope}.{ext}", app.address))
+            .collect();
+        assert_eq!(urls, expected, "{query}");
+    }
+    for bad in ["?format=xml", "?format=ics", "?format=", "?format=ATOM"] {
+        let r = app.get(&format!("/feeds.opml{bad}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(r.text().await.unwrap().contains("rss"), "{bad}");
     }
 }
 
