@@ -568,3 +568,81 @@ async fn feeds_work_the_same_on_postgres() {
         .unwrap();
     assert_eq!(app.atom("events").await.entries().len(), 4);
 }
+
+/// Issue 12, finding 5: line ends are normalised where text comes in, so a CR written
+/// in a summary, a body or a category description reads the same (LF) in the API, JSON
+/// Feed, Atom and RSS; XML would otherwise turn it into LF and JSON keep it.
+async fn carriage_returns_read_the_same_in_every_format(app: TestApp) {
+    const WRITTEN: &str = "a\r\nb\rc";
+    const READ: &str = "a\nb\nc";
+    let r = app
+        .admin(reqwest::Method::POST, "/api/v1/categories")
+        .json(&json!({"slug": "crlf", "name": "CRLF", "description": WRITTEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let created = app
+        .create_item(json!({
+            "title": "Line ends",
+            "summary": WRITTEN,
+            "body": WRITTEN,
+            "categories": ["crlf"],
+            "status": "published",
+        }))
+        .await;
+    assert_eq!(created["summary"], READ);
+    assert_eq!(created["body"], READ);
+    let id = created["id"].as_i64().unwrap();
+    let stored: serde_json::Value = app
+        .admin(reqwest::Method::GET, &format!("/api/v1/items/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["summary"], READ);
+    assert_eq!(stored["body"], READ);
+    assert!(!stored["body_html"].as_str().unwrap().contains('\r'));
+
+    let json_feed = app.json_feed("crlf").await;
+    assert_eq!(json_feed["description"], READ);
+    assert_eq!(json_feed["items"][0]["summary"], READ);
+    let html = json_feed["items"][0]["content_html"].as_str().unwrap();
+    assert!(html.contains(READ) && !html.contains('\r'), "{html:?}");
+
+    let atom = app.atom("crlf").await;
+    assert_eq!(atom.subtitle().map(|t| t.as_str()), Some(READ));
+    let entry = &atom.entries()[0];
+    assert_eq!(entry.summary().map(|t| t.as_str()), Some(READ));
+    let content = entry.content().and_then(|c| c.value()).unwrap();
+    assert!(
+        content.contains(READ) && !content.contains('\r'),
+        "{content:?}"
+    );
+
+    let rss = app.rss("crlf").await;
+    assert_eq!(rss.description(), READ);
+    assert_eq!(rss.items()[0].description(), Some(READ));
+    let (_, raw) = app.feed("crlf", "rss").await;
+    assert!(!raw.contains('\r') && !raw.contains("&#13;"), "{raw}");
+}
+
+#[tokio::test]
+async fn carriage_returns_read_the_same_in_every_format_on_sqlite() {
+    carriage_returns_read_the_same_in_every_format(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn carriage_returns_read_the_same_in_every_format_on_postgres() {
+    let Some(app) = spawn_app_with(Db::Postgres, |_| {}).await else {
+        return;
+    };
+    carriage_returns_read_the_same_in_every_format(app).await;
+}
