@@ -226,10 +226,21 @@ EOF
   then :; else fail "iCalendar shape of $name"; fi
 done
 if [[ -s "$WORK/feeds.opml" ]]; then
-  if "$PYTHON" -c 'import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); n = len(d.getElementsByTagName("outline")); assert n > 0, "no outlines"; print(f"  ok   feeds.opml: {n} outlines")' "$WORK/feeds.opml"; then
+  # One Atom feed per category (and the site's): a reader importing it must not get
+  # an item once per format.
+  if "$PYTHON" - "$WORK/feeds.opml" <<'EOF'
+import sys, xml.dom.minidom as m
+outlines = m.parse(sys.argv[1]).getElementsByTagName("outline")
+assert outlines, "no outlines"
+pages = [o.getAttribute("htmlUrl") for o in outlines]
+assert len(pages) == len(set(pages)), "a category is listed more than once"
+assert all(o.getAttribute("xmlUrl").endswith(".atom") for o in outlines), "not all Atom"
+print(f"  ok   feeds.opml: {len(outlines)} outlines, one Atom feed each")
+EOF
+  then
     :
   else
-    fail "feeds.opml is not well-formed OPML"
+    fail "feeds.opml is not one well-formed Atom outline per category"
   fi
 fi
 

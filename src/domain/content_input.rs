@@ -365,6 +365,38 @@ mod tests {
     }
 
     #[test]
+    fn line_ends_in_items_and_categories_become_lf() {
+        let draft = ItemInput {
+            title: "x".into(),
+            summary: "a\r\nb\rc".into(),
+            body: "a\r\nb\rc".into(),
+            categories: vec!["events".into()],
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        assert_eq!(draft.summary.as_str(), "a\nb\nc");
+        assert_eq!(draft.body_markdown.as_str(), "a\nb\nc");
+        let category = CategoryInput {
+            name: "Events".into(),
+            description: "a\r\nb\rc".into(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        assert_eq!(category.description.as_str(), "a\nb\nc");
+        // A one-line field takes no line end of any kind.
+        let errors = ItemInput {
+            title: "a\rb".into(),
+            categories: vec!["events".into()],
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(fields(&errors), ["title"]);
+    }
+
+    #[test]
     fn an_item_names_one_to_twenty_categories() {
         let errors = ItemInput {
             title: "x".into(),

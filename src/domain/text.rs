@@ -74,7 +74,8 @@ impl Serialize for Slug {
 }
 
 /// Text of bounded length with no control characters (newlines and tabs allowed only
-/// where `multiline` says so). Leading and trailing white space is trimmed.
+/// where `multiline` says so). Leading and trailing white space is trimmed, and line
+/// ends become LF.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text(String);
 
@@ -85,7 +86,8 @@ impl Text {
         required: bool,
         multiline: bool,
     ) -> Result<Self, String> {
-        let s = s.trim();
+        let normalised = normalise_line_ends(s);
+        let s = normalised.trim();
         if required && s.is_empty() {
             return Err("must not be empty".into());
         }
@@ -97,7 +99,7 @@ impl Text {
         }
         let bad = s
             .chars()
-            .find(|&c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t')));
+            .find(|&c| c.is_control() && !(multiline && (c == '\n' || c == '\t')));
         if let Some(c) = bad {
             return Err(format!(
                 "must not contain control characters (found U+{:04X})",
@@ -114,6 +116,17 @@ impl Text {
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+/// CRLF and a lone CR become LF. Normalised here, where text enters, because XML
+/// parsers turn a literal CR into LF (XML 1.0, 2.11) while JSON keeps it: text stored
+/// with CRs would read differently in Atom and RSS than in JSON Feed and the API.
+/// Borrowed when there is no CR, as in almost all input.
+fn normalise_line_ends(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\r') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(s.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
 impl AsRef<str> for Text {
@@ -266,12 +279,25 @@ mod tests {
     fn text_rejects_control_characters_and_overlong_values() {
         assert!(Text::parse("a\r\nb", 10, true, false).is_err());
         assert!(Text::parse("a\r\nb", 10, true, true).is_ok());
+        assert!(Text::parse("a\rb", 10, true, false).is_err());
         assert!(Text::parse("  ", 10, true, false).is_err());
         assert!(Text::parse("abcdef", 5, true, false).is_err());
         assert_eq!(
             Text::parse(" 研讨会 ", 3, true, false).unwrap().as_str(),
             "研讨会"
         );
+    }
+
+    #[test]
+    fn text_line_ends_become_lf() {
+        let text = Text::parse("a\r\nb\rc\r\n\r\nd\n\re", 100, false, true).unwrap();
+        assert_eq!(text.as_str(), "a\nb\nc\n\nd\n\ne");
+        // Counted after normalising: a CRLF is one character.
+        assert!(Text::parse("ab\r\ncd", 5, true, true).is_ok());
+        assert!(matches!(
+            normalise_line_ends("no carriage return"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -500,26 +500,48 @@ async fn older_pages_are_linked_in_every_format() {
     assert_eq!((n, ids.len()), (8, 8));
 }
 
-#[tokio::test]
-async fn opml_lists_every_feed() {
-    let app = demo_app().await;
-    let r = app.get("/feeds.opml").send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+/// The feed URLs an OPML answer lists, in order.
+async fn opml_urls(app: &crate::helpers::TestApp, query: &str) -> Vec<String> {
+    let r = app
+        .get(&format!("/feeds.opml{query}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{query}");
     assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().contains("opml"));
     let body = r.text().await.unwrap();
     let doc = opml::OPML::from_str(&body).unwrap();
-    let urls: Vec<String> = doc
-        .body
+    doc.body
         .outlines
         .iter()
         .flat_map(|o| std::iter::once(o).chain(o.outlines.iter()))
         .filter_map(|o| o.xml_url.clone())
-        .collect();
-    for scope in ["all", "news-events", "news", "events"] {
-        for ext in ["rss", "atom", "json"] {
-            let url = format!("{}/feeds/{scope}.{ext}", app.address);
-            assert!(urls.contains(&url), "{url} missing from {urls:?}");
-        }
+        .collect()
+}
+
+/// Issue 12, finding 7: one feed per category (and the site's), Atom unless asked
+/// otherwise, so that a reader importing it gets each item once per feed.
+#[tokio::test]
+async fn opml_lists_each_category_once_in_one_format() {
+    let app = demo_app().await;
+    let scopes = ["all", "news-events", "news", "events"];
+    for (query, ext) in [
+        ("", "atom"),
+        ("?format=atom", "atom"),
+        ("?format=rss", "rss"),
+        ("?format=json", "json"),
+    ] {
+        let urls = opml_urls(&app, query).await;
+        let expected: Vec<String> = scopes
+            .iter()
+            .map(|scope| format!("{}/feeds/{scope}.{ext}", app.address))
+            .collect();
+        assert_eq!(urls, expected, "{query}");
+    }
+    for bad in ["?format=xml", "?format=ics", "?format=", "?format=ATOM"] {
+        let r = app.get(&format!("/feeds.opml{bad}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(r.text().await.unwrap().contains("rss"), "{bad}");
     }
 }
 
@@ -545,4 +567,82 @@ async fn feeds_work_the_same_on_postgres() {
         .await
         .unwrap();
     assert_eq!(app.atom("events").await.entries().len(), 4);
+}
+
+/// Issue 12, finding 5: line ends are normalised where text comes in, so a CR written
+/// in a summary, a body or a category description reads the same (LF) in the API, JSON
+/// Feed, Atom and RSS; XML would otherwise turn it into LF and JSON keep it.
+async fn carriage_returns_read_the_same_in_every_format(app: TestApp) {
+    const WRITTEN: &str = "a\r\nb\rc";
+    const READ: &str = "a\nb\nc";
+    let r = app
+        .admin(reqwest::Method::POST, "/api/v1/categories")
+        .json(&json!({"slug": "crlf", "name": "CRLF", "description": WRITTEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let created = app
+        .create_item(json!({
+            "title": "Line ends",
+            "summary": WRITTEN,
+            "body": WRITTEN,
+            "categories": ["crlf"],
+            "status": "published",
+        }))
+        .await;
+    assert_eq!(created["summary"], READ);
+    assert_eq!(created["body"], READ);
+    let id = created["id"].as_i64().unwrap();
+    let stored: serde_json::Value = app
+        .admin(reqwest::Method::GET, &format!("/api/v1/items/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["summary"], READ);
+    assert_eq!(stored["body"], READ);
+    assert!(!stored["body_html"].as_str().unwrap().contains('\r'));
+
+    let json_feed = app.json_feed("crlf").await;
+    assert_eq!(json_feed["description"], READ);
+    assert_eq!(json_feed["items"][0]["summary"], READ);
+    let html = json_feed["items"][0]["content_html"].as_str().unwrap();
+    assert!(html.contains(READ) && !html.contains('\r'), "{html:?}");
+
+    let atom = app.atom("crlf").await;
+    assert_eq!(atom.subtitle().map(|t| t.as_str()), Some(READ));
+    let entry = &atom.entries()[0];
+    assert_eq!(entry.summary().map(|t| t.as_str()), Some(READ));
+    let content = entry.content().and_then(|c| c.value()).unwrap();
+    assert!(
+        content.contains(READ) && !content.contains('\r'),
+        "{content:?}"
+    );
+
+    let rss = app.rss("crlf").await;
+    assert_eq!(rss.description(), READ);
+    assert_eq!(rss.items()[0].description(), Some(READ));
+    let (_, raw) = app.feed("crlf", "rss").await;
+    assert!(!raw.contains('\r') && !raw.contains("&#13;"), "{raw}");
+}
+
+#[tokio::test]
+async fn carriage_returns_read_the_same_in_every_format_on_sqlite() {
+    carriage_returns_read_the_same_in_every_format(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn carriage_returns_read_the_same_in_every_format_on_postgres() {
+    let Some(app) = spawn_app_with(Db::Postgres, |_| {}).await else {
+        return;
+    };
+    carriage_returns_read_the_same_in_every_format(app).await;
 }

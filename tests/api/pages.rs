@@ -192,3 +192,97 @@ async fn health_and_readiness_answer() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+/// Finding 3 of issue 12: every kind of public page carries the security headers, and
+/// the stylesheet they link is allowed by their policy.
+#[tokio::test]
+async fn every_public_page_carries_the_security_headers() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let pages = [
+        ("/", StatusCode::OK),
+        ("/categories/events", StatusCode::OK),
+        (
+            "/items/unevoc-coaction-initiative-2023-final-session",
+            StatusCode::OK,
+        ),
+        ("/subscribe", StatusCode::OK),
+        ("/subscribe/confirm/not-a-token", StatusCode::NOT_FOUND),
+        ("/unsubscribe/not-a-token", StatusCode::NOT_FOUND),
+        ("/preferences/not-a-token", StatusCode::NOT_FOUND),
+        ("/digests/partners", StatusCode::OK),
+        ("/no/such/page", StatusCode::NOT_FOUND),
+    ];
+    for (path, status) in pages {
+        let r = app.get(path).send().await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        let h = r.headers();
+        let csp = h
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{path}: no CSP"))
+            .to_str()
+            .unwrap();
+        for directive in [
+            "default-src 'none'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+            "base-uri 'none'",
+        ] {
+            assert!(
+                csp.contains(directive),
+                "{path}: {directive} missing in {csp}"
+            );
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert!(h.contains_key("referrer-policy"), "{path}");
+        let html = r.text().await.unwrap();
+        // The policy allows no inline style: none may be left in a template.
+        assert!(!html.contains("<style"), "{path}: inline <style>");
+        assert!(!html.contains(" style="), "{path}: a style attribute");
+        assert!(!html.contains("<script"), "{path}: a script");
+    }
+    let css = app.get("/static/site.css").send().await.unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(
+        css.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert_eq!(css.headers()["x-content-type-options"], "nosniff");
+}
+
+/// Finding 3 of issue 12: every feed format, the OPML, an item's `.ics` and a feed's
+/// error answer are `nosniff`.
+#[tokio::test]
+async fn every_feed_is_nosniff() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    for path in [
+        "/feeds/all.rss",
+        "/feeds/all.atom",
+        "/feeds/all.json",
+        "/feeds/events.ics",
+        "/feeds.opml",
+        "/items/unevoc-coaction-initiative-2023-final-session.ics",
+        "/digests/partners.atom",
+        "/feeds/no-such-category.rss",
+    ] {
+        let r = app.get(path).send().await.unwrap();
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+    // A conditional GET answered 304 from the cache carries it as well.
+    let first = app.get("/feeds/all.atom").send().await.unwrap();
+    let etag = first.headers()["etag"].clone();
+    let again = app
+        .get("/feeds/all.atom")
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["x-content-type-options"], "nosniff");
+}

@@ -20,6 +20,21 @@ pub struct FeedParams {
 }
 
 pub async fn feed(
+    state: State<AppState>,
+    file: Path<String>,
+    params: Query<FeedParams>,
+    headers: HeaderMap,
+) -> Response {
+    // Outside the page layers (see `http::router`), so the feeds' errors get it here too.
+    let mut response = match cached_feed(state, file, params, headers).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    super::headers::nosniff(response.headers_mut());
+    response
+}
+
+async fn cached_feed(
     State(state): State<AppState>,
     Path(file): Path<String>,
     Query(params): Query<FeedParams>,
@@ -188,33 +203,56 @@ pub fn respond(feed: &CachedFeed, headers: &HeaderMap) -> Response {
     response
 }
 
-/// Every feed of every category, for importing into a reader in one go.
-pub async fn opml(State(state): State<AppState>) -> ApiResult<Response> {
+#[derive(Debug, Deserialize)]
+pub struct OpmlParams {
+    format: Option<String>,
+}
+
+/// The site's feed and one feed per category, in one format (Atom unless `?format=`
+/// says rss or json), for importing into a reader in one go. One format only: a reader
+/// importing every format of every category gets each item several times over.
+/// iCalendar is not offered: OPML outlines are feed subscriptions (`type="rss"`), and
+/// feed readers cannot read a calendar.
+pub async fn opml(
+    State(state): State<AppState>,
+    Query(params): Query<OpmlParams>,
+) -> ApiResult<Response> {
+    let format = match params.format.as_deref() {
+        None => FeedFormat::Atom,
+        Some(name) => match FeedFormat::from_extension(name) {
+            Some(f) if f != FeedFormat::Ics => f,
+            _ => {
+                let message = "unknown format: choose atom (the default), rss or json\n";
+                return Ok((
+                    StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    message,
+                )
+                    .into_response());
+            }
+        },
+    };
     let base = &state.settings.base_url;
     let site = &state.settings.site_name;
-    let mut list = Vec::new();
-    let mut add = |scope: &str, name: &str, html_url: String| {
-        for format in [FeedFormat::Rss, FeedFormat::Atom, FeedFormat::Json] {
-            list.push(feeds::opml::OpmlFeed {
-                title: format!("{name} ({})", format.label()),
-                xml_url: format!("{base}/feeds/{scope}.{}", format.extension()),
-                html_url: html_url.clone(),
-                kind: match format {
-                    FeedFormat::Atom => "atom",
-                    FeedFormat::Json => "json",
-                    _ => "rss",
-                },
-            });
-        }
+    let feed = |scope: &str, title: String, html_url: String| feeds::opml::OpmlFeed {
+        title,
+        xml_url: format!("{base}/feeds/{scope}.{}", format.extension()),
+        html_url,
+        kind: match format {
+            FeedFormat::Atom => "atom",
+            FeedFormat::Json => "json",
+            _ => "rss",
+        },
     };
-    add("all", site, format!("{base}/"));
+    let mut list = vec![feed("all", site.clone(), format!("{base}/"))];
     for c in content::list_categories(state.app()).await? {
-        add(
+        list.push(feed(
             &c.slug,
-            &format!("{site}: {}", c.name),
+            format!("{site}: {}", c.name),
             format!("{base}/categories/{}", c.slug),
-        );
+        ));
     }
-    let body = feeds::opml::render(&format!("{site} feeds"), &list);
+    let title = format!("{site} feeds ({})", format.label());
+    let body = feeds::opml::render(&title, &list);
     Ok(([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response())
 }

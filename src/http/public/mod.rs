@@ -2,6 +2,7 @@
 
 mod digests;
 mod feeds;
+mod headers;
 mod health;
 mod pages;
 mod subscribe;
@@ -9,6 +10,7 @@ pub(crate) mod views;
 
 use super::AppState;
 use axum::Router;
+use axum::middleware;
 use axum::routing::get;
 
 /// The feeds: the hot path, served from the cache with their own compression.
@@ -19,6 +21,7 @@ pub fn feed_router() -> Router<AppState> {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/feeds.opml", get(feeds::opml))
+        .route("/static/site.css", get(headers::stylesheet))
         .route("/", get(pages::index))
         .route("/categories/{slug}", get(pages::category))
         .route("/items/{file}", get(pages::item))
@@ -40,4 +43,5 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)
+        .layer(middleware::from_fn(headers::security_headers))
 }

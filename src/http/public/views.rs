@@ -157,7 +157,8 @@ pub fn category_tree(categories: &[Category], base: &str) -> Vec<CategoryLink> {
                 slug: c.slug.clone(),
                 name: c.name.clone(),
                 url: format!("{base}/categories/{}", c.slug),
-                indent: depth,
+                // The stylesheet indents six levels (d1..d6); deeper ones stay at six.
+                indent: depth.min(6),
             });
             walk(all, Some(&c.slug), depth + 1, base, out);
         }
