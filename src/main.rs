@@ -42,9 +42,27 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(newsdesk::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
+        Err(e) => report(&e),
+    }
+}
+
+/// An error as the command line reports it: a service's refusal in its own words with
+/// its exit code (2 bad input, 3 not found, 4 conflict), anything else with its chain
+/// of causes and 1.
+fn report(e: &anyhow::Error) -> std::process::ExitCode {
+    use newsdesk::services::ServiceError;
+    match e.downcast_ref::<ServiceError>() {
+        Some(ServiceError::Internal(inner)) => eprintln!("newsdesk: {inner:#}"),
+        Some(ServiceError::NotFound(what)) => eprintln!("newsdesk: there is no {what}"),
+        Some(ServiceError::Invalid(errors)) => eprintln!("newsdesk: {errors}"),
+        Some(other) => eprintln!("newsdesk: {other}"),
+        None => {
             eprintln!("newsdesk: {e:#}");
-            std::process::ExitCode::FAILURE
+            return std::process::ExitCode::FAILURE;
         }
     }
+    std::process::ExitCode::from(
+        e.downcast_ref::<ServiceError>()
+            .map_or(1, ServiceError::exit_code),
+    )
 }

@@ -16,10 +16,10 @@ pub(super) async fn digest(app: &App, command: DigestCommand) -> anyhow::Result<
         }
     };
     let list = lists::find(app, list).await.map_err(|e| match e {
-        ServiceError::NotFound(_) => anyhow::anyhow!("there is no list {list:?}"),
-        other => failure(other),
+        ServiceError::NotFound(_) => ServiceError::not_found(format!("list {list:?}")),
+        other => other,
     })?;
-    let period = IsoWeek::parse(period).map_err(|e| anyhow::anyhow!("--period {e}"))?;
+    let period = IsoWeek::parse(period).map_err(|e| ServiceError::invalid("--period", e))?;
     match command {
         DigestCommand::Preview {
             subscriber, format, ..
@@ -36,13 +36,9 @@ pub(super) async fn digest(app: &App, command: DigestCommand) -> anyhow::Result<
     }
 }
 
-/// A service's refusal as the command line reports it: its message, or for an
-/// internal failure the whole chain of causes.
+/// A service's refusal, kept as such so that `main` reports it with its exit code.
 fn failure(e: ServiceError) -> anyhow::Error {
-    match e {
-        ServiceError::Internal(e) => e,
-        other => anyhow::anyhow!("{other}"),
-    }
+    anyhow::Error::new(e)
 }
 
 async fn preview(
@@ -54,15 +50,15 @@ async fn preview(
 ) -> anyhow::Result<()> {
     let reader = match subscriber {
         None => None,
-        Some(e) => Some(Email::parse(e).map_err(|m| anyhow::anyhow!("--subscriber {m}"))?),
+        Some(e) => Some(Email::parse(e).map_err(|m| ServiceError::invalid("--subscriber", m))?),
     };
     let rendered = digests::preview_for(app, list, period, reader.as_ref())
         .await
         .map_err(|e| match (e, &reader) {
             (ServiceError::NotFound(_), Some(email)) => {
-                anyhow::anyhow!("there is no subscriber {email}")
+                ServiceError::not_found(format!("subscriber {email}"))
             }
-            (other, _) => failure(other),
+            (other, _) => other,
         })?;
     match rendered {
         None => println!("Nothing new for this reader in {period}."),

@@ -43,17 +43,8 @@ pub(super) async fn subscribers(
             export(store, list.as_deref(), output.as_deref()).await
         }
     };
-    match done {
-        Ok(()) => Ok(()),
-        Err(ServiceError::Internal(e)) => Err(e),
-        Err(e) => {
-            match &e {
-                ServiceError::NotFound(what) => eprintln!("newsdesk: there is no {what}"),
-                other => eprintln!("newsdesk: {other}"),
-            }
-            std::process::exit(i32::from(e.exit_code()));
-        }
-    }
+    // `main` reports a service's refusal with its exit code.
+    done.map_err(anyhow::Error::new)
 }
 
 async fn find_list(store: &Store, slug: Option<&str>) -> ServiceResult<Option<MailingList>> {
