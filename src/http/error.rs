@@ -48,16 +48,10 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+/// A store error reads as the service error it becomes: one mapping, in services.
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(what) => Self::NotFound(what),
-            StoreError::Conflict { field, message } => Self::Conflict { field, message },
-            StoreError::Invalid { field, message } => {
-                Self::Validation(FieldError { field, message }.into())
-            }
-            StoreError::Other(e) => Self::Internal(e),
-        }
+        ServiceError::from(e).into()
     }
 }
 
