@@ -6,6 +6,8 @@ use super::{StoreError, StoreResult, from_ts, to_ts};
 use crate::domain::{Item, ItemDraft, ItemStatus, Slug};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 use sqlx::{Any, Row, Transaction};
 
 impl Content<'_> {
@@ -18,33 +20,16 @@ impl Content<'_> {
         let mut tx = self.store.write_tx().await?;
         let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
         let published_at = publication_time(draft, None, now);
-        let event = draft.event.as_ref();
         let inserted = sqlx::query(
             "INSERT INTO items (slug, title, summary, body_markdown, body_html, author, org_unit,
                  language, status, published_at, created_at, updated_at,
                  event_starts_at, event_ends_at, event_timezone, event_venue, event_online_url, event_mode)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17)
              RETURNING id",
-        )
-        .bind(draft.slug.as_str())
-        .bind(draft.title.as_str())
-        .bind(draft.summary.as_str())
-        .bind(draft.body_markdown.as_str())
-        .bind(body_html)
-        .bind(draft.author.as_str())
-        .bind(draft.org_unit.as_str())
-        .bind(draft.language.as_str())
-        .bind(draft.status.as_str())
-        .bind(published_at.map(to_ts))
-        .bind(to_ts(now))
-        .bind(event.map(|e| to_ts(e.starts_at)))
-        .bind(event.and_then(|e| e.ends_at).map(to_ts))
-        .bind(event.map(|e| e.timezone.name()))
-        .bind(event.and_then(|e| e.venue.clone()))
-        .bind(event.and_then(|e| e.online_url.clone()))
-        .bind(event.map(|e| e.mode.as_str()))
-        .fetch_one(&mut *tx)
-        .await;
+        );
+        let inserted = bind_item(inserted, draft, body_html, published_at, now)
+            .fetch_one(&mut *tx)
+            .await;
         let id: i64 = match inserted {
             Ok(row) => row.try_get(0)?,
             Err(e) => return Err(slug_taken_or(e, "item", draft.slug.as_str())),
@@ -77,34 +62,17 @@ impl Content<'_> {
         let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
         let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
         let published_at = publication_time(draft, previous_published.map(from_ts), now);
-        let event = draft.event.as_ref();
         let updated = sqlx::query(
             "UPDATE items SET slug = $1, title = $2, summary = $3, body_markdown = $4, body_html = $5,
                  author = $6, org_unit = $7, language = $8, status = $9, published_at = $10,
                  updated_at = $11, event_starts_at = $12, event_ends_at = $13, event_timezone = $14,
                  event_venue = $15, event_online_url = $16, event_mode = $17
              WHERE id = $18",
-        )
-        .bind(draft.slug.as_str())
-        .bind(draft.title.as_str())
-        .bind(draft.summary.as_str())
-        .bind(draft.body_markdown.as_str())
-        .bind(body_html)
-        .bind(draft.author.as_str())
-        .bind(draft.org_unit.as_str())
-        .bind(draft.language.as_str())
-        .bind(draft.status.as_str())
-        .bind(published_at.map(to_ts))
-        .bind(to_ts(now))
-        .bind(event.map(|e| to_ts(e.starts_at)))
-        .bind(event.and_then(|e| e.ends_at).map(to_ts))
-        .bind(event.map(|e| e.timezone.name()))
-        .bind(event.and_then(|e| e.venue.clone()))
-        .bind(event.and_then(|e| e.online_url.clone()))
-        .bind(event.map(|e| e.mode.as_str()))
-        .bind(id)
-        .execute(&mut *tx)
-        .await;
+        );
+        let updated = bind_item(updated, draft, body_html, published_at, now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await;
         if let Err(e) = updated {
             return Err(slug_taken_or(e, "item", draft.slug.as_str()));
         }
@@ -271,4 +239,34 @@ fn publication_time(
         ItemStatus::Draft => draft.published_at,
         ItemStatus::Published => Some(draft.published_at.or(previous).unwrap_or(now)),
     }
+}
+
+/// Binds `$1`..`$17` of the item insert and update, which name the same columns in the
+/// same order.
+fn bind_item<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    draft: &'q ItemDraft,
+    body_html: &'q str,
+    published_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    let event = draft.event.as_ref();
+    query
+        .bind(draft.slug.as_str())
+        .bind(draft.title.as_str())
+        .bind(draft.summary.as_str())
+        .bind(draft.body_markdown.as_str())
+        .bind(body_html)
+        .bind(draft.author.as_str())
+        .bind(draft.org_unit.as_str())
+        .bind(draft.language.as_str())
+        .bind(draft.status.as_str())
+        .bind(published_at.map(to_ts))
+        .bind(to_ts(now))
+        .bind(event.map(|e| to_ts(e.starts_at)))
+        .bind(event.and_then(|e| e.ends_at).map(to_ts))
+        .bind(event.map(|e| e.timezone.name()))
+        .bind(event.and_then(|e| e.venue.clone()))
+        .bind(event.and_then(|e| e.online_url.clone()))
+        .bind(event.map(|e| e.mode.as_str()))
 }
