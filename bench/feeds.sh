@@ -11,6 +11,8 @@
 #   TARGET=0.8        the newsdesk/nginx ratio to meet
 #   ROUNDS=2          rounds of (newsdesk, nginx); newsdesk runs once more at the end
 #   NEWSDESK_BIN=...  use this binary instead of building target/release/newsdesk
+#   ACCESS_LOG=on     on: newsdesk logs every request (target newsdesk::access, as in
+#                     production) to a file in the temp dir; off: warnings only
 #   KEEP=1            keep the temp dir (logs, nginx.conf, the feed file)
 #
 # Exit status: 0 target met, 3 target missed, 1 error.
@@ -24,6 +26,12 @@ CONNECTIONS="${CONNECTIONS:-64}"
 FEED="${FEED:-/feeds/all.rss}"
 TARGET="${TARGET:-0.8}"
 ROUNDS="${ROUNDS:-2}"
+ACCESS_LOG="${ACCESS_LOG:-on}"
+case "$ACCESS_LOG" in
+  on) ND_LOG="warn,newsdesk::access=info" ;;
+  off) ND_LOG="warn" ;;
+  *) echo "bench: ACCESS_LOG must be on or off" >&2; exit 1 ;;
+esac
 
 die() { echo "bench: $*" >&2; exit 1; }
 [[ "$DURATION" =~ ^[0-9]+$ && "$DURATION" -ge 1 && "$DURATION" -le 300 ]] || die "DURATION must be 1..300 seconds"
@@ -91,8 +99,8 @@ wait_http() {  # url pid name
 # --- newsdesk ------------------------------------------------------------------------
 ND_PORT="$(free_port)"
 ND="http://127.0.0.1:$ND_PORT"
-echo "--- starting newsdesk on $ND ($(basename "$BIN"), RUST_LOG=warn, demo content)"
-env DATABASE_URL="sqlite://$WORK/newsdesk.db" NEWSDESK_BIND="127.0.0.1:$ND_PORT" RUST_LOG=warn \
+echo "--- starting newsdesk on $ND ($(basename "$BIN"), RUST_LOG=$ND_LOG, demo content)"
+env DATABASE_URL="sqlite://$WORK/newsdesk.db" NEWSDESK_BIND="127.0.0.1:$ND_PORT" RUST_LOG="$ND_LOG" \
   "$BIN" serve --demo >"$WORK/newsdesk.log" 2>&1 </dev/null &
 NEWSDESK_PID=$!
 wait_http "$ND/readyz" "$NEWSDESK_PID" newsdesk
@@ -229,6 +237,7 @@ read -r RATIO MET < <(awk -v n="$ND_MED" -v g="$NG_MED" -v t="$TARGET" \
 echo
 echo "=== feed benchmark: $FEED, $BYTES bytes, $CTYPE"
 echo "    cores: $(nproc)   wrk: -t$THREADS -c$CONNECTIONS -d${DURATION}s   CPU busy before: ${BUSY}%"
+echo "    newsdesk access log: $ACCESS_LOG ($(grep -c 'newsdesk::access' "$WORK/newsdesk.log" || true) lines written)"
 printf '    newsdesk  %12s req/s   (median of %s)\n' "$ND_MED" "${ND_ALL% }"
 printf '    nginx     %12s req/s   (median of %s; same bytes, static file)\n' "$NG_MED" "${NG_ALL% }"
 printf '    server CPU per request: newsdesk %s us, nginx %s us (medians; less sensitive to other load)\n' \

@@ -3,6 +3,7 @@
 #
 #  1. Starts PostgreSQL when it is down (and drops test databases earlier runs left).
 #  2. Installs what is missing: jing, curl, feedparser (feed validation), Debian's
+#     prometheus (promtool and a real Prometheus for the /metrics tests), Debian's
 #     chromium and the Node packages of tests/e2e (playwright-core, pinned in
 #     tests/e2e/package-lock.json; it drives /usr/bin/chromium, no browser download).
 #  3. Runs `cargo test` on SQLite and PostgreSQL (NEWSDESK_TEST_POSTGRES_URL), the
@@ -73,6 +74,13 @@ command -v curl >/dev/null || missing+=(curl)
 if [[ ${#missing[@]} -gt 0 ]]; then
   apt_install "${missing[@]}"
 fi
+# --- monitoring (obs): promtool checks /metrics, a real Prometheus scrapes it -----------
+# tests/api/observe.rs; outside CI those tests skip with a message when these are missing.
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  apt_install prometheus
+fi
+echo "$(prometheus --version 2>&1 | head -n 1)"
+# --- end monitoring ----------------------------------------------------------------------
 if ! "$PYTHON" -c 'import feedparser' 2>/dev/null; then
   echo "pip install feedparser"
   if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore feedparser; then

@@ -27,6 +27,8 @@ pub struct Core {
     pub lists_changed: Arc<Notify>,
     /// Who wants to know when published content changed (the HTTP layer's caches).
     pub content_events: ContentEvents,
+    /// What the process counts for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::ops::Deref for App {
@@ -52,6 +54,7 @@ impl App {
             outbox_wake: Arc::new(Notify::new()),
             lists_changed: Arc::new(Notify::new()),
             content_events: ContentEvents::default(),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         })))
     }
 }

@@ -25,6 +25,8 @@ pub mod feeds;
 pub mod http;
 /// Outgoing mail over lettre behind one transport (pooled SMTP or .eml files), list headers, DKIM.
 pub mod mail;
+/// What the process counts for `/metrics`: a small registry in the Prometheus text format.
+pub mod metrics;
 /// Admin users' passwords: Argon2id hashes, generated passwords.
 pub mod passwords;
 /// The rules, once: content, people, lists, subscriptions, digests, import, users.

@@ -1,7 +1,7 @@
 #![forbid(unsafe_code)]
 
 use newsdesk::cli::{Cli, Command};
-use newsdesk::config::Env;
+use newsdesk::config::{Env, LogFormat};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
@@ -13,18 +13,33 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let cli = Cli::from_env_and_args(&env);
+    let format = match LogFormat::parse(&cli.config.observe.log_format) {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("newsdesk: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     // Logs go to standard error, so that what a command prints (an export, a preview)
     // can be piped; colour only when a person is reading it.
     let filter = env
         .get("RUST_LOG")
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let cli = Cli::from_env_and_args(&env);
+        .with_writer(std::io::stderr);
+    match format {
+        // One JSON object per line, the event's fields at the top level.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     // The server serves many clients at once: a thread per core. A one-off command is
     // one job: on a single thread its tasks hand work to each other without waking
     // another thread for every hand-over (the database has its own thread anyway).

@@ -13,6 +13,8 @@ use tokio::net::TcpListener;
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on an address of its own (`NEWSDESK_METRICS_BIND`).
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     port: u16,
 }
@@ -39,12 +41,21 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = match settings.observe.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr} (NEWSDESK_METRICS_BIND)"))?,
+            ),
+            None => None,
+        };
         if settings.base_url_from_bind {
             settings.base_url = format!("http://{}", listener.local_addr()?);
         }
         let state = AppState::new(App::new(store, settings, clock)?);
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             port,
         })
@@ -52,6 +63,14 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics`' own listener, when it has one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     pub fn state(&self) -> &AppState {
@@ -92,6 +111,27 @@ impl Application {
             database = %self.state.settings.database_url,
             "newsdesk is serving"
         );
+        if let Some(listener) = self.metrics_listener {
+            tracing::info!(address = %listener.local_addr()?, "serving /metrics");
+            let metrics = crate::http::metrics::router()
+                .layer(crate::http::observe::ObserveLayer::new(
+                    self.state.metrics.clone(),
+                ))
+                .with_state(self.state.clone());
+            let mut stop = workers_stop.clone();
+            workers.push(tokio::spawn(async move {
+                let served = axum::serve(listener, metrics)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|stopped| *stopped).await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the /metrics listener stopped");
+                }
+            }));
+        } else if self.state.settings.observe.metrics_token.is_some() {
+            tracing::info!("serving /metrics on the main address, to bearers of the metrics token");
+        }
         let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -21,7 +21,8 @@ pub const AFTER_HELP: &str = "\
 Every setting is a flag with an environment variable behind it; a flag beats its variable.
 Variables are also read from a .env file in the current directory; the real environment
 beats it. An empty variable (or one of only spaces) counts as unset: the default applies.
-Secrets (DATABASE_URL's password, NEWSDESK_ADMIN_TOKEN, NEWSDESK_SMTP_URL) are never printed.
+Secrets (DATABASE_URL's password, NEWSDESK_ADMIN_TOKEN, NEWSDESK_METRICS_TOKEN,
+NEWSDESK_SMTP_URL) are never printed.
 RUST_LOG sets the log filter (default: info,sqlx=warn); logs go to standard error.";
 
 /// Gives a variable's value, or `None`.

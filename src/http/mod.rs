@@ -6,6 +6,8 @@ pub mod auth;
 pub mod download;
 pub mod error;
 pub mod extract;
+pub mod metrics;
+pub mod observe;
 pub mod public;
 pub mod rate_limit;
 
@@ -146,17 +148,32 @@ pub fn router(state: AppState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                // The path only: query strings and headers may carry tokens.
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), id)
+                // The route template only: paths (`/unsubscribe/{token}`), query strings
+                // and headers may carry tokens.
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or(observe::UNMATCHED, |m| m.as_str());
+                tracing::info_span!("request", method = %req.method(), route, id)
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    // `/metrics` on the main address when a token guards it and it has no address of
+    // its own (`startup` serves it there); otherwise it does not exist.
+    let observe = &state.settings.observe;
+    let metrics = if observe.metrics_token.is_some() && observe.metrics_bind.is_none() {
+        metrics::router()
+    } else {
+        Router::new()
+    };
     // Feeds go around those layers: they are answered from memory, already compressed,
     // and a span, a request id and a compression check per request cost more than the
-    // answer itself.
+    // answer itself. Every request, feeds included, is counted and logged (`observe`).
     Router::new()
         .merge(public::feed_router())
+        .merge(metrics)
         .merge(rest)
+        .layer(observe::ObserveLayer::new(state.metrics.clone()))
         .with_state(state)
 }

@@ -114,6 +114,16 @@ struct Inner {
     /// The header blocks of recent messages, for the quick way to build (see
     /// [`skeleton`]).
     skeletons: skeleton::Cache,
+    /// How long SMTP exchanges took, by result (`/metrics`); empty for `.eml` files.
+    replies: Option<SmtpReplies>,
+}
+
+/// The time from handing a message to the SMTP transport to its final reply, by result.
+#[derive(Debug, Default)]
+pub struct SmtpReplies {
+    pub accepted: crate::metrics::Histogram,
+    pub temporary: crate::metrics::Histogram,
+    pub permanent: crate::metrics::Histogram,
 }
 
 impl fmt::Debug for Mailer {
@@ -162,6 +172,7 @@ impl Mailer {
             )),
             None => None,
         };
+        let replies = settings.smtp_url.as_ref().map(|_| SmtpReplies::default());
         let transport: Box<dyn Transport> = match &settings.smtp_url {
             Some(url) => Box::new(smtp::SmtpSender::new(
                 url.expose(),
@@ -176,8 +187,14 @@ impl Mailer {
                 dkim,
                 transport,
                 skeletons: skeleton::Cache::default(),
+                replies,
             }),
         })
+    }
+
+    /// How long SMTP exchanges took; `None` when mail goes to `.eml` files.
+    pub fn smtp_replies(&self) -> Option<&SmtpReplies> {
+        self.inner.replies.as_ref()
     }
 
     /// Where mail goes, for the start-up log: never a user name or password.
@@ -236,7 +253,17 @@ impl Mailer {
 
     /// Sends a message built by [`Mailer::build_mail`].
     pub async fn send_built(&self, built: &BuiltMail) -> Result<Sent, MailError> {
-        self.inner.transport.send(built).await?;
+        let started = std::time::Instant::now();
+        let sent = self.inner.transport.send(built).await;
+        if let Some(replies) = &self.inner.replies {
+            let histogram = match &sent {
+                Ok(()) => &replies.accepted,
+                Err(e) if e.is_temporary() => &replies.temporary,
+                Err(_) => &replies.permanent,
+            };
+            histogram.observe(started.elapsed());
+        }
+        sent?;
         Ok(Sent {
             message_id: built.message_id.clone(),
         })

@@ -33,6 +33,7 @@ mod items;
 mod lists;
 mod outbox;
 mod people;
+mod stats;
 mod tokens;
 mod users;
 
@@ -42,6 +43,7 @@ pub use import::{Import, ImportCounts, ImportRow, ImportSession, ImportTerms};
 pub use lists::Lists;
 pub use outbox::{ClaimedDelivery, Outbox, OutboxConnection, SentRecord};
 pub use people::{People, SubscriberFilter};
+pub use stats::{DeliveryStats, Stats};
 pub use tokens::Tokens;
 pub use users::{SessionRecord, Users};
 
@@ -107,6 +109,9 @@ impl Store {
         } else {
             Backend::Sqlite
         };
+        if backend == Backend::Postgres {
+            check_postgres(url).await?;
+        }
         let mut raw = url.expose().to_owned();
         if backend == Backend::Sqlite && !raw.contains("mode=") && !raw.contains(":memory:") {
             raw.push(if raw.contains('?') { '&' } else { '?' });
@@ -205,6 +210,61 @@ impl Store {
 
     pub fn import(&self) -> Import<'_> {
         Import { store: self }
+    }
+
+    pub fn stats(&self) -> Stats<'_> {
+        Stats { store: self }
+    }
+}
+
+/// One direct connection before the pool: the pool retries a refused connection until
+/// its acquire timeout and then says only `pool timed out`; this says why at once.
+async fn check_postgres(url: &DatabaseUrl) -> anyhow::Result<()> {
+    use sqlx::Connection as _;
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(10),
+        sqlx::AnyConnection::connect(url.expose()),
+    )
+    .await;
+    let why = match attempt {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        Ok(Err(e)) => connect_error(&e),
+        Err(_) => "no answer within 10 s".to_owned(),
+    };
+    // The driver's own words could quote the URL; its password never goes out.
+    let why = match url::Url::parse(url.expose()) {
+        Ok(u) => match u.password().filter(|p| !p.is_empty()) {
+            Some(password) => why.replace(password, "***"),
+            None => why,
+        },
+        Err(_) => why,
+    };
+    anyhow::bail!("cannot connect to PostgreSQL at {url}: {why}")
+}
+
+/// A failed connection in words an operator can act on.
+fn connect_error(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (is PostgreSQL running and listening on that host and port?)"
+                .to_owned()
+        }
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // invalid_password, invalid_authorization_specification
+            Some("28P01") | Some("28000") => {
+                format!("authentication failed: {}", db.message())
+            }
+            // invalid_catalog_name
+            Some("3D000") => format!(
+                "no such database: {} (create it, e.g. `createdb NAME`)",
+                db.message()
+            ),
+            _ => db.message().to_owned(),
+        },
+        other => other.to_string(),
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Db {
 
 pub struct TestApp {
     pub address: String,
+    /// `/metrics`' own address (`NEWSDESK_METRICS_BIND`), when it has one.
+    pub metrics_address: Option<String>,
     pub client: Client,
     pub clock: ManualClock,
     pub state: AppState,
@@ -134,6 +136,7 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
         .expect("the app builds");
     let port = app.port();
     let address = format!("http://127.0.0.1:{port}");
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     let state = app.state().clone();
     if state.settings.base_url_from_bind {
         assert_eq!(
@@ -151,6 +154,7 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
     });
     Some(TestApp {
         address,
+        metrics_address,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -207,7 +207,10 @@ async fn run(
     )
     .await
     {
-        Ok(r) => Ok(Ok(r)),
+        Ok(r) => {
+            state.metrics.import_rows(&r);
+            Ok(Ok(r))
+        }
         Err(ServiceError::Invalid(errors))
             if errors.0.len() == 1 && errors.0[0].field == FILE_FIELD =>
         {

@@ -386,6 +386,9 @@ pub async fn sign_in(
             "This account is disabled. Ask an admin to enable it.".into(),
         ),
     };
+    state
+        .metrics
+        .sign_in_failed(crate::metrics::sign_in_reason(status));
     again(status, &message)
 }
 

@@ -452,6 +452,7 @@ async fn import_subscribers(
         |_| {},
     )
     .await?;
+    state.metrics.import_rows(&report);
     Ok(Json(report))
 }
 

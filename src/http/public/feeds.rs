@@ -61,7 +61,9 @@ async fn cached_feed(
         page,
     };
     let now = state.clock.now();
-    let cached = match state.cache.get(&key, now) {
+    let hit = state.cache.get(&key, now);
+    state.metrics.feed_cache(hit.is_some());
+    let cached = match hit {
         Some(hit) => hit,
         None => {
             let generation = state.cache.generation();
