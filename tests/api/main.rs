@@ -15,6 +15,7 @@ mod golden;
 mod helpers;
 mod import;
 mod mail;
+mod operator;
 mod pages;
 mod smtp_server;
 mod store_contract;
