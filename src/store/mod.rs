@@ -51,7 +51,7 @@ use crate::config::DatabaseUrl;
 use anyhow::Context;
 use chrono::{DateTime, TimeZone as _, Utc};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection as _, Executor};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +154,44 @@ impl Store {
             .await
             .context("running database migrations")?;
         Ok(())
+    }
+
+    /// A consistent copy of a SQLite database in a new file, taken while the service
+    /// reads and writes (`VACUUM INTO` reads in one transaction: the copy is one
+    /// moment's state, compacted). PostgreSQL has `pg_dump` for this.
+    pub async fn backup_into(&self, file: &std::path::Path) -> anyhow::Result<()> {
+        if self.backend != Backend::Sqlite {
+            anyhow::bail!("backup copies SQLite databases; use pg_dump for PostgreSQL");
+        }
+        let target = file
+            .to_str()
+            .context("the backup file's name is not valid UTF-8")?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("writing the backup to {}", file.display()))?;
+        Ok(())
+    }
+
+    /// Opens a SQLite file read-only and answers SQLite's `PRAGMA integrity_check`
+    /// (`"ok"` when the file is sound) and how many items it holds.
+    pub async fn check_sqlite_file(file: &std::path::Path) -> anyhow::Result<(String, i64)> {
+        use sqlx::sqlite::SqliteConnectOptions;
+        let options = SqliteConnectOptions::new().filename(file).read_only(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .with_context(|| format!("opening {}", file.display()))?;
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&mut conn)
+            .await
+            .context("PRAGMA integrity_check")?;
+        let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items")
+            .fetch_one(&mut conn)
+            .await
+            .context("counting the items")?;
+        conn.close().await?;
+        Ok((rows.join("; "), items))
     }
 
     pub fn backend(&self) -> Backend {

@@ -1,5 +1,4 @@
 //! Black-box tests: the real server on a random port, a real database, real HTTP.
-
 mod admin_e2e;
 mod admin_pages;
 mod admin_security;
@@ -16,6 +15,9 @@ mod helpers;
 mod import;
 mod mail;
 mod observe;
+=======
+mod operator;
+>>>>>>> s5-deploy
 mod pages;
 mod smtp_server;
 mod store_contract;

@@ -19,6 +19,10 @@ async fn the_front_page_lists_latest_items_and_categories() {
     assert!(html.contains("2023 UNEVOC 网络协作倡议项目圆满落幕"));
     assert!(html.contains("News &amp; Events"));
     assert!(html.contains(&format!("href=\"{}/categories/events\"", app.address)));
+    assert!(
+        html.contains(&format!("href=\"{}/subscribe\"", app.address)),
+        "the front page links to the subscribe form"
+    );
     assert!(html.contains(&format!(
         "type=\"application/atom+xml\" title=\"SZPU News (Atom)\" href=\"{}/feeds/all.atom\"",
         app.address
