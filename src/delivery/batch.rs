@@ -3,11 +3,13 @@
 //! that talks to the mail transport and the database.
 
 use super::Outbox;
+use super::fence::Fence;
+use super::identity::DeliveryKey;
 use crate::app::App;
 use crate::digest::render::{DigestContext, GroupRenderer, PersonalLinks};
 use crate::domain::{IsoWeek, MailingList, Selection};
 use crate::mail::{BuiltMail, MailError, OutgoingMail};
-use crate::services::subscriptions::{delivery_link_token, list_id_header};
+use crate::services::subscriptions::list_id_header;
 use crate::store::ClaimedDelivery;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -37,6 +39,8 @@ pub(super) struct Delivery {
 pub(super) struct Prepared {
     pub delivery: Delivery,
     pub work: Work,
+    /// The claim it was taken by: sent only while that still holds it.
+    pub fence: Arc<Fence>,
 }
 
 pub(super) enum Work {
@@ -98,6 +102,7 @@ impl Outbox {
     pub(super) async fn prepare(
         &self,
         claimed: Vec<ClaimedDelivery>,
+        fence: Arc<Fence>,
     ) -> anyhow::Result<Vec<Prepared>> {
         let mut bundles: HashMap<i64, Arc<Bundle>> = HashMap::new();
         for d in &claimed {
@@ -109,9 +114,12 @@ impl Outbox {
         // Messages are built with what the transport takes (8bit bodies) in mind.
         self.app.mailer.warm_up().await;
         let app = self.app.clone();
-        tokio::task::spawn_blocking(move || build_batch(&app, claimed, &bundles, sent_before))
-            .await
-            .context("building a batch of messages")
+        let key = self.delivery_key().await?;
+        tokio::task::spawn_blocking(move || {
+            build_batch(&app, &key, &fence, claimed, &bundles, sent_before)
+        })
+        .await
+        .context("building a batch of messages")
     }
 
     /// The items of these digests each claimed reader was sent before.
@@ -151,6 +159,8 @@ impl Outbox {
 /// away from the async thread.
 fn build_batch(
     app: &App,
+    key: &DeliveryKey,
+    fence: &Arc<Fence>,
     claimed: Vec<ClaimedDelivery>,
     bundles: &HashMap<i64, Arc<Bundle>>,
     mut sent_before: SentBefore,
@@ -160,8 +170,9 @@ fn build_batch(
     let no_items = HashMap::new();
     for d in claimed {
         let bundle = &bundles[&d.digest_id];
-        // One token for both links of the message: the delivery's own.
-        let (token, link_hash) = delivery_link_token(d.id);
+        // One token for both links of the message: the delivery's own, the same at
+        // every attempt.
+        let (token, link_hash) = key.link_token(d.id);
         let links = PersonalLinks {
             unsubscribe_url: format!("{base}/unsubscribe/{token}"),
             preferences_url: format!("{base}/preferences/{token}"),
@@ -199,7 +210,10 @@ fn build_batch(
                     list_unsubscribe: Some(links.unsubscribe_url),
                     list_id: Some(bundle.list_id.clone()),
                 };
-                match app.mailer.build_mail(&mail) {
+                match app
+                    .mailer
+                    .build_mail_as(&mail, &key.message(d.id, d.built_at))
+                {
                     Ok(mail) => Work::Send {
                         mail,
                         items: rendered.items,
@@ -209,7 +223,11 @@ fn build_batch(
                 }
             }
         };
-        prepared.push(Prepared { delivery, work });
+        prepared.push(Prepared {
+            delivery,
+            work,
+            fence: fence.clone(),
+        });
     }
     prepared
 }

@@ -6,11 +6,16 @@
 //!
 //! At the moment of a crash the guarantee is at least once: a message the mail server
 //! accepted in the instant before its row was marked sent goes again when the lease
-//! runs out. That window is short: the mark is queued as soon as the server replies and
-//! committed with the marks that are ready at the same moment. Every other moment loses
-//! nothing and repeats nothing.
+//! runs out, byte for byte the message first sent ([`identity`]). That window is short:
+//! the mark is queued as soon as the server replies and committed with the marks that
+//! are ready at the same moment. Every other moment loses nothing and repeats nothing.
+//! Leases are on the database's clock, and a worker sends only while its lease holds
+//! ([`fence`]), so instances sharing a database with skewed clocks or paused processes
+//! do not send a message twice.
 
 mod batch;
+mod fence;
+mod identity;
 mod pacing;
 mod recorder;
 pub mod schedule;
@@ -22,7 +27,9 @@ use crate::app::App;
 use crate::config::DeliverySettings;
 use crate::store::OutboxConnection;
 use batch::{Bundle, Prepared};
+use fence::{Fence, Fences};
 use futures_util::StreamExt;
+use identity::DeliveryKey;
 use pacing::Pace;
 use recorder::ToRecorder;
 use send::Done;
@@ -53,8 +60,15 @@ pub struct Outbox {
     /// writes to the outbox take turns here too, rather than in SQLite's busy handler,
     /// which sleeps.
     db: Arc<Mutex<OutboxConnection>>,
+    /// Lease checks right before a send and the shared send rate: on PostgreSQL a
+    /// connection of their own (on SQLite, with one writer, the one above).
+    side: Arc<Mutex<OutboxConnection>>,
     settings: DeliverySettings,
     worker: String,
+    /// Claims made so far: each claim's rows are held as `worker:n`.
+    claims: AtomicU64,
+    fences: Arc<Fences>,
+    key: tokio::sync::OnceCell<Arc<DeliveryKey>>,
     pace: Pace,
     bundles: Mutex<HashMap<i64, Arc<Bundle>>>,
     stopping: AtomicBool,
@@ -68,11 +82,26 @@ impl Outbox {
         // workers never share one.
         let worker = format!("w{:016x}", rand::random::<u64>());
         let db = Arc::new(Mutex::new(OutboxConnection::new(app.store.clone())));
+        // On PostgreSQL, marks and lease checks never wait behind a claim or the read
+        // of the next batch's history. SQLite has one writer: there they take turns on
+        // one connection rather than in SQLite's busy handler, which sleeps.
+        let own = || {
+            if app.store.backend().locks_rows() {
+                Arc::new(Mutex::new(OutboxConnection::new(app.store.clone())))
+            } else {
+                db.clone()
+            }
+        };
+        let (marks, side) = (own(), own());
         Self {
-            recorder: recorder::start(db.clone(), app.clock.clone(), worker.clone()),
+            recorder: recorder::start(marks, app.clock.clone()),
             db,
-            pace: Pace::new(settings.rate_per_second),
+            pace: Pace::new(settings.rate_per_second, side.clone()),
+            side,
             worker,
+            claims: AtomicU64::new(0),
+            fences: Arc::new(Fences::default()),
+            key: tokio::sync::OnceCell::new(),
             app,
             settings,
             bundles: Mutex::new(HashMap::new()),
@@ -107,8 +136,21 @@ impl Outbox {
         self.pass(usize::MAX).await
     }
 
-    fn lease(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::seconds(60))
+    /// The lease in whole seconds, as the database counts it.
+    fn lease_secs(&self) -> i64 {
+        self.settings.lease.as_secs().max(1) as i64
+    }
+
+    /// The database's delivery key (migration 0008), read once.
+    async fn delivery_key(&self) -> anyhow::Result<Arc<DeliveryKey>> {
+        let key = self
+            .key
+            .get_or_try_init(|| async {
+                let secret = self.app.store.outbox().delivery_key().await?;
+                anyhow::Ok(Arc::new(DeliveryKey::new(&secret)))
+            })
+            .await?;
+        Ok(key.clone())
     }
 
     /// Up to `batches` batches, each claimed and prepared while the one before is sent.
@@ -135,7 +177,7 @@ impl Outbox {
         }
         let (store, now) = (&self.app.store, self.app.clock.now());
         if self.stopping() {
-            store.outbox().release_claims(&self.worker, now).await?;
+            store.outbox().release_claims(&self.worker).await?;
         }
         if drained {
             store.digests().complete(now).await?;
@@ -148,19 +190,19 @@ impl Outbox {
     /// Keeps the rows this worker holds while it works through them.
     fn keep_leases(&self) -> tokio::task::JoinHandle<()> {
         let store = self.app.store.clone();
-        let clock = self.app.clock.clone();
         let worker = self.worker.clone();
         let every = self.settings.lease / 3;
-        let lease = self.lease();
+        let lease = self.lease_secs();
+        let fences = self.fences.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                if let Err(e) = store
-                    .outbox()
-                    .renew_leases(&worker, clock.now(), clock.now() + lease)
-                    .await
-                {
-                    tracing::warn!(error = format!("{e:#}"), "could not renew delivery leases");
+                let started = tokio::time::Instant::now();
+                match store.outbox().renew_leases(&worker, lease).await {
+                    Ok(_) => fences.renewed(started, tokio::time::Instant::now()),
+                    Err(e) => {
+                        tracing::warn!(error = format!("{e:#}"), "could not renew delivery leases")
+                    }
                 }
             }
         })
@@ -176,7 +218,7 @@ impl Outbox {
         mut unfinished_now: watch::Receiver<usize>,
     ) -> Produced {
         let batch_size = self.settings.batch_size as usize;
-        let lease = self.lease();
+        let lease = self.lease_secs();
         let mut claimed_total = 0;
         let mut drained = false;
         for _ in 0..batches {
@@ -184,12 +226,19 @@ impl Outbox {
                 break;
             }
             let now = self.app.clock.now();
-            let claimed = self
-                .db
-                .lock()
-                .await
-                .claim_deliveries(&self.worker, now, now + lease, batch_size as u32)
-                .await;
+            let claim = format!(
+                "{}:{}",
+                self.worker,
+                self.claims.fetch_add(1, Ordering::Relaxed)
+            );
+            let (claimed, started) = {
+                let mut db = self.db.lock().await;
+                let started = tokio::time::Instant::now();
+                let claimed = db
+                    .claim_deliveries(&claim, now, lease, batch_size as u32)
+                    .await;
+                (claimed, started)
+            };
             let claimed = match claimed {
                 Ok(claimed) => claimed,
                 Err(e) => return (claimed_total, drained, Err(e.into())),
@@ -199,7 +248,10 @@ impl Outbox {
             // (or none) completes the digests.
             drained = claimed.len() < batch_size;
             if !claimed.is_empty() {
-                let prepared = match self.prepare(claimed).await {
+                let ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
+                let fence = Arc::new(Fence::new(claim, &ids, self.settings.lease, started));
+                self.fences.add(&fence);
+                let prepared = match self.prepare(claimed, fence).await {
                     Ok(prepared) => prepared,
                     Err(e) => return (claimed_total, drained, Err(e)),
                 };
@@ -306,13 +358,7 @@ impl Outbox {
                 }
             }
         }
-        if let Err(e) = self
-            .app
-            .store
-            .outbox()
-            .release_claims(&self.worker, self.app.clock.now())
-            .await
-        {
+        if let Err(e) = self.app.store.outbox().release_claims(&self.worker).await {
             tracing::warn!(
                 error = format!("{e:#}"),
                 "could not release claimed deliveries"

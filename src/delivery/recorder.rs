@@ -1,13 +1,17 @@
 //! The recorder: marks of sent messages on their way to the database. A mark is queued
 //! as soon as the server accepts the message and committed with the marks that are ready
 //! at the same moment (a group commit after one yield, never waiting for more), so the
-//! window in which a crash repeats a message stays short.
+//! window in which a crash repeats a message stays short. On PostgreSQL the marks have
+//! a connection of their own: they never wait behind a claim or a read of the next
+//! batch. A mark counts only for a row still held by the claim that sent it; one that
+//! is not (another worker took the row) is dropped and logged.
 
 use crate::clock::SharedClock;
 use crate::store::{OutboxConnection, SentRecord};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::time::Instant;
 
 /// Marks committed together at most.
 const MARK_GROUP: usize = 256;
@@ -15,8 +19,8 @@ const MARK_GROUP: usize = 256;
 const MARK_SPACING: Duration = Duration::from_millis(2);
 
 pub(super) enum ToRecorder {
-    /// A sent message on its way to the database.
-    Mark(SentRecord),
+    /// A sent message on its way to the database, and when the server accepted it.
+    Mark(SentRecord, Instant),
     /// Answers once every mark queued before it is committed (or failed): how many were
     /// recorded, and how many could not be, since the previous flush.
     Flush(oneshot::Sender<(usize, usize)>),
@@ -27,20 +31,46 @@ pub(super) enum ToRecorder {
 pub(super) fn start(
     db: Arc<Mutex<OutboxConnection>>,
     clock: SharedClock,
-    worker: String,
 ) -> mpsc::Sender<ToRecorder> {
     let (tx, rx) = mpsc::channel::<ToRecorder>(4096);
-    tokio::spawn(record(rx, db, clock, worker));
+    tokio::spawn(record(rx, db, clock));
     tx
+}
+
+/// Times from the server's acceptance of a message to the commit of its mark.
+#[derive(Default)]
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    /// Logs and forgets what was gathered: count, median, 99th percentile, maximum.
+    fn report(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        self.0.sort_unstable();
+        let at = |q: f64| {
+            let i = ((self.0.len() - 1) as f64 * q).round() as usize;
+            self.0[i].as_secs_f64() * 1000.0
+        };
+        tracing::info!(
+            marks = self.0.len(),
+            p50_ms = format!("{:.2}", at(0.5)),
+            p99_ms = format!("{:.2}", at(0.99)),
+            max_ms = format!("{:.2}", at(1.0)),
+            "time from the mail server's acceptance to the committed mark"
+        );
+        self.0.clear();
+    }
 }
 
 async fn record(
     mut rx: mpsc::Receiver<ToRecorder>,
     db: Arc<Mutex<OutboxConnection>>,
     clock: SharedClock,
-    worker: String,
 ) {
     let mut group: Vec<SentRecord> = Vec::with_capacity(MARK_GROUP);
+    let mut accepted: Vec<Instant> = Vec::with_capacity(MARK_GROUP);
+    let mut latencies = Latencies::default();
     let mut flushes = Vec::new();
     let (mut recorded, mut lost) = (0, 0);
     let mut last_commit: Option<tokio::time::Instant> = None;
@@ -58,7 +88,10 @@ async fn record(
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                ToRecorder::Mark(record) => group.push(record),
+                ToRecorder::Mark(record, at) => {
+                    group.push(record);
+                    accepted.push(at);
+                }
                 ToRecorder::Flush(answer) => flushes.push(answer),
             }
             if group.len() < MARK_GROUP {
@@ -69,12 +102,27 @@ async fn record(
             let result = {
                 db.lock()
                     .await
-                    .mark_deliveries_sent(&group, &worker, clock.now())
+                    .mark_deliveries_sent(&group, clock.now())
                     .await
             };
-            last_commit = Some(tokio::time::Instant::now());
+            let committed = Instant::now();
+            last_commit = Some(committed);
             match result {
-                Ok(()) => recorded += group.len(),
+                Ok(lost) => {
+                    latencies
+                        .0
+                        .extend(accepted.iter().map(|at| committed.duration_since(*at)));
+                    recorded += group.len() - lost.len();
+                    if !lost.is_empty() {
+                        // Sent, but by then the row was another worker's (this one's
+                        // lease ran out and the row was claimed again): its mark and its
+                        // items are not recorded over the other's.
+                        tracing::warn!(
+                            deliveries = ?lost,
+                            "sent after the lease ran out and the rows were taken by another worker: marks dropped"
+                        );
+                    }
+                }
                 Err(e) => {
                     // Their rows stay claimed: they go again when the lease runs out.
                     lost += group.len();
@@ -86,6 +134,10 @@ async fn record(
                 }
             }
             group.clear();
+            accepted.clear();
+        }
+        if !flushes.is_empty() {
+            latencies.report();
         }
         for answer in flushes.drain(..) {
             let _ = answer.send((recorded, lost));

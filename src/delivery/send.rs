@@ -4,6 +4,7 @@
 
 use super::Outbox;
 use super::batch::{Delivery, Prepared, Work};
+use super::fence::Fence;
 use super::recorder::ToRecorder;
 use crate::mail::{MailError, Sent};
 use crate::store::SentRecord;
@@ -36,7 +37,11 @@ impl Outbox {
     }
 
     async fn deliver_now(&self, p: Prepared) -> anyhow::Result<Option<Done>> {
-        let Prepared { delivery, work } = p;
+        let Prepared {
+            delivery,
+            work,
+            fence,
+        } = p;
         match work {
             Work::Send {
                 mail,
@@ -44,37 +49,59 @@ impl Outbox {
                 link_hash,
             } => {
                 self.pace.wait().await;
+                // Right before the message goes: is the row still this worker's, with
+                // time to spare? (A worker paused past its lease stops here.)
+                if !fence.admits(delivery.id, &self.side).await {
+                    return Ok(None);
+                }
                 let result = self.app.mailer.send_built(&mail).await;
-                self.settle(delivery, result, items, link_hash).await
+                self.settle(delivery, &fence, result, items, link_hash)
+                    .await
             }
             Work::Refused(e) => {
-                self.settle(delivery, Err(e), Vec::new(), String::new())
+                self.settle(delivery, &fence, Err(e), Vec::new(), String::new())
                     .await
             }
             Work::Skip => {
-                let _writing = self.db.lock().await;
-                self.app
-                    .store
-                    .outbox()
-                    .mark_skipped(delivery.id, &self.worker, self.app.clock.now())
-                    .await?;
-                Ok(Some(Done::Skipped))
+                let recorded = {
+                    let _writing = self.db.lock().await;
+                    self.app
+                        .store
+                        .outbox()
+                        .mark_skipped(delivery.id, fence.claim(), self.app.clock.now())
+                        .await?
+                };
+                Ok(self.recorded(recorded, delivery, Done::Skipped))
             }
             Work::RenderFailed(error) => {
                 // Our fault, not the recipient's: failed (an admin can retry once the
                 // template is fixed), not counted as a bounce.
                 tracing::error!(delivery = delivery.id, error, "delivery failed");
-                self.mark_failed(delivery, &error, false, self.app.clock.now())
+                let recorded = self
+                    .mark_failed(delivery, &fence, &error, false, self.app.clock.now())
                     .await?;
-                Ok(Some(Done::Failed { bounced: false }))
+                Ok(recorded.map(|_| Done::Failed { bounced: false }))
             }
         }
+    }
+
+    /// `done`, when its mark counted; `None` (and a line in the log) when the row was
+    /// no longer this worker's.
+    fn recorded(&self, counted: bool, delivery: Delivery, done: Done) -> Option<Done> {
+        if !counted {
+            tracing::warn!(
+                delivery = delivery.id,
+                "the row was taken by another worker after this one's lease ran out: not recorded"
+            );
+        }
+        counted.then_some(done)
     }
 
     /// Records what the transport answered for a message.
     async fn settle(
         &self,
         delivery: Delivery,
+        fence: &Fence,
         result: Result<Sent, MailError>,
         items: Vec<(i64, DateTime<Utc>)>,
         link_hash: String,
@@ -90,9 +117,10 @@ impl Outbox {
                     message_id: sent.message_id,
                     items,
                     link_hash,
+                    claim: fence.claim().to_owned(),
                 };
                 self.recorder
-                    .send(ToRecorder::Mark(record))
+                    .send(ToRecorder::Mark(record, tokio::time::Instant::now()))
                     .await
                     .map_err(|_| anyhow::anyhow!("the delivery recorder stopped"))?;
                 Ok(Some(Done::Sent))
@@ -105,13 +133,15 @@ impl Outbox {
                     error,
                     "temporary failure; will retry"
                 );
-                let _writing = self.db.lock().await;
-                self.app
-                    .store
-                    .outbox()
-                    .mark_retry(delivery.id, &self.worker, &error, now + wait, now)
-                    .await?;
-                Ok(Some(Done::Retried))
+                let recorded = {
+                    let _writing = self.db.lock().await;
+                    self.app
+                        .store
+                        .outbox()
+                        .mark_retry(delivery.id, fence.claim(), &error, wait.num_seconds(), now)
+                        .await?
+                };
+                Ok(self.recorded(recorded, delivery, Done::Retried))
             }
             Err(e) => {
                 let permanent = !e.is_temporary();
@@ -121,35 +151,46 @@ impl Outbox {
                     format!("gave up after {attempts} attempts: {}", e.message())
                 };
                 tracing::warn!(delivery = delivery.id, error, "delivery failed");
-                let bounced = self.mark_failed(delivery, &error, permanent, now).await?;
-                Ok(Some(Done::Failed { bounced }))
+                let bounced = self
+                    .mark_failed(delivery, fence, &error, permanent, now)
+                    .await?;
+                Ok(bounced.map(|bounced| Done::Failed { bounced }))
             }
         }
     }
 
-    /// Marks a delivery failed; true when that made its subscriber bounced.
+    /// Marks a delivery failed; true when that made its subscriber bounced, `None`
+    /// when the row was no longer this worker's (nothing recorded).
     async fn mark_failed(
         &self,
         delivery: Delivery,
+        fence: &Fence,
         error: &str,
         permanent: bool,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Option<bool>> {
         let _writing = self.db.lock().await;
-        Ok(self
+        let bounced = self
             .app
             .store
             .outbox()
             .mark_failed(
                 delivery.id,
-                &self.worker,
+                fence.claim(),
                 delivery.subscriber_id,
                 error,
                 permanent,
                 self.settings.bounce_after,
                 now,
             )
-            .await?)
+            .await?;
+        if bounced.is_none() {
+            tracing::warn!(
+                delivery = delivery.id,
+                "the row was taken by another worker after this one's lease ran out: not recorded"
+            );
+        }
+        Ok(bounced)
     }
 
     fn backoff(&self, attempts: u32) -> chrono::Duration {

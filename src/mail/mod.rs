@@ -94,6 +94,16 @@ pub struct BuiltMail {
     message_id: String,
 }
 
+/// What makes a built message the one it is besides its content: its Date, the local
+/// part of its Message-ID (before `@` and the sender's domain; letters and digits) and
+/// its MIME boundary (up to 70 letters and digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageIdentity {
+    pub date: std::time::SystemTime,
+    pub local_part: String,
+    pub boundary: String,
+}
+
 /// A message handed over to the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
@@ -213,12 +223,35 @@ impl Mailer {
     /// work of a send that needs no connection, so it can be done elsewhere and ahead.
     /// Errors are permanent: the message cannot be built.
     pub fn build_mail(&self, mail: &OutgoingMail) -> Result<BuiltMail, MailError> {
+        self.build_stamped(mail, Stamp::new(self.inner.from.email.domain()))
+    }
+
+    /// [`Mailer::build_mail`] with the message's identity given rather than drawn:
+    /// built again with the same identity (and the same mail), the message is the same
+    /// bytes, so that a resend after a crash is the message first sent. With DKIM the
+    /// signature differs in its time (`t=`) and therefore its `b=` value; everything
+    /// else is the same.
+    pub fn build_mail_as(
+        &self,
+        mail: &OutgoingMail,
+        identity: &MessageIdentity,
+    ) -> Result<BuiltMail, MailError> {
+        let domain = self.inner.from.email.domain();
+        let stamp = Stamp {
+            date: identity.date,
+            message_id: format!("<{}@{domain}>", identity.local_part),
+            boundary: identity.boundary.clone(),
+        };
+        self.build_stamped(mail, stamp)
+    }
+
+    fn build_stamped(&self, mail: &OutgoingMail, stamp: Stamp) -> Result<BuiltMail, MailError> {
+        let stamp = &stamp;
         // 8bit bodies spare the quoted-printable encoding (and its decoding at the other
         // end), but only a server that offers 8BITMIME may be sent them.
         let transport = &self.inner.transport;
         let eight_bit = transport.takes_8bit();
         let (to, envelope) = self.recipient(mail)?;
-        let stamp = &Stamp::new(self.inner.from.email.domain());
         // Dot-stuffed data without a signature: the same bytes, built the quick way (once
         // per kind of message through lettre, then filled in). A signature needs lettre's
         // message, and formatted data is lettre's output as it is.

@@ -111,4 +111,31 @@ impl Backend {
     pub(crate) fn runs_batches(self) -> bool {
         self == Backend::Sqlite
     }
+
+    /// The database's clock in whole seconds since 1970 (rounded down), as the
+    /// timestamps of the tables are stored: what leases are written and compared with,
+    /// so that an instance whose own clock is off neither takes rows another still
+    /// holds nor thinks its own lease holds when it does not.
+    pub(crate) fn db_now_secs(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "CAST(strftime('%s', 'now') AS INTEGER)",
+            Backend::Postgres => "CAST(FLOOR(EXTRACT(EPOCH FROM now())) AS BIGINT)",
+        }
+    }
+
+    /// The database's clock in microseconds since 1970.
+    pub(crate) fn db_now_us(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+            Backend::Postgres => "CAST(FLOOR(EXTRACT(EPOCH FROM now()) * 1000000) AS BIGINT)",
+        }
+    }
+
+    /// The larger of two values (SQLite's scalar `max`, PostgreSQL's `GREATEST`).
+    pub(crate) fn greatest(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "max",
+            Backend::Postgres => "GREATEST",
+        }
+    }
 }

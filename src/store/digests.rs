@@ -171,12 +171,15 @@ impl Digests<'_> {
                 .await?;
         }
         if !skipped {
-            let made = sqlx::query(
+            // Due now on the database's clock, which the workers' claims read: not
+            // later because this instance's clock runs ahead.
+            let made = sqlx::query(&format!(
                 "INSERT INTO deliveries (digest_id, subscriber_id, status, next_attempt_at, created_at, updated_at)
-                 SELECT $1, s.id, 'pending', $2, $2, $2
+                 SELECT $1, s.id, 'pending', {}, $2, $2
                  FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id
                  WHERE m.list_id = $3 AND m.status = 'confirmed' AND s.status = 'confirmed'",
-            )
+                self.store.backend.db_now_secs()
+            ))
             .bind(id)
             .bind(to_ts(now))
             .bind(list_id)
@@ -413,10 +416,13 @@ impl Digests<'_> {
                 });
             }
         }
-        let done = sqlx::query(
+        // A claimed row whose lease ran out (on the database's clock) is no longer
+        // being sent.
+        let done = sqlx::query(&format!(
             "UPDATE deliveries SET status = 'cancelled', updated_at = $1
-             WHERE digest_id = $2 AND status = 'pending' AND (claimed_by IS NULL OR next_attempt_at <= $1)",
-        )
+             WHERE digest_id = $2 AND status = 'pending' AND (claimed_by IS NULL OR next_attempt_at <= {})",
+            self.store.backend.db_now_secs()
+        ))
         .bind(to_ts(now))
         .bind(digest_id)
         .execute(&mut *tx)

@@ -24,6 +24,9 @@ pub struct ClaimedDelivery {
     pub digest_id: i64,
     pub attempts: u32,
     pub subscriber: Subscriber,
+    /// When the delivery was first claimed, on the database's clock: the Date of its
+    /// message, whichever attempt sends it.
+    pub built_at: DateTime<Utc>,
 }
 
 /// A message the SMTP server accepted, to be recorded.
@@ -38,6 +41,9 @@ pub struct SentRecord {
     /// The SHA-256 of the token of the message's personal links
     /// ([`crate::subscriptions::delivery_link_token`]): they work once this is stored.
     pub link_hash: String,
+    /// The claim the worker holds the row by: the mark counts only while the row is
+    /// still held by it.
+    pub claim: String,
 }
 
 /// What a claim reads of each delivery and its reader, as one JSON array per row.
@@ -51,6 +57,7 @@ type ClaimedRow = (
     Option<String>,
     Option<String>,
     String,
+    Option<i64>,
 );
 
 impl Outbox<'_> {
@@ -60,7 +67,9 @@ impl Outbox<'_> {
     }
 
     /// Takes up to `limit` deliveries that are due (pending and due, or held by a
-    /// worker whose lease ran out), marks them as this worker's until `lease_until`.
+    /// worker whose lease ran out), marks them as held by `claim` for `lease_secs`.
+    /// Due and lease are read and written on the database's clock, never the caller's:
+    /// an instance whose clock runs ahead does not take rows another still holds.
     ///
     /// A claimed row stays `pending`: its lease is its next attempt. It is due again,
     /// to any worker, when the lease runs out, and until then the due rows' index
@@ -69,12 +78,12 @@ impl Outbox<'_> {
     async fn claim(
         self,
         conn: &mut AnyConnection,
-        worker: &str,
+        claim: &str,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
+        lease_secs: i64,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        match self.take_due(conn, worker, now, lease_until, limit).await? {
+        match self.take_due(conn, claim, now, lease_secs, limit).await? {
             Some(ids) => self.claimed(conn, &ids, now).await,
             None => Ok(Vec::new()),
         }
@@ -85,32 +94,32 @@ impl Outbox<'_> {
     async fn take_due(
         self,
         conn: &mut AnyConnection,
-        worker: &str,
+        claim: &str,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
+        lease_secs: i64,
         limit: u32,
     ) -> StoreResult<Option<String>> {
         // Every result here is one row holding a JSON array: a row costs the database's
         // thread a copy of each value and a hand-over (a wake-up) to ours, and a claim
         // takes a thousand of them.
         let backend = self.store.backend;
-        let (ids_in, aggregate, lock) = (
+        let (ids_in, aggregate, lock, db_now) = (
             backend.json_ids(1),
             backend.json_agg(),
             backend.skip_locked(),
+            backend.db_now_secs(),
         );
         let mut tx = conn.begin_with(backend.begin_write()).await?;
         let ids: Option<String> = sqlx::query_scalar(&format!(
             "SELECT CAST({aggregate}(id) AS TEXT) FROM (
                  SELECT id FROM deliveries
-                 WHERE status = 'pending' AND next_attempt_at <= $1
+                 WHERE status = 'pending' AND next_attempt_at <= {db_now}
                  -- No ORDER BY: the index of pending rows by next_attempt_at yields due
                  -- rows in about that order, and sorting every due row of a large digest
                  -- on each claim would make a send quadratic.
-                 LIMIT $2 {lock}
+                 LIMIT $1 {lock}
              ) AS due"
         ))
-        .bind(to_ts(now))
         .bind(i64::from(limit))
         .fetch_one(&mut *tx)
         .await?;
@@ -121,13 +130,14 @@ impl Outbox<'_> {
             return Ok(None);
         }
         sqlx::query(&format!(
-            "UPDATE deliveries SET next_attempt_at = $2, lease_until = $2, claimed_by = $3,
-                 attempts = attempts + 1, updated_at = $4
+            "UPDATE deliveries SET next_attempt_at = {db_now} + $2, lease_until = {db_now} + $2,
+                 claimed_by = $3, attempts = attempts + 1, updated_at = $4,
+                 built_at = COALESCE(built_at, {db_now})
              WHERE id IN ({ids_in})"
         ))
         .bind(ids.as_str())
-        .bind(to_ts(lease_until))
-        .bind(worker)
+        .bind(lease_secs)
+        .bind(claim)
         .bind(to_ts(now))
         .execute(&mut *tx)
         .await?;
@@ -152,7 +162,7 @@ impl Outbox<'_> {
         // the database's thread and another on ours.
         let claimed: Option<String> = sqlx::query_scalar(&format!(
             "SELECT CAST({aggregate}({array}(d.id, d.digest_id, d.attempts, s.id, s.email, s.name,
-                     p.name, COALESCE(s.timezone, p.timezone), s.language)) AS TEXT)
+                     p.name, COALESCE(s.timezone, p.timezone), s.language, d.built_at)) AS TEXT)
              FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
                  LEFT JOIN partners p ON p.id = s.partner_id
              WHERE d.id IN ({ids_in})"
@@ -165,7 +175,18 @@ impl Outbox<'_> {
         let mut out: Vec<ClaimedDelivery> = rows
             .into_iter()
             .map(
-                |(id, digest_id, attempts, subscriber_id, email, name, partner, zone, language)| {
+                |(
+                    id,
+                    digest_id,
+                    attempts,
+                    subscriber_id,
+                    email,
+                    name,
+                    partner,
+                    zone,
+                    language,
+                    built_at,
+                )| {
                     ClaimedDelivery {
                         id,
                         digest_id,
@@ -179,6 +200,7 @@ impl Outbox<'_> {
                             language,
                             ..Subscriber::blank(now)
                         },
+                        built_at: built_at.map_or(now, from_ts),
                     }
                 },
             )
@@ -188,36 +210,104 @@ impl Outbox<'_> {
     }
 
     /// Gives back the rows a stopping worker holds but did not send: due at once.
-    pub async fn release_claims(self, worker: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = $1, lease_until = NULL, claimed_by = NULL, attempts = attempts - 1
-             WHERE status = 'pending' AND next_attempt_at > $1 AND claimed_by = $2 AND lease_until IS NOT NULL",
-        )
-        .bind(to_ts(now))
-        .bind(worker)
+    /// `worker` names every claim of the worker (`worker:n`).
+    pub async fn release_claims(self, worker: &str) -> StoreResult<()> {
+        let db_now = self.store.backend.db_now_secs();
+        sqlx::query(&format!(
+            "UPDATE deliveries SET next_attempt_at = {db_now}, lease_until = NULL, claimed_by = NULL,
+                 attempts = attempts - 1
+             WHERE status = 'pending' AND next_attempt_at > {db_now} AND claimed_by LIKE $1
+                 AND lease_until IS NOT NULL"
+        ))
+        .bind(claims_of(worker))
         .execute(&self.store.pool)
         .await?;
         Ok(())
     }
 
-    /// Keeps this worker's rows from being taken by others while it works on them
-    /// (rows whose lease ran out may be another's by now, and are left alone).
-    pub async fn renew_leases(
-        self,
-        worker: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = $1, lease_until = $1
-             WHERE status = 'pending' AND next_attempt_at > $2 AND claimed_by = $3 AND lease_until IS NOT NULL",
-        )
-        .bind(to_ts(lease_until))
-        .bind(to_ts(now))
-        .bind(worker)
+    /// Keeps this worker's rows from being taken by others while it works on them,
+    /// for `lease_secs` from now on the database's clock. Rows whose lease ran out may
+    /// be another's by now, and are left alone (and the worker's fence stops it from
+    /// sending them).
+    pub async fn renew_leases(self, worker: &str, lease_secs: i64) -> StoreResult<u64> {
+        let db_now = self.store.backend.db_now_secs();
+        let done = sqlx::query(&format!(
+            "UPDATE deliveries SET next_attempt_at = {db_now} + $1, lease_until = {db_now} + $1
+             WHERE status = 'pending' AND next_attempt_at > {db_now} AND claimed_by LIKE $2
+                 AND lease_until IS NOT NULL"
+        ))
+        .bind(lease_secs)
+        .bind(claims_of(worker))
         .execute(&self.store.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected())
+    }
+
+    /// Leases again, for `lease_secs` from now on the database's clock, those of `ids`
+    /// that `claim` still holds (pending and named by it, whether or not its lease ran
+    /// out: nobody took them since), and returns them. A worker whose lease may have run
+    /// out (it was paused, say) asks this right before it hands messages to the mail
+    /// server: a row not in the answer was taken by another worker, and is not sent.
+    async fn relet(
+        self,
+        conn: &mut AnyConnection,
+        ids: &[i64],
+        claim: &str,
+        lease_secs: i64,
+    ) -> StoreResult<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let backend = self.store.backend;
+        let (ids_in, db_now) = (backend.json_ids(1), backend.db_now_secs());
+        let ids = serde_json::to_string(ids).context("listing ids")?;
+        let rows = sqlx::query(&format!(
+            "UPDATE deliveries SET next_attempt_at = {db_now} + $3, lease_until = {db_now} + $3
+             WHERE id IN ({ids_in}) AND claimed_by = $2 AND status = 'pending'
+             RETURNING id"
+        ))
+        .bind(ids.as_str())
+        .bind(claim)
+        .bind(lease_secs)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut held = Vec::with_capacity(rows.len());
+        for row in rows {
+            held.push(row.try_get(0)?);
+        }
+        Ok(held)
+    }
+
+    /// The key each delivery's message identity is derived from (migration 0008).
+    pub async fn delivery_key(self) -> StoreResult<String> {
+        Ok(
+            sqlx::query_scalar("SELECT secret FROM delivery_key WHERE id = 1")
+                .fetch_one(&self.store.pool)
+                .await?,
+        )
+    }
+
+    /// Takes `count` send slots `interval_ms` apart from the budget every instance
+    /// shares (NEWSDESK_SEND_RATE), on the database's clock: how many microseconds
+    /// from now the first of them is.
+    async fn take_send_slots(
+        self,
+        conn: &mut AnyConnection,
+        count: u32,
+        interval_us: i64,
+    ) -> StoreResult<i64> {
+        let backend = self.store.backend;
+        let (now_us, greatest) = (backend.db_now_us(), backend.greatest());
+        let span = i64::from(count) * interval_us;
+        let row = sqlx::query(&format!(
+            "UPDATE send_budget SET next_slot_us = {greatest}(next_slot_us, {now_us}) + $1
+             WHERE id = 1 RETURNING next_slot_us, {now_us}"
+        ))
+        .bind(span)
+        .fetch_one(&mut *conn)
+        .await?;
+        let (next, now): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        Ok(next - span - now)
     }
 
     /// What each of these subscribers was last sent of these items: (subscriber, item)
@@ -270,15 +360,18 @@ impl Outbox<'_> {
     /// in one transaction. The worker records each message as soon as the server has
     /// answered, a few together when several answers arrive at once (a group commit):
     /// the smaller the gap, the smaller the chance that a crash sends one twice.
+    ///
+    /// A mark counts only for a row still held by the claim the record names (its
+    /// lease may have run out, but nobody took it since): the ids of those that were
+    /// not, whose marks and items are dropped, are returned.
     async fn mark_sent(
         self,
         conn: &mut AnyConnection,
         sent: &[SentRecord],
-        worker: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<i64>> {
         if sent.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now = to_ts(now);
         let (deliveries, items) = sent_payloads(sent)?;
@@ -286,7 +379,7 @@ impl Outbox<'_> {
         if backend.runs_batches() {
             // The whole transaction in one request to the connection's thread, instead of
             // five: a group is often a handful of messages.
-            let statements = sent_statements(backend, 4);
+            let statements = sent_statements(backend, 3);
             let sql = format!(
                 "{}; {}; COMMIT",
                 backend.begin_write(),
@@ -295,14 +388,16 @@ impl Outbox<'_> {
             let done = sqlx::query(&sql)
                 .bind(deliveries.as_str())
                 .bind(now)
-                .bind(worker)
                 .bind(items.as_str())
-                .execute(&mut *conn)
+                .fetch_all(&mut *conn)
                 .await;
-            if let Err(e) = done {
-                // Nothing of the group stays: the caller drops this connection too.
-                let _ = conn.execute("ROLLBACK").await;
-                return Err(e.into());
+            match done {
+                Ok(rows) => lost_ids(rows.first()),
+                Err(e) => {
+                    // Nothing of the group stays: the caller drops this connection too.
+                    let _ = conn.execute("ROLLBACK").await;
+                    Err(e.into())
+                }
             }
         } else {
             let statements = sent_statements(backend, 1);
@@ -310,7 +405,6 @@ impl Outbox<'_> {
             sqlx::query(&statements[0])
                 .bind(deliveries.as_str())
                 .bind(now)
-                .bind(worker)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(&statements[1])
@@ -321,82 +415,95 @@ impl Outbox<'_> {
                 .bind(items.as_str())
                 .execute(&mut *tx)
                 .await?;
+            let lost = sqlx::query(&statements[3])
+                .bind(deliveries.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
             tx.commit().await?;
+            lost_ids(lost.as_ref())
         }
-        Ok(())
     }
 
     /// Nothing new for this subscriber: every item was sent to them before, unchanged.
+    /// False when `claim` no longer holds the row (another worker took it): nothing
+    /// is recorded then.
     pub async fn mark_skipped(
         self,
         delivery_id: i64,
-        worker: &str,
+        claim: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        sqlx::query(
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
             "UPDATE deliveries SET status = 'skipped', lease_until = NULL, updated_at = $1,
                  last_error = 'every item was sent to this subscriber before'
-             WHERE id = $2 AND claimed_by = $3",
+             WHERE id = $2 AND claimed_by = $3 AND status = 'pending'",
         )
         .bind(to_ts(now))
         .bind(delivery_id)
-        .bind(worker)
+        .bind(claim)
         .execute(&self.store.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
-    /// A temporary failure: back to pending, due again at `retry_at`.
+    /// A temporary failure: back to pending, due again `retry_secs` from now on the
+    /// database's clock. False when `claim` no longer holds the row.
     pub async fn mark_retry(
         self,
         delivery_id: i64,
-        worker: &str,
+        claim: &str,
         error: &str,
-        retry_at: DateTime<Utc>,
+        retry_secs: i64,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        sqlx::query(
+    ) -> StoreResult<bool> {
+        let db_now = self.store.backend.db_now_secs();
+        let done = sqlx::query(&format!(
             "UPDATE deliveries SET status = 'pending', lease_until = NULL, claimed_by = NULL, last_error = $1,
-                 next_attempt_at = $2, updated_at = $3
-             WHERE id = $4 AND claimed_by = $5",
-        )
+                 next_attempt_at = {db_now} + $2, updated_at = $3
+             WHERE id = $4 AND claimed_by = $5 AND status = 'pending'"
+        ))
         .bind(error)
-        .bind(to_ts(retry_at))
+        .bind(retry_secs)
         .bind(to_ts(now))
         .bind(delivery_id)
-        .bind(worker)
+        .bind(claim)
         .execute(&self.store.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Gives up on a delivery. A permanent failure counts towards the subscriber's
     /// bounces: `bounce_after` of them in a row and the subscriber is marked bounced.
-    /// Returns true when that happened.
+    /// Returns whether that happened, or `None` when `claim` no longer holds the row
+    /// (nothing is recorded then).
     #[allow(clippy::too_many_arguments)]
     pub async fn mark_failed(
         self,
         delivery_id: i64,
-        worker: &str,
+        claim: &str,
         subscriber_id: i64,
         error: &str,
         permanent: bool,
         bounce_after: u32,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<bool>> {
         let mut tx = self.store.write_tx().await?;
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE deliveries SET status = 'failed', lease_until = NULL, last_error = $1, permanent_failure = $2,
                  updated_at = $3
-             WHERE id = $4 AND claimed_by = $5",
+             WHERE id = $4 AND claimed_by = $5 AND status = 'pending'",
         )
         .bind(error)
         .bind(i64::from(permanent))
         .bind(to_ts(now))
         .bind(delivery_id)
-        .bind(worker)
+        .bind(claim)
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 0 {
+            tx.commit().await?;
+            return Ok(None);
+        }
         let mut bounced = false;
         if permanent {
             // Counted per subscriber and reset by any delivery that goes through, so
@@ -430,8 +537,22 @@ impl Outbox<'_> {
             }
         }
         tx.commit().await?;
-        Ok(bounced)
+        Ok(Some(bounced))
     }
+}
+
+/// The `LIKE` pattern of every claim of `worker`.
+fn claims_of(worker: &str) -> String {
+    format!("{worker}:%")
+}
+
+/// The ids in the one-row answer of the last statement of a mark (a JSON array).
+fn lost_ids(row: Option<&sqlx::any::AnyRow>) -> StoreResult<Vec<i64>> {
+    let lost: Option<String> = match row {
+        Some(row) => row.try_get(0)?,
+        None => None,
+    };
+    Ok(serde_json::from_str(lost.as_deref().unwrap_or("[]")).context("reading lost marks")?)
 }
 
 /// The rows of a group of sent messages as the two JSON arrays its statements read:
@@ -449,6 +570,7 @@ fn sent_payloads(sent: &[SentRecord]) -> StoreResult<(String, String)> {
                     r.message_id.as_str(),
                     r.subscriber_id,
                     r.link_hash.as_str(),
+                    r.claim.as_str(),
                 )
             })
             .collect::<Vec<_>>(),
@@ -456,33 +578,40 @@ fn sent_payloads(sent: &[SentRecord]) -> StoreResult<(String, String)> {
     .context("listing sent deliveries")?;
     // What each subscriber got of each item; the last wins when one message of a
     // group repeats another's item for the same reader (two lists' digests).
-    let mut items: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+    let mut items: HashMap<(i64, i64), (i64, i64, i64, &str)> = HashMap::new();
     for r in sent {
         for (item, at) in &r.items {
-            items.insert((r.subscriber_id, *item), (r.digest_id, to_ts(*at)));
+            items.insert(
+                (r.subscriber_id, *item),
+                (r.digest_id, to_ts(*at), r.delivery_id, r.claim.as_str()),
+            );
         }
     }
     let items = serde_json::to_string(
         &items
             .into_iter()
-            .map(|((subscriber, item), (digest, at))| (subscriber, item, digest, at))
+            .map(|((subscriber, item), (digest, at, delivery, claim))| {
+                (subscriber, item, digest, at, delivery, claim)
+            })
             .collect::<Vec<_>>(),
     )
     .context("listing delivered items")?;
     Ok((deliveries, items))
 }
 
-/// The three statements that record a group as sent: the deliveries (the first array
-/// as `$1`, the time `$2`, the worker `$3`), their readers' bounce counts, and what
-/// each reader was sent (the second array as `$items`).
-fn sent_statements(backend: Backend, items: usize) -> [String; 3] {
+/// The statements that record a group as sent: the deliveries (the first array as
+/// `$1`, the time `$2`) still held by the claim each names, their readers' bounce
+/// counts, what each reader was sent (the second array as `$items`), for those rows
+/// only; and last the ids of the deliveries whose marks were dropped, as one JSON array.
+fn sent_statements(backend: Backend, items: usize) -> [String; 4] {
     let (elements, int) = (backend.json_rows(1), backend.json_int());
     [
         format!(
             "UPDATE deliveries SET status = 'sent', sent_at = $2, updated_at = $2, lease_until = NULL,
                  last_error = NULL, message_id = v.value ->> 1, link_hash = v.value ->> 3
              FROM {elements}
-             WHERE deliveries.id = (v.value ->> 0){int} AND deliveries.claimed_by = $3"
+             WHERE deliveries.id = (v.value ->> 0){int} AND deliveries.claimed_by = v.value ->> 4
+                 AND deliveries.status = 'pending'"
         ),
         format!(
             "UPDATE subscribers SET permanent_failures = 0
@@ -491,10 +620,19 @@ fn sent_statements(backend: Backend, items: usize) -> [String; 3] {
         format!(
             "INSERT INTO delivered_items (subscriber_id, item_id, digest_id, item_updated_at)
              SELECT (v.value ->> 0){int}, (v.value ->> 1){int}, (v.value ->> 2){int}, (v.value ->> 3){int}
-             FROM {} WHERE true
+             FROM {} JOIN deliveries d ON d.id = (v.value ->> 4){int}
+             WHERE d.status = 'sent' AND d.claimed_by = v.value ->> 5
              ON CONFLICT (subscriber_id, item_id) DO UPDATE SET
                  digest_id = excluded.digest_id, item_updated_at = excluded.item_updated_at",
             backend.json_rows(items)
+        ),
+        format!(
+            "SELECT CAST({}(lost.id) AS TEXT) FROM (
+                 SELECT (v.value ->> 0){int} AS id FROM {elements}
+                 WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = (v.value ->> 0){int}
+                     AND d.status = 'sent' AND d.claimed_by = v.value ->> 4)
+             ) AS lost",
+            backend.json_agg()
         ),
     ]
 }
@@ -544,16 +682,40 @@ impl OutboxConnection {
     /// See [`Outbox::claim`].
     pub async fn claim_deliveries(
         &mut self,
-        worker: &str,
+        claim: &str,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
+        lease_secs: i64,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let store = self.store.clone();
         let conn = self.conn().await?;
         let result = store
             .outbox()
-            .claim(conn, worker, now, lease_until, limit)
+            .claim(conn, claim, now, lease_secs, limit)
+            .await;
+        self.done(result)
+    }
+
+    /// See [`Outbox::relet`].
+    pub async fn relet(
+        &mut self,
+        ids: &[i64],
+        claim: &str,
+        lease_secs: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let store = self.store.clone();
+        let conn = self.conn().await?;
+        let result = store.outbox().relet(conn, ids, claim, lease_secs).await;
+        self.done(result)
+    }
+
+    /// See [`Outbox::take_send_slots`].
+    pub async fn take_send_slots(&mut self, count: u32, interval_us: i64) -> StoreResult<i64> {
+        let store = self.store.clone();
+        let conn = self.conn().await?;
+        let result = store
+            .outbox()
+            .take_send_slots(conn, count, interval_us)
             .await;
         self.done(result)
     }
@@ -577,12 +739,11 @@ impl OutboxConnection {
     pub async fn mark_deliveries_sent(
         &mut self,
         sent: &[SentRecord],
-        worker: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<i64>> {
         let store = self.store.clone();
         let conn = self.conn().await?;
-        let result = store.outbox().mark_sent(conn, sent, worker, now).await;
+        let result = store.outbox().mark_sent(conn, sent, now).await;
         self.done(result)
     }
 }

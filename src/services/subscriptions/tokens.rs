@@ -53,6 +53,16 @@ const LINK_SECRET_LEN: usize = 32;
 pub fn delivery_link_token(delivery_id: i64) -> (String, String) {
     let mut bytes = [0u8; LINK_SECRET_LEN / 2];
     rand::thread_rng().fill_bytes(&mut bytes);
+    delivery_link_token_from(delivery_id, bytes)
+}
+
+/// The same token with its secret part given: the delivery worker derives it from a
+/// key kept in the database (an HMAC of the delivery's id), so that every attempt at a
+/// delivery carries the same links, and the links of a copy sent twice both work.
+pub fn delivery_link_token_from(
+    delivery_id: i64,
+    bytes: [u8; LINK_SECRET_LEN / 2],
+) -> (String, String) {
     let mut token = String::with_capacity(24 + LINK_SECRET_LEN);
     token.push('d');
     token.push_str(&delivery_id.to_string());
