@@ -267,8 +267,8 @@ class Recorder:
         out = []
         with open(self.index, encoding="utf-8") as f:
             for line in f:
-                acc, slot, conn, mail, rcpt, mid, off, ln = line.rstrip("\n").split("\t")
-                out.append(dict(accepted=int(acc), slot=int(slot), conn=int(conn), mail=int(mail),
+                acc, slot, conn, mail, data, rcpt, mid, off, ln = line.rstrip("\n").split("\t")
+                out.append(dict(accepted=int(acc), slot=int(slot), conn=int(conn), mail=int(mail), data=int(data),
                                 rcpt=rcpt, mid=mid, offset=int(off), length=int(ln)))
         return out
 
@@ -357,7 +357,7 @@ class Harness:
                            env=env, capture_output=True, text=True)
         if r.returncode != 0:
             raise HarnessError(f"import failed: {r.stderr[-2000:]}")
-        members = self.pg.query(self.base_db, "SELECT count(*) FROM list_members m JOIN lists l ON l.id = m.list_id "
+        members = self.pg.query(self.base_db, "SELECT count(*) FROM memberships m JOIN lists l ON l.id = m.list_id "
                                 f"WHERE l.slug = '{LIST}' AND m.status = 'confirmed'")[0][0]
         log(f"    imported in {time.time() - t:.1f}s: {members} confirmed members")
         if int(members) != a.readers:
@@ -384,7 +384,7 @@ class Harness:
         digest_id = digest["id"]
         built = time.time() - t0
         events = dict(kills=[], pause=None)
-        pending_sql = f"SELECT count(*) FROM deliveries WHERE digest_id = {digest_id} AND status = 'pending'"
+        pending_sql = f"SELECT count(*) FROM deliveries WHERE digest_id = {digest_id} AND status IN ('pending', 'sending')"
 
         def pending():
             return int(self.pg.query(db, pending_sql)[0][0])
@@ -477,19 +477,31 @@ class Harness:
             if first["mid"] == c["mid"]:
                 same_mid += 1
 
-        # Each duplicate traced to the kill of the slot that sent its first copy.
+        # Each duplicate traced to the kill of the slot that sent its first copy: the
+        # first kill of that slot after the first copy's MAIL FROM (its data may have
+        # come in, and been taken, only after the kill: it was in flight).
         kills = sorted(events["kills"])
         per_kill = collections.Counter()
         ages = []
         unexplained = 0
         for first, c in extra:
-            after = [(t, s) for t, s in kills if s == first["slot"] and t >= first["accepted"]]
-            if after and after[0][0] - first["accepted"] <= a.lease * 1e9:
+            after = [(t, s) for t, s in kills if s == first["slot"] and t >= first["mail"]]
+            if after and after[0][0] - first["mail"] <= a.lease * 1e9:
                 per_kill[after[0]] += 1
-                ages.append((after[0][0] - first["accepted"]) / 1e6)
+                ages.append((after[0][0] - first["data"]) / 1e6)
             else:
                 unexplained += 1
         aborted = rec.aborted()
+        with open(os.path.join(rec.spool, "duplicates.tsv"), "w") as f:
+            f.write("recipient\tfirst_slot\tfirst_conn\tfirst_mail_ns\tfirst_data_ns\tfirst_accepted_ns\tslot\tconn\tmail_ns\taccepted_ns\trow\n")
+            for first, c in extra:
+                f.write(f"{first['rcpt']}\t{first['slot']}\t{first['conn']}\t{first['mail']}\t{first['data']}\t{first['accepted']}\t"
+                        f"{c['slot']}\t{c['conn']}\t{c['mail']}\t{c['accepted']}\t{expected.get(c['rcpt'], ('-',))[0]}\n")
+        with open(os.path.join(rec.spool, "events.tsv"), "w") as f:
+            for t, s in kills:
+                f.write(f"kill\t{t}\t{s}\n")
+            if events["pause"]:
+                f.write("stop\t{0}\t{2}\ncont\t{1}\t{2}\n".format(*events["pause"]))
         in_exchange = {}
         for t, s in kills:
             in_exchange[(t, s)] = sum(1 for m in msgs if m["slot"] == s and m["mail"] <= t < m["accepted"]) + \
@@ -550,8 +562,8 @@ class Harness:
                 + f"; bound per kill (send concurrency): {bound}")
             if ages:
                 ages.sort()
-                log(f"    first copies accepted before their kill: {ages[0]:.0f} to {ages[-1]:.0f} ms "
-                    f"(median {ages[len(ages) // 2]:.0f} ms)")
+                log(f"    end of data of first copies before their kill: {ages[0]:.0f} to {ages[-1]:.0f} ms "
+                    f"(median {ages[len(ages) // 2]:.0f} ms; negative: the data came after the kill signal)")
         if events["pause"]:
             t1, t2, s = events["pause"]
             late = sum(1 for m in msgs if m["slot"] == s and m["accepted"] > t2 and m["mail"] <= t2 + 2e9)

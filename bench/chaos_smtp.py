@@ -5,14 +5,14 @@ It accepts every message and keeps it: the raw bytes of each accepted message (d
 stuffing undone, exactly what a mailbox would store) go to SPOOL/messages.bin, and one
 line per message to SPOOL/index.tsv:
 
-    accepted_ns  slot  conn  mail_ns  recipient  message_id  offset  length
+    accepted_ns  slot  conn  mail_ns  data_ns  recipient  message_id  offset  length
 
 `slot` is which of the listening ports the message came in on (bench/chaos.py gives
 each newsdesk instance a port of its own, so a copy can be traced to the instance slot
-that sent it), `conn` numbers the connection, `mail_ns` is when its MAIL FROM came and
-`accepted_ns` when the message was taken (written to the spool, then answered 250, as
-a real server queues a message before it answers). Times are CLOCK_REALTIME in
-nanoseconds. A transaction whose connection is lost before its end of data is logged to
+that sent it), `conn` numbers the connection, `mail_ns` is when its MAIL FROM came,
+`data_ns` when its end of data came and `accepted_ns` when the message was taken
+(written to the spool, then answered 250, as a real server queues a message before it
+answers). Times are CLOCK_REALTIME in nanoseconds. A transaction whose connection is lost before its end of data is logged to
 SPOOL/aborted.tsv (`lost_ns slot conn mail_ns recipient`) and not kept.
 
     python3 bench/chaos_smtp.py --spool DIR --ports 3 [--delay-ms 20]
@@ -52,7 +52,7 @@ class Spool:
         self.offset = self.data.tell()
         self.count = 0
 
-    def keep(self, slot, conn, mail_ns, recipients, raw):
+    def keep(self, slot, conn, mail_ns, data_ns, recipients, raw):
         offset = self.offset
         self.data.write(raw)
         self.data.flush()
@@ -60,7 +60,7 @@ class Spool:
         mid = message_id(raw)
         now = time.time_ns()
         for rcpt in recipients:
-            self.index.write(f"{now}\t{slot}\t{conn}\t{mail_ns}\t{rcpt}\t{mid}\t{offset}\t{len(raw)}\n")
+            self.index.write(f"{now}\t{slot}\t{conn}\t{mail_ns}\t{data_ns}\t{rcpt}\t{mid}\t{offset}\t{len(raw)}\n")
         self.index.flush()
         self.count += 1
 
@@ -143,11 +143,12 @@ class Server:
                             self.spool.lost(slot, conn, mail_ns, recipients)
                             mail_ns, recipients = None, []
                             break
+                        data_ns = time.time_ns()
                         if self.delay > 0:
                             await asyncio.sleep(self.delay)
                         # Queued first, answered second: a client that dies before it
                         # reads the answer has still had its message delivered.
-                        self.spool.keep(slot, conn, mail_ns, recipients, unstuff(b"\r\n" + data)[2:])
+                        self.spool.keep(slot, conn, mail_ns, data_ns, recipients, unstuff(b"\r\n" + data)[2:])
                         mail_ns, recipients = None, []
                         reply("250 2.0.0 Ok: queued")
                 elif verb == b"RSET":

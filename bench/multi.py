@@ -95,7 +95,7 @@ def run(h, n, readers):
         t0 = time.time()
         _, digest = insts[0].api("POST", f"/api/v1/lists/{LIST}/digests", {"period": PERIOD})
         t1 = time.time()
-        pending_sql = f"SELECT count(*) FROM deliveries WHERE digest_id = {digest['id']} AND status = 'pending'"
+        pending_sql = f"SELECT count(*) FROM deliveries WHERE digest_id = {digest['id']} AND status IN ('pending', 'sending')"
         while True:
             mine.sample(backends())
             cluster.sample(cluster_pids())
