@@ -205,6 +205,14 @@ class Instance:
             self.proc.kill()
             self.proc.wait()
 
+    def clock_offset(self):
+        """How far this instance's clock is from ours, in seconds, as its Date header says."""
+        import email.utils
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:
+            date = r.headers["Date"]
+        return email.utils.parsedate_to_datetime(date).timestamp() - time.time()
+
     def api(self, method, path, body=None, timeout=3600):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
@@ -379,6 +387,11 @@ class Harness:
             i.start()
         for i in insts:
             i.wait_ready()
+        if skewed is not None:
+            ahead = insts[skewed].clock_offset()
+            log(f"    slot {skewed}'s clock (its HTTP Date header): {ahead:+.0f}s")
+            if abs(ahead - a.skew) > 5:
+                raise HarnessError(f"slot {skewed} runs {ahead:+.0f}s, not +{a.skew}s: libfaketime not in effect")
         t0 = time.time()
         _, digest = insts[0].api("POST", f"/api/v1/lists/{LIST}/digests", {"period": PERIOD})
         digest_id = digest["id"]
@@ -409,7 +422,11 @@ class Harness:
             victim.note_usage()
             t = time.time_ns()
             victim.signal(signal.SIGSTOP)
+            # Past its lease, and until the others have sent everything, the rows it
+            # held included: then whatever it sends on waking is a second copy.
             time.sleep(a.lease + a.pause_extra)
+            while pending() > 0 and time.time() < deadline:
+                time.sleep(0.25)
             victim.signal(signal.SIGCONT)
             events["pause"] = (t, time.time_ns(), victim.slot)
         # Done when nothing is pending, no instance is down, and nothing more arrives.
@@ -567,18 +584,21 @@ class Harness:
         if events["pause"]:
             t1, t2, s = events["pause"]
             late = sum(1 for m in msgs if m["slot"] == s and m["accepted"] > t2 and m["mail"] <= t2 + 2e9)
-            log(f"    slot {s} stopped {(t2 - t1) / 1e9:.1f}s (lease {a.lease}s); messages it sent right after SIGCONT: {late}")
+            log(f"    slot {s} stopped {(t2 - t1) / 1e9:.1f}s (lease {a.lease}s; until the others had sent every row); "
+                f"messages it sent right after SIGCONT: {late}")
         log("    peak memory (VmHWM) per slot: " + ", ".join(f"{i.slot}: {i.peak_kib / 1024:.0f} MiB" for i in insts))
         summary = {
             "kills": f"kills={len(kills)}",
             "skew": f"skew=+{a.skew}s",
-            "pause": f"pause={a.lease + a.pause_extra}s",
+            "pause": f"pause={(events['pause'][1] - events['pause'][0]) / 1e9:.0f}s" if events["pause"] else "pause=-",
             "calm": "calm",
         }[name]
         verdict = "PASS" if ok else "FAIL"
         line = (f"RESULT {name:5} readers={len(expected)} {summary} lease={a.lease}s received={len(msgs)} "
                 f"gaps={len(gaps)} duplicates={len(extra)} identical={identical}/{len(extra)} "
-                f"unexplained={unexplained} max_per_kill={max(per_kill.values(), default=0)} -> {verdict}"
+                + (f"unexplained={unexplained} max_per_kill={max(per_kill.values(), default=0)}/{bound} "
+                   if name == "kills" else "")
+                + f"-> {verdict}"
                 + (f" ({'; '.join(why)})" if why else ""))
         return ok, line
 
