@@ -15,9 +15,7 @@ mod helpers;
 mod import;
 mod mail;
 mod observe;
-=======
 mod operator;
->>>>>>> s5-deploy
 mod pages;
 mod smtp_server;
 mod store_contract;
