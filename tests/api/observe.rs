@@ -198,7 +198,8 @@ async fn metrics_need_the_token_and_count_requests_by_route_template() {
         Some(6.0),
         "{text}"
     );
-    // The feed that does not exist is neither a hit nor a miss of the cache.
+    // The first request renders; the other four (the 304 included) are hits. The feed
+    // that does not exist was looked for, and missed.
     assert_eq!(
         value(&text, "newsdesk_feed_cache_requests_total{result=\"miss\"}"),
         Some(2.0),
@@ -206,7 +207,7 @@ async fn metrics_need_the_token_and_count_requests_by_route_template() {
     );
     assert_eq!(
         value(&text, "newsdesk_feed_cache_requests_total{result=\"hit\"}"),
-        Some(3.0),
+        Some(4.0),
         "{text}"
     );
     assert_eq!(value(&text, "newsdesk_database_up"), Some(1.0), "{text}");
