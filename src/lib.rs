@@ -23,6 +23,8 @@ pub mod domain;
 pub mod feeds;
 /// Axum routers: public pages and feeds, the admin API, errors and auth.
 pub mod http;
+/// Logs on standard error, text or JSON; the server's written in batches.
+pub mod logging;
 /// Outgoing mail over lettre behind one transport (pooled SMTP or .eml files), list headers, DKIM.
 pub mod mail;
 /// What the process counts for `/metrics`: a small registry in the Prometheus text format.

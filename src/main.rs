@@ -2,7 +2,6 @@
 
 use newsdesk::cli::{Cli, Command};
 use newsdesk::config::{Env, LogFormat};
-use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -22,28 +21,18 @@ fn main() -> std::process::ExitCode {
         }
     };
     // Logs go to standard error, so that what a command prints (an export, a preview)
-    // can be piped; colour only when a person is reading it.
+    // can be piped; colour only when a person is reading it. The server's lines (one
+    // per request) are written in batches by a thread of their own.
     let filter = env
         .get("RUST_LOG")
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        // One JSON object per line, the event's fields at the top level.
-        LogFormat::Json => logs
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
+    let serving = matches!(cli.command, Command::Serve { .. });
+    let logs = newsdesk::logging::init(filter, format, serving);
     // The server serves many clients at once: a thread per core. A one-off command is
     // one job: on a single thread its tasks hand work to each other without waking
     // another thread for every hand-over (the database has its own thread anyway).
-    let mut builder = if matches!(cli.command, Command::Serve { .. }) {
+    let mut builder = if serving {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         tokio::runtime::Builder::new_current_thread()
@@ -55,7 +44,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(newsdesk::cli::run(cli)) {
+    let result = runtime.block_on(newsdesk::cli::run(cli));
+    // The lines still waiting are written before the error that ends the command.
+    drop(logs);
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => report(&e),
     }

@@ -151,7 +151,29 @@ async fn metrics_need_the_token_and_count_requests_by_route_template() {
     let r = app.get("/no/such/page").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
+    // Refused sign-ins: a name nobody has, twice; a blank password.
+    for (name, password, status) in [
+        ("nobody", "a-wrong-password", StatusCode::UNAUTHORIZED),
+        ("nobody", "another-wrong-one", StatusCode::UNAUTHORIZED),
+        ("nobody", "", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        assert_eq!(sign_in(&app, name, password).await, status);
+    }
+
     let text = scrape(&app).await;
+    assert_eq!(
+        value(&text, "newsdesk_sign_in_failures_total{reason=\"wrong\"}"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "newsdesk_sign_in_failures_total{reason=\"incomplete\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
     let feeds = |status: u16| {
         value(
             &text,
@@ -198,7 +220,8 @@ async fn metrics_need_the_token_and_count_requests_by_route_template() {
         Some(6.0),
         "{text}"
     );
-    // The feed that does not exist is neither a hit nor a miss of the cache.
+    // The first request renders; the other four (the 304 included) are hits. The feed
+    // that does not exist was looked for, and missed.
     assert_eq!(
         value(&text, "newsdesk_feed_cache_requests_total{result=\"miss\"}"),
         Some(2.0),
@@ -206,7 +229,7 @@ async fn metrics_need_the_token_and_count_requests_by_route_template() {
     );
     assert_eq!(
         value(&text, "newsdesk_feed_cache_requests_total{result=\"hit\"}"),
-        Some(3.0),
+        Some(4.0),
         "{text}"
     );
     assert_eq!(value(&text, "newsdesk_database_up"), Some(1.0), "{text}");
@@ -662,9 +685,7 @@ async fn requests_with_secrets(served: &Served, secrets: &Secrets) {
     for password in [secrets.wrong_password, served.admin_password.as_str()] {
         let form = client.get(url("/admin/sign-in")).send().await.unwrap();
         let pre = set_cookie(&form, "nd_signin").expect("the sign-in form's cookie");
-        let html = form.text().await.unwrap();
-        let at = html.find("name=\"csrf\" value=\"").expect("a CSRF token") + 19;
-        let csrf = html[at..at + html[at..].find('"').unwrap()].to_owned();
+        let csrf = csrf_of(&form.text().await.unwrap());
         let r = client
             .post(url("/admin/sign-in"))
             .header("cookie", format!("nd_signin={pre}"))
@@ -696,6 +717,33 @@ async fn requests_with_secrets(served: &Served, secrets: &Secrets) {
             "the session cookie was logged:\n{text}"
         );
     }
+}
+
+/// Posts the sign-in form as a browser would; the answer's status.
+async fn sign_in(app: &TestApp, name: &str, password: &str) -> StatusCode {
+    let form = app.get("/admin/sign-in").send().await.unwrap();
+    let pre = set_cookie(&form, "nd_signin").expect("the sign-in form's cookie");
+    let html = form.text().await.unwrap();
+    let csrf = csrf_of(&html);
+    app.client
+        .post(app.url("/admin/sign-in"))
+        .header("cookie", format!("nd_signin={pre}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", name),
+            ("password", password),
+            ("next", "/admin"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let at = html.find(marker).expect("a form with a CSRF token") + marker.len();
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
 }
 
 fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
