@@ -85,7 +85,7 @@ if [[ -z "$built" ]]; then
   out="$(podman build -q -f Containerfile --target prebuilt --build-arg FILES="$FILES_TAG" -t "$TAG" . 2>&1)" ||
     { echo "$out" | sed 's/^/    /'; refused "podman build of the final stage failed"; }
   say "built Containerfile --target prebuilt (FILES=$FILES_TAG, made by deploy/container-files.sh)"
-  built=final-stage
+  built="--target prebuilt"
 fi
 
 # 3. The image.
