@@ -17,7 +17,7 @@
 #     image; where the machine refuses (no base image, no user namespaces, ...) it says
 #     exactly what refused and carries on (NEWSDESK_REQUIRE_CONTAINER=1 makes it fail).
 #
-# Installs what is missing from Debian: nginx, openssl, sqlite3, curl, podman.
+# Installs what is missing from Debian: nginx, openssl, sqlite3, curl, podman, runc.
 # NEWSDESK_DEPLOY_CHECKS="systemd backup nginx container" picks some of them.
 set -euo pipefail
 
@@ -68,8 +68,12 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
-if [[ " $CHECKS " == *" container "* ]] && ! command -v podman >/dev/null; then
-  missing+=(podman uidmap slirp4netns fuse-overlayfs)
+if [[ " $CHECKS " == *" container "* ]]; then
+  command -v podman >/dev/null || missing+=(podman uidmap slirp4netns fuse-overlayfs)
+  # runc: where crun cannot set the container's rlimits (deploy/container-build.sh).
+  command -v runc >/dev/null || missing+=(runc)
+  command -v objcopy >/dev/null || missing+=(binutils)
+  [[ -s /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 fi
 if [[ ${#missing[@]} -gt 0 ]]; then
   apt_install "${missing[@]}"
