@@ -10,6 +10,7 @@ mod config;
 mod crash;
 mod digests;
 mod digests_service;
+mod entry_ids;
 mod feeds;
 mod golden;
 mod helpers;
