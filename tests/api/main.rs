@@ -4,6 +4,7 @@ mod admin_e2e;
 mod admin_pages;
 mod admin_security;
 mod api_categories;
+mod api_contract;
 mod api_errors;
 mod api_items;
 mod config;

@@ -120,9 +120,11 @@ fn nullable(mut schema: Value) -> Value {
 fn request_fields() -> Vec<(&'static str, &'static str, Value)> {
     let categories = json!({"type": "array", "items": slug(), "minItems": 1, "maxItems": 20});
     let tags = json!({"type": "array", "items": text(100, true, false), "maxItems": 50});
-    // `parse_event_time`: RFC 3339 with an offset, or a local date-time.
-    let event_time = json!({"type": "string", "pattern":
-        r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|z|[+-]\d{2}:\d{2})?$"});
+    // `parse_event_time`: RFC 3339 with an offset, or a local date-time (days up to
+    // 28 here, so that every date written exists).
+    let event_time = json!({"type": "string", "pattern": concat!(
+        r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])T(?:[01][0-9]|2[0-3]):[0-5][0-9]",
+        r"(?::[0-5][0-9](?:(?:\.[0-9]{1,9})?(?:Z|z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]))?)?$")});
     vec![
         ("ItemRequest", "slug", nullable(slug())),
         ("ItemRequest", "title", text(300, true, false)),
@@ -142,8 +144,12 @@ fn request_fields() -> Vec<(&'static str, &'static str, Value)> {
         ("EventRequest", "starts_at", event_time.clone()),
         ("EventRequest", "ends_at", nullable(event_time)),
         ("EventRequest", "timezone", timezone()),
-        ("EventRequest", "venue", nullable(text(300, true, false))),
-        ("EventRequest", "online_url", nullable(web_url())),
+        (
+            "EventRequest",
+            "venue",
+            nullable(blank_or(text(300, true, false))),
+        ),
+        ("EventRequest", "online_url", nullable(blank_or(web_url()))),
         (
             "EventRequest",
             "mode",
@@ -293,6 +299,36 @@ fn parameter_rule(path: &str, name: &str, location: &str) -> Option<Value> {
 }
 
 /// `IsoWeek::parse`: `YYYY-Www`.
+/// `Event::validate`: an online or hybrid event needs an online URL, an in-person or
+/// hybrid one a venue (white space alone counts as none). The event is written as one
+/// of three closed schemas, one per mode, each made from `EventRequest`.
+fn event_variants(schemas: &mut Map<String, Value>) -> Option<Value> {
+    let base = schemas.get("EventRequest")?.clone();
+    let mut refs = Vec::new();
+    for (name, mode, needs) in [
+        ("EventInPerson", "in_person", &["venue"][..]),
+        ("EventOnline", "online", &["online_url"]),
+        ("EventHybrid", "hybrid", &["venue", "online_url"]),
+    ] {
+        let mut variant = base.clone();
+        variant["description"] = json!(format!("An event of mode `{mode}`."));
+        variant["properties"]["mode"] = json!({"type": "string", "const": mode});
+        for field in needs {
+            variant["properties"][*field] = match *field {
+                "venue" => text(300, true, false),
+                _ => web_url(),
+            };
+        }
+        let mut required: Vec<Value> = variant["required"].as_array().cloned().unwrap_or_default();
+        required.extend(needs.iter().map(|f| json!(f)));
+        variant["required"] = Value::Array(required);
+        schemas.insert(name.to_owned(), variant);
+        refs.push(json!({"$ref": format!("#/components/schemas/{name}")}));
+    }
+    refs.push(json!({"type": "null"}));
+    Some(json!({"oneOf": refs}))
+}
+
 /// Years 1900 to 9999; week 53, which only some years have, is left out.
 fn iso_week() -> Value {
     json!({"type": "string", "pattern": "^(?:19[0-9]{2}|[2-9][0-9]{3})-W(?:0[1-9]|[1-4][0-9]|5[0-2])$"})
@@ -328,6 +364,25 @@ pub fn finish(doc: &utoipa::openapi::OpenApi) -> Value {
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     {
+        let mut rules = request_fields();
+        rules.retain(|(schema, _, _)| *schema == "EventRequest");
+        if let Some(event) = schemas.get_mut("EventRequest") {
+            event["additionalProperties"] = Value::Bool(false);
+        }
+        for (_, field, rule) in rules {
+            if let Some(props) = schemas
+                .get_mut("EventRequest")
+                .and_then(|s| s.get_mut("properties"))
+            {
+                props[field] = rule;
+            }
+        }
+        if let Some(event) = event_variants(schemas) {
+            schemas.remove("EventRequest");
+            if let Some(item) = schemas.get_mut("ItemRequest") {
+                item["properties"]["event"] = event;
+            }
+        }
         for (schema, field, rule) in request_fields() {
             let Some(schema) = schemas.get_mut(schema).and_then(Value::as_object_mut) else {
                 continue;
@@ -427,6 +482,21 @@ fn finish_operation(path: &str, method: &str, op: &mut Value, problem: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    fn document() -> Value {
+        crate::http::api::router().1
+    }
+
+    fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                out.push((path.clone(), method.clone(), op.clone()));
+            }
+        }
+        out
+    }
 
     #[test]
     fn text_patterns_read_as_the_parser_does() {
@@ -435,5 +505,126 @@ mod tests {
             format!("^[{WS}]*[^{CC}{WS}](?:[^{CC}]{{0,1}}[^{CC}{WS}])?[{WS}]*$")
         );
         assert!(text_pattern(10, false, true).contains("(?:"));
+        let long = text(200_000, false, true);
+        assert_eq!(long["maxLength"], 200_000);
+        assert!(!long["pattern"].as_str().unwrap().contains("{0,"));
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_in_structure() {
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+        assert!(doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer");
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        // Every reference names a schema that is there.
+        let text = doc.to_string();
+        for r in text.split("\"$ref\":\"").skip(1) {
+            let target = &r[..r.find('"').unwrap()];
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or(target);
+            assert!(schemas.contains_key(name), "dangling $ref {target}");
+        }
+        let mut ids = BTreeSet::new();
+        let ops = operations(&doc);
+        assert!(ops.len() >= 41, "{} operations", ops.len());
+        for (path, method, op) in &ops {
+            let what = format!("{method} {path}");
+            assert!(
+                ["get", "put", "post", "delete"].contains(&method.as_str()),
+                "{what}"
+            );
+            assert!(
+                ids.insert(op["operationId"].as_str().unwrap().to_owned()),
+                "{what}: operationId twice"
+            );
+            assert_eq!(op["security"], json!([{"bearer": []}]), "{what}");
+            // Every path parameter is declared, required, with a schema.
+            let declared: BTreeSet<&str> = op["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .inspect(|p| {
+                            assert_eq!(p["required"], true, "{what}");
+                            assert!(p["schema"]["type"].is_string(), "{what}");
+                        })
+                        .map(|p| p["name"].as_str().unwrap())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let in_template: BTreeSet<&str> = path
+                .split('{')
+                .skip(1)
+                .map(|p| &p[..p.find('}').unwrap()])
+                .collect();
+            assert_eq!(declared, in_template, "{what}");
+            // Every answer is described; every error is problem+json.
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.contains_key("401"), "{what}");
+            assert!(responses.keys().any(|s| s.starts_with('2')), "{what}");
+            for (status, r) in responses {
+                assert!(r["description"].is_string(), "{what} {status}");
+                if status.starts_with('4') || status.starts_with('5') {
+                    let types: Vec<&String> = r["content"].as_object().unwrap().keys().collect();
+                    assert_eq!(types, ["application/problem+json"], "{what} {status}");
+                }
+            }
+            if let Some(body) = op.get("requestBody") {
+                let optional = OPTIONAL_BODIES.contains(&(path.as_str(), method.as_str()));
+                assert_eq!(body["required"], !optional, "{what}");
+                if body["content"].get("application/json").is_some() {
+                    for status in ["400", "413", "415", "422"] {
+                        assert!(responses.contains_key(status), "{what} lacks {status}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn request_types_refuse_unknown_fields_and_carry_the_domain_rules() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        for (schema, field, _) in request_fields() {
+            // The event is written as one schema per mode.
+            let schema = if schema == "EventRequest" {
+                "EventHybrid"
+            } else {
+                schema
+            };
+            assert_eq!(schemas[schema]["additionalProperties"], false, "{schema}");
+            let rule = &schemas[schema]["properties"][field];
+            assert!(
+                rule.get("pattern").is_some()
+                    || rule.get("enum").is_some()
+                    || rule.get("format").is_some()
+                    || rule.get("minimum").is_some()
+                    || rule.get("items").is_some()
+                    || rule.get("additionalProperties").is_some(),
+                "{schema}.{field} has no rule: {rule}"
+            );
+        }
+        assert_eq!(
+            schemas["ItemRequest"]["required"],
+            json!(["title", "categories"])
+        );
+        assert!(schemas.get("EventRequest").is_none());
+        assert_eq!(
+            schemas["EventOnline"]["required"],
+            json!(["starts_at", "timezone", "mode", "online_url"])
+        );
+        assert_eq!(
+            schemas["EventInPerson"]["properties"]["mode"]["const"],
+            "in_person"
+        );
+        assert_eq!(
+            schemas["ItemRequest"]["properties"]["event"]["oneOf"]
+                .as_array()
+                .unwrap()
+                .len(),
+            4
+        );
     }
 }
