@@ -560,6 +560,9 @@ mod tests {
                 .map(|p| &p[..p.find('}').unwrap()])
                 .collect();
             assert_eq!(declared, in_template, "{what}");
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                assert!(p["in"] == "path" || p["in"] == "query", "{what}: {p}");
+            }
             // Every answer is described; every error is problem+json.
             let responses = op["responses"].as_object().unwrap();
             assert!(responses.contains_key("401"), "{what}");
@@ -599,6 +602,7 @@ mod tests {
             assert!(
                 rule.get("pattern").is_some()
                     || rule.get("enum").is_some()
+                    || rule.get("const").is_some()
                     || rule.get("format").is_some()
                     || rule.get("minimum").is_some()
                     || rule.get("items").is_some()

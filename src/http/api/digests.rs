@@ -135,6 +135,7 @@ impl From<FailedDelivery> for FailedDeliveryResponse {
 const FAILED_SHOWN: u32 = 1000;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DigestQuery {
     /// A list slug.
     pub list: Option<String>,
@@ -272,6 +273,7 @@ async fn cancel(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PreviewQuery {
     /// Render for this subscriber (their name, zone, language, what they had before).
     pub subscriber: Option<String>,

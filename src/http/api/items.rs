@@ -114,6 +114,7 @@ pub struct ItemList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ItemListQuery {
     /// A category slug; items of its descendants are included.
     pub category: Option<String>,

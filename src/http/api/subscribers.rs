@@ -140,6 +140,7 @@ pub struct SubscriberList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubscriberQuery {
     /// A list slug.
     pub list: Option<String>,
@@ -359,6 +360,7 @@ async fn delete_subscriber(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Put every imported contact on this list.
     pub list: Option<String>,
@@ -464,6 +466,7 @@ async fn import_subscribers(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Only the members of this list.
     pub list: Option<String>,
