@@ -428,11 +428,9 @@ fn finish_operation(path: &str, method: &str, op: &mut Value, problem: &Value) {
     }
     let responses = op
         .as_object_mut()
-        .and_then(|o| {
-            Some(
-                o.entry("responses")
-                    .or_insert_with(|| Value::Object(Map::new())),
-            )
+        .map(|o| {
+            o.entry("responses")
+                .or_insert_with(|| Value::Object(Map::new()))
         })
         .and_then(Value::as_object_mut);
     let Some(responses) = responses else {
@@ -468,14 +466,31 @@ fn finish_operation(path: &str, method: &str, op: &mut Value, problem: &Value) {
         );
     }
     for (status, response) in responses.iter_mut() {
+        let Some(r) = response.as_object_mut() else {
+            continue;
+        };
         if status.starts_with('4') || status.starts_with('5') {
-            if let Some(r) = response.as_object_mut() {
-                r.insert("content".into(), problem.clone());
-                if r.get("description").and_then(Value::as_str) == Some("") {
-                    r.insert("description".into(), json!("an error; see detail"));
-                }
-            }
+            r.insert("content".into(), problem.clone());
         }
+        if r.get("description").and_then(Value::as_str) == Some("") {
+            r.insert("description".into(), json!(describe(status)));
+        }
+    }
+}
+
+/// What a status means in this API, for answers the handlers left undescribed.
+fn describe(status: &str) -> &'static str {
+    match status {
+        "200" => "done",
+        "201" => "created",
+        "204" => "done; no content",
+        "401" => "missing or invalid bearer token",
+        "404" => "nothing has this id or slug",
+        "409" => "refused: it clashes with what is stored (see detail)",
+        "413" => "the body is larger than the limit",
+        "415" => "the body is not of the media type given",
+        "422" => "a field is invalid; see errors",
+        _ => "see detail",
     }
 }
 
