@@ -9,6 +9,9 @@
 #  3. Runs `cargo test` on SQLite and PostgreSQL (NEWSDESK_TEST_POSTGRES_URL), the
 #     browser tests included (screenshots land in target/screenshots/).
 #  4. Runs scripts/validate-feeds.sh (Atom schema, feedparser, JSON Feed).
+#  5. Runs scripts/contract.sh: schemathesis (pinned in
+#     scripts/contract-schemathesis.version, pip-installed when missing) against
+#     /api/openapi.json of a running newsdesk, every check, fixed seed.
 #
 # Arguments go to `cargo test`, e.g. `bash scripts/test.sh admin_` runs the admin
 # tests only (the feed validation still runs). Exits non-zero at the first failure.
@@ -192,6 +195,26 @@ else
   NEWSDESK_BIN="${CARGO_TARGET_DIR:-target}/debug/newsdesk" bash bench/chaos.sh --short
 fi
 # chaos (end)
+# ---------------------------------------------------------------------------
+# >>> contract: the API against its OpenAPI document (schemathesis) >>>
+section "scripts/contract.sh (schemathesis against /api/openapi.json)"
+# schemathesis, pinned; installed when missing or another version.
+SCHEMATHESIS_VERSION="$(cat scripts/contract-schemathesis.version)"
+if [[ "$("$PYTHON" -m pip show schemathesis 2>/dev/null | sed -n 's/^Version: //p')" != "$SCHEMATHESIS_VERSION" ]]; then
+  echo "pip install schemathesis==$SCHEMATHESIS_VERSION"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+ST_BIN="$("$PYTHON" -c 'import os, sys; print(os.path.join(os.path.dirname(sys.executable), "st"))')"
+[[ -x "$ST_BIN" ]] || ST_BIN=st
+# The binary cargo test built (see validate-feeds above).
+CONTRACT_BIN="${CARGO_TARGET_DIR:-target}/debug/newsdesk"
+if [[ -x "$CONTRACT_BIN" ]]; then
+  SCHEMATHESIS="$ST_BIN" NEWSDESK_BIN="$CONTRACT_BIN" bash scripts/contract.sh
+else
+  SCHEMATHESIS="$ST_BIN" bash scripts/contract.sh
+fi
+# <<< contract <<<
 
 trap - EXIT
 printf '\nscripts/test.sh: all steps passed\n'

@@ -4,6 +4,7 @@
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::domain::IdAuthority;
 use crate::mail::Mailer;
 use crate::store::Store;
 use crate::templates::Templates;
@@ -21,6 +22,9 @@ pub struct Core {
     pub templates: Arc<Templates>,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
+    /// The authority of every `tag:` id, fixed in the database when it was created:
+    /// ids do not follow `settings.base_url`.
+    pub ids: IdAuthority,
     /// Wakes the delivery worker when a digest was built.
     pub outbox_wake: Arc<Notify>,
     /// Tells the scheduler that lists changed.
@@ -40,9 +44,11 @@ impl std::ops::Deref for App {
 }
 
 impl App {
-    /// The core over a connected store, with the mail transport and templates the
-    /// settings name.
-    pub fn new(store: Store, settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+    /// The core over a connected (and migrated) store, with the mail transport and
+    /// templates the settings name. The first start on a database fixes its id
+    /// authority from the base URL; later starts read it back.
+    pub async fn new(store: Store, settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let ids = fix_id_authority(&store, &settings, &clock).await?;
         let mailer = Mailer::new(&settings.mail)?;
         tracing::info!(mail = mailer.describe(), "mail transport");
         Ok(Self(Arc::new(Core {
@@ -51,12 +57,36 @@ impl App {
             templates: Arc::new(Templates::load()?),
             clock,
             settings: Arc::new(settings),
+            ids,
             outbox_wake: Arc::new(Notify::new()),
             lists_changed: Arc::new(Notify::new()),
             content_events: ContentEvents::default(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
         })))
     }
+}
+
+/// The database's id authority; a database without one gets the host of the base URL
+/// these settings name.
+pub async fn fix_id_authority(
+    store: &Store,
+    settings: &Settings,
+    clock: &SharedClock,
+) -> anyhow::Result<IdAuthority> {
+    let candidate = IdAuthority::from_base_url(&settings.base_url);
+    let ids = store
+        .site()
+        .fix_id_authority(&candidate, clock.now())
+        .await
+        .map_err(anyhow::Error::from)?;
+    if ids != candidate {
+        tracing::info!(
+            id_authority = %ids,
+            base_url = %settings.base_url,
+            "entry ids keep the authority fixed when the database was created"
+        );
+    }
+    Ok(ids)
 }
 
 /// What a write changed in the published content.

@@ -52,7 +52,7 @@ impl Application {
         if settings.base_url_from_bind {
             settings.base_url = format!("http://{}", listener.local_addr()?);
         }
-        let state = AppState::new(App::new(store, settings, clock)?);
+        let state = AppState::new(App::new(store, settings, clock).await?);
         Ok(Self {
             listener,
             metrics_listener,

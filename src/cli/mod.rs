@@ -158,7 +158,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let store = Store::connect(&settings.database_url, 1).await?;
             store.migrate().await?;
+            let ids = crate::app::fix_id_authority(&store, &settings, &clock).await?;
             println!("migrations are up to date on {}", settings.database_url);
+            println!("entry ids are tag:{ids},...");
             Ok(())
         }
         Command::Subscribers(command) => {
@@ -171,7 +173,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             require_database(&settings.database_url)?;
             let store = Store::connect(&settings.database_url, 4).await?;
             store.migrate().await?;
-            let state = crate::app::App::new(store, settings, clock)?;
+            let state = crate::app::App::new(store, settings, clock).await?;
             digest(&state, command).await
         }
         Command::User(command) => {

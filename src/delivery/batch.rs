@@ -86,7 +86,7 @@ impl Outbox {
             bundles.clear();
         }
         let bundle = Arc::new(Bundle {
-            list_id: list_id_header(&list.slug, &self.app.settings.base_url),
+            list_id: list_id_header(&list.slug, &self.app.ids),
             list,
             period,
             selection,

@@ -7,6 +7,7 @@ mod category;
 mod content_input;
 mod digest;
 mod email;
+mod ids;
 mod item;
 mod list;
 mod list_draft;
@@ -28,6 +29,7 @@ pub use content_input::{
     parse_local_time,
 };
 pub use email::Email;
+pub use ids::IdAuthority;
 pub use item::{CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory};
 pub use list::{MailingList, Membership};
 pub use list_draft::{ListFields, ListInput, ScheduleInput};

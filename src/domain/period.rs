@@ -11,14 +11,28 @@ pub struct IsoWeek {
 }
 
 impl IsoWeek {
+    /// The first year whose weeks a digest can have.
+    pub const FIRST_YEAR: i32 = 1900;
+
     pub fn parse(s: &str) -> Result<Self, String> {
         let bad = || format!("must be an ISO week such as 2023-W45 (got {s:?})");
         let (year, week) = s.trim().split_once("-W").ok_or_else(bad)?;
         if year.len() != 4 || week.len() != 2 {
             return Err(bad());
         }
+        if !(year.bytes().all(|b| b.is_ascii_digit()) && week.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(bad());
+        }
         let year: i32 = year.parse().map_err(|_| bad())?;
         let week: u32 = week.parse().map_err(|_| bad())?;
+        // Earlier years would give dates before year 0 (the news of a digest reach
+        // back a week), which RFC 3339 cannot write.
+        if !(Self::FIRST_YEAR..=9999).contains(&year) {
+            return Err(format!(
+                "must be a week of the years {} to 9999 (got {s:?})",
+                Self::FIRST_YEAR
+            ));
+        }
         if NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).is_none() {
             return Err(format!("{year} has no week {week}"));
         }

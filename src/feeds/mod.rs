@@ -9,7 +9,7 @@ pub mod jsonfeed;
 pub mod opml;
 pub mod rss;
 
-use crate::domain::{CategoryRef, Item};
+use crate::domain::{CategoryRef, IdAuthority, Item};
 use chrono::{DateTime, Utc};
 
 /// The formats a feed is served in.
@@ -108,8 +108,9 @@ pub struct EntryEvent {
 /// One entry of a feed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedEntry {
-    /// A permanent `tag:` URI (RFC 4151) built from the host and the numeric item id;
-    /// it does not change when the title or slug does.
+    /// A permanent `tag:` URI (RFC 4151) built from the site's id authority (fixed
+    /// when the database was created), the item's creation day and its numeric id; it
+    /// does not change when the title, the slug or the base URL does.
     pub id: String,
     /// The item's page.
     pub url: String,
@@ -129,33 +130,10 @@ pub struct FeedEntry {
     pub event: Option<EntryEvent>,
 }
 
-/// The host part of the base URL, for `tag:` URIs.
-pub fn tag_authority(base_url: &str) -> String {
-    url::Url::parse(base_url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| "localhost".into())
-}
-
-/// `tag:host,YYYY-MM-DD:item/ID`, the date being the item's creation day: neither
-/// changes for the life of the item.
-pub fn item_tag_uri(base_url: &str, item: &Item) -> String {
-    format!(
-        "tag:{},{}:item/{}",
-        tag_authority(base_url),
-        item.created_at.format("%Y-%m-%d"),
-        item.id
-    )
-}
-
-/// `tag:host,2023-01-01:feed/SCOPE` for a category slug or `all`.
-pub fn feed_tag_uri(base_url: &str, scope: &str) -> String {
-    format!("tag:{},2023-01-01:feed/{scope}", tag_authority(base_url))
-}
-
 impl FeedEntry {
-    /// Builds an entry from a visible item. `base_url` has no trailing slash.
-    pub fn from_item(item: &Item, base_url: &str) -> Self {
+    /// Builds an entry from a visible item: its id under the site's fixed authority,
+    /// its links under `base_url` (no trailing slash).
+    pub fn from_item(item: &Item, base_url: &str, ids: &IdAuthority) -> Self {
         let url = format!("{base_url}/items/{}", item.slug);
         let event = item.event.as_ref().map(|e| EntryEvent {
             starts_at: e.starts_at,
@@ -172,7 +150,7 @@ impl FeedEntry {
         }
         content_html.push_str(&item.body_html);
         Self {
-            id: item_tag_uri(base_url, item),
+            id: ids.item(item.id, item.created_at),
             url,
             title: item.title.clone(),
             summary: item.summary.clone(),

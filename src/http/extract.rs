@@ -65,3 +65,72 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         }
     })
 }
+
+/// A query string. One that cannot be read (a parameter given twice, bytes that are
+/// not UTF-8): 400 as problem+json, like every other API error. The values are checked
+/// by the handler, which answers 422 naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| AppError::BadRequest(format!("the query string could not be read: {e}")))
+    }
+}
+
+/// Serde helpers for numbers in request bodies.
+pub mod whole {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    /// A whole number, written as JSON reads it: `12` or `12.0` (both are the same
+    /// number in JSON, and JSON Schema's `integer` takes both), not `12.5`.
+    fn read<'de, D: Deserializer<'de>, N: TryFrom<i64> + TryFrom<u64>>(
+        number: serde_json::Number,
+    ) -> Result<N, D::Error> {
+        let out_of_range = || D::Error::custom(format!("{number} is out of range"));
+        if let Some(n) = number.as_i64() {
+            return N::try_from(n).map_err(|_| out_of_range());
+        }
+        if let Some(n) = number.as_u64() {
+            return N::try_from(n).map_err(|_| out_of_range());
+        }
+        match number.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
+                N::try_from(f as i64).map_err(|_| out_of_range())
+            }
+            _ => Err(D::Error::custom(format!(
+                "invalid type: {number}, expected a whole number"
+            ))),
+        }
+    }
+
+    pub fn required<'de, D, N>(d: D) -> Result<N, D::Error>
+    where
+        D: Deserializer<'de>,
+        N: TryFrom<i64> + TryFrom<u64>,
+    {
+        read::<D, N>(serde_json::Number::deserialize(d)?)
+    }
+
+    pub fn optional<'de, D, N>(d: D) -> Result<Option<N>, D::Error>
+    where
+        D: Deserializer<'de>,
+        N: TryFrom<i64> + TryFrom<u64>,
+    {
+        match Option::<serde_json::Number>::deserialize(d)? {
+            Some(n) => read::<D, N>(n).map(Some),
+            None => Ok(None),
+        }
+    }
+}

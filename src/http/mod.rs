@@ -120,7 +120,7 @@ pub fn client_ip(
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api::router();
-    let openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_default());
+    let openapi_json = Arc::new(serde_json::to_string_pretty(&openapi).unwrap_or_default());
     let request_id = HeaderName::from_static("x-request-id");
     let rest = Router::new()
         .merge(api.layer(DefaultBodyLimit::max(state.settings.max_body_bytes)))

@@ -148,7 +148,14 @@ pub async fn add_member(
         .people()
         .subscriber(subscriber_id)
         .await?
-        .ok_or_else(|| ServiceError::not_found(format!("subscriber {subscriber_id}")))?;
+        .ok_or_else(|| {
+            // A reference in the body, like an unknown partner or category: the list
+            // named by the path exists, so this is not a 404.
+            ServiceError::invalid(
+                "subscriber_id",
+                format!("no subscriber has the id {subscriber_id}"),
+            )
+        })?;
     let status = crate::services::subscriptions::add_to_list(
         app,
         list,

@@ -124,7 +124,7 @@ impl Lists<'_> {
                     .await?;
             let category = category.ok_or_else(|| StoreError::Invalid {
                 field: format!("categories[{n}]"),
-                message: format!("no category has the slug {slug:?}"),
+                message: format!("no category has the slug {:?}", slug.as_str()),
             })?;
             sqlx::query("INSERT INTO list_categories (list_id, category_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(list_id)

@@ -20,6 +20,7 @@
 //!   reader was sent already; [`OutboxConnection`] is a worker's own connection for them.
 //! - [`Users`] (`store.users()`): admin users, their sessions, API tokens.
 //! - [`Import`] (`store.import()`): bulk subscriber imports in one transaction.
+//! - [`Site`] (`store.site()`): settings kept in the database (the `tag:` id authority).
 //!
 //! The entities these return (`Subscriber`, `MailingList`, `Digest`, `User`, ...) live
 //! in `crate::domain`; only query and row types (`FeedQuery`, `ClaimedDelivery`,
@@ -34,6 +35,7 @@ mod lists;
 mod outbox;
 mod people;
 mod stats;
+mod site;
 mod tokens;
 mod users;
 
@@ -44,6 +46,7 @@ pub use lists::Lists;
 pub use outbox::{ClaimedDelivery, Outbox, OutboxConnection, SentRecord};
 pub use people::{People, SubscriberFilter};
 pub use stats::{DeliveryStats, Stats};
+pub use site::Site;
 pub use tokens::Tokens;
 pub use users::{SessionRecord, Users};
 
@@ -236,6 +239,10 @@ impl Store {
 
     pub fn digests(&self) -> Digests<'_> {
         Digests { store: self }
+    }
+
+    pub fn site(&self) -> Site<'_> {
+        Site { store: self }
     }
 
     pub fn outbox(&self) -> Outbox<'_> {

@@ -85,6 +85,9 @@ struct Dashboard {
     drafts_total: u64,
     lists: Vec<ListSummary>,
     digests: Vec<DigestRow>,
+    /// The `tag:` authority of entry ids, fixed with the database.
+    id_authority: String,
+    base_url: String,
 }
 
 impl From<HistoryEntry> for DigestRow {
@@ -150,6 +153,8 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
         drafts_total,
         lists,
         digests,
+        id_authority: state.ids.to_string(),
+        base_url: state.settings.base_url.clone(),
     };
     page::render(
         &state,

@@ -10,13 +10,13 @@ use crate::domain::{
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
-use crate::http::extract::parse_json;
+use crate::http::extract::{ApiQuery, parse_json};
 use crate::services::digests::{self, DigestDetail, DryRun, HistoryEntry};
 use crate::services::lists;
 use crate::store::Created;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -135,6 +135,7 @@ impl From<FailedDelivery> for FailedDeliveryResponse {
 const FAILED_SHOWN: u32 = 1000;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DigestQuery {
     /// A list slug.
     pub list: Option<String>,
@@ -146,7 +147,7 @@ pub struct DigestQuery {
 async fn list_digests(
     _: AdminUser,
     State(app): State<App>,
-    Query(q): Query<DigestQuery>,
+    ApiQuery(q): ApiQuery<DigestQuery>,
 ) -> ApiResult<Json<Vec<DigestResponse>>> {
     let history = digests::history(&app, q.list.as_deref(), 500).await?;
     Ok(Json(
@@ -272,6 +273,7 @@ async fn cancel(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PreviewQuery {
     /// Render for this subscriber (their name, zone, language, what they had before).
     pub subscriber: Option<String>,
@@ -282,13 +284,14 @@ pub struct PreviewQuery {
 /// Render a list's digest for a period without sending anything.
 #[utoipa::path(get, path = "/api/v1/lists/{slug}/digests/{period}/preview", tag = "digests",
     params(("slug" = String, Path), ("period" = String, Path), PreviewQuery), security(("bearer" = [])),
-    responses((status = 200, content_type = "text/html", body = String), (status = 401, body = Problem),
+    responses((status = 200, description = "the message as HTML or text; a line of text when the reader would get nothing",
+            content((String = "text/html"), (String = "text/plain"))), (status = 401, body = Problem),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn preview(
     _: AdminUser,
     State(app): State<App>,
     Path((slug, period)): Path<(String, String)>,
-    Query(q): Query<PreviewQuery>,
+    ApiQuery(q): ApiQuery<PreviewQuery>,
 ) -> ApiResult<Response> {
     let list = lists::find(&app, &slug).await?;
     let mut errors = FieldErrors::new();

@@ -7,10 +7,10 @@ use crate::domain::{
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, AppError, Problem};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::services::content::{self, ItemQuery};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -114,6 +114,7 @@ pub struct ItemList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ItemListQuery {
     /// A category slug; items of its descendants are included.
     pub category: Option<String>,
@@ -236,7 +237,7 @@ pub(crate) fn parse_page(
 async fn list_items(
     _: AdminUser,
     State(app): State<App>,
-    Query(q): Query<ItemListQuery>,
+    ApiQuery(q): ApiQuery<ItemListQuery>,
 ) -> ApiResult<Json<ItemList>> {
     let mut errors = FieldErrors::new();
     let (page, per_page) = parse_page(q.page.as_deref(), q.per_page.as_deref(), &mut errors);

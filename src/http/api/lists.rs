@@ -8,7 +8,7 @@ use crate::domain::{
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::error::{ApiResult, Problem};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, whole};
 use crate::services::lists::{self, Overview};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -47,9 +47,11 @@ pub struct ListRequest {
     /// IANA zone the schedule and the digest's week are read in; default `UTC`.
     pub schedule_timezone: Option<String>,
     /// Fewer items than this and the week's digest is skipped; default 1.
+    #[serde(default, deserialize_with = "whole::optional")]
     pub min_items: Option<u32>,
     /// A window missed while the service was down is still sent this many minutes
     /// late at most, else recorded as missed; default 1440.
+    #[serde(default, deserialize_with = "whole::optional")]
     pub grace_minutes: Option<u32>,
 }
 
@@ -193,6 +195,7 @@ async fn delete_list(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberRequest {
+    #[serde(deserialize_with = "whole::required")]
     pub subscriber_id: i64,
     /// Stated consent: the member is confirmed at once. Without it a double opt-in
     /// list mails a confirmation link and the member stays pending.

@@ -1,6 +1,7 @@
 //! The admin API under `/api/v1`, with its OpenAPI description.
 
 pub mod categories;
+pub mod contract;
 pub mod digests;
 pub mod items;
 pub mod lists;
@@ -33,9 +34,10 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The API routes and the OpenAPI document built from their annotations.
-pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The API routes and the OpenAPI document built from their annotations, finished by
+/// [`contract::finish`].
+pub fn router() -> (axum::Router<AppState>, serde_json::Value) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(items::router())
         .merge(categories::router())
         .merge(tokens::router())
@@ -43,5 +45,6 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(subscribers::router())
         .merge(lists::router())
         .merge(digests::router())
-        .split_for_parts()
+        .split_for_parts();
+    (router, contract::finish(&doc))
 }

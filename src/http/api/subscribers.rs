@@ -2,14 +2,14 @@
 
 use super::partners::parse_id;
 use crate::domain::{
-    Consent, FieldErrors, JoinedVia, MailingList, MembershipStatus, StatusChange, Subscriber,
+    Consent, FieldErrors, JoinedVia, MailingList, MembershipStatus, Slug, StatusChange, Subscriber,
     SubscriberDraft, SubscriberInput, SubscriberStatus, Text,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
 use crate::http::download::csv_download;
 use crate::http::error::{ApiResult, AppError, Problem};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, ApiQuery, whole};
 use crate::services::import::{
     ImportMode, ImportOptions, ImportReport, export_spooled, import_csv,
 };
@@ -18,7 +18,7 @@ use crate::services::subscriptions::{self, add_subscriber};
 use crate::store::SubscriberFilter;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -49,6 +49,7 @@ pub struct SubscriberRequest {
     pub email: String,
     #[serde(default)]
     pub name: String,
+    #[serde(default, deserialize_with = "whole::optional")]
     pub partner_id: Option<i64>,
     /// `en` (or the partner's language) when left out.
     pub language: Option<String>,
@@ -56,7 +57,8 @@ pub struct SubscriberRequest {
     pub timezone: Option<String>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
-    /// Put the new subscriber on this list (create only).
+    /// Put the new subscriber on this list (create only; on update it must be a slug
+    /// and is otherwise ignored).
     pub list: Option<String>,
     /// How consent was given (e.g. "signed partner agreement"). With it the contact is
     /// confirmed at once; without it, a double opt-in list sends a confirmation mail
@@ -138,6 +140,7 @@ pub struct SubscriberList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubscriberQuery {
     /// A list slug.
     pub list: Option<String>,
@@ -181,7 +184,7 @@ pub(crate) async fn find_list(state: &AppState, slug: &str) -> ApiResult<Mailing
 async fn list_subscribers(
     _: AdminUser,
     State(state): State<AppState>,
-    Query(q): Query<SubscriberQuery>,
+    ApiQuery(q): ApiQuery<SubscriberQuery>,
 ) -> ApiResult<Json<SubscriberList>> {
     let mut errors = FieldErrors::new();
     let (page, per_page) =
@@ -300,6 +303,12 @@ async fn update_subscriber(
 ) -> ApiResult<Json<SubscriberResponse>> {
     let id = parse_id("subscriber", &id)?;
     let (draft, _) = request.to_draft()?;
+    // `list` counts on create only; here it is checked like any field and left alone.
+    if let Some(Err(message)) = request.list.as_deref().map(Slug::parse) {
+        let mut errors = FieldErrors::new();
+        errors.add("list", message);
+        return Err(errors.into());
+    }
     Ok(Json(
         people::update_subscriber(state.app(), id, &draft)
             .await?
@@ -351,6 +360,7 @@ async fn delete_subscriber(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Put every imported contact on this list.
     pub list: Option<String>,
@@ -371,7 +381,7 @@ pub struct ImportQuery {
 async fn import_subscribers(
     _: AdminUser,
     State(state): State<AppState>,
-    Query(q): Query<ImportQuery>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<ImportReport>> {
@@ -457,6 +467,7 @@ async fn import_subscribers(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Only the members of this list.
     pub list: Option<String>,
@@ -470,7 +481,7 @@ pub struct ExportQuery {
 async fn export_subscribers(
     _: AdminUser,
     State(state): State<AppState>,
-    Query(q): Query<ExportQuery>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
     let list = match q.list.as_deref() {
         Some(slug) => Some(find_list(&state, slug).await?),

@@ -167,12 +167,7 @@ async fn feed(state: &AppState, slug: &str) -> Result<Response, PageError> {
         }
         let published = d.period_start;
         entries.push(FeedEntry {
-            id: format!(
-                "tag:{},{}:digest/{}",
-                feeds::tag_authority(base),
-                d.created_at.format("%Y-%m-%d"),
-                d.id
-            ),
+            id: state.ids.digest(d.id, d.created_at),
             url: format!("{base}/digests/{}/{}", list.slug, d.period),
             title: format!("{}: {label}", list.name),
             summary: format!("{} item(s)", items.len()),
@@ -195,11 +190,7 @@ async fn feed(state: &AppState, slug: &str) -> Result<Response, PageError> {
         .max()
         .unwrap_or(list.updated_at);
     let meta = FeedMeta {
-        id: format!(
-            "tag:{},2023-01-01:digests/{}",
-            feeds::tag_authority(base),
-            list.slug
-        ),
+        id: state.ids.digest_archive(&list.slug),
         title: format!("{}: past digests", list.name),
         description: list.description.clone(),
         self_url: self_url.clone(),

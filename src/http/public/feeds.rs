@@ -89,6 +89,7 @@ async fn render(
 ) -> ApiResult<Option<CachedFeed>> {
     let settings = &state.settings;
     let base = &settings.base_url;
+    let app_ids = &state.ids;
     let category = (scope != "all").then_some(scope);
     let events_only = format == FeedFormat::Ics;
     let Some(found) = content::feed_page(state.app(), category, events_only, page, now).await?
@@ -121,7 +122,7 @@ async fn render(
     };
     let last_page = found.last_page;
     let meta = FeedMeta {
-        id: feeds::feed_tag_uri(base, scope),
+        id: app_ids.feed(scope),
         title,
         description,
         self_url: page_url(page),
@@ -138,18 +139,15 @@ async fn render(
     let entries: Vec<FeedEntry> = found
         .items
         .iter()
-        .map(|i| FeedEntry::from_item(i, base))
+        .map(|i| FeedEntry::from_item(i, base, app_ids))
         .collect();
     let body = match format {
         FeedFormat::Rss => feeds::rss::render(&meta, &entries),
         FeedFormat::Atom => feeds::atom::render(&meta, &entries),
         FeedFormat::Json => feeds::jsonfeed::render(&meta, &entries),
-        FeedFormat::Ics => feeds::ics::render(
-            &meta.title,
-            &feeds::tag_authority(base),
-            &entries,
-            found.changed_at,
-        ),
+        FeedFormat::Ics => {
+            feeds::ics::render(&meta.title, app_ids.as_str(), &entries, found.changed_at)
+        }
     };
     Ok(Some(CachedFeed::new(
         body,

@@ -1,7 +1,7 @@
 //! HTML pages: the front page, a category, an item (and its `.ics`).
 
 use super::views::{CategoryLink, ItemView, Page, category_tree, feed_links};
-use crate::domain::{Category, Item};
+use crate::domain::{Category, IdAuthority, Item};
 use crate::feeds::{self, FeedEntry};
 use crate::http::AppState;
 use crate::services::{ServiceError, content};
@@ -173,17 +173,12 @@ pub async fn category(
 }
 
 /// An event as a calendar file.
-fn ics(item: &Item, base: &str) -> PageResult {
+fn ics(item: &Item, base: &str, ids: &IdAuthority) -> PageResult {
     if item.event.is_none() {
         return Err(PageError::NotFound("This item is not an event.".into()));
     }
-    let entry = FeedEntry::from_item(item, base);
-    let body = feeds::ics::render(
-        &item.title,
-        &feeds::tag_authority(base),
-        &[entry],
-        item.updated_at,
-    );
+    let entry = FeedEntry::from_item(item, base, ids);
+    let body = feeds::ics::render(&item.title, ids.as_str(), &[entry], item.updated_at);
     Ok((
         [
             (
@@ -212,7 +207,7 @@ pub async fn item(State(state): State<AppState>, Path(file): Path<String>) -> Re
             .await
             .map_err(service_error)?;
         if as_ics {
-            return ics(&item, base);
+            return ics(&item, base, &state.ids);
         }
         #[derive(Serialize)]
         struct Body {

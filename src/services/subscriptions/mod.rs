@@ -83,7 +83,7 @@ pub async fn send_confirmation(
         text: rendered.text,
         html: rendered.html,
         list_unsubscribe: Some(unsubscribe_url),
-        list_id: Some(list_id_header(&list.slug, base)),
+        list_id: Some(list_id_header(&list.slug, &state.ids)),
     };
     state
         .mailer

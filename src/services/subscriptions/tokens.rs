@@ -149,9 +149,10 @@ pub async fn mint_token(
     Ok(token)
 }
 
-/// `list.host` for the List-Id header.
-pub fn list_id_header(list_slug: &str, base_url: &str) -> String {
-    format!("{list_slug}.{}", crate::feeds::tag_authority(base_url))
+/// `list.host` for the List-Id header, the host being the site's id authority (fixed
+/// with the database, so mail filters on it survive a move of the site).
+pub fn list_id_header(list_slug: &str, ids: &crate::domain::IdAuthority) -> String {
+    format!("{list_slug}.{ids}")
 }
 
 #[cfg(test)]
