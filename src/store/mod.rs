@@ -20,6 +20,9 @@
 //!   reader was sent already; [`OutboxConnection`] is a worker's own connection for them.
 //! - [`Users`] (`store.users()`): admin users, their sessions, API tokens.
 //! - [`Import`] (`store.import()`): bulk subscriber imports in one transaction.
+//! - [`Limits`] (`store.limits()`): limits shared by every instance (request budgets,
+//!   sign-in locks of user names, once-per-database jobs), on the database's clock.
+//! - [`Spools`] (`store.spools()`): admin import uploads between upload and apply.
 //!
 //! The entities these return (`Subscriber`, `MailingList`, `Digest`, `User`, ...) live
 //! in `crate::domain`; only query and row types (`FeedQuery`, `ClaimedDelivery`,
@@ -30,18 +33,22 @@ mod dialect;
 mod digests;
 mod import;
 mod items;
+mod limits;
 mod lists;
 mod outbox;
 mod people;
+mod spools;
 mod tokens;
 mod users;
 
 pub use content::{Content, FeedQuery, ItemFilter, ItemPage, Written};
 pub use digests::{Created, Digests};
 pub use import::{Import, ImportCounts, ImportRow, ImportSession, ImportTerms};
+pub use limits::{Budget, Limits, NameLock};
 pub use lists::Lists;
 pub use outbox::{ClaimedDelivery, Outbox, OutboxConnection, SentRecord};
 pub use people::{People, SubscriberFilter};
+pub use spools::{Spool, Spools};
 pub use tokens::Tokens;
 pub use users::{SessionRecord, Users};
 
@@ -205,6 +212,14 @@ impl Store {
 
     pub fn import(&self) -> Import<'_> {
         Import { store: self }
+    }
+
+    pub fn limits(&self) -> Limits<'_> {
+        Limits { store: self }
+    }
+
+    pub fn spools(&self) -> Spools<'_> {
+        Spools { store: self }
     }
 }
 
