@@ -16,6 +16,7 @@ mod helpers;
 mod import;
 mod mail;
 mod pages;
+mod shared_limits;
 mod smtp_server;
 mod store_contract;
 mod subscribers;
