@@ -248,8 +248,31 @@ const ITEMS: [DemoItem; 8] = [
     },
 ];
 
+/// The once-per-database job of loading the demo.
+const DEMO_JOB: &str = "demo";
+/// How long a loader holds the job before another may take it over (a loader that
+/// died); loading takes well under a second.
+const DEMO_LEASE_SECS: i64 = 120;
+
 /// Loads the demo tree and items into an empty store; leaves a store with content alone.
+/// Several instances starting with `--demo` at once on one database are safe: the one
+/// that claims the job loads, the others wait until it is done and skip.
 pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
+    let limits = store.limits();
+    loop {
+        if limits.claim_once(DEMO_JOB, DEMO_LEASE_SECS).await? {
+            let loaded = load_content(store, now).await;
+            limits.finish_once(DEMO_JOB, loaded.is_ok()).await?;
+            return loaded;
+        }
+        if limits.once_done(DEMO_JOB).await? {
+            return Ok(Loaded::Skipped);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn load_content(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
     let has_content = !store.content().categories().await?.is_empty();
     if has_content {
         return Ok(Loaded::Skipped);

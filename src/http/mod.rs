@@ -9,9 +9,6 @@ pub mod extract;
 pub mod metrics;
 pub mod observe;
 pub mod public;
-pub mod rate_limit;
-
-pub use rate_limit::RateLimiter;
 
 use crate::app::{App, ContentChange, Core};
 use crate::config::Settings;
@@ -20,7 +17,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use std::sync::Arc;
-use std::time::Duration;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -40,19 +36,7 @@ impl AppState {
             ContentChange::Categories(slugs) => listening.invalidate(slugs),
             ContentChange::Everything => listening.clear(),
         });
-        let limiter = Arc::new(RateLimiter::new(
-            app.settings.subscribe_rate_per_hour,
-            Duration::from_secs(3600),
-        ));
-        Self(Arc::new(Shared {
-            app,
-            cache,
-            limiter,
-            // Per client address: 30 sign-in attempts per 15 minutes (each account also
-            // locks after 5 failures in a row).
-            sign_in_limiter: Arc::new(RateLimiter::new(30, Duration::from_secs(15 * 60))),
-            unknown_name_limiter: Arc::new(RateLimiter::new(4, Duration::from_secs(15 * 60))),
-        }))
+        Self(Arc::new(Shared { app, cache }))
     }
 
     pub fn app(&self) -> &App {
@@ -79,12 +63,6 @@ impl axum::extract::FromRef<AppState> for App {
 pub struct Shared {
     pub app: App,
     pub cache: Arc<FeedCache>,
-    pub limiter: Arc<RateLimiter>,
-    /// Failed sign-ins per client address.
-    pub sign_in_limiter: Arc<RateLimiter>,
-    /// Failed sign-ins per user name that names nobody: they "lock" like real
-    /// accounts, so the answers do not tell which names exist.
-    pub unknown_name_limiter: Arc<RateLimiter<String>>,
 }
 
 impl std::ops::Deref for Shared {

@@ -21,6 +21,9 @@
 //! - [`Users`] (`store.users()`): admin users, their sessions, API tokens.
 //! - [`Import`] (`store.import()`): bulk subscriber imports in one transaction.
 //! - [`Site`] (`store.site()`): settings kept in the database (the `tag:` id authority).
+//! - [`Limits`] (`store.limits()`): limits shared by every instance (request budgets,
+//!   sign-in locks of user names, once-per-database jobs), on the database's clock.
+//! - [`Spools`] (`store.spools()`): admin import uploads between upload and apply.
 //!
 //! The entities these return (`Subscriber`, `MailingList`, `Digest`, `User`, ...) live
 //! in `crate::domain`; only query and row types (`FeedQuery`, `ClaimedDelivery`,
@@ -31,22 +34,26 @@ mod dialect;
 mod digests;
 mod import;
 mod items;
+mod limits;
 mod lists;
 mod outbox;
 mod people;
 mod stats;
 mod site;
+mod spools;
 mod tokens;
 mod users;
 
 pub use content::{Content, FeedQuery, ItemFilter, ItemPage, Written};
 pub use digests::{Created, Digests};
 pub use import::{Import, ImportCounts, ImportRow, ImportSession, ImportTerms};
+pub use limits::{Budget, Limits, NameLock};
 pub use lists::Lists;
 pub use outbox::{ClaimedDelivery, Outbox, OutboxConnection, SentRecord};
 pub use people::{People, SubscriberFilter};
 pub use stats::{DeliveryStats, Stats};
 pub use site::Site;
+pub use spools::{Spool, Spools};
 pub use tokens::Tokens;
 pub use users::{SessionRecord, Users};
 
@@ -259,6 +266,14 @@ impl Store {
 
     pub fn stats(&self) -> Stats<'_> {
         Stats { store: self }
+    }
+
+    pub fn limits(&self) -> Limits<'_> {
+        Limits { store: self }
+    }
+
+    pub fn spools(&self) -> Spools<'_> {
+        Spools { store: self }
     }
 }
 

@@ -43,8 +43,14 @@ fn user_from_row(row: &AnyRow) -> anyhow::Result<User> {
 /// However active, a session ends this many days after sign-in.
 pub const MAX_SESSION_DAYS: i64 = 7;
 
-const USER_COLUMNS: &str = "u.id, u.name, u.password_hash, u.role, u.disabled, u.failed_sign_ins, \
-     u.locked_until, u.last_sign_in_at, u.created_at";
+/// A user's failures and lock are those of their name (`sign_in_locks`, shared with
+/// names of nobody); read with [`USERS`].
+const USER_COLUMNS: &str = "u.id, u.name, u.password_hash, u.role, u.disabled, \
+     COALESCE(l.failures, 0) AS failed_sign_ins, l.locked_until AS locked_until, \
+     u.last_sign_in_at, u.created_at";
+
+/// The users, each with the sign-in lock of their name.
+const USERS: &str = "users u LEFT JOIN sign_in_locks l ON l.name_key = u.name_key";
 
 impl Users<'_> {
     pub async fn create(
@@ -80,7 +86,7 @@ impl Users<'_> {
 
     pub async fn by_id(self, id: i64) -> StoreResult<Option<User>> {
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+            "SELECT {USER_COLUMNS} FROM {USERS} WHERE u.id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.store.pool)
@@ -90,7 +96,7 @@ impl Users<'_> {
 
     pub async fn by_name(self, name: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.name_key = $1"
+            "SELECT {USER_COLUMNS} FROM {USERS} WHERE u.name_key = $1"
         ))
         .bind(name.trim().to_lowercase())
         .fetch_optional(&self.store.pool)
@@ -100,7 +106,7 @@ impl Users<'_> {
 
     pub async fn all(self) -> StoreResult<Vec<User>> {
         let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u ORDER BY u.name_key"
+            "SELECT {USER_COLUMNS} FROM {USERS} ORDER BY u.name_key"
         ))
         .fetch_all(&self.store.pool)
         .await?;
@@ -118,15 +124,13 @@ impl Users<'_> {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut tx = self.store.write_tx().await?;
-        let done = sqlx::query(
-            "UPDATE users SET password_hash = $1, failed_sign_ins = 0, locked_until = NULL,
-             updated_at = $2 WHERE id = $3",
-        )
-        .bind(password_hash)
-        .bind(to_ts(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(password_hash)
+                .bind(to_ts(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("user {id}")));
         }
@@ -134,7 +138,22 @@ impl Users<'_> {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        Self::clear_lock(&mut tx, id).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets the failed sign-ins and the lock of user `id`'s name.
+    async fn clear_lock(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM sign_in_locks WHERE name_key = (SELECT name_key FROM users WHERE id = $1)",
+        )
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -184,46 +203,6 @@ impl Users<'_> {
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
     }
 
-    /// Counts a sign-in attempt *before* its password is checked, so that parallel
-    /// guesses cannot all slip in before the first failure is recorded. `Err(until)`
-    /// while the account is locked (nothing counted). The attempt that reaches
-    /// `lock_after` failures in a row locks the account at once, for `lock_for ×
-    /// 2^(failures − lock_after)` (at most a day); a right password then unlocks it
-    /// again through [`Users::start_session`].
-    pub async fn claim_sign_in_attempt(
-        self,
-        id: i64,
-        lock_after: i64,
-        lock_for: chrono::Duration,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Result<Option<DateTime<Utc>>, DateTime<Utc>>> {
-        let mut tx = self.store.write_tx().await?;
-        let lock = self.store.backend.for_update();
-        let (failures, locked_until): (i64, Option<i64>) = sqlx::query_as(&format!(
-            "SELECT failed_sign_ins, locked_until FROM users WHERE id = $1{lock}"
-        ))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if let Some(until) = locked_until.map(from_ts).filter(|u| *u > now) {
-            tx.rollback().await?;
-            return Ok(Err(until));
-        }
-        let failures = failures + 1;
-        let until = (failures >= lock_after).then(|| {
-            let doublings = (failures - lock_after).clamp(0, 10) as u32;
-            now + (lock_for * 2i32.pow(doublings)).min(chrono::Duration::days(1))
-        });
-        sqlx::query("UPDATE users SET failed_sign_ins = $1, locked_until = $2 WHERE id = $3")
-            .bind(failures)
-            .bind(until.map(to_ts))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Ok(until))
-    }
-
     /// A successful sign-in: the failure count is reset and a new session stored.
     /// `replaces` (the hash of a session cookie the browser still had) is removed.
     pub async fn start_session(
@@ -244,6 +223,7 @@ impl Users<'_> {
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
+        Self::clear_lock(&mut tx, user_id).await?;
         if let Some(old) = replaces {
             sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
                 .bind(old)
@@ -280,6 +260,7 @@ impl Users<'_> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, s.csrf_token, s.flash, s.flash_kind, s.last_seen_at, s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id
+             LEFT JOIN sign_in_locks l ON l.name_key = u.name_key
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.created_at > $3 AND u.disabled = 0"
         ))
         .bind(token_hash)

@@ -91,11 +91,6 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app on the given backend; `None` when that backend is not available.
 pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
-    TRACING.call_once(|| {
-        if std::env::var("TEST_LOG").is_ok() {
-            tracing_subscriber::fmt().with_env_filter("info").init();
-        }
-    });
     let dir = tempfile::tempdir().unwrap();
     let database_url = match db {
         Db::Sqlite => format!("sqlite://{}", dir.path().join("newsdesk.db").display()),
@@ -107,8 +102,38 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
             }
         },
     };
+    Some(spawn_app_at(&database_url, dir, adjust).await)
+}
+
+/// A fresh database's URL on the backend (SQLite: a file in `dir`); `None` when that
+/// backend is not available. Several apps may then be started on it with
+/// [`spawn_app_at`], as instances sharing one database.
+pub async fn fresh_database_url(db: Db, dir: &std::path::Path) -> Option<String> {
+    match db {
+        Db::Sqlite => Some(format!("sqlite://{}", dir.join("shared.db").display())),
+        Db::Postgres => {
+            let url = fresh_postgres_url().await;
+            if url.is_none() {
+                note_postgres_skipped();
+            }
+            url
+        }
+    }
+}
+
+/// Starts the app on the database at `database_url`, with its own outbox in `dir`.
+pub async fn spawn_app_at(
+    database_url: &str,
+    dir: TempDir,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    TRACING.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            tracing_subscriber::fmt().with_env_filter("info").init();
+        }
+    });
     let vars = [
-        ("DATABASE_URL", database_url),
+        ("DATABASE_URL", database_url.to_owned()),
         ("NEWSDESK_BIND", "127.0.0.1:0".to_owned()),
         ("NEWSDESK_ADMIN_TOKEN", TOKEN.to_owned()),
         ("NEWSDESK_SITE_NAME", "SZPU News".to_owned()),
@@ -152,7 +177,7 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
             })
             .await;
     });
-    Some(TestApp {
+    TestApp {
         address,
         metrics_address,
         client: Client::builder()
@@ -163,7 +188,7 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
         state,
         _dir: dir,
         stop: Some(stop),
-    })
+    }
 }
 
 impl TestApp {
@@ -266,4 +291,45 @@ pub fn hostile_event() -> Value {
             "mode": "hybrid"
         }
     })
+}
+
+/// Runs SQL on the app's database over a connection of its own.
+pub async fn run_sql(database_url: &str, statements: &[String]) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database_url)
+        .await
+        .expect("connecting to the test database");
+    for statement in statements {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+/// Lets `secs` of the database's time pass for the shared limits (sign-in locks,
+/// request budgets, import uploads): they run on the database's clock, which a test
+/// cannot move, so their times are moved back instead.
+pub async fn let_database_time_pass(database_url: &str, secs: i64) {
+    run_sql(
+        database_url,
+        &[
+            format!(
+                "UPDATE sign_in_locks SET locked_until = locked_until - {secs}, expires_at = expires_at - {secs}"
+            ),
+            format!(
+                "UPDATE rate_limits SET window_start = window_start - {secs}, last_at = last_at - {secs}, expires_at = expires_at - {secs}"
+            ),
+            format!("UPDATE import_spools SET expires_at = expires_at - {secs}"),
+            format!("UPDATE once_jobs SET lease_until = lease_until - {secs}"),
+        ],
+    )
+    .await;
+}
+
+impl TestApp {
+    /// The database's URL (with its password, for the tests' own connections).
+    pub fn database_url(&self) -> String {
+        self.state.settings.database_url.expose().to_owned()
+    }
 }

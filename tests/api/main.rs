@@ -19,6 +19,7 @@ mod mail;
 mod observe;
 mod operator;
 mod pages;
+mod shared_limits;
 mod smtp_server;
 mod store_contract;
 mod subscribers;

@@ -7,6 +7,7 @@ use newsdesk::domain::{
     Event, EventMode, ItemDraft, ItemStatus, Language, MailingList, NewCategory, Role, Slug,
     SubscriptionOutcome, Text, TimeZone as Tz, TokenPurpose,
 };
+use newsdesk::store::NameLock;
 use newsdesk::store::{FeedQuery, ItemFilter, Store, StoreError};
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
@@ -960,35 +961,56 @@ async fn users_sign_in_lock_out_and_keep_one_admin(store: Store) {
     );
     assert!(store.users().by_name("nobody").await.unwrap().is_none());
 
-    // Attempts are counted before the password is checked: the fifth in a row locks
-    // at once for 15 minutes, and while locked nothing more is counted.
-    let attempt = |at| {
-        store
-            .users()
-            .claim_sign_in_attempt(alice.id, 5, Duration::minutes(15), at)
-    };
-    for _ in 0..4 {
-        assert_eq!(attempt(now).await.unwrap(), Ok(None));
+    // Attempts are counted before the password is checked, per name (known or not),
+    // on the database's clock: the fifth in a row locks at once for 15 minutes, and
+    // while locked nothing more is counted.
+    for name in ["alice", "nobody"] {
+        let attempt = || store.limits().claim_sign_in(name, 5, 15 * 60);
+        for _ in 0..4 {
+            assert_eq!(attempt().await.unwrap(), NameLock::Open);
+        }
+        assert_eq!(attempt().await.unwrap(), NameLock::LockedNow(15 * 60));
+        match attempt().await.unwrap() {
+            NameLock::Locked(left) => assert!((15 * 60 - 2..=15 * 60).contains(&left)),
+            other => panic!("{other:?}"),
+        }
     }
-    assert_eq!(
-        attempt(now).await.unwrap(),
-        Ok(Some(now + Duration::minutes(15)))
-    );
-    assert_eq!(
-        attempt(now).await.unwrap(),
-        Err(now + Duration::minutes(15))
-    );
     let user = store.users().by_id(alice.id).await.unwrap().unwrap();
     assert_eq!(user.failed_sign_ins, 5);
-    // After the lock, one more try; failing again locks for twice as long.
-    let later = now + Duration::minutes(16);
-    assert_eq!(
-        attempt(later).await.unwrap(),
-        Ok(Some(later + Duration::minutes(30)))
-    );
-    let user = store.users().by_id(alice.id).await.unwrap().unwrap();
-    assert_eq!(user.failed_sign_ins, 6);
-    assert_eq!(user.locked_until, Some(later + Duration::minutes(30)));
+    let db_now = store.limits().db_now().await.unwrap();
+    let until = user.locked_until.unwrap().timestamp();
+    assert!((db_now + 15 * 60 - 2..=db_now + 15 * 60).contains(&until));
+
+    // Budgets: at most `max` a window, and a least gap between hits when asked.
+    let two = newsdesk::store::Budget::per_window(2, 3600);
+    assert!(store.limits().take("t", "k", two).await.unwrap());
+    assert!(store.limits().take("t", "k", two).await.unwrap());
+    assert!(!store.limits().take("t", "k", two).await.unwrap());
+    assert!(store.limits().take("t", "other", two).await.unwrap());
+    assert_eq!(store.limits().hits("t", "k").await.unwrap(), 2);
+    let gap = newsdesk::store::Budget {
+        max: 5,
+        window_secs: 3600,
+        min_gap_secs: 600,
+    };
+    assert!(store.limits().take("gap", "k", gap).await.unwrap());
+    assert!(!store.limits().take("gap", "k", gap).await.unwrap());
+    assert_eq!(store.limits().hits("gap", "k").await.unwrap(), 1);
+    // A window that has ended counts nothing and is pruned.
+    let brief = newsdesk::store::Budget::per_window(1, 0);
+    assert!(store.limits().take("brief", "k", brief).await.unwrap());
+    assert_eq!(store.limits().hits("brief", "k").await.unwrap(), 0);
+    assert!(store.limits().prune().await.unwrap() >= 1);
+
+    // A job done once: one claim wins, a live lease keeps others out, done is done.
+    assert!(store.limits().claim_once("job", 60).await.unwrap());
+    assert!(!store.limits().claim_once("job", 60).await.unwrap());
+    assert!(!store.limits().once_done("job").await.unwrap());
+    store.limits().finish_once("job", false).await.unwrap();
+    assert!(store.limits().claim_once("job", 60).await.unwrap());
+    store.limits().finish_once("job", true).await.unwrap();
+    assert!(store.limits().once_done("job").await.unwrap());
+    assert!(!store.limits().claim_once("job", 0).await.unwrap());
 
     // A new password lifts the lock.
     store

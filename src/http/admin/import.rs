@@ -1,6 +1,7 @@
 //! CSV import from a browser: upload, a preview of what would change and of every bad
-//! row (line number and reason), then apply. The upload waits in a private spool
-//! directory between the two steps, under a random name.
+//! row (line number and reason), then apply. The upload waits in the database between
+//! the steps, under a random name, as its uploader's for a day: the next step may reach
+//! any instance sharing the database.
 
 use super::page::{self, FormData, PageError, PageResult};
 use super::session::{Session, done, random_token};
@@ -9,66 +10,64 @@ use crate::http::AppState;
 use crate::services::ServiceError;
 use crate::services::import::{FILE_FIELD, ImportMode, ImportOptions, ImportReport, import_csv};
 use crate::services::subscriptions::find_list;
+use crate::store::Spool;
 use axum::extract::multipart::Field;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
-use tokio::io::AsyncWriteExt;
 
 /// Uploads not applied within a day are removed.
-const KEEP: Duration = Duration::from_secs(24 * 3600);
+const KEEP_SECS: i64 = 24 * 3600;
+/// An upload is stored in chunks of this size.
+const CHUNK: usize = 1024 * 1024;
 
-fn spool_dir() -> PathBuf {
-    std::env::temp_dir().join("newsdesk-imports")
+/// Upload ids are 256 random bits in hex.
+fn is_upload_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The spool directory, made private to this user (0700) and checked to be so: the
-/// uploads are lists of people, and another local user must not read or swap them.
-fn private_spool() -> anyhow::Result<PathBuf> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let dir = spool_dir();
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e.into()),
+/// `session`'s upload `id`, unless it is gone (applied, expired, or another user's).
+async fn find_upload(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+) -> Result<Option<Spool>, PageError> {
+    if !is_upload_id(id) {
+        return Ok(None);
     }
-    let meta = std::fs::symlink_metadata(&dir)?;
-    // This process's user: the owner of a file it makes.
-    let me = tempfile::tempfile()?.metadata()?.uid();
-    if !meta.is_dir() || meta.uid() != me {
-        anyhow::bail!(
-            "the import spool {} is not a directory of this user's",
-            dir.display()
+    Ok(state
+        .store
+        .spools()
+        .find(id, session.user_id)
+        .await
+        .map_err(crate::services::ServiceError::from)?)
+}
+
+/// The upload copied from the database to an anonymous temporary file, rewound: the
+/// parser reads it on a thread of its own in flat memory.
+async fn upload_file(state: &AppState, spool: &Spool) -> anyhow::Result<std::fs::File> {
+    use std::io::{Seek, Write};
+    let mut file = tempfile::tempfile()?;
+    for seq in 0..spool.chunks {
+        let chunk = state
+            .store
+            .spools()
+            .chunk(&spool.id, seq)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("chunk {seq} of an upload is missing"))?;
+        file.write_all(&chunk)?;
+    }
+    file.rewind()?;
+    Ok(file)
+}
+
+async fn forget(state: &AppState, id: &str) {
+    if let Err(e) = state.store.spools().delete(id).await {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "could not remove an import upload"
         );
-    }
-    if meta.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(dir)
-}
-
-fn spool_path(id: &str) -> Option<PathBuf> {
-    (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| spool_dir().join(format!("{id}.csv")))
-}
-
-fn sweep() {
-    let Ok(entries) = std::fs::read_dir(spool_dir()) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .is_some_and(|age| age > KEEP);
-        if old {
-            let _ = std::fs::remove_file(e.path());
-        }
     }
 }
 
@@ -186,11 +185,11 @@ async fn terms(
 
 async fn run(
     state: &AppState,
-    path: &std::path::Path,
+    spool: &Spool,
     terms: &Terms,
     dry_run: bool,
 ) -> Result<Result<ImportReport, String>, PageError> {
-    let file = std::fs::File::open(path).map_err(anyhow::Error::from)?;
+    let file = upload_file(state, spool).await?;
     let options = ImportOptions {
         list: terms.list.clone(),
         mode: terms.mode,
@@ -264,13 +263,15 @@ async fn text_field(mut field: axum::extract::multipart::Field<'_>) -> Result<St
 /// An upload in the spool.
 struct Spooled {
     id: String,
-    path: PathBuf,
     file_name: String,
 }
 
-/// Streams the file field to a new spool file: an upload costs disk, not memory.
-/// `Ok(Err(why))` refuses it (its spool file removed); `Ok(Ok(None))` for an empty field.
+/// Streams the file field into a new upload in the database, a chunk at a time: an
+/// upload costs neither memory nor this instance's disk. `Ok(Err(why))` refuses it
+/// (nothing kept); `Ok(Ok(None))` for an empty field.
 async fn spool_file(
+    state: &AppState,
+    owner: i64,
     mut field: Field<'_>,
     limit: usize,
 ) -> anyhow::Result<Result<Option<Spooled>, String>> {
@@ -281,81 +282,79 @@ async fn spool_file(
         .filter(|c| !c.is_control())
         .take(200)
         .collect();
-    let dir = private_spool()?;
     let id = random_token();
-    let path = dir.join(format!("{id}.csv"));
-    let file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?
-    };
-    let mut out = tokio::fs::File::from_std(file);
+    let spools = state.store.spools();
+    spools.create(&id, owner, &file_name, KEEP_SECS).await?;
     let mut written = 0usize;
-    let refused = |why: String| {
-        let _ = std::fs::remove_file(&path);
-        Ok(Err(why))
-    };
+    let mut seq = 0i64;
+    let mut buffer = Vec::with_capacity(CHUNK);
     loop {
         let chunk = match field.chunk().await {
             Ok(Some(c)) => c,
             Ok(None) => break,
-            Err(e) => return refused(format!("The file could not be read: {e}")),
+            Err(e) => {
+                forget(state, &id).await;
+                return Ok(Err(format!("The file could not be read: {e}")));
+            }
         };
         written += chunk.len();
         if written > limit {
-            drop(out);
-            return refused(format!("file: is larger than {} MB", limit / (1024 * 1024)));
+            forget(state, &id).await;
+            return Ok(Err(format!(
+                "file: is larger than {} MB",
+                limit / (1024 * 1024)
+            )));
         }
-        out.write_all(&chunk).await?;
+        buffer.extend_from_slice(&chunk);
+        if buffer.len() >= CHUNK {
+            spools
+                .append(
+                    &id,
+                    seq,
+                    std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK)),
+                )
+                .await?;
+            seq += 1;
+        }
     }
-    out.flush().await?;
     if written == 0 {
-        let _ = std::fs::remove_file(&path);
+        forget(state, &id).await;
         return Ok(Ok(None));
     }
-    Ok(Ok(Some(Spooled {
-        id,
-        path,
-        file_name,
-    })))
+    if !buffer.is_empty() {
+        spools.append(&id, seq, buffer).await?;
+    }
+    spools.complete(&id, written as i64).await?;
+    Ok(Ok(Some(Spooled { id, file_name })))
 }
 
 /// Reads the upload form into `form`, the file into the spool. `Ok(Err(why))`
 /// refuses it, with nothing left in the spool.
 async fn read_upload(
+    state: &AppState,
+    owner: i64,
     multipart: &mut Multipart,
     form: &mut ImportForm,
     limit: usize,
 ) -> anyhow::Result<Result<Option<Spooled>, String>> {
     let mut saved: Option<Spooled> = None;
-    let refused = |saved: Option<Spooled>, why: String| {
-        if let Some(s) = saved {
-            let _ = std::fs::remove_file(s.path);
-        }
-        Ok(Err(why))
-    };
-    loop {
+    let refusal = loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => return Ok(Ok(saved)),
-            Err(e) => return refused(saved, format!("The upload could not be read: {e}")),
+            Err(e) => break format!("The upload could not be read: {e}"),
         };
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
-            "file" if saved.is_some() => {
-                return refused(saved, "file: send one file at a time".into());
-            }
-            "file" => match spool_file(field, limit).await? {
+            "file" if saved.is_some() => break "file: send one file at a time".into(),
+            "file" => match spool_file(state, owner, field, limit).await? {
                 Ok(spooled) => saved = spooled,
-                Err(why) => return Ok(Err(why)),
+                Err(why) => break why,
             },
             "list" | "consent_source" | "mode" => {
                 let value = match text_field(field).await {
                     Ok(v) => v,
-                    Err(m) => return refused(saved, m),
+                    Err(m) => break m,
                 };
                 match name.as_str() {
                     "list" => form.list = value,
@@ -365,7 +364,11 @@ async fn read_upload(
             }
             _ => {}
         }
+    };
+    if let Some(s) = saved {
+        forget(state, &s.id).await;
     }
+    Ok(Err(refusal))
 }
 
 /// Receives the file into the spool, then sends the browser to its preview (a GET,
@@ -375,10 +378,14 @@ pub async fn upload(
     session: Session,
     mut multipart: Multipart,
 ) -> PageResult {
-    sweep();
+    // Uploads past their time go now and then (any instance may do it).
+    if let Err(e) = state.store.limits().prune().await {
+        tracing::warn!(error = format!("{e:#}"), "could not prune old uploads");
+    }
     let mut form = ImportForm::default();
     let limit = state.settings.max_import_bytes;
-    let refusal = match read_upload(&mut multipart, &mut form, limit).await? {
+    let owner = session.user_id;
+    let refusal = match read_upload(&state, owner, &mut multipart, &mut form, limit).await? {
         Ok(Some(saved)) => match terms(&state, &form).await? {
             Ok(_) => {
                 let query = url::form_urlencoded::Serializer::new(String::new())
@@ -391,7 +398,7 @@ pub async fn upload(
                 return Ok(axum::response::Redirect::to(&to).into_response());
             }
             Err(m) => {
-                let _ = std::fs::remove_file(&saved.path);
+                forget(&state, &saved.id).await;
                 m
             }
         },
@@ -426,7 +433,7 @@ pub async fn preview(
         consent_source: q.consent_source,
         mode: q.mode,
     };
-    let Some(path) = spool_path(&upload).filter(|p| p.exists()) else {
+    let Some(spool) = find_upload(&state, &session, &upload).await? else {
         return form_page(
             &state,
             &session,
@@ -449,10 +456,10 @@ pub async fn preview(
             .await;
         }
     };
-    let report = match run(&state, &path, &terms, true).await? {
+    let report = match run(&state, &spool, &terms, true).await? {
         Ok(r) => r,
         Err(m) => {
-            let _ = std::fs::remove_file(&path);
+            forget(&state, &spool.id).await;
             return form_page(
                 &state,
                 &session,
@@ -514,7 +521,7 @@ pub async fn apply(State(state): State<AppState>, session: Session, f: FormData)
         consent_source: f.get("consent_source").into(),
         mode: f.get("mode").into(),
     };
-    let Some(path) = spool_path(f.get("upload")).filter(|p| p.exists()) else {
+    let Some(spool) = find_upload(&state, &session, f.get("upload")).await? else {
         return done(
             &state,
             &session,
@@ -537,8 +544,8 @@ pub async fn apply(State(state): State<AppState>, session: Session, f: FormData)
             .await;
         }
     };
-    let outcome = run(&state, &path, &terms, false).await;
-    let _ = std::fs::remove_file(&path);
+    let outcome = run(&state, &spool, &terms, false).await;
+    forget(&state, &spool.id).await;
     let report = match outcome? {
         Ok(r) => r,
         Err(m) => {

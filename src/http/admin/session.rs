@@ -5,22 +5,21 @@
 //! - Every form carries the session's CSRF token; the sign-in form, before there is a
 //!   session, carries a token that must equal a cookie set with the form.
 //! - Failed sign-ins lock the account for a while (doubling), and each client address
-//!   has a budget of attempts: the rules are `services::users`'; the per-process
-//!   limiters they count against live here, in the web layer.
+//!   has a budget of attempts: the rules are `services::users`', counted in the
+//!   database so that every instance on it shares them.
 
 use super::page::{self, FormData, PageError, PageResult};
 use crate::domain::Role;
-use crate::http::{AppState, RateLimiter};
-use crate::services::users::{self, IDLE_SECONDS as IDLE, Resumed, SignInLimits, SignInRefused};
+use crate::http::AppState;
+use crate::services::users::{self, IDLE_SECONDS as IDLE, Resumed, SignInRefused};
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 pub use crate::services::users::{random_token, same};
 
@@ -301,28 +300,6 @@ pub async fn sign_in_form(
     ))
 }
 
-/// The web layer's per-process limits on failed sign-ins: per client address, and
-/// per name that names nobody.
-struct Limits<'a> {
-    state: &'a AppState,
-    client: IpAddr,
-}
-
-impl SignInLimits for Limits<'_> {
-    fn address_is_over(&self) -> bool {
-        self.state.sign_in_limiter.is_over(&self.client)
-    }
-
-    fn address_failed(&self) {
-        self.state.sign_in_limiter.allow(self.client);
-    }
-
-    fn unknown_name_failed(&self, name: String) -> bool {
-        let limiter: &RateLimiter<String> = &self.state.unknown_name_limiter;
-        limiter.allow(name)
-    }
-}
-
 pub async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -355,14 +332,11 @@ pub async fn sign_in(
             "The sign-in form had expired. Please sign in again.",
         );
     }
-    let limits = Limits {
-        state: &state,
-        client: crate::http::client_ip(&state.settings, peer, &headers),
-    };
+    let client = crate::http::client_ip(&state.settings, peer, &headers).to_string();
     let old = cookie(&headers, SESSION_COOKIE);
     let password = form.get("password");
     let signed_in =
-        users::sign_in(&state.store, now, &name, password, &limits, old.as_deref()).await?;
+        users::sign_in(&state.store, now, &name, password, &client, old.as_deref()).await?;
     let refused = match signed_in {
         Ok(signed_in) => return Ok(started(&state, &signed_in.token, &next)),
         Err(refused) => refused,
@@ -376,7 +350,7 @@ pub async fn sign_in(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Enter your user name and your password.".into(),
         ),
-        SignInRefused::Locked(until) => (StatusCode::TOO_MANY_REQUESTS, locked_message(until, now)),
+        SignInRefused::Locked(left) => (StatusCode::TOO_MANY_REQUESTS, locked_message(left)),
         SignInRefused::Wrong => (
             StatusCode::UNAUTHORIZED,
             "The user name or the password is wrong.".into(),
@@ -392,8 +366,8 @@ pub async fn sign_in(
     again(status, &message)
 }
 
-fn locked_message(until: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let minutes = ((until - now).num_seconds() + 59) / 60;
+fn locked_message(left: chrono::Duration) -> String {
+    let minutes = (left.num_seconds() + 59) / 60;
     format!(
         "Too many failed sign-ins for this account: it is locked for {minutes} more minute(s). \
          An admin can unlock it by setting a new password."

@@ -42,7 +42,8 @@ async fn render(
     status: StatusCode,
     new_password: Option<NewPassword>,
 ) -> PageResult {
-    let now = state.clock.now();
+    // Locks run on the database's clock.
+    let now = users::lock_clock(&state.store).await?;
     let users = users::list_users(&state.store)
         .await?
         .into_iter()

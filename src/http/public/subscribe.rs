@@ -180,7 +180,11 @@ pub async fn subscribe(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
     let client = crate::http::client_ip(&state.settings, peer, &headers);
-    if !state.limiter.allow(client) {
+    let allowed = match public::subscribe_allowed(state.app(), &client.to_string()).await {
+        Ok(a) => a,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    if !allowed {
         let mut response = if json {
             AppError::TooManyRequests.into_response()
         } else {

@@ -11,6 +11,7 @@ use crate::domain::{
     TokenGrant, TokenPurpose, Visibility,
 };
 use crate::services::{ServiceError, ServiceResult};
+use crate::store::Budget;
 
 /// The lists anyone may join from the form.
 pub async fn public_lists(app: &App) -> ServiceResult<Vec<MailingList>> {
@@ -84,8 +85,29 @@ pub fn form_admission(
     move |subscriber, member| admission(Joining::Form, opt_in, false, Some(subscriber), member)
 }
 
+/// The limit scope of subscribe requests per client address.
+const SUBSCRIBE_SCOPE: &str = "subscribe";
+/// The limit scope of confirmation mails per address.
+const CONFIRM_MAIL_SCOPE: &str = "confirm_mail";
+/// Confirmation mails the form sends one address: one per 10 minutes, 3 a day.
+pub const CONFIRM_MAILS: Budget = Budget {
+    max: 3,
+    window_secs: 24 * 3600,
+    min_gap_secs: 10 * 60,
+};
+
+/// Takes one of the subscribe requests the client's address `ip` may send per hour
+/// (`NEWSDESK_SUBSCRIBE_RATE_PER_HOUR`); false when it has used them up. Counted in the
+/// database: every instance on it shares the budget.
+pub async fn subscribe_allowed(app: &App, ip: &str) -> ServiceResult<bool> {
+    let budget = Budget::per_window(i64::from(app.settings.subscribe_rate_per_hour), 3600);
+    Ok(app.store.limits().take(SUBSCRIBE_SCOPE, ip, budget).await?)
+}
+
 /// A request from the subscribe form, from `ip`. Invalid input is `Invalid`; anything
-/// else is answered the same whether the address was new, pending or confirmed.
+/// else is answered the same whether the address was new, pending or confirmed, and
+/// whether or not a mail goes out: the confirmation mail is sent (or, past the
+/// address's limit of [`CONFIRM_MAILS`], not sent) after the answer.
 pub async fn subscribe(app: &App, input: &SubscribeInput<'_>, ip: &str) -> ServiceResult<()> {
     let lists = public_lists(app).await?;
     let (request, list) = check(input, &lists, Some(ip))?;
@@ -106,7 +128,27 @@ pub async fn subscribe(app: &App, input: &SubscribeInput<'_>, ip: &str) -> Servi
         )
         .await?;
     if let SubscriptionOutcome::NeedsConfirmation { subscriber_id } = outcome {
-        send_confirmation_later(app, subscriber_id, list);
+        let app = app.clone();
+        let key = request.email.key().to_owned();
+        tokio::spawn(async move {
+            match app
+                .store
+                .limits()
+                .take(CONFIRM_MAIL_SCOPE, &key, CONFIRM_MAILS)
+                .await
+            {
+                Ok(true) => send_confirmation_later(&app, subscriber_id, list),
+                Ok(false) => tracing::info!(
+                    subscriber_id,
+                    "confirmation mail not sent: the address had its share"
+                ),
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    subscriber_id,
+                    "confirmation mail not sent: its limit could not be counted"
+                ),
+            }
+        });
     }
     Ok(())
 }

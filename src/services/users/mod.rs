@@ -9,8 +9,9 @@ mod sign_in;
 mod tokens;
 
 pub use sign_in::{
-    IDLE_SECONDS, LOCK_AFTER, LOCK_MINUTES, Resumed, SignInLimits, SignInRefused, SignedIn,
-    end_session, random_token, resume_session, same, session_is_live, set_flash, sign_in,
+    ADDRESS_FAILURES, ADDRESS_WINDOW_SECS, IDLE_SECONDS, LOCK_AFTER, LOCK_MINUTES, Resumed,
+    SignInRefused, SignedIn, end_session, random_token, resume_session, same, session_is_live,
+    set_flash, sign_in,
 };
 pub use tokens::{
     bearer_is_valid, create_api_token, generate_api_token, hash_token, revoke_api_token,
@@ -69,6 +70,12 @@ pub struct WithPassword {
     pub user: User,
     pub password: String,
     pub generated: bool,
+}
+
+/// The time sign-in locks are counted on: the database's, shared by every instance.
+pub async fn lock_clock(store: &Store) -> ServiceResult<DateTime<Utc>> {
+    let secs = store.limits().db_now().await?;
+    Ok(DateTime::from_timestamp(secs, 0).unwrap_or_default())
 }
 
 pub async fn list_users(store: &Store) -> ServiceResult<Vec<User>> {
@@ -196,8 +203,12 @@ pub async fn demo_admin(store: &Store, now: DateTime<Utc>) -> ServiceResult<Opti
     if !store.users().all().await?.is_empty() {
         return Ok(None);
     }
-    let added = add_user(store, now, "admin", "admin", None).await?;
-    Ok(Some(added.password))
+    match add_user(store, now, "admin", "admin", None).await {
+        Ok(added) => Ok(Some(added.password)),
+        // Another instance started with the demo at the same moment made it.
+        Err(ServiceError::Conflict { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

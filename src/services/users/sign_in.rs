@@ -1,17 +1,20 @@
 //! Signing in and the sessions it starts.
 //!
 //! - A session token holds 256 random bits; the database keeps only their SHA-256.
-//! - Failed sign-ins lock the account for a while (doubling); the attempt is counted
+//! - Failed sign-ins lock a user name for a while (doubling); the attempt is counted
 //!   before the slow password check, so guesses sent in parallel cannot all be checked
 //!   before the first failure is recorded.
-//! - A name that names nobody "locks" like a real account, so the answers do not tell
-//!   which names exist; the per-address budget and that lock are counted by the caller
-//!   ([`SignInLimits`]: per-process limiters that belong to the web layer).
+//! - A name that names nobody locks exactly like an account (the same rows, the same
+//!   rule), so the answers do not tell which names exist.
+//! - Each client address has a budget of failed sign-ins.
+//!
+//! All of it is counted in the database on its own clock (`store.limits()`): instances
+//! sharing a database share the limits, and a restart resets none.
 
 use super::{hash_token, verify};
 use crate::domain::User;
 use crate::services::ServiceResult;
-use crate::store::{SessionRecord, Store};
+use crate::store::{NameLock, SessionRecord, Store};
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 
@@ -20,6 +23,11 @@ pub const IDLE_SECONDS: i64 = 12 * 3600;
 /// Failed sign-ins before the account locks, and the first lock's length.
 pub const LOCK_AFTER: i64 = 5;
 pub const LOCK_MINUTES: i64 = 15;
+/// Failed sign-ins a client address may have per window.
+pub const ADDRESS_FAILURES: i64 = 30;
+pub const ADDRESS_WINDOW_SECS: i64 = 15 * 60;
+/// The limit scope of failed sign-ins per client address.
+const ADDRESS_SCOPE: &str = "sign_in";
 /// A session's idle expiry moves on at most this often.
 const TOUCH_MINUTES: i64 = 5;
 
@@ -36,18 +44,6 @@ pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The limits a sign-in is counted against besides the account's own lock. Only
-/// failures count: people signing in do not use them up.
-pub trait SignInLimits {
-    /// The client's address has used up its failed attempts.
-    fn address_is_over(&self) -> bool;
-    /// Counts a failure against the client's address.
-    fn address_failed(&self);
-    /// Counts a failure for a name that names nobody (lower-cased); false once that
-    /// name has failed as often as an account may before it locks.
-    fn unknown_name_failed(&self, name: String) -> bool;
-}
-
 /// Why a sign-in was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignInRefused {
@@ -55,8 +51,8 @@ pub enum SignInRefused {
     AddressOver,
     /// The name or the password was left blank.
     Incomplete,
-    /// The account is locked until then.
-    Locked(DateTime<Utc>),
+    /// The name is locked for this much longer.
+    Locked(Duration),
     /// The name or the password is wrong.
     Wrong,
     /// The account may not sign in.
@@ -76,38 +72,35 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| crate::passwords::hash("not a real password").unwrap_or_default())
 }
 
-/// Checks a name and password; on success starts a session, replacing the one whose
-/// token the browser still had (`replaces`).
+/// Checks a name and password from `client` (the client's address); on success starts
+/// a session, replacing the one whose token the browser still had (`replaces`).
 pub async fn sign_in(
     store: &Store,
     now: DateTime<Utc>,
     name: &str,
     password: &str,
-    limits: &impl SignInLimits,
+    client: &str,
     replaces: Option<&str>,
 ) -> ServiceResult<Result<SignedIn, SignInRefused>> {
-    if limits.address_is_over() {
+    let limits = store.limits();
+    if limits.hits(ADDRESS_SCOPE, client).await? >= ADDRESS_FAILURES {
         return Ok(Err(SignInRefused::AddressOver));
     }
     if name.is_empty() || password.is_empty() {
         return Ok(Err(SignInRefused::Incomplete));
     }
+    let name_key = name.trim().to_lowercase();
+    let lock = limits
+        .claim_sign_in(&name_key, LOCK_AFTER, LOCK_MINUTES * 60)
+        .await?;
+    if let NameLock::Locked(secs) = lock {
+        limits
+            .count(ADDRESS_SCOPE, client, ADDRESS_WINDOW_SECS)
+            .await?;
+        tracing::warn!(name = %name_key, "sign-in refused: name locked");
+        return Ok(Err(SignInRefused::Locked(Duration::seconds(secs))));
+    }
     let user = store.users().by_name(name).await?;
-    let locks = match &user {
-        None => None,
-        Some(u) => match store
-            .users()
-            .claim_sign_in_attempt(u.id, LOCK_AFTER, Duration::minutes(LOCK_MINUTES), now)
-            .await?
-        {
-            Ok(locks) => locks,
-            Err(until) => {
-                limits.address_failed();
-                tracing::warn!(user = %u.name, "sign-in refused: account locked");
-                return Ok(Err(SignInRefused::Locked(until)));
-            }
-        },
-    };
     let hash = user
         .as_ref()
         .map(|u| u.password_hash.clone())
@@ -116,19 +109,16 @@ pub async fn sign_in(
     let user = match user {
         Some(u) if password_ok => u,
         other => {
-            limits.address_failed();
+            limits
+                .count(ADDRESS_SCOPE, client, ADDRESS_WINDOW_SECS)
+                .await?;
             match other {
                 Some(u) => tracing::warn!(user = %u.name, "sign-in failed: wrong password"),
-                None => {
-                    if !limits.unknown_name_failed(name.to_lowercase()) {
-                        let until = now + Duration::minutes(LOCK_MINUTES);
-                        return Ok(Err(SignInRefused::Locked(until)));
-                    }
-                }
+                None => tracing::warn!("sign-in failed: no such user"),
             }
-            return Ok(Err(match locks {
-                Some(until) => SignInRefused::Locked(until),
-                None => SignInRefused::Wrong,
+            return Ok(Err(match lock {
+                NameLock::LockedNow(secs) => SignInRefused::Locked(Duration::seconds(secs)),
+                _ => SignInRefused::Wrong,
             }));
         }
     };
@@ -247,8 +237,8 @@ mod tests {
     use crate::config::DatabaseUrl;
     use crate::services::users::add_user;
     use chrono::TimeZone as _;
-    use std::cell::{Cell, RefCell};
-    use std::collections::HashMap;
+
+    const CLIENT: &str = "192.0.2.7";
 
     #[test]
     fn tokens_compare_in_full() {
@@ -257,29 +247,6 @@ mod tests {
         assert!(!same("abc", "ab"));
         assert_eq!(random_token().len(), 64);
         assert_ne!(random_token(), random_token());
-    }
-
-    /// Counts what the web layer's limiters would count; the unknown-name lock comes
-    /// at the fifth failure, as an account's does.
-    #[derive(Default)]
-    struct Counted {
-        address_failures: Cell<u32>,
-        unknown: RefCell<HashMap<String, u32>>,
-    }
-
-    impl SignInLimits for Counted {
-        fn address_is_over(&self) -> bool {
-            self.address_failures.get() >= 30
-        }
-        fn address_failed(&self) {
-            self.address_failures.set(self.address_failures.get() + 1);
-        }
-        fn unknown_name_failed(&self, name: String) -> bool {
-            let mut unknown = self.unknown.borrow_mut();
-            let n = unknown.entry(name).or_default();
-            *n += 1;
-            *n < 5
-        }
     }
 
     async fn store() -> (tempfile::TempDir, Store) {
@@ -292,6 +259,24 @@ mod tests {
         (dir, store)
     }
 
+    /// Lets the database's time pass for every lock and budget: they are moved back.
+    async fn age(store: &Store, secs: i64) {
+        sqlx::query("UPDATE sign_in_locks SET locked_until = locked_until - $1")
+            .bind(secs)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    }
+
+    fn locked_about(r: Option<SignInRefused>, minutes: i64) -> bool {
+        matches!(r, Some(SignInRefused::Locked(d))
+            if (d - Duration::minutes(minutes)).num_seconds().abs() <= 2)
+    }
+
+    async fn address_failures(store: &Store) -> i64 {
+        store.limits().hits(ADDRESS_SCOPE, CLIENT).await.unwrap()
+    }
+
     #[tokio::test]
     async fn the_fifth_wrong_password_locks_the_account_and_counts_the_address() {
         let (_dir, store) = store().await;
@@ -300,52 +285,90 @@ mod tests {
         add_user(&store, now, "ada", "editor", Some(password.clone()))
             .await
             .unwrap();
-        let limits = Counted::default();
         for _ in 0..4 {
-            let r = sign_in(&store, now, "ada", "wrong", &limits, None).await;
+            let r = sign_in(&store, now, "ada", "wrong", CLIENT, None).await;
             assert_eq!(r.unwrap().err(), Some(SignInRefused::Wrong));
         }
-        let fifth = sign_in(&store, now, "ada", "wrong", &limits, None).await;
-        let locked_until = now + Duration::minutes(LOCK_MINUTES);
-        assert_eq!(
-            fifth.unwrap().err(),
-            Some(SignInRefused::Locked(locked_until))
-        );
+        let fifth = sign_in(&store, now, "ada", "wrong", CLIENT, None).await;
+        assert!(locked_about(fifth.unwrap().err(), LOCK_MINUTES));
+        let user = store.users().by_name("ADA").await.unwrap().unwrap();
+        assert_eq!(user.failed_sign_ins, 5);
+        assert!(user.locked_until.is_some());
         // Locked: even the right password is refused, and that counts too.
-        let right = sign_in(&store, now, "ada", &password, &limits, None).await;
-        assert_eq!(
-            right.unwrap().err(),
-            Some(SignInRefused::Locked(locked_until))
-        );
-        assert_eq!(limits.address_failures.get(), 6);
-        // After the lock, the right password signs in.
-        let later = locked_until + Duration::seconds(1);
-        let signed_in = sign_in(&store, later, "ada", &password, &limits, None).await;
+        let right = sign_in(&store, now, "ada", &password, CLIENT, None).await;
+        assert!(locked_about(right.unwrap().err(), LOCK_MINUTES));
+        assert_eq!(address_failures(&store).await, 6);
+        // After the lock, the right password signs in, and the failures are forgotten.
+        age(&store, LOCK_MINUTES * 60 + 1).await;
+        let signed_in = sign_in(&store, now, "ada", &password, CLIENT, None).await;
         let signed_in = signed_in.unwrap().unwrap();
         assert_eq!(signed_in.user.name, "ada");
         assert!(
-            session_is_live(&store, &signed_in.token, later)
+            session_is_live(&store, &signed_in.token, now)
                 .await
                 .unwrap()
         );
+        let user = store.users().by_name("ada").await.unwrap().unwrap();
+        assert_eq!((user.failed_sign_ins, user.locked_until), (0, None));
+    }
+
+    #[tokio::test]
+    async fn a_lock_doubles_at_each_failure_after_it_ends_and_a_new_password_lifts_it() {
+        let (_dir, store) = store().await;
+        let now = Utc.with_ymd_and_hms(2023, 11, 9, 14, 0, 0).unwrap();
+        let ada = add_user(&store, now, "ada", "editor", None).await.unwrap();
+        for _ in 0..5 {
+            sign_in(&store, now, "ada", "wrong", CLIENT, None)
+                .await
+                .unwrap()
+                .err()
+                .unwrap();
+        }
+        age(&store, LOCK_MINUTES * 60 + 1).await;
+        let sixth = sign_in(&store, now, "ada", "wrong", CLIENT, None).await;
+        assert!(locked_about(sixth.unwrap().err(), 2 * LOCK_MINUTES));
+        crate::services::users::set_password(&store, now, ada.user, None)
+            .await
+            .unwrap();
+        let after = sign_in(&store, now, "ada", "wrong", CLIENT, None).await;
+        assert_eq!(after.unwrap().err(), Some(SignInRefused::Wrong));
     }
 
     #[tokio::test]
     async fn a_name_of_nobody_locks_like_an_account() {
         let (_dir, store) = store().await;
         let now = Utc.with_ymd_and_hms(2023, 11, 9, 14, 0, 0).unwrap();
-        let limits = Counted::default();
-        for _ in 0..4 {
-            let r = sign_in(&store, now, "Nobody", "guess", &limits, None).await;
-            assert_eq!(r.unwrap().err(), Some(SignInRefused::Wrong));
+        add_user(&store, now, "ada", "editor", None).await.unwrap();
+        let mut answers = Vec::new();
+        for name in ["ada", "Nobody"] {
+            let mut got = Vec::new();
+            for _ in 0..6 {
+                let r = sign_in(&store, now, name, "guess", CLIENT, None).await;
+                got.push(match r.unwrap().err().unwrap() {
+                    SignInRefused::Locked(d) => format!("locked {}", (d.num_seconds() + 59) / 60),
+                    other => format!("{other:?}"),
+                });
+            }
+            answers.push(got);
         }
-        let fifth = sign_in(&store, now, "nobody", "guess", &limits, None).await;
-        assert_eq!(
-            fifth.unwrap().err(),
-            Some(SignInRefused::Locked(now + Duration::minutes(LOCK_MINUTES)))
-        );
-        let blank = sign_in(&store, now, "", "guess", &limits, None).await;
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(answers[0][4], "locked 15");
+        let blank = sign_in(&store, now, "", "guess", CLIENT, None).await;
         assert_eq!(blank.unwrap().err(), Some(SignInRefused::Incomplete));
+    }
+
+    #[tokio::test]
+    async fn an_address_has_a_budget_of_failures() {
+        let (_dir, store) = store().await;
+        let now = Utc.with_ymd_and_hms(2023, 11, 9, 14, 0, 0).unwrap();
+        for n in 0..ADDRESS_FAILURES {
+            let r = sign_in(&store, now, &format!("nobody{n}"), "guess", CLIENT, None).await;
+            assert_eq!(r.unwrap().err(), Some(SignInRefused::Wrong), "attempt {n}");
+        }
+        let over = sign_in(&store, now, "someone", "guess", CLIENT, None).await;
+        assert_eq!(over.unwrap().err(), Some(SignInRefused::AddressOver));
+        let other = sign_in(&store, now, "someone", "guess", "192.0.2.8", None).await;
+        assert_eq!(other.unwrap().err(), Some(SignInRefused::Wrong));
     }
 
     #[tokio::test]
@@ -368,7 +391,7 @@ mod tests {
         crate::services::users::update_user(&store, now, editor.user.id, "editor", true)
             .await
             .unwrap();
-        let r = sign_in(&store, now, "ed", &password, &Counted::default(), None).await;
+        let r = sign_in(&store, now, "ed", &password, CLIENT, None).await;
         assert_eq!(r.unwrap().err(), Some(SignInRefused::Disabled));
     }
 }
