@@ -7,8 +7,9 @@ use crate::config::Settings;
 use crate::domain::IdAuthority;
 use crate::mail::Mailer;
 use crate::store::Store;
+pub use crate::store::{ContentChange, ContentEvents};
 use crate::templates::Templates;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// The application core. Cloned for every request and worker, so it is one `Arc`.
@@ -27,10 +28,15 @@ pub struct Core {
     pub ids: IdAuthority,
     /// Wakes the delivery worker when a digest was built.
     pub outbox_wake: Arc<Notify>,
-    /// Tells the scheduler that lists changed.
+    /// Tells the scheduler to read every list again (a change to one list comes as a
+    /// [`ContentChange::List`]; this is for when changes may have been missed).
     pub lists_changed: Arc<Notify>,
-    /// Who wants to know when published content changed (the HTTP layer's caches).
-    pub content_events: ContentEvents,
+    /// Who wants to know what a write changed (the HTTP layer's caches, the scheduler):
+    /// the store's, told of this process's writes by the store and of other instances'
+    /// by `crate::bridge`.
+    pub content_events: Arc<ContentEvents>,
+    /// The digest jobs this process's scheduler has planned.
+    pub planned: Arc<crate::delivery::schedule::Planned>,
     /// What the process counts for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -51,6 +57,7 @@ impl App {
         let ids = fix_id_authority(&store, &settings, &clock).await?;
         let mailer = Mailer::new(&settings.mail)?;
         tracing::info!(mail = mailer.describe(), "mail transport");
+        let content_events = store.events().clone();
         Ok(Self(Arc::new(Core {
             store,
             mailer,
@@ -60,7 +67,8 @@ impl App {
             ids,
             outbox_wake: Arc::new(Notify::new()),
             lists_changed: Arc::new(Notify::new()),
-            content_events: ContentEvents::default(),
+            content_events,
+            planned: Default::default(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
         })))
     }
@@ -87,42 +95,4 @@ pub async fn fix_id_authority(
         );
     }
     Ok(ids)
-}
-
-/// What a write changed in the published content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ContentChange {
-    /// Items of the categories with these slugs (ancestors included) changed.
-    Categories(Vec<String>),
-    /// The category tree changed: everything may read differently.
-    Everything,
-}
-
-type Listener = Arc<dyn Fn(&ContentChange) + Send + Sync>;
-
-/// Listeners told, synchronously and before the write's answer goes out, that content
-/// changed: a reader who asks right after a write gets the new feed.
-#[derive(Default)]
-pub struct ContentEvents {
-    listeners: RwLock<Vec<Listener>>,
-}
-
-impl ContentEvents {
-    pub fn subscribe(&self, listener: impl Fn(&ContentChange) + Send + Sync + 'static) {
-        self.listeners
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::new(listener));
-    }
-
-    pub fn publish(&self, change: ContentChange) {
-        let listeners = self
-            .listeners
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for listener in listeners {
-            listener(&change);
-        }
-    }
 }

@@ -3,6 +3,8 @@
 
 /// The application core: store, mailer, templates, clock and settings.
 pub mod app;
+/// Other instances' writes (PostgreSQL LISTEN/NOTIFY) passed on to this process's caches and scheduler.
+pub mod bridge;
 /// Command-line interface: `serve`, `migrate`, `demo`.
 pub mod cli;
 /// Time as the application sees it; tests set it.

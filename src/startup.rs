@@ -8,7 +8,6 @@ use crate::http::{AppState, router};
 use crate::store::Store;
 use anyhow::Context;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub struct Application {
@@ -87,7 +86,7 @@ impl Application {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let watcher = tokio::spawn(watch_content_version(self.state.clone()));
+        let bridge = tokio::spawn(crate::bridge::run(self.state.app().clone()));
         let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         if self.state.settings.run_workers {
@@ -138,7 +137,7 @@ impl Application {
         )
         .with_graceful_shutdown(stop)
         .await;
-        watcher.abort();
+        bridge.abort();
         // The worker finishes the message in hand and gives back the rest.
         let _ = stop_workers.send(true);
         for w in workers {
@@ -146,29 +145,6 @@ impl Application {
         }
         self.state.store.close().await;
         served.context("serving HTTP")
-    }
-}
-
-/// Another instance sharing the database may write; its writes reach this instance's
-/// feed cache within a second through the content version.
-async fn watch_content_version(state: AppState) {
-    let mut seen = state.store.content().version().await.ok();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tick.tick().await;
-        match state.store.content().version().await {
-            Ok(version) if Some(version) != seen => {
-                if seen.is_some() {
-                    state.cache.clear();
-                }
-                seen = Some(version);
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(
-                error = format!("{e:#}"),
-                "could not read the content version"
-            ),
-        }
     }
 }
 

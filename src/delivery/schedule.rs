@@ -6,18 +6,24 @@
 //! application clock gives ([`on_schedule`]), never the wall clock, so a test clock
 //! can drive the schedule tick by tick.
 //!
+//! Changes: a list created, changed or deleted, here or on another instance, comes as a
+//! [`ContentChange::List`] (see `crate::bridge`) and its job is planned again at once;
+//! every list is read again every few minutes and after a lost announcement. When its
+//! job fires, the list's schedule is read from the database: a job left over from an
+//! older schedule builds nothing ([`on_schedule`]).
+//!
 //! Missed windows: at start-up and every few minutes, each list's latest window is
 //! checked. If no digest exists for it and it is within the list's grace period, it is
 //! built late (trigger `late`); past the grace period it is recorded as `missed` and
 //! nothing is sent. Windows before the list existed do not count.
 
-use crate::app::App;
+use crate::app::{App, ContentChange};
 use crate::domain::{DigestTrigger, DigestWindow, IsoWeek, MailingList};
 use crate::store::Created;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use uuid::Uuid;
@@ -41,13 +47,46 @@ pub async fn tick(
     due(app, list, trigger, app.clock.now()).await
 }
 
-/// What a scheduled job does when it fires: reads the list afresh and builds what is
-/// due at the application clock's now. `None` when the list is gone.
+/// How long after its list's schedule says a job may fire and still build: a job that
+/// fires later than that was planned from a schedule that has changed since.
+pub const FIRE_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// What a scheduled job does when it fires: reads the list and its schedule afresh from
+/// the database and builds what is due at the application clock's now. `None` when the
+/// list is gone.
+///
+/// A job may have been planned from a schedule that another instance has changed since
+/// (its announcement on the way, or lost): it fires at the old time. Then the current
+/// schedule's last window is not now, and nothing is built (the window of the current
+/// schedule is built when it comes, or by the missed-window policy): never an earlier
+/// week's digest from a stale plan.
 pub async fn on_schedule(app: &App, list_id: i64) -> anyhow::Result<Option<TickOutcome>> {
     let Some(list) = app.store.lists().by_id(list_id).await? else {
         return Ok(None);
     };
     let now = app.clock.now();
+    let tz = list.schedule.timezone.tz();
+    if let Some(fired) = list.schedule.cron.last_fire_before(now, tz)
+        && now - fired > FIRE_TOLERANCE
+    {
+        let period = IsoWeek::containing(fired, tz).to_string();
+        if app
+            .store
+            .digests()
+            .for_period(list.id, &period)
+            .await?
+            .is_some()
+        {
+            return Ok(Some(TickOutcome::AlreadyThere { period }));
+        }
+        tracing::info!(
+            list = list.slug,
+            schedule = list.schedule.cron.as_str(),
+            "a job fired that its list's current schedule does not have: nothing built, the schedule is read again"
+        );
+        app.lists_changed.notify_one();
+        return Ok(Some(TickOutcome::NotDue));
+    }
     due(app, &list, DigestTrigger::Schedule, now)
         .await
         .with_context(|| format!("list {}", list.slug))
@@ -131,11 +170,36 @@ pub async fn catch_up(app: &App, list: &MailingList) -> anyhow::Result<TickOutco
     })
 }
 
+/// What this process's scheduler has planned: per list id, the cron expression and
+/// time zone its job runs on (for the admin's view and the tests).
+#[derive(Debug, Default)]
+pub struct Planned(RwLock<HashMap<i64, (String, String)>>);
+
+impl Planned {
+    pub fn get(&self, list_id: i64) -> Option<(String, String)> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&list_id)
+            .cloned()
+    }
+
+    fn set(&self, list_id: i64, plan: Option<(String, String)>) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        match plan {
+            Some(p) => map.insert(list_id, p),
+            None => map.remove(&list_id),
+        };
+    }
+}
+
 /// The running schedule: one cron job per list, kept in step with the lists.
 pub struct DigestScheduler {
     scheduler: JobScheduler,
     jobs: HashMap<i64, (Uuid, String, String)>,
     app: App,
+    /// Lists changed here or on another instance ([`ContentChange::List`]).
+    changed_lists: tokio::sync::mpsc::UnboundedReceiver<i64>,
 }
 
 impl DigestScheduler {
@@ -147,10 +211,18 @@ impl DigestScheduler {
             .start()
             .await
             .context("starting the digest scheduler")?;
+        let (tx, changed_lists) = tokio::sync::mpsc::unbounded_channel();
+        app.content_events.subscribe(move |change| {
+            if let ContentChange::List(id) = change {
+                // The scheduler may have stopped: then nobody needs to hear it.
+                let _ = tx.send(*id);
+            }
+        });
         let mut me = Self {
             scheduler,
             jobs: HashMap::new(),
             app,
+            changed_lists,
         };
         me.sync().await?;
         Ok(me)
@@ -161,37 +233,7 @@ impl DigestScheduler {
     pub async fn sync(&mut self) -> anyhow::Result<()> {
         let lists = self.app.store.lists().all().await?;
         for list in &lists {
-            let wanted = (
-                list.schedule.cron.as_str().to_owned(),
-                list.schedule.timezone.name().to_owned(),
-            );
-            if let Some((uuid, cron, tz)) = self.jobs.get(&list.id) {
-                if (cron, tz) == (&wanted.0, &wanted.1) {
-                    continue;
-                }
-                self.scheduler.remove(uuid).await.ok();
-            }
-            let app = self.app.clone();
-            let list_id = list.id;
-            let job = Job::new_async_tz(
-                list.schedule.cron.as_str(),
-                list.schedule.timezone.tz(),
-                move |_, _| {
-                    let app = app.clone();
-                    Box::pin(async move {
-                        if let Err(e) = on_schedule(&app, list_id).await {
-                            tracing::error!(error = format!("{e:#}"), "scheduled digest failed");
-                        }
-                    })
-                },
-            )
-            .with_context(|| format!("scheduling list {}", list.slug))?;
-            let uuid = self
-                .scheduler
-                .add(job)
-                .await
-                .context("adding a digest job")?;
-            self.jobs.insert(list.id, (uuid, wanted.0, wanted.1));
+            self.plan(list).await?;
         }
         let gone: Vec<i64> = self
             .jobs
@@ -200,9 +242,7 @@ impl DigestScheduler {
             .copied()
             .collect();
         for id in gone {
-            if let Some((uuid, _, _)) = self.jobs.remove(&id) {
-                self.scheduler.remove(&uuid).await.ok();
-            }
+            self.unplan(id).await;
         }
         for list in &lists {
             if let Err(e) = catch_up(&self.app, list).await {
@@ -216,20 +256,83 @@ impl DigestScheduler {
         Ok(())
     }
 
-    /// Keeps the jobs in step: on every change to the lists, and every few minutes
-    /// for changes made by other instances.
+    /// Reads one list again (created, changed or deleted): its job follows its schedule.
+    pub async fn sync_list(&mut self, list_id: i64) -> anyhow::Result<()> {
+        match self.app.store.lists().by_id(list_id).await? {
+            Some(list) => {
+                self.plan(&list).await?;
+                catch_up(&self.app, &list).await?;
+            }
+            None => self.unplan(list_id).await,
+        }
+        Ok(())
+    }
+
+    /// The list's job, on its current schedule (replaced when that changed).
+    async fn plan(&mut self, list: &MailingList) -> anyhow::Result<()> {
+        let wanted = (
+            list.schedule.cron.as_str().to_owned(),
+            list.schedule.timezone.name().to_owned(),
+        );
+        if let Some((uuid, cron, tz)) = self.jobs.get(&list.id) {
+            if (cron, tz) == (&wanted.0, &wanted.1) {
+                return Ok(());
+            }
+            self.scheduler.remove(uuid).await.ok();
+        }
+        let app = self.app.clone();
+        let list_id = list.id;
+        let job = Job::new_async_tz(
+            list.schedule.cron.as_str(),
+            list.schedule.timezone.tz(),
+            move |_, _| {
+                let app = app.clone();
+                Box::pin(async move {
+                    if let Err(e) = on_schedule(&app, list_id).await {
+                        tracing::error!(error = format!("{e:#}"), "scheduled digest failed");
+                    }
+                })
+            },
+        )
+        .with_context(|| format!("scheduling list {}", list.slug))?;
+        let uuid = self
+            .scheduler
+            .add(job)
+            .await
+            .context("adding a digest job")?;
+        tracing::debug!(
+            list = list.slug,
+            cron = wanted.0,
+            tz = wanted.1,
+            "digest job planned"
+        );
+        self.app.planned.set(list.id, Some(wanted.clone()));
+        self.jobs.insert(list.id, (uuid, wanted.0, wanted.1));
+        Ok(())
+    }
+
+    async fn unplan(&mut self, list_id: i64) {
+        if let Some((uuid, _, _)) = self.jobs.remove(&list_id) {
+            self.scheduler.remove(&uuid).await.ok();
+        }
+        self.app.planned.set(list_id, None);
+    }
+
+    /// Keeps the jobs in step: a list at once when it changed (here or on another
+    /// instance), every list when changes may have been missed, and every few minutes.
     pub async fn run(
         mut self,
         changed: Arc<tokio::sync::Notify>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         loop {
-            tokio::select! {
-                _ = changed.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+            let synced = tokio::select! {
+                Some(id) = self.changed_lists.recv() => self.sync_list(id).await,
+                _ = changed.notified() => self.sync().await,
+                _ = tokio::time::sleep(Duration::from_secs(300)) => self.sync().await,
                 _ = stop.changed() => break,
-            }
-            if let Err(e) = self.sync().await {
+            };
+            if let Err(e) = synced {
                 tracing::error!(
                     error = format!("{e:#}"),
                     "the digest schedule could not be brought up to date"

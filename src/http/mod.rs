@@ -16,6 +16,7 @@ use crate::feeds::cache::FeedCache;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
+use public::page_cache::PageCache;
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -27,16 +28,21 @@ use tower_http::trace::TraceLayer;
 pub struct AppState(Arc<Shared>);
 
 impl AppState {
-    /// The HTTP state around an application core; the feed cache follows the core's
-    /// content changes.
+    /// The HTTP state around an application core; the feed and page caches follow the
+    /// core's content changes (this instance's and, through `crate::bridge`, others').
     pub fn new(app: App) -> Self {
         let cache = Arc::new(FeedCache::new());
-        let listening = cache.clone();
-        app.content_events.subscribe(move |change| match change {
-            ContentChange::Categories(slugs) => listening.invalidate(slugs),
-            ContentChange::Everything => listening.clear(),
+        let pages = Arc::new(PageCache::new());
+        let (feeds, listening) = (cache.clone(), pages.clone());
+        app.content_events.subscribe(move |change| {
+            match change {
+                ContentChange::Categories(slugs) => feeds.invalidate(slugs),
+                ContentChange::Everything => feeds.clear(),
+                ContentChange::List(_) | ContentChange::Digests(_) => {}
+            }
+            listening.apply(change);
         });
-        Self(Arc::new(Shared { app, cache }))
+        Self(Arc::new(Shared { app, cache, pages }))
     }
 
     pub fn app(&self) -> &App {
@@ -63,6 +69,8 @@ impl axum::extract::FromRef<AppState> for App {
 pub struct Shared {
     pub app: App,
     pub cache: Arc<FeedCache>,
+    /// The public pages everyone reads (`public::page_cache`).
+    pub pages: Arc<PageCache>,
 }
 
 impl std::ops::Deref for Shared {

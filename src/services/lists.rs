@@ -1,6 +1,7 @@
 //! Mailing lists: their settings (categories, schedule and zone), their members, and
 //! how each stands (member counts, the next digest). A change to a list or its schedule
-//! tells the scheduler (`app.lists_changed`), which plans its jobs again.
+//! is announced by the store ([`crate::app::ContentChange::List`]) to the scheduler of
+//! every instance, which plans that list's job again.
 
 use super::{ServiceError, ServiceResult};
 use crate::app::App;
@@ -27,7 +28,6 @@ pub async fn find(app: &App, slug: &str) -> ServiceResult<MailingList> {
 
 pub async fn create(app: &App, draft: &ListDraft) -> ServiceResult<MailingList> {
     let list = app.store.lists().create(draft, app.clock.now()).await?;
-    app.lists_changed.notify_one();
     Ok(list)
 }
 
@@ -38,14 +38,12 @@ pub async fn update(app: &App, slug: &str, draft: &ListDraft) -> ServiceResult<M
         .lists()
         .update(slug, draft, app.clock.now())
         .await?;
-    app.lists_changed.notify_one();
     Ok(list)
 }
 
 /// Deletes a list nobody is a confirmed member of (a conflict otherwise).
 pub async fn delete(app: &App, slug: &str) -> ServiceResult<()> {
     app.store.lists().delete(slug).await?;
-    app.lists_changed.notify_one();
     Ok(())
 }
 

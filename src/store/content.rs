@@ -1,7 +1,10 @@
 //! The content aggregate: categories, and the item queries behind the admin lists, the
 //! feeds and the pages. Item writes are in `items.rs`.
 
-use super::{Store, StoreError, StoreResult, from_ts, is_unique_violation, placeholders, to_ts};
+use super::{
+    ContentChange, Store, StoreError, StoreResult, from_ts, is_unique_violation, placeholders,
+    to_ts,
+};
 use crate::domain::{
     Category, CategoryRef, Event, EventMode, Item, ItemStatus, NewCategory, Slug, TimeZone,
 };
@@ -194,8 +197,11 @@ impl Content<'_> {
         if let Err(e) = inserted {
             return Err(slug_taken_or(e, "category", new.slug.as_str()));
         }
-        super::items::bump_site(&mut tx, now).await?;
+        let version =
+            super::items::bump_site(self.store, &mut tx, now, &ContentChange::Everything).await?;
         tx.commit().await?;
+        self.store
+            .announce_local(ContentChange::Everything, Some(version));
         let value = self
             .category(new.slug.as_str())
             .await?
@@ -252,8 +258,11 @@ impl Content<'_> {
         if let Err(e) = updated {
             return Err(slug_taken_or(e, "category", new.slug.as_str()));
         }
-        super::items::bump_site(&mut tx, now).await?;
+        let version =
+            super::items::bump_site(self.store, &mut tx, now, &ContentChange::Everything).await?;
         tx.commit().await?;
+        self.store
+            .announce_local(ContentChange::Everything, Some(version));
         let value = self
             .category(new.slug.as_str())
             .await?
@@ -323,8 +332,11 @@ impl Content<'_> {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        super::items::bump_site(&mut tx, now).await?;
+        let version =
+            super::items::bump_site(self.store, &mut tx, now, &ContentChange::Everything).await?;
         tx.commit().await?;
+        self.store
+            .announce_local(ContentChange::Everything, Some(version));
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! deliveries stand, and what each subscriber was sent.
 
 use super::content::ITEM_COLUMNS;
-use super::{Store, StoreError, StoreResult, from_ts, to_ts};
+use super::{ContentChange, Store, StoreError, StoreResult, from_ts, to_ts};
 use crate::domain::{
     DeliveryCounts, DeliveryRecord, Digest, DigestStatus, DigestTrigger, DigestWindow,
     FailedDelivery, Section, Selection,
@@ -193,7 +193,10 @@ impl Digests<'_> {
                     .await?;
             }
         }
+        let change = ContentChange::Digests(list_id);
+        self.store.notify_in(&mut tx, &change, None).await?;
         tx.commit().await?;
+        self.store.announce_local(change, None);
         let digest = self.by_id(id).await?.context("reading back a digest")?;
         Ok(Created::New(digest))
     }
@@ -402,20 +405,21 @@ impl Digests<'_> {
     /// moment finish).
     pub async fn cancel(self, digest_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut tx = self.store.write_tx().await?;
-        let digest: Option<String> = sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
-            .bind(digest_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        match digest.as_deref() {
+        let digest: Option<(String, i64)> =
+            sqlx::query_as("SELECT status, list_id FROM digests WHERE id = $1")
+                .bind(digest_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let list_id = match digest {
             None => return Err(StoreError::NotFound(format!("digest {digest_id}"))),
-            Some("sending") => {}
-            Some(other) => {
+            Some((status, list_id)) if status == "sending" => list_id,
+            Some((other, _)) => {
                 return Err(StoreError::Conflict {
                     field: "status".into(),
                     message: format!("the digest is {other}; only one being sent can be cancelled"),
                 });
             }
-        }
+        };
         // A claimed row whose lease ran out (on the database's clock) is no longer
         // being sent.
         let done = sqlx::query(&format!(
@@ -432,7 +436,10 @@ impl Digests<'_> {
             .bind(digest_id)
             .execute(&mut *tx)
             .await?;
+        let change = ContentChange::Digests(list_id);
+        self.store.notify_in(&mut tx, &change, None).await?;
         tx.commit().await?;
+        self.store.announce_local(change, None);
         Ok(done.rows_affected())
     }
 

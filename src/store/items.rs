@@ -2,7 +2,7 @@
 //! which categories' feeds it touched.
 
 use super::content::{Content, Written, slug_taken_or};
-use super::{StoreError, StoreResult, from_ts, to_ts};
+use super::{ContentChange, Store, StoreError, StoreResult, from_ts, to_ts};
 use crate::domain::{Item, ItemDraft, ItemStatus, Slug};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -35,9 +35,11 @@ impl Content<'_> {
             Err(e) => return Err(slug_taken_or(e, "item", draft.slug.as_str())),
         };
         Self::set_item_links(&mut tx, id, &category_ids, draft).await?;
-        let touched = Self::touch_item_categories(&mut tx, id, now).await?;
-        bump_site(&mut tx, now).await?;
+        let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        let change = touched_change(&mut touched);
+        let version = bump_site(self.store, &mut tx, now, &change).await?;
         tx.commit().await?;
+        self.store.announce_local(change, Some(version));
         self.written_item(id, touched).await
     }
 
@@ -86,8 +88,10 @@ impl Content<'_> {
             .await?;
         Self::set_item_links(&mut tx, id, &category_ids, draft).await?;
         touched.extend(Self::touch_item_categories(&mut tx, id, now).await?);
-        bump_site(&mut tx, now).await?;
+        let change = touched_change(&mut touched);
+        let version = bump_site(self.store, &mut tx, now, &change).await?;
         tx.commit().await?;
+        self.store.announce_local(change, Some(version));
         self.written_item(id, touched).await
     }
 
@@ -118,16 +122,18 @@ impl Content<'_> {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("item {id}")));
         }
-        let touched = Self::touch_item_categories(&mut tx, id, now).await?;
-        bump_site(&mut tx, now).await?;
+        let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
+        let change = touched_change(&mut touched);
+        let version = bump_site(self.store, &mut tx, now, &change).await?;
         tx.commit().await?;
+        self.store.announce_local(change, Some(version));
         self.written_item(id, touched).await
     }
 
     pub async fn delete_item(self, id: i64, now: DateTime<Utc>) -> StoreResult<Written<()>> {
         let mut tx = self.store.write_tx().await?;
         let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
-        touched.sort();
+        let change = touched_change(&mut touched);
         let deleted = sqlx::query("DELETE FROM items WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -135,8 +141,9 @@ impl Content<'_> {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("item {id}")));
         }
-        bump_site(&mut tx, now).await?;
+        let version = bump_site(self.store, &mut tx, now, &change).await?;
         tx.commit().await?;
+        self.store.announce_local(change, Some(version));
         Ok(Written {
             value: (),
             touched_categories: touched,
@@ -214,18 +221,31 @@ impl Content<'_> {
     }
 }
 
-/// Moves the site-wide content version and change time on, for every content write.
+/// Moves the site-wide content version and change time on, for every content write,
+/// and announces `change` with the new version inside the transaction (see
+/// `changes.rs`). Returns the version, for [`Store::announce_local`] after the commit.
 pub(super) async fn bump_site(
-    tx: &mut Transaction<'_, Any>,
+    store: &Store,
+    tx: &mut Transaction<'static, Any>,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
-    sqlx::query(
-            "UPDATE site_state SET content_version = content_version + 1, content_changed_at = $1 WHERE id = 1",
+    change: &ContentChange,
+) -> StoreResult<i64> {
+    let version: i64 = sqlx::query_scalar(
+            "UPDATE site_state SET content_version = content_version + 1, content_changed_at = $1 WHERE id = 1
+             RETURNING content_version",
         )
         .bind(to_ts(now))
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
-    Ok(())
+    store.notify_in(tx, change, Some(version)).await?;
+    Ok(version)
+}
+
+/// The announcement of an item write: the categories it touched, each once.
+fn touched_change(touched: &mut Vec<String>) -> ContentChange {
+    touched.sort();
+    touched.dedup();
+    ContentChange::Categories(touched.clone())
 }
 
 /// When a written item counts as published: its own time, else the time it already

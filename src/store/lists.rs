@@ -2,7 +2,7 @@
 //! request and the preference page.
 
 use super::people::{People, enum_err, taken_or};
-use super::{Store, StoreError, StoreResult, from_ts, placeholders, to_ts};
+use super::{ContentChange, Store, StoreError, StoreResult, from_ts, placeholders, to_ts};
 use crate::domain::{
     Consent, CronExpr, ListDraft, MailingList, Membership, MembershipStatus, OptIn, Schedule,
     SubscriberStatus, SubscriptionOutcome, TimeZone, Visibility,
@@ -156,7 +156,11 @@ impl Lists<'_> {
         .await
         .map_err(|e| taken_or(e, "slug", "list", d.slug.as_str()))?;
         Self::set_list_categories(&mut tx, id, d).await?;
+        self.store
+            .notify_in(&mut tx, &ContentChange::List(id), None)
+            .await?;
         tx.commit().await?;
+        self.store.announce_local(ContentChange::List(id), None);
         Ok(self.by_id(id).await?.context("reading back a list")?)
     }
 
@@ -192,7 +196,11 @@ impl Lists<'_> {
         .await
         .map_err(|e| taken_or(e, "slug", "list", d.slug.as_str()))?;
         Self::set_list_categories(&mut tx, id, d).await?;
+        self.store
+            .notify_in(&mut tx, &ContentChange::List(id), None)
+            .await?;
         tx.commit().await?;
+        self.store.announce_local(ContentChange::List(id), None);
         Ok(self.by_id(id).await?.context("reading back a list")?)
     }
 
@@ -215,10 +223,15 @@ impl Lists<'_> {
                 ),
             });
         }
+        let mut tx = self.store.write_tx().await?;
         sqlx::query("DELETE FROM lists WHERE id = $1")
             .bind(list.id)
-            .execute(&self.store.pool)
+            .execute(&mut *tx)
             .await?;
+        let change = ContentChange::List(list.id);
+        self.store.notify_in(&mut tx, &change, None).await?;
+        tx.commit().await?;
+        self.store.announce_local(change, None);
         Ok(())
     }
 

@@ -29,6 +29,7 @@
 //! in `crate::domain`; only query and row types (`FeedQuery`, `ClaimedDelivery`,
 //! `ImportSession`, ...) are defined here.
 
+mod changes;
 mod content;
 mod dialect;
 mod digests;
@@ -44,6 +45,7 @@ mod spools;
 mod tokens;
 mod users;
 
+pub use changes::{CHANNEL, ContentChange, ContentEvents, Notice};
 pub use content::{Content, FeedQuery, ItemFilter, ItemPage, Written};
 pub use digests::{Created, Digests};
 pub use import::{Import, ImportCounts, ImportRow, ImportSession, ImportTerms};
@@ -97,6 +99,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// Who hears of this process's writes (see `changes.rs`).
+    events: std::sync::Arc<ContentEvents>,
 }
 
 impl std::fmt::Debug for Store {
@@ -153,7 +157,11 @@ impl Store {
             .connect(&raw)
             .await
             .with_context(|| format!("connecting to the database at {url}"))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            events: Default::default(),
+        })
     }
 
     /// Runs the migrations of this backend that have not run yet.

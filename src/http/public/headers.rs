@@ -19,7 +19,12 @@ const SITE_CSS: &str = include_str!("../../../templates/web/static/site.css");
 /// Every public answer (pages, error pages, the OPML, `.ics`): a handler's own value wins.
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    set_security_headers(response.headers_mut());
+    response
+}
+
+/// The headers of [`security_headers`], on one answer (a handler's own value wins).
+pub fn set_security_headers(headers: &mut HeaderMap) {
     nosniff(headers);
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
@@ -32,7 +37,6 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     headers
         .entry(header::REFERRER_POLICY)
         .or_insert(HeaderValue::from_static("strict-origin-when-cross-origin"));
-    response
 }
 
 /// `X-Content-Type-Options: nosniff`, also used by the feed responses (a static value:

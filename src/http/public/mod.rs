@@ -4,6 +4,7 @@ mod digests;
 mod feeds;
 mod headers;
 mod health;
+pub mod page_cache;
 mod pages;
 mod subscribe;
 pub(crate) mod views;
@@ -13,18 +14,22 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::get;
 
-/// The feeds: the hot path, served from the cache with their own compression.
+/// The hot path: the feeds and the pages everyone reads, served from their caches
+/// with their own compression and headers (see `page_cache`).
 pub fn feed_router() -> Router<AppState> {
-    Router::new().route("/feeds/{file}", get(feeds::feed))
+    Router::new()
+        .route("/feeds/{file}", get(feeds::feed))
+        .route("/", get(pages::index))
+        .route("/categories/{slug}", get(pages::category))
+        .route("/items/{file}", get(pages::item))
+        .route("/digests/{file}", get(digests::archive))
+        .route("/digests/{list}/{period}", get(digests::issue))
 }
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/feeds.opml", get(feeds::opml))
         .route("/static/site.css", get(headers::stylesheet))
-        .route("/", get(pages::index))
-        .route("/categories/{slug}", get(pages::category))
-        .route("/items/{file}", get(pages::item))
         .route(
             "/subscribe",
             get(subscribe::form).post(subscribe::subscribe),
@@ -38,8 +43,6 @@ pub fn router() -> Router<AppState> {
             "/preferences/{token}",
             get(subscribe::preferences).post(subscribe::save_preferences),
         )
-        .route("/digests/{file}", get(digests::archive))
-        .route("/digests/{list}/{period}", get(digests::issue))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)

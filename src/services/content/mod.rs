@@ -2,8 +2,9 @@
 //! refused with the reason, publish now or at a time, unpublish, Markdown to sanitised
 //! HTML), and ([`reads`]) what the pages and feeds show.
 //!
-//! Every write tells `app.content_events` what it touched, before it answers, so a
-//! reader asking right after a write gets the new feed.
+//! Every write tells `app.content_events` what it touched (the store does, right after
+//! the commit and before the write returns), so a reader asking right after a write gets
+//! the new feed; other instances hear of it through the database (`crate::bridge`).
 
 mod reads;
 
@@ -12,7 +13,7 @@ pub use reads::{
 };
 
 use super::{ServiceError, ServiceResult};
-use crate::app::{App, ContentChange};
+use crate::app::App;
 use crate::content::render_markdown;
 use crate::domain::{Category, Item, ItemDraft, ItemStatus, NewCategory, Slug};
 use crate::store::{ItemFilter, ItemPage, Store, Written};
@@ -59,7 +60,6 @@ pub async fn create_category(app: &App, draft: NewCategory) -> ServiceResult<Cat
         .content()
         .create_category(&draft, app.clock.now())
         .await?;
-    app.content_events.publish(ContentChange::Everything);
     Ok(written.value)
 }
 
@@ -72,8 +72,8 @@ pub async fn update_category(app: &App, slug: &str, draft: NewCategory) -> Servi
         .content()
         .update_category(&current, &draft, app.clock.now())
         .await?;
-    // A rename shows in every item of the category, in every feed.
-    app.content_events.publish(ContentChange::Everything);
+    // A rename shows in every item of the category, in every feed: the store announced
+    // everything.
     Ok(written.value)
 }
 
@@ -84,7 +84,6 @@ pub async fn delete_category(app: &App, slug: &str) -> ServiceResult<()> {
         .content()
         .delete_category(slug, app.clock.now())
         .await?;
-    app.content_events.publish(ContentChange::Everything);
     Ok(())
 }
 
@@ -222,9 +221,7 @@ pub async fn unpublish_item(app: &App, id: i64) -> ServiceResult<Item> {
     Ok(touched(app, written))
 }
 
-/// Tells the listeners which categories an item write touched.
-fn touched<T>(app: &App, written: Written<T>) -> T {
-    app.content_events
-        .publish(ContentChange::Categories(written.touched_categories));
+/// The value of an item write (the store told the listeners what it touched).
+fn touched<T>(_app: &App, written: Written<T>) -> T {
     written.value
 }
