@@ -24,6 +24,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 ST="${SCHEMATHESIS:-st}"
+# A path is made absolute: the run happens in a scratch directory.
+if [[ "$ST" == */* && -e "$ST" ]]; then ST="$(cd "$(dirname "$ST")" && pwd)/$(basename "$ST")"; fi
 SEED="${CONTRACT_SEED:-20231109}"
 EXAMPLES="${CONTRACT_EXAMPLES:-25}"
 TIMEOUT="${CONTRACT_TIMEOUT:-600}"
@@ -104,6 +106,8 @@ echo "ready; $("$ST" --version)"
 # Every check, every phase; the same requests on every run (derandomized generation,
 # which also keeps no example database between runs; the seed is passed for the record).
 set -x
+# Run from the scratch directory: schemathesis keeps a cache in its working directory.
+cd "$WORK"
 SCHEMATHESIS_HOOKS=contract_hooks PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}" \
 timeout "$TIMEOUT" "$ST" --config-file "$ROOT/scripts/contract.toml" run "$BASE/api/openapi.json" \
   --url "$BASE" \

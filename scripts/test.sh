@@ -198,15 +198,22 @@ fi
 # ---------------------------------------------------------------------------
 # >>> contract: the API against its OpenAPI document (schemathesis) >>>
 section "scripts/contract.sh (schemathesis against /api/openapi.json)"
-# schemathesis, pinned; installed when missing or another version.
+# schemathesis, pinned, in a virtual environment of its own under target/ (no clash
+# with Debian's Python packages); made again when missing or of another version.
 SCHEMATHESIS_VERSION="$(cat scripts/contract-schemathesis.version)"
-if [[ "$("$PYTHON" -m pip show schemathesis 2>/dev/null | sed -n 's/^Version: //p')" != "$SCHEMATHESIS_VERSION" ]]; then
-  echo "pip install schemathesis==$SCHEMATHESIS_VERSION"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+CONTRACT_VENV=target/contract-venv
+if [[ "$("$CONTRACT_VENV/bin/python" -m pip show schemathesis 2>/dev/null | sed -n 's/^Version: //p')" != "$SCHEMATHESIS_VERSION" ]]; then
+  echo "pip install schemathesis==$SCHEMATHESIS_VERSION into $CONTRACT_VENV"
+  rm -rf "$CONTRACT_VENV"
+  if ! python3 -m venv "$CONTRACT_VENV" 2>/dev/null; then
+    apt_install python3-venv
+    rm -rf "$CONTRACT_VENV"
+    /usr/bin/python3 -m venv "$CONTRACT_VENV"
+  fi
+  "$CONTRACT_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     "schemathesis==$SCHEMATHESIS_VERSION"
 fi
-ST_BIN="$("$PYTHON" -c 'import os, sys; print(os.path.join(os.path.dirname(sys.executable), "st"))')"
-[[ -x "$ST_BIN" ]] || ST_BIN=st
+ST_BIN="$CONTRACT_VENV/bin/st"
 # The binary cargo test built (see validate-feeds above).
 CONTRACT_BIN="${CARGO_TARGET_DIR:-target}/debug/newsdesk"
 if [[ -x "$CONTRACT_BIN" ]]; then
