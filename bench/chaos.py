@@ -501,6 +501,7 @@ class Harness:
         per_kill = collections.Counter()
         ages = []
         unexplained = 0
+        unexplained_notes = []
         for first, c in extra:
             after = [(t, s) for t, s in kills if s == first["slot"] and t >= first["mail"]]
             if after and after[0][0] - first["mail"] <= a.lease * 1e9:
@@ -508,6 +509,12 @@ class Harness:
                 ages.append((after[0][0] - first["data"]) / 1e6)
             else:
                 unexplained += 1
+                if name == "kills" and unexplained <= 5:
+                    near = min(((t - first["mail"]) / 1e9 for t, s in kills if s == first["slot"]), key=abs, default=None)
+                    unexplained_notes.append(
+                        f"{first['rcpt']}: first copy from slot {first['slot']}, second from slot {c['slot']} "
+                        f"{(c['accepted'] - first['accepted']) / 1e9:.1f}s later; nearest kill of slot {first['slot']}: "
+                        + (f"{near:+.1f}s from the first copy's MAIL FROM" if near is not None else "none"))
         aborted = rec.aborted()
         with open(os.path.join(rec.spool, "duplicates.tsv"), "w") as f:
             f.write("recipient\tfirst_slot\tfirst_conn\tfirst_mail_ns\tfirst_data_ns\tfirst_accepted_ns\tslot\tconn\tmail_ns\taccepted_ns\trow\n")
@@ -581,6 +588,8 @@ class Harness:
                 ages.sort()
                 log(f"    end of data of first copies before their kill: {ages[0]:.0f} to {ages[-1]:.0f} ms "
                     f"(median {ages[len(ages) // 2]:.0f} ms; negative: the data came after the kill signal)")
+        for note in unexplained_notes:
+            log(f"    not explained by a kill: {note}")
         if events["pause"]:
             t1, t2, s = events["pause"]
             late = sum(1 for m in msgs if m["slot"] == s and m["accepted"] > t2 and m["mail"] <= t2 + 2e9)
