@@ -422,13 +422,21 @@ class Harness:
             victim.note_usage()
             t = time.time_ns()
             victim.signal(signal.SIGSTOP)
-            # Past its lease, and until the others have sent everything, the rows it
-            # held included: then whatever it sends on waking is a second copy.
+            # Past its lease, and until the others have sent everything they can, the
+            # rows it held included: then whatever it sends on waking is a second copy.
+            # Rows that stay pending for two leases more are out of their reach (a row
+            # lock held by the stopped process's open transaction, say).
             time.sleep(a.lease + a.pause_extra)
-            while pending() > 0 and time.time() < deadline:
+            left, since = pending(), time.time()
+            while left > 0 and time.time() - since < 2 * a.lease and time.time() < deadline:
                 time.sleep(0.25)
+                now_left = pending()
+                if now_left != left:
+                    left, since = now_left, time.time()
+            idle_in_tx = self.pg.admin(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' AND state LIKE 'idle in transaction%%'" % db)[0][0]
             victim.signal(signal.SIGCONT)
-            events["pause"] = (t, time.time_ns(), victim.slot)
+            events["pause"] = (t, time.time_ns(), victim.slot, left, int(idle_in_tx))
         # Done when nothing is pending, no instance is down, and nothing more arrives.
         last, still_since = -1, time.time()
         while True:
@@ -525,7 +533,7 @@ class Harness:
             for t, s in kills:
                 f.write(f"kill\t{t}\t{s}\n")
             if events["pause"]:
-                f.write("stop\t{0}\t{2}\ncont\t{1}\t{2}\n".format(*events["pause"]))
+                f.write("stop\t{0}\t{2}\ncont\t{1}\t{2}\n".format(*events["pause"][:3]))
         in_exchange = {}
         for t, s in kills:
             in_exchange[(t, s)] = sum(1 for m in msgs if m["slot"] == s and m["mail"] <= t < m["accepted"]) + \
@@ -591,10 +599,14 @@ class Harness:
         for note in unexplained_notes:
             log(f"    not explained by a kill: {note}")
         if events["pause"]:
-            t1, t2, s = events["pause"]
+            t1, t2, s, left, idle_in_tx = events["pause"]
             late = sum(1 for m in msgs if m["slot"] == s and m["accepted"] > t2 and m["mail"] <= t2 + 2e9)
-            log(f"    slot {s} stopped {(t2 - t1) / 1e9:.1f}s (lease {a.lease}s; until the others had sent every row); "
+            log(f"    slot {s} stopped {(t2 - t1) / 1e9:.1f}s (lease {a.lease}s; until the others had sent what they could); "
                 f"messages it sent right after SIGCONT: {late}")
+            if left:
+                log(f"    {left} rows were still pending at SIGCONT, untouched by the others for {2 * a.lease}s; "
+                    f"connections idle in a transaction then: {idle_in_tx} (row locks the others skip)")
+                why.append(f"{left} rows waited for the paused instance")
         log("    peak memory (VmHWM) per slot: " + ", ".join(f"{i.slot}: {i.peak_kib / 1024:.0f} MiB" for i in insts))
         summary = {
             "kills": f"kills={len(kills)}",
