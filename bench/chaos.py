@@ -548,7 +548,7 @@ class Harness:
             in_exchange[(t, s)] = sum(1 for m in msgs if m["slot"] == s and m["mail"] <= t < m["accepted"]) + \
                 sum(1 for m in aborted if m["slot"] == s and m["mail"] <= t)
 
-        bound = a.concurrency
+        bound = a.in_flight or a.concurrency
         ok = True
         why = []
         if gaps:
@@ -611,7 +611,7 @@ class Harness:
             log(f"    kills: {len(kills)} (slot starts {starts}); duplicates per kill: "
                 + " ".join(str(per_kill.get(k, 0)) for k in kills))
             log("    in an SMTP exchange at each kill: " + " ".join(str(in_exchange[k]) for k in kills)
-                + f"; bound per kill (send concurrency): {bound}")
+                + f"; bound per kill (messages in flight at most): {bound}")
             if ages:
                 ages.sort()
                 log(f"    end of data of first copies before their kill: {ages[0]:.0f} to {ages[-1]:.0f} ms "
@@ -680,6 +680,9 @@ def main():
     p.add_argument("--pause-extra", type=int, default=5, help="seconds the pause lasts beyond the lease")
     p.add_argument("--pool", type=int, default=4)
     p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--in-flight", type=int, default=0,
+                   help="duplicates allowed per kill (and at the SIGSTOP); default: --concurrency, the messages "
+                        "an instance has in flight at most (README: the SMTP pool bounds them)")
     p.add_argument("--batch", type=int, default=200)
     p.add_argument("--poll-ms", type=int, default=200)
     p.add_argument("--smtp-delay-ms", type=float)
