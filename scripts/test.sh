@@ -8,6 +8,8 @@
 #  3. Runs `cargo test` on SQLite and PostgreSQL (NEWSDESK_TEST_POSTGRES_URL), the
 #     browser tests included (screenshots land in target/screenshots/).
 #  4. Runs scripts/validate-feeds.sh (Atom schema, feedparser, JSON Feed).
+#  5. Runs bench/chaos.sh --short: three serve instances on one PostgreSQL deliver a
+#     digest under kills, a skewed clock and a pause (NEWSDESK_CHAOS=off skips it).
 #
 # Arguments go to `cargo test`, e.g. `bash scripts/test.sh admin_` runs the admin
 # tests only (the feed validation still runs). Exits non-zero at the first failure.
