@@ -12,6 +12,8 @@
 #  5. Runs scripts/contract.sh: schemathesis (pinned in
 #     scripts/contract-schemathesis.version, pip-installed when missing) against
 #     /api/openapi.json of a running newsdesk, every check, fixed seed.
+#  6. Runs bench/chaos.sh --short: three serve instances on one PostgreSQL deliver a
+#     digest under kills, a skewed clock and a pause (NEWSDESK_CHAOS=off skips it).
 #
 # Arguments go to `cargo test`, e.g. `bash scripts/test.sh admin_` runs the admin
 # tests only (the feed validation still runs). Exits non-zero at the first failure.
