@@ -1,6 +1,6 @@
 //! The application core: what the HTTP layer, the delivery workers and the command line
 //! all work with. Nothing here knows about HTTP; `http/` reaches this through axum's
-//! `FromRef` and keeps its own state (rate limits, the feed cache) beside it.
+//! `FromRef` and keeps its own state (the feed cache) beside it.
 
 use crate::clock::SharedClock;
 use crate::config::Settings;

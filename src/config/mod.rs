@@ -195,7 +195,8 @@ pub struct Config {
         default_value = "536870912"
     )]
     pub max_import_bytes: String,
-    /// POST /subscribe requests allowed per client address per hour; more get 429.
+    /// POST /subscribe requests allowed per client address per hour, counted in the
+    /// database for every instance together; more get 429.
     #[arg(
         long,
         global = true,
