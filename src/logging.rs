@@ -2,10 +2,10 @@
 //! line (`NEWSDESK_LOG_FORMAT=json`).
 //!
 //! The server writes a line per request. Written straight to standard error, each line
-//! is a system call on the request's own thread; `serve` therefore hands its lines to
-//! [`LogBuffer`], which a thread of its own writes out in batches (one write for all
-//! the lines that came in meanwhile). The order of lines is kept and none is dropped:
-//! when the writer falls 1 MiB behind, logging waits for it.
+//! is a system call on the request's own thread; `serve` therefore appends its lines to
+//! [`LogBuffer`], which a thread of its own writes out every 25 ms (or sooner, at
+//! 256 KiB) in one write. The order of lines is kept and none is dropped: when the
+//! writer falls 1 MiB behind, logging waits for it.
 
 use crate::config::LogFormat;
 use std::io::{IsTerminal, Write};
@@ -84,6 +84,10 @@ impl Write for LineWriter<'_> {
 
 /// How far the writer thread may fall behind before logging waits for it.
 const MAX_PENDING: usize = 1 << 20;
+/// Pending bytes that wake the writer before its next look.
+const WAKE_AT: usize = 256 * 1024;
+/// How often the writer looks for lines: the most a line waits on a quiet server.
+const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// Lines waiting for the writer thread.
 pub struct LogBuffer {
@@ -134,10 +138,12 @@ impl LogBuffer {
         while state.bytes.len() > MAX_PENDING && !state.closed {
             state = self.taken.wait(state).unwrap_or_else(|e| e.into_inner());
         }
-        let was_empty = state.bytes.is_empty();
         state.bytes.extend_from_slice(line);
+        // The writer looks every `WRITE_EVERY` anyway; waking it for each line would
+        // cost a switch of threads per request.
+        let full = state.bytes.len() >= WAKE_AT;
         drop(state);
-        if was_empty {
+        if full {
             self.arrived.notify_one();
         }
     }
@@ -148,8 +154,15 @@ impl LogBuffer {
         let mut batch = Vec::new();
         loop {
             let mut state = self.lock();
-            while state.bytes.is_empty() && !state.closed {
-                state = self.arrived.wait(state).unwrap_or_else(|e| e.into_inner());
+            if state.bytes.len() < WAKE_AT && !state.closed {
+                state = self
+                    .arrived
+                    .wait_timeout(state, WRITE_EVERY)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            if state.bytes.is_empty() && !state.closed {
+                continue;
             }
             if state.bytes.is_empty() {
                 return;
