@@ -83,6 +83,11 @@ impl Fence {
         }
     }
 
+    /// Whether delivery `id` is known to have been taken by another worker.
+    pub(super) async fn lost(&self, id: i64) -> bool {
+        self.state.lock().await.lost.contains(&id)
+    }
+
     /// Whether delivery `id` may be handed to the mail server now. Called right before
     /// the send; asks the database only when the deadline has passed.
     pub(super) async fn admits(&self, id: i64, db: &Mutex<OutboxConnection>) -> bool {

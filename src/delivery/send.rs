@@ -48,6 +48,9 @@ impl Outbox {
                 items,
                 link_hash,
             } => {
+                if fence.lost(delivery.id).await {
+                    return Ok(None);
+                }
                 self.pace.wait().await;
                 // Right before the message goes: is the row still this worker's, with
                 // time to spare? (A worker paused past its lease stops here.)

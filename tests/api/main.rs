@@ -8,6 +8,7 @@ mod api_errors;
 mod api_items;
 mod config;
 mod crash;
+mod delivery_fencing;
 mod digests;
 mod digests_service;
 mod entry_ids;

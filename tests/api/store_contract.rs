@@ -1276,12 +1276,14 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
         (10, 0, 0, 0)
     );
 
-    let lease = Duration::seconds(60);
+    // Leases are on the database's clock, in seconds: "a" holds its rows for one,
+    // "b" for a minute. The callers' clocks (`now`, in 2023) play no part in them.
+    let (short, lease) = (1, 60);
     let (mut a, mut b) = (
         OutboxConnection::new(store.clone()),
         OutboxConnection::new(store.clone()),
     );
-    let first = a.claim_deliveries("a", now, now + lease, 4).await.unwrap();
+    let first = a.claim_deliveries("a:0", now, short, 4).await.unwrap();
     assert_eq!(first.len(), 4);
     assert!(
         first
@@ -1297,11 +1299,9 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
         counts(store.digests().delivery_counts(digest.id).await.unwrap()),
         (6, 4, 0, 0)
     );
-    // Another worker gets the other six, and nothing more while the lease lasts.
-    let second = b
-        .claim_deliveries("b", now, now + lease, 100)
-        .await
-        .unwrap();
+    // Another worker gets the other six, and nothing more while the leases last, even
+    // with its clock a day ahead.
+    let second = b.claim_deliveries("b:0", now, lease, 100).await.unwrap();
     assert_eq!(second.len(), 6);
     let mut ids: Vec<i64> = first.iter().chain(&second).map(|d| d.id).collect();
     ids.sort_unstable();
@@ -1309,7 +1309,7 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     assert_eq!(ids.len(), 10, "no row twice");
     let later = now + Duration::seconds(30);
     assert!(
-        b.claim_deliveries("b", later, later + lease, 100)
+        b.claim_deliveries("b:1", now + Duration::days(1), lease, 100)
             .await
             .unwrap()
             .is_empty()
@@ -1326,13 +1326,12 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
             message_id: "<m1@example.edu>".into(),
             items: Vec::new(),
             link_hash: hash,
+            claim: "a:0".into(),
         }],
-        "a",
         later,
     )
     .await
     .unwrap();
-    a.release();
     for purpose in [TokenPurpose::Unsubscribe, TokenPurpose::Preferences] {
         let grant = store
             .tokens()
@@ -1378,15 +1377,13 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
             .is_none()
     );
 
-    // "b" renews its lease at 30 s; "a" dies with three rows held.
-    store
-        .outbox()
-        .renew_leases("b", later, later + lease)
-        .await
-        .unwrap();
+    // "b" renews its lease; "a" stalls with three rows held, and its lease of one
+    // second (on the database's clock) runs out.
+    assert_eq!(store.outbox().renew_leases("b", lease).await.unwrap(), 6);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let after_a = now + Duration::seconds(61);
     let taken = b
-        .claim_deliveries("b", after_a, after_a + lease, 100)
+        .claim_deliveries("b:2", after_a, lease, 100)
         .await
         .unwrap();
     let mut taken_ids: Vec<i64> = taken.iter().map(|d| d.id).collect();
@@ -1402,17 +1399,100 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
         counts(store.digests().delivery_counts(digest.id).await.unwrap()),
         (0, 9, 1, 0)
     );
+    // "a" wakes up: its rows are b's now. Its marks count for nothing, write nothing
+    // of what the reader was sent, and its lease is not given back to it.
+    let stolen = &first[1];
+    let made = store
+        .content()
+        .create_item(
+            &draft("sent-late", &["news"], ItemStatus::Published, Some(now)),
+            "<p>x</p>",
+            now,
+        )
+        .await
+        .unwrap();
+    let item = Some((made.value.id, made.value.updated_at));
+    let lost = a
+        .mark_deliveries_sent(
+            &[SentRecord {
+                delivery_id: stolen.id,
+                subscriber_id: stolen.subscriber.id,
+                digest_id: digest.id,
+                message_id: "<late@example.edu>".into(),
+                items: item.into_iter().collect(),
+                link_hash: "0".repeat(32),
+                claim: "a:0".into(),
+            }],
+            after_a,
+        )
+        .await
+        .unwrap();
+    assert_eq!(lost, vec![stolen.id], "a's late mark is dropped");
+    if let Some((item_id, _)) = item {
+        assert!(
+            store
+                .outbox()
+                .delivered_items(&[stolen.subscriber.id], &[item_id], None)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a late mark writes no delivered item"
+        );
+    }
+    assert!(
+        !store
+            .outbox()
+            .mark_skipped(first[2].id, "a:0", after_a)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .outbox()
+            .mark_retry(first[2].id, "a:0", "4xx", 60, after_a)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .outbox()
+            .mark_failed(
+                first[2].id,
+                "a:0",
+                first[2].subscriber.id,
+                "5xx",
+                true,
+                1,
+                after_a
+            )
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(a.relet(&expected, "a:0", lease).await.unwrap().is_empty());
+    a.release();
+    // b's own check keeps what it holds.
+    assert_eq!(
+        {
+            let mut held = b.relet(&expected, "b:2", lease).await.unwrap();
+            held.sort_unstable();
+            held
+        },
+        expected
+    );
+    assert_eq!(
+        counts(store.digests().delivery_counts(digest.id).await.unwrap()),
+        (0, 9, 1, 0),
+        "nothing recorded over b's rows"
+    );
 
     // "b" stops: its rows are due again at once, the attempt not counted.
-    store.outbox().release_claims("b", after_a).await.unwrap();
+    store.outbox().release_claims("b").await.unwrap();
     assert_eq!(
         counts(store.digests().delivery_counts(digest.id).await.unwrap()),
         (9, 0, 1, 0)
     );
-    let again = b
-        .claim_deliveries("c", after_a, after_a + lease, 2)
-        .await
-        .unwrap();
+    let again = b.claim_deliveries("c:0", after_a, lease, 2).await.unwrap();
     assert_eq!(again.len(), 2);
     for d in &again {
         // Released claims do not count as attempts: one for each claim before b's last.
