@@ -105,6 +105,21 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
             }
         },
     };
+    Some(spawn_app_on(database_url, dir, adjust).await)
+}
+
+/// Starts another instance on the database of `first` (PostgreSQL: several instances
+/// sharing one database).
+pub async fn spawn_instance_like(first: &TestApp, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let url = first.state.settings.database_url.expose().to_owned();
+    spawn_app_on(url, tempfile::tempdir().unwrap(), adjust).await
+}
+
+async fn spawn_app_on(
+    database_url: String,
+    dir: TempDir,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let vars = [
         ("DATABASE_URL", database_url),
         ("NEWSDESK_BIND", "127.0.0.1:0".to_owned()),
@@ -149,7 +164,7 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
             })
             .await;
     });
-    Some(TestApp {
+    TestApp {
         address,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -159,7 +174,7 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
         state,
         _dir: dir,
         stop: Some(stop),
-    })
+    }
 }
 
 impl TestApp {

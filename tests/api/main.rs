@@ -14,6 +14,7 @@ mod feeds;
 mod golden;
 mod helpers;
 mod import;
+mod instances;
 mod mail;
 mod pages;
 mod smtp_server;
