@@ -105,8 +105,9 @@ env DATABASE_URL="sqlite://$WORK/newsdesk.db" NEWSDESK_BIND="127.0.0.1:$ND_PORT"
 NEWSDESK_PID=$!
 wait_http "$ND/readyz" "$NEWSDESK_PID" newsdesk
 
-mkdir -p "$WORK/www$(dirname "$FEED")" "$WORK/nginx/tmp"
-FILE="$WORK/www$FEED"
+mkdir -p "$WORK/www" "$WORK/nginx/tmp"
+# One file, served by nginx at the path (alias): any path works, `/` and pages too.
+FILE="$WORK/www/body"
 curl -fsS -D "$WORK/feed.headers" -o "$FILE" "$ND$FEED" || die "GET $ND$FEED failed"
 chmod -R a+rX "$WORK/www"
 CTYPE="$(grep -i '^content-type:' "$WORK/feed.headers" | head -n1 | cut -d' ' -f2- | tr -d '\r')"
@@ -146,6 +147,7 @@ http {
         location = $FEED {
             types { }
             default_type "$CTYPE";
+            alias $FILE;
         }
     }
 }

@@ -105,6 +105,13 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Optio
     Some(spawn_app_at(&database_url, dir, adjust).await)
 }
 
+/// Starts another instance on the database of `first` (PostgreSQL: several instances
+/// sharing one database).
+pub async fn spawn_instance_like(first: &TestApp, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let url = first.state.settings.database_url.expose().to_owned();
+    spawn_app_at(&url, tempfile::tempdir().unwrap(), adjust).await
+}
+
 /// A fresh database's URL on the backend (SQLite: a file in `dir`); `None` when that
 /// backend is not available. Several apps may then be started on it with
 /// [`spawn_app_at`], as instances sharing one database.

@@ -16,6 +16,7 @@ mod feeds;
 mod golden;
 mod helpers;
 mod import;
+mod instances;
 mod mail;
 mod observe;
 mod operator;
