@@ -132,6 +132,7 @@ async fn a_resend_after_a_crash_is_byte_identical_to_the_first_copy() {
             (*app.state.settings).clone(),
             Arc::new(later),
         )
+        .await
         .unwrap();
         work_off(&Outbox::new(other, settings)).await;
         let all = smtp.messages();
@@ -204,6 +205,7 @@ async fn an_instance_90_s_ahead_does_not_take_rows_another_holds() {
             (*app.state.settings).clone(),
             Arc::new(ahead.clone()),
         )
+        .await
         .unwrap();
         let outbox = Outbox::new(skewed, app.state.settings.delivery.clone());
         assert_eq!(outbox.run_once().await.unwrap().claimed, 0, "{db:?}");
