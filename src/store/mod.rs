@@ -39,9 +39,9 @@ mod limits;
 mod lists;
 mod outbox;
 mod people;
-mod stats;
 mod site;
 mod spools;
+mod stats;
 mod tokens;
 mod users;
 
@@ -53,9 +53,9 @@ pub use limits::{Budget, Limits, NameLock};
 pub use lists::Lists;
 pub use outbox::{ClaimedDelivery, Outbox, OutboxConnection, SentRecord};
 pub use people::{People, SubscriberFilter};
-pub use stats::{DeliveryStats, Stats};
 pub use site::Site;
 pub use spools::{Spool, Spools};
+pub use stats::{DeliveryStats, Stats};
 pub use tokens::Tokens;
 pub use users::{SessionRecord, Users};
 
