@@ -10,12 +10,14 @@
 mod delivery;
 mod load;
 mod mail;
+mod retention;
 
 pub use delivery::{DeliveryArgs, DeliverySettings};
 pub use load::{AFTER_HELP, Env, args_from, parse};
 pub use mail::{
     DkimAlgorithm, DkimKey, DkimSettings, MailArgs, MailSettings, SmtpEndpoint, SmtpSecurity,
 };
+pub use retention::RetentionArgs;
 
 use anyhow::{Context, bail};
 use std::fmt;
@@ -188,6 +190,8 @@ pub struct Config {
     pub mail: MailArgs,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 const DATABASE_URL: &str = "DATABASE_URL";
@@ -227,6 +231,8 @@ pub struct Settings {
     /// Behind a reverse proxy: take the client's address from the last
     /// `X-Forwarded-For` entry (the one the proxy added) for per-address limits.
     pub trust_forwarded_for: bool,
+    /// Days the per-recipient rows of finished digests are kept (`None`: for ever).
+    pub delivery_retention_days: Option<u32>,
 }
 
 impl Settings {
@@ -307,6 +313,7 @@ impl Config {
             delivery,
             run_workers: on_off(WORKERS, &self.workers)?,
             trust_forwarded_for: on_off(TRUST_FORWARDED_FOR, &self.trust_forwarded_for)?,
+            delivery_retention_days: self.retention.days()?,
         })
     }
 }

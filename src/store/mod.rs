@@ -27,6 +27,7 @@
 
 mod content;
 mod dialect;
+mod digest_build;
 mod digests;
 mod import;
 mod items;
@@ -37,6 +38,7 @@ mod tokens;
 mod users;
 
 pub use content::{Content, FeedQuery, ItemFilter, ItemPage, Written};
+pub use digest_build::{Exclusive, HELD_UNTIL};
 pub use digests::{Created, Digests};
 pub use import::{Import, ImportCounts, ImportRow, ImportSession, ImportTerms};
 pub use lists::Lists;
