@@ -327,10 +327,12 @@ async fn deliver(
             let (signals, outbox, bar) = (signals.clone(), outbox.clone(), bar.clone());
             tokio::spawn(async move {
                 let signal = signals.next().await;
-                bar.println(format!(
-                    "newsdesk: {signal}: stopping; the messages in hand finish, the rest go back \
-                     to the outbox (Ctrl-C again to exit at once)"
-                ));
+                bar.suspend(|| {
+                    eprintln!(
+                        "newsdesk: {signal}: stopping; the messages in hand finish, the rest go \
+                         back to the outbox (Ctrl-C again to exit at once)"
+                    )
+                });
                 outbox.stop();
                 let _ = halt_tx.send(Some(Halt::Signal(signal)));
             })
@@ -359,7 +361,7 @@ async fn deliver(
                     tries += 1;
                     let at = app.clock.now() + chrono::Duration::from_std(wait)?;
                     if tries == 1 {
-                        bar.println(format!(
+                        let line = format!(
                             "newsdesk: the SMTP server {}:{} is unreachable ({error}); next try \
                              at {} (in {} s). Ctrl-C is safe: nothing is lost, and running this \
                              command again finishes the digest.",
@@ -367,7 +369,9 @@ async fn deliver(
                             server.port,
                             at.format("%H:%M:%S UTC"),
                             wait.as_secs()
-                        ));
+                        );
+                        // Printed even when the bar is hidden (not a terminal).
+                        bar.suspend(|| eprintln!("{line}"));
                     }
                     bar.set_message(format!(
                         "waiting: SMTP server unreachable, next try at {}",

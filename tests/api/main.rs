@@ -16,6 +16,7 @@ mod helpers;
 mod import;
 mod mail;
 mod pages;
+mod scale;
 mod smtp_server;
 mod store_contract;
 mod subscribers;
