@@ -102,11 +102,12 @@ print(f"{backend}: {n} messages; database calls {calls} ({calls / n:.2f} per mes
 PY
   if [[ "$backend" == postgres ]]; then
     psql "$PG_ADMIN_URL" -qc "ALTER DATABASE $name RESET log_min_duration_statement" >/dev/null
-    tail -c +"$((mark + 1))" "$PG_LOG" | python3 - "$name" "$messages" <<'PY'
+    tail -c +"$((mark + 1))" "$PG_LOG" >"$work/server.log"
+    python3 - "$name" "$messages" "$work/server.log" <<'PY'
 import re, sys
 name, n = sys.argv[1], int(sys.argv[2])
 statements, ms = 0, 0.0
-for line in sys.stdin:
+for line in open(sys.argv[3], encoding="utf-8", errors="replace"):
     if f"@{name} " not in line:
         continue
     m = re.search(r"duration: ([0-9.]+) ms\s+(execute|statement|parse|bind)", line)
