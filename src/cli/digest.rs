@@ -312,12 +312,12 @@ async fn deliver(
                         (finished, retried) = (outbox.finished(), outbox.retried());
                     } else if outbox.retried() >= retried + in_a_row {
                         retried = outbox.retried();
-                        if let Some(server) = &server {
-                            if unreachable(server).await.is_some() {
-                                outbox.stop();
-                                let _ = halt_tx.send(Some(Halt::ServerDown));
-                                return;
-                            }
+                        if let Some(server) = &server
+                            && unreachable(server).await.is_some()
+                        {
+                            outbox.stop();
+                            let _ = halt_tx.send(Some(Halt::ServerDown));
+                            return;
                         }
                     }
                 }

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 /// Rows deleted per statement.
 const BATCH: u32 = 5_000;
 /// The PostgreSQL advisory lock that lets one instance at a time prune.
-pub const PRUNE_LOCK: i64 = 0x6e64_7072_756e_65;
+pub const PRUNE_LOCK: i64 = 0x006e_6470_7275_6e65;
 /// How often unfinished builds are looked for.
 const EVERY: Duration = Duration::from_secs(60);
 /// How often the retention is applied.
