@@ -20,13 +20,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // A digest sent by hand reports its progress itself: not a line per recipient retried.
+    let default_filter = if matches!(cli.command, Command::Digest(_)) {
+        "info,sqlx=warn,newsdesk::delivery=warn"
+    } else {
+        "info,sqlx=warn"
+    };
     // Logs go to standard error, so that what a command prints (an export, a preview)
     // can be piped; colour only when a person is reading it. The server's lines (one
     // per request) are written in batches by a thread of their own.
     let filter = env
         .get("RUST_LOG")
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|| EnvFilter::new(default_filter));
     let serving = matches!(cli.command, Command::Serve { .. });
     let logs = newsdesk::logging::init(filter, format, serving);
     // The server serves many clients at once: a thread per core. A one-off command is
@@ -58,6 +64,10 @@ fn main() -> std::process::ExitCode {
 /// of causes and 1.
 fn report(e: &anyhow::Error) -> std::process::ExitCode {
     use newsdesk::services::ServiceError;
+    // `digest send` stopped by a signal said what it left: 130 or 143.
+    if let Some(stopped) = e.downcast_ref::<newsdesk::cli::Interrupted>() {
+        return std::process::ExitCode::from(stopped.exit_code());
+    }
     match e.downcast_ref::<ServiceError>() {
         Some(ServiceError::Internal(inner)) => eprintln!("newsdesk: {inner:#}"),
         Some(ServiceError::NotFound(what)) => eprintln!("newsdesk: there is no {what}"),

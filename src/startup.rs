@@ -102,6 +102,11 @@ impl Application {
             workers.push(tokio::spawn(
                 scheduler.run(self.state.lists_changed.clone(), workers_stop.clone()),
             ));
+            // Unfinished digest builds resumed, old deliveries pruned.
+            workers.push(tokio::spawn(crate::services::retention::run(
+                self.state.app().clone(),
+                workers_stop.clone(),
+            )));
         }
         let app = router(self.state.clone());
         tracing::info!(

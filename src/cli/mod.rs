@@ -10,6 +10,7 @@ use crate::store::Store;
 use clap::{Parser, Subcommand};
 
 mod digest;
+pub use digest::Interrupted;
 mod subscribers;
 pub mod users;
 
@@ -99,6 +100,10 @@ pub enum DigestCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Prune the per-recipient rows of digests finished longer ago than
+    /// NEWSDESK_DELIVERY_RETENTION_DAYS, keeping their totals (`serve` does it every
+    /// hour).
+    Prune,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

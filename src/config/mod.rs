@@ -11,6 +11,7 @@ mod delivery;
 mod load;
 mod mail;
 mod observe;
+mod retention;
 
 pub use delivery::{DeliveryArgs, DeliverySettings};
 pub use load::{AFTER_HELP, Env, args_from, parse};
@@ -18,6 +19,7 @@ pub use mail::{
     DkimAlgorithm, DkimKey, DkimSettings, MailArgs, MailSettings, SmtpEndpoint, SmtpSecurity,
 };
 pub use observe::{LogFormat, ObserveArgs, ObserveSettings};
+pub use retention::RetentionArgs;
 
 use anyhow::{Context, bail};
 use std::fmt;
@@ -221,6 +223,8 @@ pub struct Config {
     pub delivery: DeliveryArgs,
     #[command(flatten)]
     pub observe: ObserveArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 const DATABASE_URL: &str = "DATABASE_URL";
@@ -262,6 +266,8 @@ pub struct Settings {
     pub trust_forwarded_for: bool,
     /// `/metrics` and the log format.
     pub observe: ObserveSettings,
+    /// Days the per-recipient rows of finished digests are kept (`None`: for ever).
+    pub delivery_retention_days: Option<u32>,
 }
 
 impl Settings {
@@ -343,6 +349,7 @@ impl Config {
             run_workers: on_off(WORKERS, &self.workers)?,
             trust_forwarded_for: on_off(TRUST_FORWARDED_FOR, &self.trust_forwarded_for)?,
             observe: self.observe.settings()?,
+            delivery_retention_days: self.retention.days()?,
         })
     }
 }

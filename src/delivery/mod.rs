@@ -74,6 +74,8 @@ pub struct Outbox {
     stopping: AtomicBool,
     /// Messages finished (sent, failed or skipped), for progress reports.
     finished: AtomicU64,
+    /// Temporary failures (each message goes again after its back-off).
+    retried: AtomicU64,
 }
 
 impl Outbox {
@@ -107,6 +109,7 @@ impl Outbox {
             bundles: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             finished: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
         }
     }
 
@@ -122,6 +125,11 @@ impl Outbox {
     /// Messages this outbox has finished (sent, failed or skipped) so far.
     pub fn finished(&self) -> u64 {
         self.finished.load(Ordering::Relaxed)
+    }
+
+    /// Temporary failures so far (the SMTP server down says so first).
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
     }
 
     /// Claims one batch and works it off. `claimed == 0` means nothing was due.

@@ -30,9 +30,12 @@ impl Outbox {
             return Ok(None);
         }
         let done = self.deliver_now(p).await;
-        if matches!(done, Ok(Some(_))) {
-            self.finished.fetch_add(1, Ordering::Relaxed);
-        }
+        match done {
+            // Not finished: it goes again after its back-off.
+            Ok(Some(Done::Retried)) => self.retried.fetch_add(1, Ordering::Relaxed),
+            Ok(Some(_)) => self.finished.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
         done
     }
 

@@ -103,6 +103,11 @@ pub struct Digest {
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub note: String,
+    /// Its outbox is still being built (a chunk of readers at a time): nothing of it is
+    /// sent until the build ends.
+    pub building: bool,
+    /// Its per-recipient rows were pruned after the retention period; its totals stay.
+    pub pruned: bool,
 }
 
 /// The window a digest covers.

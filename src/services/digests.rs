@@ -30,9 +30,40 @@ pub async fn plan(
     Ok((window, selection))
 }
 
+/// Readers whose deliveries one transaction of a build makes.
+pub const BUILD_CHUNK: u32 = 5_000;
+
 /// Builds the digest of a list for a period, once: a second call (a second tick,
-/// a restart, another instance, an admin) finds the first.
+/// a restart, another instance, an admin) finds the first, and finishes its build when
+/// that stopped half-way. Returns once every delivery exists.
 pub async fn build(
+    store: &Store,
+    list: &MailingList,
+    period: IsoWeek,
+    trigger: DigestTrigger,
+    scheduled_for: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> ServiceResult<Created> {
+    let created = start_build(store, list, period, trigger, scheduled_for, now).await?;
+    let digest = match &created {
+        Created::New(d) | Created::Existing(d) => d,
+    };
+    if digest.building {
+        finish_build(store, digest.id, BUILD_CHUNK, now).await?;
+        let id = digest.id;
+        let again =
+            |d: Option<Digest>| d.ok_or_else(|| ServiceError::not_found(format!("digest {id}")));
+        return Ok(match created {
+            Created::New(_) => Created::New(again(store.digests().by_id(id).await?)?),
+            Created::Existing(_) => Created::Existing(again(store.digests().by_id(id).await?)?),
+        });
+    }
+    Ok(created)
+}
+
+/// The digest's row and items, left to be built (see [`finish_build`]); or the one
+/// that exists.
+async fn start_build(
     store: &Store,
     list: &MailingList,
     period: IsoWeek,
@@ -63,23 +94,74 @@ pub async fn build(
         .await?)
 }
 
+/// Builds a digest's outbox to the end from where it stands: `chunk` readers per
+/// transaction, so no transaction holds the database for long. Safe to run twice at
+/// once (two instances resuming): the chunks take turns and none is written twice.
+pub async fn finish_build(
+    store: &Store,
+    digest_id: i64,
+    chunk: u32,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    while store.digests().build_chunk(digest_id, chunk, now).await? {}
+    Ok(())
+}
+
+/// Finishes every build that stopped half-way (a crash, a kill); returns how many.
+pub async fn resume_builds(app: &App) -> ServiceResult<usize> {
+    let unbuilt = app.store.digests().unbuilt().await?;
+    for &id in &unbuilt {
+        tracing::info!(digest = id, "resuming the build of a digest");
+        finish_build(&app.store, id, BUILD_CHUNK, app.clock.now()).await?;
+    }
+    if !unbuilt.is_empty() {
+        app.outbox_wake.notify_one();
+    }
+    Ok(unbuilt.len())
+}
+
 /// Builds a list's digest for a period by hand, now, and wakes the delivery worker for
 /// it. A period that has a digest already gets no second one: the caller is told which
 /// there is ([`Created::Existing`]) and decides what that means to its user.
+///
+/// Answers after the first chunk of readers: a list that fits in one
+/// ([`BUILD_CHUNK`]) is built when this returns; a larger one goes on building in
+/// the background (`building` in the digest), and a build that dies with the process
+/// is finished by the maintenance loop ([`resume_builds`]) of any instance.
 pub async fn send_now(app: &App, list: &MailingList, period: IsoWeek) -> ServiceResult<Created> {
-    let created = build(
-        &app.store,
-        list,
-        period,
-        DigestTrigger::Manual,
-        None,
-        app.clock.now(),
-    )
-    .await?;
-    if let Created::New(_) = created {
+    let now = app.clock.now();
+    let created = start_build(&app.store, list, period, DigestTrigger::Manual, None, now).await?;
+    let Created::New(digest) = created else {
+        return Ok(created);
+    };
+    let more = digest.building
+        && app
+            .store
+            .digests()
+            .build_chunk(digest.id, BUILD_CHUNK, now)
+            .await?;
+    if more {
+        let (app, id) = (app.clone(), digest.id);
+        tokio::spawn(async move {
+            match finish_build(&app.store, id, BUILD_CHUNK, now).await {
+                Ok(()) => app.outbox_wake.notify_one(),
+                Err(e) => tracing::error!(
+                    digest = id,
+                    error = format!("{e:#}"),
+                    "the build of a digest stopped; it is resumed later"
+                ),
+            }
+        });
+    } else {
         app.outbox_wake.notify_one();
     }
-    Ok(created)
+    let digest = app
+        .store
+        .digests()
+        .by_id(digest.id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("digest {}", digest.id)))?;
+    Ok(Created::New(digest))
 }
 
 /// The week a preview or a send by hand is for when none is named: the one of the

@@ -7,6 +7,7 @@ pub mod digests;
 pub mod import;
 pub mod lists;
 pub mod people;
+pub mod retention;
 pub mod subscriptions;
 pub mod users;
 

@@ -39,6 +39,8 @@ fn digest_from_row(row: &sqlx::any::AnyRow) -> anyhow::Result<Digest> {
         created_at: from_ts(row.try_get("created_at")?),
         completed_at: row.try_get::<Option<i64>, _>("completed_at")?.map(from_ts),
         note: row.try_get("note")?,
+        building: row.try_get::<Option<i64>, _>("build_cursor")?.is_some(),
+        pruned: row.try_get::<Option<i64>, _>("pruned_at")?.is_some(),
     })
 }
 
@@ -109,9 +111,10 @@ impl Digests<'_> {
         Ok(Selection { coming_up, news })
     }
 
-    /// Creates the digest of a list for a period once, with its items and one pending
-    /// delivery per confirmed member at this moment. A second call for the same list
-    /// and period, from anywhere, finds the first one.
+    /// Creates the digest of a list for a period once, with its items; unless it is
+    /// skipped, it is left to be built ([`Digests::build_chunk`]: one pending delivery
+    /// per confirmed member). A second call for the same list and period, from
+    /// anywhere, finds the first one.
     #[allow(clippy::too_many_arguments)]
     pub async fn create(
         self,
@@ -171,27 +174,11 @@ impl Digests<'_> {
                 .await?;
         }
         if !skipped {
-            // Due now on the database's clock, which the workers' claims read: not
-            // later because this instance's clock runs ahead.
-            let made = sqlx::query(&format!(
-                "INSERT INTO deliveries (digest_id, subscriber_id, status, next_attempt_at, created_at, updated_at)
-                 SELECT $1, s.id, 'pending', {}, $2, $2
-                 FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id
-                 WHERE m.list_id = $3 AND m.status = 'confirmed' AND s.status = 'confirmed'",
-                self.store.backend.db_now_secs()
-            ))
-            .bind(id)
-            .bind(to_ts(now))
-            .bind(list_id)
-            .execute(&mut *tx)
-            .await?;
-            if made.rows_affected() == 0 {
-                sqlx::query("UPDATE digests SET status = 'skipped', note = 'no confirmed members', completed_at = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(to_ts(now))
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            // Its deliveries are made by `build_chunk`, a chunk of readers at a time.
+            sqlx::query("UPDATE digests SET build_cursor = 0 WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         let change = ContentChange::Digests(list_id);
         self.store.notify_in(&mut tx, &change, None).await?;
@@ -286,6 +273,9 @@ impl Digests<'_> {
     }
 
     pub async fn delivery_counts(self, digest_id: i64) -> StoreResult<DeliveryCounts> {
+        if let Some(kept) = self.kept_counts(digest_id).await? {
+            return Ok(kept);
+        }
         let rows = sqlx::query(
             "SELECT status, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY status",
         )
@@ -350,7 +340,7 @@ impl Digests<'_> {
     pub async fn complete(self, now: DateTime<Utc>) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE digests SET status = 'sent', completed_at = $1
-             WHERE status = 'sending' AND NOT EXISTS (
+             WHERE status = 'sending' AND build_cursor IS NULL AND NOT EXISTS (
                  SELECT 1 FROM deliveries d WHERE d.digest_id = digests.id AND d.status = 'pending')",
         )
         .bind(to_ts(now))
@@ -365,7 +355,7 @@ impl Digests<'_> {
     pub async fn retry_failed(self, digest_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut tx = self.store.write_tx().await?;
         let digest: Option<(String, i64)> =
-            sqlx::query_as("SELECT status, list_id FROM digests WHERE id = $1")
+            sqlx::query_as("SELECT CASE WHEN pruned_at IS NULL THEN status ELSE 'pruned' END, list_id FROM digests WHERE id = $1")
                 .bind(digest_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -375,6 +365,13 @@ impl Digests<'_> {
                 return Err(StoreError::Conflict {
                     field: "status".into(),
                     message: "the digest was cancelled; nothing of it is sent again".into(),
+                });
+            }
+            Some((status, _)) if status == "pruned" => {
+                return Err(StoreError::Conflict {
+                    field: "status".into(),
+                    message: "the digest's deliveries were pruned after the retention period"
+                        .into(),
                 });
             }
             Some((_, list_id)) => list_id,
@@ -431,7 +428,8 @@ impl Digests<'_> {
         .bind(digest_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE digests SET status = 'cancelled', completed_at = $1, note = 'cancelled by an admin' WHERE id = $2")
+        sqlx::query("UPDATE digests SET status = 'cancelled', completed_at = $1, note = 'cancelled by an admin',
+                 build_cursor = NULL WHERE id = $2")
             .bind(to_ts(now))
             .bind(digest_id)
             .execute(&mut *tx)

@@ -32,6 +32,7 @@
 mod changes;
 mod content;
 mod dialect;
+mod digest_build;
 mod digests;
 mod import;
 mod items;
@@ -47,6 +48,7 @@ mod users;
 
 pub use changes::{CHANNEL, ContentChange, ContentEvents, Notice};
 pub use content::{Content, FeedQuery, ItemFilter, ItemPage, Written};
+pub use digest_build::{Exclusive, HELD_UNTIL};
 pub use digests::{Created, Digests};
 pub use import::{Import, ImportCounts, ImportRow, ImportSession, ImportTerms};
 pub use limits::{Budget, Limits, NameLock};

@@ -22,6 +22,7 @@ mod observe;
 mod operator;
 mod pages;
 mod shared_limits;
+mod scale;
 mod smtp_server;
 mod store_contract;
 mod subscribers;

@@ -68,6 +68,14 @@ pub struct DigestResponse {
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub note: String,
+    /// Its deliveries are still being made (a large list is built in the background,
+    /// a chunk of readers at a time); `counts` grows until this is false, and nothing
+    /// is sent before.
+    pub building: bool,
+    /// Its per-recipient rows were pruned after the retention period
+    /// (`NEWSDESK_DELIVERY_RETENTION_DAYS`): `counts` are the totals kept, `failed`
+    /// is empty.
+    pub pruned: bool,
     pub counts: DeliveryCounts,
     /// On single reads.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +102,8 @@ impl DigestResponse {
             created_at: d.created_at,
             completed_at: d.completed_at,
             note: d.note,
+            building: d.building,
+            pruned: d.pruned,
             counts,
             coming_up: None,
             news: None,

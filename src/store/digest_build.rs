@@ -1,0 +1,326 @@
+//! A digest's outbox built a chunk of readers per transaction (resumable, never twice),
+//! and the per-recipient rows of old digests pruned with their totals kept.
+
+use super::{Digests, Store, StoreResult, from_ts, to_ts};
+use crate::domain::DeliveryCounts;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+/// `next_attempt_at` of the rows of a digest still being built (9999-12-31): no worker
+/// claims them until the build releases them all.
+pub const HELD_UNTIL: i64 = 253_402_300_799;
+/// `build_cursor` once every delivery exists and the held rows are being released.
+const RELEASING: i64 = -1;
+
+/// The digests still being built and the finished ones whose rows may be pruned.
+impl Digests<'_> {
+    /// One step of a digest's build, in one transaction: the deliveries of up to `chunk`
+    /// confirmed members after the last one built, or (once every delivery exists) up to
+    /// `chunk` held rows released. True while there is more to do.
+    ///
+    /// A build that fits in one chunk writes its rows due at once, as before. A larger
+    /// one writes them held (see [`HELD_UNTIL`]) and releases them at the end, so a build
+    /// stopped half-way (a kill, a crash) sends nothing until it is resumed; resumed,
+    /// it goes on after the last chunk committed, and the unique (digest, subscriber)
+    /// key makes a chunk written twice (two instances resuming at once) harmless.
+    pub async fn build_chunk(
+        self,
+        digest_id: i64,
+        chunk: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let backend = self.store.backend;
+        let chunk = i64::from(chunk.max(1));
+        let now = to_ts(now);
+        let mut tx = self.store.write_tx().await?;
+        // Locked: builders of the same digest (a resume on another instance) take turns.
+        let row: Option<(i64, String, Option<i64>)> = sqlx::query_as(&format!(
+            "SELECT list_id, status, build_cursor FROM digests WHERE id = $1{}",
+            backend.for_update()
+        ))
+        .bind(digest_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((list_id, status, Some(cursor))) = row else {
+            tx.commit().await?;
+            return Ok(false);
+        };
+        if status != "sending" {
+            // Cancelled while it was built: nothing more is built.
+            sqlx::query("UPDATE digests SET build_cursor = NULL WHERE id = $1")
+                .bind(digest_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(false);
+        }
+        if cursor == RELEASING {
+            // Due now on the database's clock, which the workers' claims read.
+            let released = sqlx::query(&format!(
+                "UPDATE deliveries SET next_attempt_at = {}, updated_at = $2 WHERE id IN (
+                     SELECT id FROM deliveries
+                     WHERE digest_id = $1 AND status = 'pending' AND next_attempt_at = $3 LIMIT $4)",
+                backend.db_now_secs()
+            ))
+            .bind(digest_id)
+            .bind(now)
+            .bind(HELD_UNTIL)
+            .bind(chunk)
+            .execute(&mut *tx)
+            .await?;
+            let more = released.rows_affected() as i64 >= chunk;
+            if !more {
+                sqlx::query("UPDATE digests SET build_cursor = NULL WHERE id = $1")
+                    .bind(digest_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            return Ok(more);
+        }
+        let members = "FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id
+             WHERE m.list_id = $1 AND m.status = 'confirmed' AND s.status = 'confirmed'
+               AND m.subscriber_id > $2";
+        let (last, count): (Option<i64>, i64) = sqlx::query_as(&format!(
+            "SELECT MAX(subscriber_id), COUNT(*) FROM (
+                 SELECT m.subscriber_id {members} ORDER BY m.subscriber_id LIMIT $3) AS c"
+        ))
+        .bind(list_id)
+        .bind(cursor)
+        .bind(chunk)
+        .fetch_one(&mut *tx)
+        .await?;
+        let last_chunk = count < chunk;
+        if count == 0 && cursor == 0 {
+            sqlx::query(
+                "UPDATE digests SET status = 'skipped', note = 'no confirmed members', completed_at = $2,
+                     build_cursor = NULL WHERE id = $1",
+            )
+            .bind(digest_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(false);
+        }
+        if let Some(last) = last {
+            // The whole digest in this one transaction: due at once (on the database's
+            // clock, which the workers' claims read). Else held.
+            let due = if last_chunk && cursor == 0 {
+                backend.db_now_secs().to_owned()
+            } else {
+                HELD_UNTIL.to_string()
+            };
+            sqlx::query(&format!(
+                "INSERT INTO deliveries (digest_id, subscriber_id, status, next_attempt_at, created_at, updated_at)
+                 SELECT $4, m.subscriber_id, 'pending', {due}, $5, $5 {members} AND m.subscriber_id <= $3
+                 ON CONFLICT (digest_id, subscriber_id) DO NOTHING"
+            ))
+            .bind(list_id)
+            .bind(cursor)
+            .bind(last)
+            .bind(digest_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let next = match (last_chunk, cursor) {
+            (false, _) => last,
+            (true, 0) => None,
+            (true, _) => Some(RELEASING),
+        };
+        sqlx::query("UPDATE digests SET build_cursor = $2 WHERE id = $1")
+            .bind(digest_id)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(next.is_some())
+    }
+
+    /// When the next of a digest's waiting deliveries is due, and the error its last try
+    /// met (`None` when nothing waits).
+    pub async fn next_try(
+        self,
+        digest_id: i64,
+    ) -> StoreResult<Option<(DateTime<Utc>, Option<String>)>> {
+        let row: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT next_attempt_at, last_error FROM deliveries
+             WHERE digest_id = $1 AND status = 'pending' AND claimed_by IS NULL
+             ORDER BY next_attempt_at LIMIT 1",
+        )
+        .bind(digest_id)
+        .fetch_optional(&self.store.pool)
+        .await?;
+        Ok(row.map(|(at, error)| (from_ts(at), error)))
+    }
+
+    /// Digests whose build has not ended (it stopped, or runs elsewhere right now).
+    pub async fn unbuilt(self) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM digests WHERE build_cursor IS NOT NULL AND status = 'sending' ORDER BY id",
+        )
+        .fetch_all(&self.store.pool)
+        .await?)
+    }
+
+    /// The totals kept for a pruned digest (`None` while its rows are kept).
+    pub(super) async fn kept_counts(self, digest_id: i64) -> StoreResult<Option<DeliveryCounts>> {
+        let row = sqlx::query(
+            "SELECT sent_count, failed_count, skipped_count, cancelled_count FROM digests
+             WHERE id = $1 AND pruned_at IS NOT NULL",
+        )
+        .bind(digest_id)
+        .fetch_optional(&self.store.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let n = |i: usize| -> StoreResult<u64> { Ok(row.try_get::<i64, _>(i)?.max(0) as u64) };
+        Ok(Some(DeliveryCounts {
+            sent: n(0)?,
+            failed: n(1)?,
+            skipped: n(2)?,
+            cancelled: n(3)?,
+            ..DeliveryCounts::default()
+        }))
+    }
+
+    /// Finished digests completed before `before` whose per-recipient rows are kept,
+    /// oldest first.
+    pub async fn prunable(self, before: DateTime<Utc>, limit: u32) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM digests
+             WHERE pruned_at IS NULL AND build_cursor IS NULL
+               AND status IN ('sent', 'skipped', 'missed', 'cancelled') AND completed_at < $1
+             ORDER BY completed_at, id LIMIT $2",
+        )
+        .bind(to_ts(before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.store.pool)
+        .await?)
+    }
+
+    /// Keeps a finished digest's totals in its own row and marks it pruned, so that its
+    /// deliveries may go. False when it is not finished (a retry put it back to sending)
+    /// or was sealed already.
+    pub async fn seal(self, digest_id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut tx = self.store.write_tx().await?;
+        let status: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT status FROM digests WHERE id = $1 AND pruned_at IS NULL AND build_cursor IS NULL{}",
+            self.store.backend.for_update()
+        ))
+        .bind(digest_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if !matches!(
+            status.as_deref(),
+            Some("sent" | "skipped" | "missed" | "cancelled")
+        ) {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY status",
+        )
+        .bind(digest_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let count = |s: &str| {
+            rows.iter()
+                .filter(|(status, _)| status == s)
+                .map(|(_, n)| *n)
+                .sum::<i64>()
+        };
+        sqlx::query(
+            "UPDATE digests SET pruned_at = $2, sent_count = $3, failed_count = $4, skipped_count = $5,
+                 cancelled_count = $6 WHERE id = $1",
+        )
+        .bind(digest_id)
+        .bind(to_ts(now))
+        .bind(count("sent"))
+        .bind(count("failed"))
+        .bind(count("skipped"))
+        // A row left pending in a finished digest is one that will never go.
+        .bind(count("cancelled") + count("pending"))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Pruned digests that still have per-recipient rows (a prune that stopped half-way).
+    pub async fn sealed_with_rows(self) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT g.id FROM digests g WHERE g.pruned_at IS NOT NULL
+               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.digest_id = g.id) ORDER BY g.id",
+        )
+        .fetch_all(&self.store.pool)
+        .await?)
+    }
+
+    /// Deletes up to `batch` deliveries of a pruned digest; how many went.
+    pub async fn delete_deliveries(self, digest_id: i64, batch: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM deliveries WHERE id IN (
+                 SELECT d.id FROM deliveries d JOIN digests g ON g.id = d.digest_id
+                 WHERE d.digest_id = $1 AND g.pruned_at IS NOT NULL LIMIT $2)",
+        )
+        .bind(digest_id)
+        .bind(i64::from(batch))
+        .execute(&self.store.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The largest subscriber id in `delivered_items` (0 when it is empty).
+    pub async fn delivered_items_end(self) -> StoreResult<i64> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(subscriber_id) FROM delivered_items")
+            .fetch_one(&self.store.pool)
+            .await?;
+        Ok(max.unwrap_or(0))
+    }
+
+    /// Forgets what readers with ids in `(after, upto]` were sent by digests that were
+    /// pruned (or deleted), except events still to come, which a later digest may show
+    /// again as "coming up". Walks the table's key a range of readers at a time.
+    pub async fn delete_delivered_items(
+        self,
+        after: i64,
+        upto: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM delivered_items
+             WHERE subscriber_id > $1 AND subscriber_id <= $2
+               AND digest_id NOT IN (SELECT id FROM digests WHERE pruned_at IS NULL)
+               AND item_id NOT IN (SELECT id FROM items WHERE event_starts_at >= $3)",
+        )
+        .bind(after)
+        .bind(upto)
+        .bind(to_ts(now))
+        .execute(&self.store.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Held while one instance prunes: on PostgreSQL a transaction-scoped advisory lock on a
+/// connection of its own (the database decides who prunes; a process that dies lets go
+/// with its connection). On SQLite, which one process serves, nothing.
+pub struct Exclusive {
+    _tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+}
+
+impl Store {
+    /// The lock named `key`, when no other session holds it; `None` when one does.
+    pub async fn try_exclusive(&self, key: i64) -> StoreResult<Option<Exclusive>> {
+        if !self.backend.locks_rows() {
+            return Ok(Some(Exclusive { _tx: None }));
+        }
+        let mut tx = self.pool.begin().await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(got.then_some(Exclusive { _tx: Some(tx) }))
+    }
+}
