@@ -135,8 +135,7 @@ pub async fn render(state: &AppState) -> String {
         "",
         state.settings.database_max_connections,
     );
-    let now = state.clock.now();
-    let stats = tokio::time::timeout(DATABASE_TIMEOUT, state.store.stats().delivery(now)).await;
+    let stats = tokio::time::timeout(DATABASE_TIMEOUT, state.store.stats().delivery()).await;
     let stats = match stats {
         Ok(Ok(stats)) => Some(stats),
         Ok(Err(e)) => {
@@ -205,9 +204,11 @@ pub async fn render(state: &AppState) -> String {
         "gauge",
         "How long the oldest due delivery has been waiting; 0 when none is due.",
     );
-    let age = stats
-        .oldest_due
-        .map_or(0, |at| (now - at).num_seconds().max(0));
-    sample(&mut out, "newsdesk_outbox_oldest_due_age_seconds", "", age);
+    sample(
+        &mut out,
+        "newsdesk_outbox_oldest_due_age_seconds",
+        "",
+        stats.oldest_due_age_secs,
+    );
     out
 }

@@ -1,8 +1,7 @@
 //! Counts for monitoring, read at scrape time: what the database holds is the truth
 //! every instance shares.
 
-use super::{Store, StoreResult, to_ts};
-use chrono::{DateTime, Utc};
+use super::{Store, StoreResult};
 use sqlx::Row;
 
 /// Digests, deliveries and the outbox: `store.stats()`.
@@ -21,12 +20,13 @@ pub struct DeliveryStats {
     /// Pending deliveries whose next attempt is due now (claimed rows are not: their
     /// next attempt is the end of their lease).
     pub due: i64,
-    /// The oldest next attempt among the due rows.
-    pub oldest_due: Option<DateTime<Utc>>,
+    /// Seconds the oldest due row has waited past its next attempt, on the database's
+    /// clock (the one leases and due times are written with); 0 when none is due.
+    pub oldest_due_age_secs: i64,
 }
 
 impl Stats<'_> {
-    pub async fn delivery(&self, now: DateTime<Utc>) -> StoreResult<DeliveryStats> {
+    pub async fn delivery(&self) -> StoreResult<DeliveryStats> {
         let mut conn = self.store.pool.acquire().await?;
         let by_status = |rows: Vec<sqlx::any::AnyRow>| -> StoreResult<Vec<(String, i64)>> {
             rows.iter()
@@ -45,18 +45,18 @@ impl Stats<'_> {
                 .fetch_all(&mut *conn)
                 .await?,
         )?;
-        let due = sqlx::query(
-            "SELECT COUNT(*) AS due, MIN(next_attempt_at) AS oldest FROM deliveries
-             WHERE status = 'pending' AND next_attempt_at <= $1",
-        )
-        .bind(to_ts(now))
+        let db_now = self.store.backend.db_now_secs();
+        let due = sqlx::query(&format!(
+            "SELECT COUNT(*) AS due, COALESCE({db_now} - MIN(next_attempt_at), 0) AS age
+             FROM deliveries WHERE status = 'pending' AND next_attempt_at <= {db_now}"
+        ))
         .fetch_one(&mut *conn)
         .await?;
         Ok(DeliveryStats {
             digests,
             deliveries,
             due: due.try_get("due")?,
-            oldest_due: due.try_get::<Option<i64>, _>("oldest")?.map(super::from_ts),
+            oldest_due_age_secs: due.try_get::<i64, _>("age")?.max(0),
         })
     }
 

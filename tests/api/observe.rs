@@ -374,11 +374,10 @@ async fn digest_and_outbox_counts_are_read_from_the_database_on_both_backends() 
             Some(8.0),
             "{db:?} {text}"
         );
-        assert_eq!(
-            value(&text, "newsdesk_outbox_oldest_due_age_seconds"),
-            Some(90.0),
-            "{db:?} {text}"
-        );
+        // Due times and their age are on the database's clock (the one leases use),
+        // not this instance's: the rows became due when the digest was built.
+        let age = value(&text, "newsdesk_outbox_oldest_due_age_seconds").unwrap();
+        assert!((0.0..60.0).contains(&age), "{db:?} {text}");
         promtool_accepts(&text);
 
         // A worker of this process sends them.
