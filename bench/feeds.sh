@@ -106,7 +106,7 @@ NEWSDESK_PID=$!
 wait_http "$ND/readyz" "$NEWSDESK_PID" newsdesk
 
 mkdir -p "$WORK/www" "$WORK/nginx/tmp"
-# One file, served by nginx at the path (alias): any path works, `/` and pages too.
+# One file, served by nginx at the path (rewritten to it): any path works, `/` too.
 FILE="$WORK/www/body"
 curl -fsS -D "$WORK/feed.headers" -o "$FILE" "$ND$FEED" || die "GET $ND$FEED failed"
 chmod -R a+rX "$WORK/www"
@@ -147,7 +147,7 @@ http {
         location = $FEED {
             types { }
             default_type "$CTYPE";
-            alias $FILE;
+            rewrite ^ /body break;
         }
     }
 }
