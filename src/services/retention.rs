@@ -32,7 +32,7 @@ pub struct Pruned {
 /// PostgreSQL the database decides, with an advisory lock).
 pub async fn prune(app: &App, retention_days: u32) -> ServiceResult<Option<Pruned>> {
     let store = &app.store;
-    let Some(_only_us) = store.try_exclusive(PRUNE_LOCK).await? else {
+    let Some(only_us) = store.try_exclusive(PRUNE_LOCK).await? else {
         return Ok(None);
     };
     let now = app.clock.now();
@@ -71,6 +71,8 @@ pub async fn prune(app: &App, retention_days: u32) -> ServiceResult<Option<Prune
             after = upto;
         }
     }
+    // Let go at once, not when the pool next hands out the lock's connection.
+    only_us.release().await;
     Ok(Some(out))
 }
 

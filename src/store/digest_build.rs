@@ -310,6 +310,18 @@ pub struct Exclusive {
     _tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
 }
 
+impl Exclusive {
+    /// Lets the lock go now. Dropping it lets go too, but only once the pool's
+    /// connection has rolled back its transaction, which may be later.
+    pub async fn release(self) {
+        if let Some(tx) = self._tx {
+            if let Err(e) = tx.rollback().await {
+                tracing::warn!(error = %e, "releasing a database lock");
+            }
+        }
+    }
+}
+
 impl Store {
     /// The lock named `key`, when no other session holds it; `None` when one does.
     pub async fn try_exclusive(&self, key: i64) -> StoreResult<Option<Exclusive>> {

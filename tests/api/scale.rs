@@ -284,10 +284,18 @@ async fn old_deliveries_are_pruned_and_their_totals_kept(db: Db) {
     );
     if db == Db::Postgres {
         // One instance at a time: while another session holds the lock, nothing runs.
-        let held = store.try_exclusive(retention::PRUNE_LOCK).await.unwrap();
+        // The app's own maintenance loop may be pruning this very moment: wait for it.
+        let mut held = None;
+        for _ in 0..100 {
+            held = store.try_exclusive(retention::PRUNE_LOCK).await.unwrap();
+            if held.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         assert!(held.is_some());
         assert_eq!(retention::prune(core, 90).await.unwrap(), None);
-        drop(held);
+        held.unwrap().release().await;
         assert!(retention::prune(core, 90).await.unwrap().is_some());
     }
 }

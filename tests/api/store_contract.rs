@@ -1270,6 +1270,13 @@ async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
     else {
         panic!("a new digest")
     };
+    // Its deliveries are written a chunk of readers at a time.
+    while store
+        .digests()
+        .build_chunk(digest.id, 5_000, now)
+        .await
+        .unwrap()
+    {}
     let counts = |c: DeliveryCounts| (c.pending, c.sending, c.sent, c.cancelled);
     assert_eq!(
         counts(store.digests().delivery_counts(digest.id).await.unwrap()),
