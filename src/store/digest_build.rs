@@ -314,10 +314,10 @@ impl Exclusive {
     /// Lets the lock go now. Dropping it lets go too, but only once the pool's
     /// connection has rolled back its transaction, which may be later.
     pub async fn release(self) {
-        if let Some(tx) = self._tx {
-            if let Err(e) = tx.rollback().await {
-                tracing::warn!(error = %e, "releasing a database lock");
-            }
+        if let Some(tx) = self._tx
+            && let Err(e) = tx.rollback().await
+        {
+            tracing::warn!(error = %e, "releasing a database lock");
         }
     }
 }
