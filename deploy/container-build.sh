@@ -64,7 +64,7 @@ if [[ -z "$built" ]]; then
   # Within the CI budget: on a machine where this target was built before only newsdesk
   # itself compiles again (about a minute); a first build of every dependency for it
   # takes longer, and what it compiled is kept for the next run.
-  budget="${NEWSDESK_CONTAINER_BUILD_SECS:-240}"
+  budget="${NEWSDESK_CONTAINER_BUILD_SECS:-420}"
   if RUSTFLAGS="-C target-feature=+crt-static" timeout "$budget" cargo build --quiet \
     --target x86_64-unknown-linux-gnu --bin newsdesk; then
     :
