@@ -56,6 +56,10 @@ type Produced = (usize, bool, anyhow::Result<()>);
 pub struct Outbox {
     app: App,
     recorder: mpsc::Sender<ToRecorder>,
+    /// Messages the server accepted whose marks are not committed yet: at most twice the
+    /// send concurrency, so a crash resends at most three times the concurrency (those in
+    /// an SMTP exchange and those waiting for the recorder's commit).
+    unrecorded: Arc<tokio::sync::Semaphore>,
     /// This worker's claims, tokens and marks, on a connection of its own. Its other
     /// writes to the outbox take turns here too, rather than in SQLite's busy handler,
     /// which sleeps.
@@ -97,6 +101,7 @@ impl Outbox {
         let (marks, side) = (own(), own());
         Self {
             recorder: recorder::start(marks, app.clock.clone()),
+            unrecorded: Arc::new(tokio::sync::Semaphore::new(2 * settings.concurrency.max(1))),
             db,
             pace: Pace::new(settings.rate_per_second, side.clone()),
             side,

@@ -10,7 +10,7 @@ use crate::clock::SharedClock;
 use crate::store::{OutboxConnection, SentRecord};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::time::Instant;
 
 /// Marks committed together at most.
@@ -19,8 +19,9 @@ const MARK_GROUP: usize = 256;
 const MARK_SPACING: Duration = Duration::from_millis(2);
 
 pub(super) enum ToRecorder {
-    /// A sent message on its way to the database, and when the server accepted it.
-    Mark(SentRecord, Instant),
+    /// A sent message on its way to the database, when the server accepted it, and its
+    /// place among the unrecorded messages (given back once its mark is committed).
+    Mark(SentRecord, Instant, OwnedSemaphorePermit),
     /// Answers once every mark queued before it is committed (or failed): how many were
     /// recorded, and how many could not be, since the previous flush.
     Flush(oneshot::Sender<(usize, usize)>),
@@ -70,6 +71,7 @@ async fn record(
 ) {
     let mut group: Vec<SentRecord> = Vec::with_capacity(MARK_GROUP);
     let mut accepted: Vec<Instant> = Vec::with_capacity(MARK_GROUP);
+    let mut permits: Vec<OwnedSemaphorePermit> = Vec::with_capacity(MARK_GROUP);
     let mut latencies = Latencies::default();
     let mut flushes = Vec::new();
     let (mut recorded, mut lost) = (0, 0);
@@ -88,9 +90,10 @@ async fn record(
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                ToRecorder::Mark(record, at) => {
+                ToRecorder::Mark(record, at, permit) => {
                     group.push(record);
                     accepted.push(at);
+                    permits.push(permit);
                 }
                 ToRecorder::Flush(answer) => flushes.push(answer),
             }
@@ -135,6 +138,7 @@ async fn record(
             }
             group.clear();
             accepted.clear();
+            permits.clear();
         }
         if !flushes.is_empty() {
             latencies.report();

@@ -125,8 +125,12 @@ impl Outbox {
                     link_hash,
                     claim: fence.claim().to_owned(),
                 };
+                let accepted = tokio::time::Instant::now();
+                // Waits only while the recorder is that far behind: it bounds the
+                // messages a crash can leave sent but unrecorded.
+                let permit = self.unrecorded.clone().acquire_owned().await?;
                 self.recorder
-                    .send(ToRecorder::Mark(record, tokio::time::Instant::now()))
+                    .send(ToRecorder::Mark(record, accepted, permit))
                     .await
                     .map_err(|_| anyhow::anyhow!("the delivery recorder stopped"))?;
                 Ok(Some(Done::Sent))
