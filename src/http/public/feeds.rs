@@ -157,6 +157,21 @@ async fn render(
     )))
 }
 
+/// A cached body in the coding chosen for the client, with its content type and coding
+/// (the feeds' and the cached pages' 200 answer).
+pub(super) fn encoded_body(cached: &CachedFeed, encoding: Encoding) -> Response {
+    let mut r = cached.body_in(encoding).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(cached.content_type),
+    );
+    if let Some(coding) = encoding.header_value() {
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
+    r
+}
+
 /// Answers 304 when the client's copy is current, else the body in the best coding
 /// the client accepts.
 pub fn respond(feed: &CachedFeed, headers: &HeaderMap) -> Response {
@@ -183,16 +198,7 @@ pub fn respond(feed: &CachedFeed, headers: &HeaderMap) -> Response {
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut r = feed.body_in(encoding).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(feed.content_type),
-        );
-        if let Some(coding) = encoding.header_value() {
-            r.headers_mut()
-                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
-        }
-        r
+        encoded_body(feed, encoding)
     };
     let h = response.headers_mut();
     h.insert(header::ETAG, feed.etag_header(encoding).clone());

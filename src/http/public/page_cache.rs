@@ -186,16 +186,7 @@ fn respond(page: &CachedFeed, request: &HeaderMap) -> Response {
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut r = page.body_in(encoding).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(page.content_type),
-        );
-        if let Some(coding) = encoding.header_value() {
-            r.headers_mut()
-                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
-        }
-        r
+        super::feeds::encoded_body(page, encoding)
     };
     let h = response.headers_mut();
     h.insert(header::ETAG, page.etag_header(encoding).clone());
