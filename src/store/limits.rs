@@ -4,7 +4,7 @@
 //! once per database (the demo). Time is the database's (`now` in SQL on both backends),
 //! never an instance's clock, so skewed instances count alike.
 
-use super::{Backend, Store, StoreResult};
+use super::{Store, StoreResult};
 use sqlx::Row;
 
 /// Shared limits: `store.limits()`.
@@ -43,14 +43,6 @@ pub enum NameLock {
     Locked(i64),
 }
 
-/// The database's time in whole seconds since 1970, as an SQL expression.
-pub(super) fn now_sql(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "CAST(strftime('%s', 'now') AS INTEGER)",
-        Backend::Postgres => "CAST(floor(extract(epoch FROM now())) AS BIGINT)",
-    }
-}
-
 /// A name lock row is forgotten this long after its last failure or lock.
 const NAME_LOCK_KEEP_SECS: i64 = 24 * 3600;
 /// The longest lock of a name.
@@ -58,7 +50,7 @@ const NAME_LOCK_MAX_SECS: i64 = 24 * 3600;
 
 impl Limits<'_> {
     fn now(self) -> &'static str {
-        now_sql(self.store.backend)
+        self.store.backend.db_now_secs()
     }
 
     /// The database's time, in seconds since 1970.

@@ -2,7 +2,6 @@
 //! the database, in chunks, so that any instance can take the next step and an upload
 //! costs no memory. Each belongs to the user who sent it and expires.
 
-use super::limits::now_sql;
 use super::{Store, StoreResult};
 
 /// Import uploads: `store.spools()`.
@@ -30,7 +29,7 @@ impl Spools<'_> {
         file_name: &str,
         keep_secs: i64,
     ) -> StoreResult<()> {
-        let now = now_sql(self.store.backend);
+        let now = self.store.backend.db_now_secs();
         sqlx::query(&format!(
             "INSERT INTO import_spools (id, owner_user_id, file_name, bytes, complete, expires_at)
              VALUES ($1, $2, $3, 0, 0, {now} + $4)"
@@ -67,7 +66,7 @@ impl Spools<'_> {
 
     /// `owner`'s complete upload `id`, unless it expired.
     pub async fn find(self, id: &str, owner: i64) -> StoreResult<Option<Spool>> {
-        let now = now_sql(self.store.backend);
+        let now = self.store.backend.db_now_secs();
         let row: Option<(String, String, i64, i64)> = sqlx::query_as(&format!(
             "SELECT s.id, s.file_name, s.bytes,
                     (SELECT COUNT(*) FROM import_spool_chunks c WHERE c.spool_id = s.id)
