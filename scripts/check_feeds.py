@@ -2,7 +2,9 @@
 """Checks newsdesk feeds the way a feed reader sees them.
 
 Usage:
-    check_feeds.py [--expect-title TITLE] [--expect-rel REL ...] [--forbid TEXT ...] FEED...
+    check_feeds.py [--expect-title TITLE] [--expect-rel REL ...] [--forbid TEXT ...]
+                   [--expect-language LANG] [--expect-entry TITLE=LANG ...]
+                   [--every-entry-language] FEED...
 
 Each FEED is an http(s) URL or a file. A feed whose body starts with `{` is read as a
 JSON Feed, anything else as RSS/Atom through feedparser.
@@ -18,6 +20,16 @@ item, each with an `id` and a `content_html`.
                 last); JSON Feed maps `next` to `next_url`, other rels are not checked.
 --forbid        this text (case-insensitive) must not appear anywhere in the raw feed
                 (e.g. `onerror`, `javascript:` after sanitisation).
+--expect-language
+                the feed's own language must be LANG: RSS `<language>`, Atom `xml:lang`
+                on `<feed>` (feedparser's `feed.language`), JSON Feed's top-level
+                `language`.
+--expect-entry  an entry titled exactly TITLE must be in LANG (the last `=` splits):
+                Atom the language of its title as feedparser reads it (its own
+                `xml:lang`, else the feed's), RSS its `dc:language` else the channel's,
+                JSON Feed its `language` else the feed's.
+--every-entry-language
+                every entry must have a language, found as for --expect-entry.
 
 One summary line per feed; exit status 1 if any feed fails, 2 on bad usage.
 """
@@ -75,12 +87,23 @@ def check_xml(body: bytes, headers: dict[str, str], args) -> tuple[list[str], st
     titles = [e.get("title", "") for e in entries]
     if args.expect_title is not None:
         errors.extend(title_errors(titles, args.expect_title))
+    feed_language = parsed.feed.get("language")
+    is_atom = str(parsed.get("version", "")).startswith("atom")
+
+    def entry_language(entry) -> str | None:
+        if is_atom:
+            return entry.get("title_detail", {}).get("language") or feed_language
+        return entry.get("language") or feed_language
+
+    languages = [(e.get("title", ""), entry_language(e)) for e in entries]
+    errors.extend(language_errors(feed_language, languages, args))
     rels = {link.get("rel") for link in parsed.feed.get("links", [])}
     for rel in args.expect_rel:
         if rel not in rels:
             errors.append(f"no feed link with rel={rel!r} (found {sorted(r for r in rels if r)})")
     version = parsed.get("version") or "unknown"
-    return errors, f"{version}, {len(entries)} entries, links {sorted(r for r in rels if r)}"
+    lang = f", language {feed_language}" if feed_language else ""
+    return errors, f"{version}{lang}, {len(entries)} entries, links {sorted(r for r in rels if r)}"
 
 
 def check_json(body: bytes, args) -> tuple[list[str], str]:
@@ -114,9 +137,37 @@ def check_json(body: bytes, args) -> tuple[list[str], str]:
     titles = [str(i.get("title", "")) for i in items if isinstance(i, dict)]
     if args.expect_title is not None:
         errors.extend(title_errors(titles, args.expect_title))
+    feed_language = doc.get("language")
+    languages = [
+        (str(i.get("title", "")), i.get("language") or feed_language)
+        for i in items
+        if isinstance(i, dict)
+    ]
+    errors.extend(language_errors(feed_language, languages, args))
     if "next" in args.expect_rel and not doc.get("next_url"):
         errors.append("no next_url")
-    return errors, f"JSON Feed {str(version).rsplit('/', 1)[-1]}, {len(items)} items"
+    lang = f", language {feed_language}" if feed_language else ""
+    return errors, f"JSON Feed {str(version).rsplit('/', 1)[-1]}{lang}, {len(items)} items"
+
+
+def language_errors(feed_language, languages: list[tuple[str, str | None]], args) -> list[str]:
+    """The feed's language and its entries' against --expect-language, --expect-entry
+    and --every-entry-language."""
+    errors: list[str] = []
+    if args.expect_language is not None and feed_language != args.expect_language:
+        errors.append(f"feed language is {feed_language!r}, want {args.expect_language!r}")
+    for expected in args.expect_entry:
+        title, _, want = expected.rpartition("=")
+        found = [lang for t, lang in languages if t == title]
+        if len(found) != 1:
+            errors.append(f"entry {short(title)!r} found {len(found)} times, want once")
+        elif found[0] != want:
+            errors.append(f"entry {short(title)!r} is in {found[0]!r}, want {want!r}")
+    if args.every_entry_language:
+        for title, lang in languages:
+            if not lang:
+                errors.append(f"entry {short(title)!r} has no language")
+    return errors
 
 
 def title_errors(titles: list[str], expected: str) -> list[str]:
@@ -134,6 +185,11 @@ def main() -> int:
     parser.add_argument("--expect-title", help="exactly one entry must have this title")
     parser.add_argument("--expect-rel", action="append", default=[], help="a feed link rel that must be present")
     parser.add_argument("--forbid", action="append", default=[], help="text that must not appear in the raw feed")
+    parser.add_argument("--expect-language", help="the feed's own language")
+    parser.add_argument("--expect-entry", action="append", default=[], metavar="TITLE=LANG",
+                        help="the entry with this title is in this language")
+    parser.add_argument("--every-entry-language", action="store_true",
+                        help="every entry has a language")
     args = parser.parse_args()
 
     failed = 0

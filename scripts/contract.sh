@@ -78,12 +78,14 @@ for attempt in 1 2 3; do
   PORT="$(free_port)"
   BASE="http://127.0.0.1:$PORT"
   echo "--- starting newsdesk on $BASE (attempt $attempt)"
-  # The token is given as a flag: the command line stores it (hashed) at start-up.
+  # The token is given in the environment (a flag would show in ps): stored hashed at
+  # start-up.
   env DATABASE_URL="sqlite://$WORK/newsdesk.db" \
+      NEWSDESK_ADMIN_TOKEN="$TOKEN" \
       NEWSDESK_OUTBOX_DIR="$WORK/outbox" \
       NEWSDESK_SUBSCRIBE_RATE_PER_HOUR=100000 \
       RUST_LOG="${RUST_LOG:-warn}" \
-      "$BIN" --bind "127.0.0.1:$PORT" --admin-token "$TOKEN" serve --demo \
+      "$BIN" --bind "127.0.0.1:$PORT" serve --demo \
       >>"$WORK/server.log" 2>&1 </dev/null &
   SERVER_PID=$!
   ready=0

@@ -4,7 +4,8 @@ One check is replaced, not dropped: `positive_data_acceptance` fails when a requ
 that the OpenAPI document allows is refused. Some rules are about stored data or
 between fields, which a JSON Schema cannot say: which categories, partners and
 subscribers exist, that an event does not end before it starts, that a category is
-not moved under itself. A request breaking one of those is refused with 422 although
+not moved under itself, that an item's language versions are each in a language of
+their own and its event words are for events. A request breaking one of those is refused with 422 although
 its shape is valid. This check is `positive_data_acceptance` except for such answers:
 a 422 whose every error is one of those rules (and nothing else). Any other refusal of
 valid data fails as before.
@@ -23,6 +24,14 @@ MISSING_REFERENCE = (
     "must not be before event.starts_at",
     " itself or one of its descendants",
     "(a clock change)",
+    # Language versions: against the item's own language or the other versions, or
+    # against what the stored item is (an event or not, its original, its count).
+    "is the original's language",
+    " is given twice",
+    "is only for events (the item has no event)",
+    "(the original's venue is the event's venue)",
+    "is the item's original and an item always has one",
+    "versions besides the original already",
 )
 
 

@@ -5,7 +5,10 @@
 #     Atom RELAX NG schema with jing;
 #   - RSS, Atom and JSON Feed with scripts/check_feeds.py (feedparser: well-formed, no
 #     bozo, ids/titles/links, the hostile title intact, no script left in the HTML);
-#   - the iCalendar feeds and the OPML list for basic shape.
+#   - the iCalendar feeds and the OPML list for basic shape;
+#   - the feeds per language (?lang=zh, ?lang=en; an item with a Chinese version is
+#     posted too): the same checks, plus their language (the feed's and each entry's,
+#     as feedparser reads them) and the iCalendar LANGUAGE parameters.
 # The page size is 3, so paging links (first/previous/next/last) are exercised.
 #
 # Environment:
@@ -136,6 +139,47 @@ if [[ "$status" != 200 && "$status" != 201 ]]; then
 fi
 echo "created (HTTP $status)"
 
+# An event with a Chinese version, posted after the hostile one: the newest of events.
+export TRANSLATED_EN="Open day on campus"
+export TRANSLATED_ZH="校园开放日"
+"$PYTHON" - "$WORK/translated.json" <<'EOF'
+import json, os, sys
+item = {
+    "title": os.environ["TRANSLATED_EN"],
+    "summary": "Visit the labs",
+    "body": "Come and **see** the labs.",
+    "language": "en",
+    "categories": ["events"],
+    "status": "published",
+    "event": {
+        "starts_at": "2023-11-23T14:00",
+        "ends_at": "2023-11-23T17:30",
+        "timezone": "Asia/Shanghai",
+        "venue": "Main Hall",
+        "online_url": "https://meet.example.org/open-day",
+        "mode": "hybrid",
+    },
+    "translations": [{
+        "language": "zh",
+        "title": os.environ["TRANSLATED_ZH"],
+        "summary": "欢迎参观实验室",
+        "body": "欢迎来**参观**实验室。",
+        "venue": "大礼堂",
+    }],
+}
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    json.dump(item, f, ensure_ascii=False)
+EOF
+echo "--- posting an item with a Chinese version"
+status="$(curl -sS -o "$WORK/translated-response.json" -w '%{http_code}' \
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  --data-binary @"$WORK/translated.json" "$BASE/api/v1/items")"
+if [[ "$status" != 201 ]]; then
+  cat "$WORK/translated-response.json" >&2 || true
+  die "POST /api/v1/items (translated) answered $status"
+fi
+echo "created (HTTP $status)"
+
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
@@ -149,8 +193,20 @@ done
 for ext in atom rss json; do
   FETCHES+=("all-page2.$ext=/feeds/all.$ext?page=2")
 done
+for lang in zh en; do
+  for scope in all events; do
+    for ext in atom rss json ics; do
+      FETCHES+=("$scope.$lang.$ext=/feeds/$scope.$ext?lang=$lang")
+    done
+  done
+  for ext in atom rss json; do
+    FETCHES+=("all-page2.$lang.$ext=/feeds/all.$ext?lang=$lang&page=2")
+  done
+  FETCHES+=("feeds.$lang.opml=/feeds.opml?lang=$lang")
+done
 FETCHES+=("feeds.opml=/feeds.opml")
 FETCHES+=("digests.atom=/digests/partners.atom")
+FETCHES+=("digests.zh.atom=/digests/partners.atom?lang=zh")
 
 echo "--- sending the 2023-W45 digest of partners (to .eml files), for the archive feed"
 code="$(curl -sS -o "$WORK/digest.json" -w '%{http_code}' --max-time 30 -X POST \
@@ -165,7 +221,7 @@ for pair in "${FETCHES[@]}"; do
   if code="$(curl -sS -o "$WORK/$name" -D "$WORK/$name.headers" -w '%{http_code}' --max-time 30 "$BASE$path")" \
      && [[ "$code" == 200 ]]; then
     ctype="$(grep -i '^content-type:' "$WORK/$name.headers" | head -n1 | cut -d' ' -f2- | tr -d '\r')"
-    printf '  %-22s %7s bytes  %s\n' "$path" "$(wc -c <"$WORK/$name")" "$ctype"
+    printf '  %-34s %7s bytes  %s\n' "$path" "$(wc -c <"$WORK/$name")" "$ctype"
     [[ -s "$WORK/$name" ]] || fail "$path: empty body"
   else
     fail "$path: HTTP ${code:-error}"
@@ -173,7 +229,8 @@ for pair in "${FETCHES[@]}"; do
 done
 
 echo "--- jing (Atom RELAX NG: $ATOM_RNG)"
-for name in all.atom news-events.atom news.atom events.atom all-page2.atom digests.atom; do
+for name in all.atom news-events.atom news.atom events.atom all-page2.atom digests.atom digests.zh.atom \
+            all.zh.atom events.zh.atom all-page2.zh.atom all.en.atom events.en.atom all-page2.en.atom; do
   [[ -s "$WORK/$name" ]] || { fail "jing $name: nothing to validate"; continue; }
   if out="$(jing "$ATOM_RNG" "$WORK/$name" 2>&1)"; then
     echo "  ok   $name"
@@ -200,8 +257,40 @@ check news.rss news.atom news.json
 check --expect-rel first --expect-rel previous --expect-rel next --expect-rel last \
   all-page2.rss all-page2.atom all-page2.json
 
+echo "--- feeds per language (feedparser / JSON Feed: the feed's language and each entry's)"
+# Page 1 of events: the translated item, the hostile one (English only), the demo's
+# final session (English, with a Chinese version). Without lang each entry is its
+# original; in zh the versions, the hostile one its English original marked en; every
+# entry says its language.
+EN_ONLY="2023 UNEVOC Network Coaction Initiative: final session and closing ceremony"
+FINAL_ZH="2023 UNEVOC网络协作倡议项目：最后一场研讨会暨闭幕式"
+check --every-entry-language --expect-title "$HOSTILE_TITLE" \
+  --expect-entry "$TRANSLATED_EN=en" --expect-entry "$EN_ONLY=en" \
+  events.rss events.atom events.json
+check --expect-language zh --every-entry-language --expect-title "$HOSTILE_TITLE" \
+  --expect-entry "$TRANSLATED_ZH=zh" --expect-entry "$HOSTILE_TITLE=en" --expect-entry "$FINAL_ZH=zh" \
+  events.zh.rss events.zh.atom events.zh.json
+check --expect-language en --every-entry-language --expect-title "$HOSTILE_TITLE" \
+  --expect-entry "$TRANSLATED_EN=en" --expect-entry "$EN_ONLY=en" \
+  events.en.rss events.en.atom events.en.json
+check --expect-language zh --every-entry-language --expect-entry "$TRANSLATED_ZH=zh" \
+  all.zh.rss all.zh.atom all.zh.json
+check --expect-language en --every-entry-language --expect-entry "$TRANSLATED_EN=en" \
+  all.en.rss all.en.atom all.en.json
+check --expect-language zh --every-entry-language \
+  --expect-rel first --expect-rel previous --expect-rel next --expect-rel last \
+  all-page2.zh.rss all-page2.zh.atom all-page2.zh.json
+check --expect-language en --every-entry-language \
+  --expect-rel first --expect-rel previous --expect-rel next --expect-rel last \
+  all-page2.en.rss all-page2.en.atom all-page2.en.json
+
+# The archive of past digests in Chinese: the list and the week named in it.
+check --expect-language zh --every-entry-language \
+  --expect-entry "合作院校通讯：2023年11月6日 – 2023年11月12日=zh" digests.zh.atom
+check --expect-entry "Partner institutions digest: 6–12 November 2023=en" digests.atom
+
 echo "--- iCalendar and OPML shape"
-for name in all.ics news-events.ics news.ics events.ics; do
+for name in all.ics news-events.ics news.ics events.ics all.zh.ics events.zh.ics all.en.ics events.en.ics; do
   [[ -s "$WORK/$name" ]] || continue
   if "$PYTHON" - "$WORK/$name" <<'EOF'
 import sys
@@ -218,29 +307,58 @@ long_lines = [l for l in text.split("\r\n") if len(l.encode("utf-8")) > 75]
 if long_lines:
     # RFC 5545 3.1: SHOULD NOT, so a warning only.
     print(f"  warn {sys.argv[1].rsplit('/', 1)[-1]}: {len(long_lines)} lines longer than 75 octets (unfolded)")
+unfolded = text.replace("\r\n ", "").split("\r\n")
+name = sys.argv[1].rsplit('/', 1)[-1]
+summaries = [l for l in unfolded if l.startswith("SUMMARY")]
+if any(not l.startswith("SUMMARY;LANGUAGE=") for l in summaries):
+    problems.append("a SUMMARY without its LANGUAGE parameter")
+if ".zh." in name and "SUMMARY;LANGUAGE=zh:校园开放日" not in summaries:
+    problems.append("no SUMMARY;LANGUAGE=zh: of the Chinese version")
 if problems:
     print("     - " + "\n     - ".join(problems))
     sys.exit(1)
-print(f"  ok   {sys.argv[1].rsplit('/', 1)[-1]}: {text.count('BEGIN:VEVENT')} events")
+print(f"  ok   {name}: {text.count('BEGIN:VEVENT')} events, every SUMMARY with its LANGUAGE")
 EOF
   then :; else fail "iCalendar shape of $name"; fi
 done
 if [[ -s "$WORK/feeds.opml" ]]; then
-  # One Atom feed per category (and the site's): a reader importing it must not get
-  # an item once per format.
-  if "$PYTHON" - "$WORK/feeds.opml" <<'EOF'
+  # One Atom feed per category (and the site's), the originals' at the top and each
+  # language's in a group of its own: a reader importing it must not get an item once
+  # per format. With ?lang=, that language's feeds only.
+  if "$PYTHON" - "$WORK/feeds.opml" "$WORK/feeds.zh.opml" "$WORK/feeds.en.opml" <<'EOF'
 import sys, xml.dom.minidom as m
-outlines = m.parse(sys.argv[1]).getElementsByTagName("outline")
-assert outlines, "no outlines"
-pages = [o.getAttribute("htmlUrl") for o in outlines]
+def children(node):
+    return [c for c in node.childNodes if c.nodeType == c.ELEMENT_NODE and c.tagName == "outline"]
+def body(path):
+    return m.parse(path).getElementsByTagName("body")[0]
+top = children(body(sys.argv[1]))
+originals = [o for o in top if o.getAttribute("xmlUrl")]
+groups = [o for o in top if not o.getAttribute("xmlUrl")]
+assert originals, "no outlines"
+names = [g.getAttribute("text") for g in groups]
+assert names == ["English", "中文"], names
+every = originals + [f for g in groups for f in children(g)]
+pages = [o.getAttribute("htmlUrl") for o in every]
 assert len(pages) == len(set(pages)), "a category is listed more than once"
-assert all(o.getAttribute("xmlUrl").endswith(".atom") for o in outlines), "not all Atom"
-print(f"  ok   feeds.opml: {len(outlines)} outlines, one Atom feed each")
+assert all(o.getAttribute("xmlUrl").split("?")[0].endswith(".atom") for o in every), "not all Atom"
+for g, lang in zip(groups, ["en", "zh"]):
+    assert len(children(g)) == len(originals), lang
+    assert all(f.getAttribute("xmlUrl").endswith("?lang=" + lang) for f in children(g)), lang
+# The demo's categories have Chinese names: the Chinese group names them so, the
+# English one (and the originals) by their default names.
+zh_titles = [f.getAttribute("title") for f in children(groups[1])]
+assert any("活动" in t for t in zh_titles), zh_titles
+assert not any("活动" in o.getAttribute("title") for o in originals + children(groups[0])), "Chinese names outside the Chinese group"
+for path, lang in zip(sys.argv[2:], ["zh", "en"]):
+    only = children(body(path))
+    assert len(only) == len(originals), path
+    assert all(o.getAttribute("xmlUrl").endswith("?lang=" + lang) for o in only), path
+print(f"  ok   feeds.opml: {len(originals)} outlines, one Atom feed each, and a group like it per language ({', '.join(names)})")
 EOF
   then
     :
   else
-    fail "feeds.opml is not one well-formed Atom outline per category"
+    fail "feeds.opml is not one well-formed Atom outline per category and language"
   fi
 fi
 

@@ -8,7 +8,7 @@ use crate::domain::IdAuthority;
 use crate::mail::Mailer;
 use crate::store::Store;
 pub use crate::store::{ContentChange, ContentEvents};
-use crate::templates::Templates;
+use crate::templates::LiveTemplates;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -20,7 +20,9 @@ pub struct App(Arc<Core>);
 pub struct Core {
     pub store: Store,
     pub mailer: Mailer,
-    pub templates: Arc<Templates>,
+    /// The templates in use: the built-ins with the overrides of
+    /// `NEWSDESK_TEMPLATES_DIR` (followed while `serve` runs).
+    pub templates: Arc<LiveTemplates>,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     /// The authority of every `tag:` id, fixed in the database when it was created:
@@ -55,13 +57,30 @@ impl App {
     /// authority from the base URL; later starts read it back.
     pub async fn new(store: Store, settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let ids = fix_id_authority(&store, &settings, &clock).await?;
+        let templates = LiveTemplates::start(settings.templates_dir.as_deref())?;
+        // A site language without built-in words has them from the overrides (the
+        // settings checked the file is there; here, that it was taken).
+        let words = templates.current();
+        if let Some(l) = settings
+            .languages
+            .all()
+            .iter()
+            .find(|l| !words.page_words().has(l.as_str()))
+        {
+            anyhow::bail!(
+                "NEWSDESK_LANGUAGES {:?} has no page labels in use (web/labels.{}.json)",
+                l.as_str(),
+                crate::domain::primary_language(l.as_str())
+            );
+        }
+        drop(words);
         let mailer = Mailer::new(&settings.mail)?;
         tracing::info!(mail = mailer.describe(), "mail transport");
         let content_events = store.events().clone();
         Ok(Self(Arc::new(Core {
             store,
             mailer,
-            templates: Arc::new(Templates::load()?),
+            templates: Arc::new(templates),
             clock,
             settings: Arc::new(settings),
             ids,

@@ -1,8 +1,11 @@
 //! Demo content: the 2023 UNEVOC Network Coaction Initiative as a school's news office
 //! would have published it, from the facts of the seed news page, in our own words.
+//! The final session and the report are each one item in English with a Chinese
+//! version, for the partner that reads Chinese.
 
 use crate::domain::{
     Event, EventMode, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text, TimeZone,
+    VersionDraft,
 };
 use crate::services::content::store_new_item;
 use crate::store::Store;
@@ -23,8 +26,14 @@ pub const PARTNERS: [&str; 5] = [
     "Zhejiang Technical Institute of Economics",
 ];
 
+/// The Chinese name of the partner in China, which its contacts read in their digest.
+pub const ZHEJIANG_NAME_ZH: &str = "浙江经济职业技术学院";
+
 pub const FINAL_SESSION_SLUG: &str = "unevoc-coaction-initiative-2023-final-session";
 pub const REPORT_SLUG: &str = "unevoc-coaction-initiative-2023-concludes";
+/// The Chinese titles of the final session and of the report.
+pub const FINAL_SESSION_TITLE_ZH: &str = "2023 UNEVOC网络协作倡议项目：最后一场研讨会暨闭幕式";
+pub const REPORT_TITLE_ZH: &str = "2023 UNEVOC网络协作倡议项目圆满落幕，六所院校交流数字化转型案例";
 
 struct DemoItem {
     slug: &'static str,
@@ -38,6 +47,17 @@ struct DemoItem {
     /// Month, day, hour and minute of 2023, Shanghai time.
     published: (u32, u32, u32, u32),
     event: DemoEvent,
+    /// The Chinese version, when there is one.
+    zh: Option<DemoVersion>,
+}
+
+/// A language version of a demo item.
+struct DemoVersion {
+    title: &'static str,
+    summary: &'static str,
+    body: &'static str,
+    /// For an event: the venue in this language.
+    venue: Option<&'static str>,
 }
 
 enum DemoEvent {
@@ -77,6 +97,7 @@ impl DemoEvent {
                 venue: None,
                 online_url: Some("https://meet.example.org/unevoc-coaction-2023".into()),
                 mode: EventMode::Online,
+                mode_text: None,
             }),
             Self::FinalSession => Some(Event {
                 starts_at: shanghai(2023, 11, 9, 14, 0),
@@ -88,6 +109,7 @@ impl DemoEvent {
                 ),
                 online_url: Some("https://meet.example.org/unevoc-coaction-2023".into()),
                 mode: EventMode::Hybrid,
+                mode_text: None,
             }),
         }
     }
@@ -122,12 +144,27 @@ impl DemoItem {
             status: ItemStatus::Published,
             published_at: Some(shanghai(2023, month, day, hour, minute)),
             event: self.event.event(),
+            translations: self
+                .zh
+                .iter()
+                .map(|v| {
+                    Ok(VersionDraft {
+                        language: Language::parse("zh").map_err(err)?,
+                        title: text(v.title, 300)?,
+                        summary: text(v.summary, 2000)?,
+                        body_markdown: text(v.body, 200_000)?,
+                        venue: v.venue.map(|venue| text(venue, 500)).transpose()?,
+                        // The mode's standard Chinese words.
+                        mode_text: None,
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 }
 
 /// The news office's items, oldest first.
-const ITEMS: [DemoItem; 8] = [
+const ITEMS: [DemoItem; 7] = [
     DemoItem {
         slug: "unevoc-coaction-initiative-2023-approved",
         title: "Our school will host a 2023 UNEVOC Network Coaction Initiative",
@@ -142,6 +179,7 @@ const ITEMS: [DemoItem; 8] = [
         tags: &["UNEVOC", "digital transformation"],
         published: (9, 18, 10, 0),
         event: DemoEvent::None,
+        zh: None,
     },
     DemoItem {
         slug: "unevoc-coaction-initiative-2023-partners",
@@ -155,6 +193,7 @@ const ITEMS: [DemoItem; 8] = [
         tags: &["UNEVOC", "partners"],
         published: (10, 9, 9, 30),
         event: DemoEvent::None,
+        zh: None,
     },
     DemoItem {
         slug: "unevoc-coaction-session-1-theories-and-methods",
@@ -167,6 +206,7 @@ const ITEMS: [DemoItem; 8] = [
         tags: &["UNEVOC", "seminar"],
         published: (10, 10, 9, 0),
         event: DemoEvent::OnlineSession { day: 17, month: 10 },
+        zh: None,
     },
     DemoItem {
         slug: "unevoc-coaction-session-2-majors-and-courses",
@@ -179,6 +219,7 @@ const ITEMS: [DemoItem; 8] = [
         tags: &["UNEVOC", "seminar"],
         published: (10, 16, 9, 0),
         event: DemoEvent::OnlineSession { day: 24, month: 10 },
+        zh: None,
     },
     DemoItem {
         slug: "unevoc-coaction-session-3-digital-pedagogy",
@@ -191,6 +232,7 @@ const ITEMS: [DemoItem; 8] = [
         tags: &["UNEVOC", "seminar"],
         published: (10, 23, 9, 0),
         event: DemoEvent::OnlineSession { day: 31, month: 10 },
+        zh: None,
     },
     DemoItem {
         slug: FINAL_SESSION_SLUG,
@@ -205,6 +247,15 @@ const ITEMS: [DemoItem; 8] = [
         tags: &["UNEVOC", "seminar", "closing ceremony"],
         published: (11, 1, 9, 0),
         event: DemoEvent::FinalSession,
+        zh: Some(DemoVersion {
+            title: FINAL_SESSION_TITLE_ZH,
+            summary: "各合作院校交流本校的数字化转型案例，研讨会随后闭幕；留仙洞校区现场与线上同步进行。",
+            body: "**2023 UNEVOC网络协作倡议项目**将以本场研讨会结束整个系列研讨。\n\n\
+                   1. 案例交流：每所合作院校介绍本校的数字化转型案例。\n\
+                   2. 闭幕式：UNEVOC网络秘书处主任作总结讲话。\n\n\
+                   欢迎来留仙洞校区现场参加，也可以在线参与。",
+            venue: Some("深圳市南山区留仙大道7098号，留仙洞校区"),
+        }),
     },
     DemoItem {
         slug: REPORT_SLUG,
@@ -232,19 +283,26 @@ const ITEMS: [DemoItem; 8] = [
         tags: &["UNEVOC", "report"],
         published: (11, 10, 9, 0),
         event: DemoEvent::None,
-    },
-    DemoItem {
-        slug: "unevoc-coaction-initiative-2023-concludes-zh",
-        title: "2023 UNEVOC 网络协作倡议项目圆满落幕",
-        summary: "11月9日下午，项目最后一场研讨会在留仙洞校区以线上线下结合方式举行。",
-        body: "11月9日下午，**2023 UNEVOC 网络协作倡议**最后一场研讨会在留仙洞校区举行，\
-               来自五所合作院校的代表在线参加，分享了各自的数字化转型案例。\n\n\
-               联合国教科文组织国际职业技术教育与培训中心网络秘书处主任作总结讲话。",
-        language: "zh",
-        category: "news",
-        tags: &["UNEVOC"],
-        published: (11, 10, 9, 5),
-        event: DemoEvent::None,
+        zh: Some(DemoVersion {
+            title: REPORT_TITLE_ZH,
+            summary: "11月9日下午，项目最后一场研讨会在留仙洞校区举行，现场与线上同步，职业教育数字化转型系列研讨至此结束。",
+            body: "**2023年11月9日**下午，2023 UNEVOC网络协作倡议项目最后一场研讨会在留仙洞校区举行，\
+                   现场与线上同步进行。\n\n\
+                   各院校分别介绍了本校的案例：\n\n\
+                   - **我校**（亚非中心）：涵盖人才培养、数字治理、教学改革等十个方面的数字化转型方案，\
+                   以及与行业企业的紧密合作。\n\
+                   - **巴基斯坦国立技术大学**（National Technical University of Pakistan）：\
+                   变革阻力、技能差距、数据隐私和成本等挑战，以及数据分析、虚拟学习环境等应对办法。\n\
+                   - **柬埔寨普列哥索玛理工学院**（Preah Kossomak Polytechnic Institute）：\
+                   依托全国职业教育管理信息系统，用数据帮助学生就业和参加技能培训。\n\
+                   - **新加坡淡马锡理工学院**：“自我管理”“连接”“专业知识”三种模式，并借助人工智能和教师培训\
+                   帮助学生为未来的工作做好准备。\n\
+                   - **马来西亚敦胡先翁大学**：数字化专业、慕课、微证书，以及多所院校合作的 Edu 4.0 计划。\n\
+                   - **浙江经济职业技术学院**：建立在校园私有云上的数字化应用体系和资源体系。\n\n\
+                   UNEVOC网络秘书处主任在闭幕时作总结讲话，希望把这些案例分享给更广泛的职业教育界。\n\n\
+                   *（亚非中心供稿）*",
+            venue: None,
+        }),
     },
 ];
 
@@ -272,6 +330,11 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
     }
 }
 
+/// A demo name's Chinese version.
+fn in_chinese(name: &str) -> crate::domain::Names {
+    crate::domain::Names::from_stored([("zh".to_owned(), name.to_owned())])
+}
+
 async fn load_content(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
     let has_content = !store.content().categories().await?.is_empty();
     if has_content {
@@ -281,26 +344,30 @@ async fn load_content(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Loade
         (
             "news-events",
             "News & Events",
+            "新闻与活动",
             "News and events of the school",
             None,
         ),
         (
             "news",
             "News",
+            "新闻",
             "Reports and announcements",
             Some("news-events"),
         ),
         (
             "events",
             "Events",
+            "活动",
             "Seminars, ceremonies and other events",
             Some("news-events"),
         ),
     ];
-    for (slug, name, description, parent) in tree {
+    for (slug, name, chinese, description, parent) in tree {
         let new = NewCategory {
             slug: Slug::parse(slug).map_err(anyhow::Error::msg)?,
             name: Text::parse(name, 200, true, false).map_err(anyhow::Error::msg)?,
+            names: in_chinese(chinese),
             description: Text::parse(description, 2000, false, true).map_err(anyhow::Error::msg)?,
             parent: parent
                 .map(Slug::parse)
@@ -405,6 +472,7 @@ async fn load_people(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
             &ListDraft {
                 slug: Slug::parse(PARTNERS_LIST).map_err(err)?,
                 name: Text::parse("Partner institutions digest", 200, true, false).map_err(err)?,
+                names: in_chinese("合作院校通讯"),
                 description: Text::parse(
                     "A weekly digest of news and events for the staff of our partner institutions.",
                     2000,
@@ -434,6 +502,11 @@ async fn load_people(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
             .create_partner(
                 &PartnerDraft {
                     name: Text::parse(name, 200, true, false).map_err(err)?,
+                    names: if name == PARTNERS[4] {
+                        in_chinese(ZHEJIANG_NAME_ZH)
+                    } else {
+                        Default::default()
+                    },
                     country: Text::parse(country, 100, false, false).map_err(err)?,
                     website: Some(website.into()),
                     timezone: TimeZone::parse(tz).map_err(err)?,

@@ -25,6 +25,8 @@ pub mod domain;
 pub mod feeds;
 /// Axum routers: public pages and feeds, the admin API, errors and auth.
 pub mod http;
+/// The site's languages and the words of its pages and feeds in each.
+pub mod i18n;
 /// Logs on standard error, text or JSON; the server's written in batches.
 pub mod logging;
 /// Outgoing mail over lettre behind one transport (pooled SMTP or .eml files), list headers, DKIM.

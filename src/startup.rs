@@ -22,8 +22,10 @@ impl Application {
     /// Connects to the database, runs migrations, stores the bootstrap token and binds
     /// the listener (port 0 picks a free port).
     pub async fn build(mut settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let store =
-            Store::connect(&settings.database_url, settings.database_max_connections).await?;
+        // A test clock may move the database's clock with its own (see `crate::clock`).
+        let store = Store::connect(&settings.database_url, settings.database_max_connections)
+            .await?
+            .with_database_shift(clock.database_shift());
         store.migrate().await?;
         if let Some(token) = &settings.admin_token {
             store
@@ -89,6 +91,14 @@ impl Application {
         let bridge = tokio::spawn(crate::bridge::run(self.state.app().clone()));
         let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
+        // The template overrides are read again every few seconds; a change drops the
+        // pages rendered with the old ones (this instance's only: each instance reads
+        // its own directory).
+        let events = self.state.content_events.clone();
+        workers.push(tokio::spawn(self.state.templates.clone().watch(
+            move || events.publish(crate::app::ContentChange::Everything),
+            workers_stop.clone(),
+        )));
         if self.state.settings.run_workers {
             let outbox = Arc::new(crate::delivery::Outbox::new(
                 self.state.app().clone(),

@@ -3,7 +3,7 @@
 use super::{DigestCommand, PreviewFormat};
 use crate::app::App;
 use crate::delivery::Outbox;
-use crate::domain::{DeliveryCounts, Digest, DigestTrigger, Email, IsoWeek, MailingList};
+use crate::domain::{DeliveryCounts, Digest, DigestTrigger, Email, IsoWeek, Language, MailingList};
 use crate::services::digests::{self, DryRun};
 use crate::services::{ServiceError, lists, retention};
 use crate::store::Created;
@@ -24,8 +24,26 @@ pub(super) async fn digest(app: &App, command: DigestCommand) -> anyhow::Result<
     let period = IsoWeek::parse(period).map_err(|e| ServiceError::invalid("--period", e))?;
     match command {
         DigestCommand::Preview {
-            subscriber, format, ..
-        } => preview(app, &list, period, subscriber.as_deref(), format).await,
+            subscriber,
+            language,
+            format,
+            ..
+        } => {
+            let language = language
+                .as_deref()
+                .map(Language::parse)
+                .transpose()
+                .map_err(|m| ServiceError::invalid("--language", m))?;
+            preview(
+                app,
+                &list,
+                period,
+                subscriber.as_deref(),
+                language.as_ref(),
+                format,
+            )
+            .await
+        }
         DigestCommand::Send { dry_run: true, .. } => {
             print_dry_run(
                 &digests::dry_run(app, &list, period)
@@ -68,13 +86,14 @@ async fn preview(
     list: &MailingList,
     period: IsoWeek,
     subscriber: Option<&str>,
+    language: Option<&Language>,
     format: PreviewFormat,
 ) -> anyhow::Result<()> {
     let reader = match subscriber {
         None => None,
         Some(e) => Some(Email::parse(e).map_err(|m| ServiceError::invalid("--subscriber", m))?),
     };
-    let rendered = digests::preview_for(app, list, period, reader.as_ref())
+    let rendered = digests::preview_in(app, list, period, reader.as_ref(), language)
         .await
         .map_err(|e| match (e, &reader) {
             (ServiceError::NotFound(_), Some(email)) => {
@@ -170,8 +189,8 @@ async fn send(app: &App, list: &MailingList, period: IsoWeek) -> anyhow::Result<
         .map_err(failure)?;
     let c = finished.counts;
     println!(
-        "{} {}: {} sent, {} failed, {} skipped (nothing new), {} cancelled",
-        list.slug, digest.period, c.sent, c.failed, c.skipped, c.cancelled
+        "{} {}: {} sent, {} failed, {} skipped (nothing new), {} missed (past the reader's time and the grace period), {} cancelled",
+        list.slug, digest.period, c.sent, c.failed, c.skipped, c.missed, c.cancelled
     );
     for f in finished.failed {
         eprintln!(
@@ -461,7 +480,7 @@ async fn unreachable(server: &crate::config::SmtpEndpoint) -> Option<String> {
 /// (the ones finished before are named in the prefix), at a whole-number rate.
 fn progress_bar(counts: &DeliveryCounts) -> indicatif::ProgressBar {
     let left = counts.pending + counts.sending;
-    let before = counts.sent + counts.failed + counts.skipped + counts.cancelled;
+    let before = counts.sent + counts.failed + counts.skipped + counts.missed + counts.cancelled;
     let bar = indicatif::ProgressBar::new(left);
     let style = indicatif::ProgressStyle::with_template(
         "{prefix}{bar:40} {human_pos}/{human_len} messages {rate} eta {eta} {msg}",

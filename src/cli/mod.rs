@@ -12,7 +12,10 @@ use clap::{Parser, Subcommand};
 mod digest;
 pub use digest::Interrupted;
 mod subscribers;
+mod templates;
 pub mod users;
+
+pub use templates::TemplatesCommand;
 
 use digest::digest;
 use std::sync::Arc;
@@ -66,6 +69,10 @@ pub enum Command {
     /// Manage the people who sign in to the admin pages at /admin.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// List the templates, check NEWSDESK_TEMPLATES_DIR, copy the built-ins out, or
+    /// show the data a template is rendered with.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
     /// Copy the SQLite database to a new file while the service runs (a consistent
     /// snapshot); for PostgreSQL, prints the pg_dump command to use instead.
     Backup {
@@ -86,6 +93,10 @@ pub enum DigestCommand {
         /// Render it as this subscriber would get it.
         #[arg(long)]
         subscriber: Option<String>,
+        /// Render it in this language (e.g. zh): the subscriber's digest as it would be
+        /// in it, or a sample reader's (default: the subscriber's, or en).
+        #[arg(long)]
+        language: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: PreviewFormat,
     },
@@ -188,6 +199,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             users::run(&store, command, clock.now()).await
         }
         Command::Backup { file } => backup(&settings.database_url, &file).await,
+        Command::Templates(command) => templates::run(&settings, command),
         Command::Demo => {
             let store = Store::connect(&settings.database_url, 1).await?;
             store.migrate().await?;

@@ -100,7 +100,52 @@ pub fn parse<P: Parser>(
     let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
     let mut cmd = P::command();
     let mut matches = matches(&cmd, &argv, env)?;
-    P::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+    let parsed = P::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))?;
+    for warning in secret_flags(&argv) {
+        eprintln!("newsdesk: warning: {warning}");
+    }
+    Ok(parsed)
+}
+
+/// The flags that carry a secret, and their variables.
+const SECRET_FLAGS: &[(&str, &str)] = &[
+    ("--admin-token", "NEWSDESK_ADMIN_TOKEN"),
+    ("--metrics-token", "NEWSDESK_METRICS_TOKEN"),
+    ("--smtp-url", "NEWSDESK_SMTP_URL"),
+    ("--database-url", "DATABASE_URL"),
+];
+
+/// A warning for each secret given on the command line, which every user of the machine
+/// can read (`ps`, `/proc/PID/cmdline`): a token always, a URL when it holds a password.
+/// The value itself is never repeated.
+fn secret_flags(argv: &[OsString]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let args: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    for (at, arg) in args.iter().enumerate() {
+        for (flag, variable) in SECRET_FLAGS {
+            let value = match arg.strip_prefix(flag) {
+                Some("") => args.get(at + 1).map(String::as_str),
+                Some(rest) => rest.strip_prefix('='),
+                None => None,
+            };
+            let Some(value) = value else { continue };
+            let secret = if flag.ends_with("-url") {
+                url::Url::parse(value).is_ok_and(|u| u.password().is_some())
+            } else {
+                !value.trim().is_empty()
+            };
+            if secret && !warnings.iter().any(|w: &String| w.contains(flag)) {
+                warnings.push(format!(
+                    "{flag} on the command line can be read by every user of this machine \
+                     (ps, /proc); set {variable} in the environment or in .env instead"
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 /// One group of settings from `env` alone, as a command line without flags would read
@@ -152,6 +197,32 @@ fn with_env(cmd: Command, env: &Env) -> Command {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsString;
+
+    #[test]
+    fn secrets_on_the_command_line_are_warned_of_without_their_value() {
+        let argv = |a: &[&str]| -> Vec<OsString> { a.iter().map(OsString::from).collect() };
+        let said = super::secret_flags(&argv(&[
+            "newsdesk",
+            "serve",
+            "--admin-token",
+            "s3cret-token-0123456789",
+            "--database-url=postgres://app:pw@db/news",
+            "--smtp-url",
+            "smtp://mail.example.org:25",
+        ]));
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].starts_with("--admin-token on the command line"));
+        assert!(said[1].contains("DATABASE_URL"));
+        assert!(
+            said.iter()
+                .all(|w| !w.contains("s3cret") && !w.contains("pw@"))
+        );
+        assert!(
+            super::secret_flags(&argv(&["newsdesk", "--database-url", "sqlite://n.db"])).is_empty()
+        );
+    }
+
     use super::*;
     use crate::config::{Config, Settings};
 

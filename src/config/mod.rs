@@ -8,18 +8,22 @@
 //! rule for empty values live in [`load`].
 
 mod delivery;
+mod languages;
 mod load;
 mod mail;
 mod observe;
 mod retention;
+mod templates;
 
 pub use delivery::{DeliveryArgs, DeliverySettings};
+pub use languages::LanguageArgs;
 pub use load::{AFTER_HELP, Env, args_from, parse};
 pub use mail::{
     DkimAlgorithm, DkimKey, DkimSettings, MailArgs, MailSettings, SmtpEndpoint, SmtpSecurity,
 };
 pub use observe::{LogFormat, ObserveArgs, ObserveSettings};
 pub use retention::RetentionArgs;
+pub use templates::TemplatesArgs;
 
 use anyhow::{Context, bail};
 use std::fmt;
@@ -225,6 +229,10 @@ pub struct Config {
     pub observe: ObserveArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub templates: TemplatesArgs,
+    #[command(flatten)]
+    pub languages: LanguageArgs,
 }
 
 const DATABASE_URL: &str = "DATABASE_URL";
@@ -268,6 +276,11 @@ pub struct Settings {
     pub observe: ObserveSettings,
     /// Days the per-recipient rows of finished digests are kept (`None`: for ever).
     pub delivery_retention_days: Option<u32>,
+    /// Template overrides (`NEWSDESK_TEMPLATES_DIR`), an absolute path; `None`: the
+    /// built-in templates alone.
+    pub templates_dir: Option<std::path::PathBuf>,
+    /// The languages pages and feeds are read in, the default first.
+    pub languages: crate::i18n::SiteLanguages,
 }
 
 impl Settings {
@@ -312,6 +325,7 @@ impl Config {
         };
         let mail = self.mail.settings()?;
         let delivery = self.delivery.settings(&mail)?;
+        let templates_dir = self.templates.dir()?;
         Ok(Settings {
             database_url: DatabaseUrl::parse(self.database_url.expose())?,
             database_max_connections: number(
@@ -350,6 +364,8 @@ impl Config {
             trust_forwarded_for: on_off(TRUST_FORWARDED_FOR, &self.trust_forwarded_for)?,
             observe: self.observe.settings()?,
             delivery_retention_days: self.retention.days()?,
+            languages: self.languages.languages(templates_dir.as_deref())?,
+            templates_dir,
         })
     }
 }
@@ -447,6 +463,8 @@ mod tests {
         assert_eq!(s.subscribe_rate_per_hour, 10);
         assert!(s.run_workers);
         assert!(!s.trust_forwarded_for);
+        assert_eq!(s.languages, crate::i18n::SiteLanguages::default());
+        assert_eq!(s.languages.default_language().as_str(), "en");
         let d = &s.delivery;
         assert_eq!(d.concurrency, s.mail.pool_size as usize);
         assert_eq!(d.rate_per_second, 0.0);
@@ -457,6 +475,7 @@ mod tests {
         assert_eq!(d.retry_max.as_secs(), 3600);
         assert_eq!(d.bounce_after, 2);
         assert_eq!(d.poll.as_millis(), 1000);
+        assert!(s.templates_dir.is_none());
     }
 
     #[test]
@@ -507,6 +526,14 @@ mod tests {
             ("NEWSDESK_SITE_NAME", "a\u{7}b", "NEWSDESK_SITE_NAME"),
             ("NEWSDESK_SEND_RATE", "fast", "NEWSDESK_SEND_RATE"),
             ("NEWSDESK_POLL_MS", "5", "NEWSDESK_POLL_MS"),
+            (
+                "NEWSDESK_TEMPLATES_DIR",
+                "/nonexistent/newsdesk-templates",
+                "NEWSDESK_TEMPLATES_DIR",
+            ),
+            ("NEWSDESK_LANGUAGES", "en,fr", "NEWSDESK_LANGUAGES"),
+            ("NEWSDESK_LANGUAGES", "en,en", "NEWSDESK_LANGUAGES"),
+            ("NEWSDESK_LANGUAGES", "english", "NEWSDESK_LANGUAGES"),
         ];
         for (key, value, named) in cases {
             let err = format!("{:#}", settings(&[(key, value)]).unwrap_err());

@@ -11,6 +11,7 @@ use crate::domain::{IsoWeek, MailingList, Selection};
 use crate::mail::{BuiltMail, MailError, OutgoingMail};
 use crate::services::subscriptions::list_id_header;
 use crate::store::ClaimedDelivery;
+use crate::templates::Templates;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -22,6 +23,9 @@ pub(super) struct Bundle {
     period: IsoWeek,
     selection: Selection,
     list_id: String,
+    /// The templates this digest's messages are rendered with: the set in use when the
+    /// bundle was made. When the overrides change, the next batch makes a new bundle.
+    templates: Arc<Templates>,
     /// Group renderings of this digest: the templates run once per group of readers.
     renderer: GroupRenderer,
 }
@@ -53,6 +57,9 @@ pub(super) enum Work {
     },
     /// Everything was sent to this reader before.
     Skip,
+    /// A reader-local delivery first taken more than the list's grace period after
+    /// its reader's time: not sent (the reason says when it was due).
+    Missed(String),
     /// The templates failed: our fault, not the recipient's.
     RenderFailed(String),
     /// The message cannot be built (a bad address, say): as a permanent refusal.
@@ -65,7 +72,11 @@ type SentBefore = HashMap<i64, HashMap<i64, DateTime<Utc>>>;
 impl Outbox {
     async fn bundle(&self, digest_id: i64) -> anyhow::Result<Arc<Bundle>> {
         let mut bundles = self.bundles.lock().await;
-        if let Some(b) = bundles.get(&digest_id) {
+        let templates = self.app.templates.current();
+        // A bundle rendered with templates no longer in use is made again.
+        if let Some(b) = bundles.get(&digest_id)
+            && Arc::ptr_eq(&b.templates, &templates)
+        {
             return Ok(b.clone());
         }
         let store = &self.app.store;
@@ -90,6 +101,7 @@ impl Outbox {
             list,
             period,
             selection,
+            templates,
             renderer: GroupRenderer::new(),
         });
         bundles.insert(digest_id, bundle.clone());
@@ -101,9 +113,20 @@ impl Outbox {
     /// records the message as sent), and every message rendered and built.
     pub(super) async fn prepare(
         &self,
-        claimed: Vec<ClaimedDelivery>,
+        mut claimed: Vec<ClaimedDelivery>,
         fence: Arc<Fence>,
     ) -> anyhow::Result<Vec<Prepared>> {
+        // Each reader's institution in their language, where it has a name in it.
+        let mut partners: Vec<i64> = claimed
+            .iter()
+            .filter_map(|d| d.subscriber.partner_id)
+            .collect();
+        partners.sort_unstable();
+        partners.dedup();
+        let names = self.app.store.people().partner_names(&partners).await?;
+        for d in &mut claimed {
+            d.subscriber.name_partner_in_language(&names);
+        }
         let mut bundles: HashMap<i64, Arc<Bundle>> = HashMap::new();
         for d in &claimed {
             if let std::collections::hash_map::Entry::Vacant(slot) = bundles.entry(d.digest_id) {
@@ -155,6 +178,23 @@ impl Outbox {
     }
 }
 
+/// Why a reader-local delivery is not sent, when it was first taken (on the database's
+/// clock, as its due time is) more than the list's grace period after its reader's time.
+/// The first claim decides: a delivery taken in time and tried again later (a
+/// temporary failure, a crash) still goes.
+fn missed(d: &ClaimedDelivery, list: &MailingList) -> Option<String> {
+    let due = d.due_at?;
+    let grace = chrono::Duration::minutes(i64::from(list.schedule.grace_minutes));
+    (d.built_at > due + grace).then(|| {
+        format!(
+            "missed: due at {} (the reader's local time), first taken at {}, past the list's grace of {} minutes",
+            due.format("%Y-%m-%d %H:%M UTC"),
+            d.built_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            list.schedule.grace_minutes
+        )
+    })
+}
+
 /// Personal links, rendering and building for a claimed batch: plain CPU work, done
 /// away from the async thread.
 fn build_batch(
@@ -173,10 +213,6 @@ fn build_batch(
         // One token for both links of the message: the delivery's own, the same at
         // every attempt.
         let (token, link_hash) = key.link_token(d.id);
-        let links = PersonalLinks {
-            unsubscribe_url: format!("{base}/unsubscribe/{token}"),
-            preferences_url: format!("{base}/preferences/{token}"),
-        };
         let sent = sent_before.remove(&d.subscriber.id);
         let ctx = DigestContext {
             list: &bundle.list,
@@ -184,15 +220,32 @@ fn build_batch(
             selection: &bundle.selection,
             site_name: &app.settings.site_name,
             base_url: base,
+            languages: &app.settings.languages,
         };
+        // The links in the message lead to the pages in the reader's language; the
+        // one-click header stays at the address every mail client posts to.
+        let pages = ctx.pages_base(&d.subscriber.language);
+        let links = PersonalLinks {
+            unsubscribe_url: format!("{pages}/unsubscribe/{token}"),
+            preferences_url: format!("{pages}/preferences/{token}"),
+        };
+        let one_click = format!("{base}/unsubscribe/{token}");
         let delivery = Delivery {
             id: d.id,
             digest_id: d.digest_id,
             subscriber_id: d.subscriber.id,
             attempts: d.attempts,
         };
+        if let Some(reason) = missed(&d, &bundle.list) {
+            prepared.push(Prepared {
+                delivery,
+                work: Work::Missed(reason),
+                fence: fence.clone(),
+            });
+            continue;
+        }
         let work = match bundle.renderer.render_for(
-            &app.templates,
+            &bundle.templates,
             &ctx,
             &d.subscriber,
             sent.as_ref().unwrap_or(&no_items),
@@ -207,7 +260,7 @@ fn build_batch(
                     subject: rendered.subject,
                     text: rendered.text,
                     html: rendered.html,
-                    list_unsubscribe: Some(links.unsubscribe_url),
+                    list_unsubscribe: Some(one_click),
                     list_id: Some(bundle.list_id.clone()),
                 };
                 match app

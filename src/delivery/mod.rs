@@ -44,6 +44,8 @@ pub struct RunOutcome {
     pub claimed: usize,
     pub sent: usize,
     pub skipped: usize,
+    /// Not sent: first taken past their reader's time and the list's grace period.
+    pub missed: usize,
     pub retried: usize,
     pub failed: usize,
     pub bounced: usize,
@@ -302,6 +304,7 @@ impl Outbox {
                 match r {
                     Ok(Some(Done::Sent)) => {}
                     Ok(Some(Done::Skipped)) => outcome.skipped += 1,
+                    Ok(Some(Done::Missed)) => outcome.missed += 1,
                     Ok(Some(Done::Retried)) => outcome.retried += 1,
                     Ok(Some(Done::Failed { bounced })) => {
                         outcome.failed += 1;

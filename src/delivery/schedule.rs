@@ -16,6 +16,13 @@
 //! checked. If no digest exists for it and it is within the list's grace period, it is
 //! built late (trigger `late`); past the grace period it is recorded as `missed` and
 //! nothing is sent. Windows before the list existed do not count.
+//!
+//! Reader-local lists (`schedule_delivery = reader_zone`, see `domain::local_time`):
+//! the job runs in UTC+14, where the schedule's local time comes first, and builds the
+//! week's digest once; each reader's delivery is due at that local time in their zone.
+//! A window missed is built late while any reader could still be within the grace
+//! period (26 hours more than for a list-zone list); each delivery first taken more
+//! than the grace period after its reader's time is then recorded as missed, not sent.
 
 use crate::app::{App, ContentChange};
 use crate::domain::{DigestTrigger, DigestWindow, IsoWeek, MailingList};
@@ -65,7 +72,7 @@ pub async fn on_schedule(app: &App, list_id: i64) -> anyhow::Result<Option<TickO
         return Ok(None);
     };
     let now = app.clock.now();
-    let tz = list.schedule.timezone.tz();
+    let tz = list.schedule.fire_zone();
     if let Some(fired) = list.schedule.cron.last_fire_before(now, tz)
         && now - fired > FIRE_TOLERANCE
     {
@@ -101,7 +108,7 @@ pub async fn due(
     trigger: DigestTrigger,
     now: DateTime<Utc>,
 ) -> anyhow::Result<TickOutcome> {
-    let tz = list.schedule.timezone.tz();
+    let tz = list.schedule.fire_zone();
     let Some(fired) = list.schedule.cron.last_fire_before(now, tz) else {
         return Ok(TickOutcome::NotDue);
     };
@@ -128,7 +135,7 @@ pub async fn due(
 /// The missed-window policy for one list (see the module's doc).
 pub async fn catch_up(app: &App, list: &MailingList) -> anyhow::Result<TickOutcome> {
     let now = app.clock.now();
-    let tz = list.schedule.timezone.tz();
+    let tz = list.schedule.fire_zone();
     let Some(fired) = list.schedule.cron.last_fire_before(now, tz) else {
         return Ok(TickOutcome::NotDue);
     };
@@ -147,8 +154,7 @@ pub async fn catch_up(app: &App, list: &MailingList) -> anyhow::Result<TickOutco
             period: period.to_string(),
         });
     }
-    let grace = chrono::Duration::minutes(i64::from(list.schedule.grace_minutes));
-    if now - fired <= grace {
+    if now - fired <= list.schedule.catch_up_window() {
         return due(app, list, DigestTrigger::Late, now).await;
     }
     let window = DigestWindow {
@@ -272,7 +278,7 @@ impl DigestScheduler {
     async fn plan(&mut self, list: &MailingList) -> anyhow::Result<()> {
         let wanted = (
             list.schedule.cron.as_str().to_owned(),
-            list.schedule.timezone.name().to_owned(),
+            list.schedule.fire_zone().name().to_owned(),
         );
         if let Some((uuid, cron, tz)) = self.jobs.get(&list.id) {
             if (cron, tz) == (&wanted.0, &wanted.1) {
@@ -284,7 +290,7 @@ impl DigestScheduler {
         let list_id = list.id;
         let job = Job::new_async_tz(
             list.schedule.cron.as_str(),
-            list.schedule.timezone.tz(),
+            list.schedule.fire_zone(),
             move |_, _| {
                 let app = app.clone();
                 Box::pin(async move {

@@ -17,6 +17,8 @@ pub(super) enum Done {
     /// commit, and the recorder gets bigger groups.
     Sent,
     Skipped,
+    /// Not sent: its reader's time and the grace period had passed.
+    Missed,
     Retried,
     Failed {
         bounced: bool,
@@ -78,6 +80,18 @@ impl Outbox {
                         .await?
                 };
                 Ok(self.recorded(recorded, delivery, Done::Skipped))
+            }
+            Work::Missed(reason) => {
+                tracing::info!(delivery = delivery.id, reason, "delivery missed");
+                let recorded = {
+                    let _writing = self.db.lock().await;
+                    self.app
+                        .store
+                        .outbox()
+                        .mark_missed(delivery.id, fence.claim(), &reason, self.app.clock.now())
+                        .await?
+                };
+                Ok(self.recorded(recorded, delivery, Done::Missed))
             }
             Work::RenderFailed(error) => {
                 // Our fault, not the recipient's: failed (an admin can retry once the

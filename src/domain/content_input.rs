@@ -4,10 +4,11 @@
 //! same whichever way content comes in.
 
 use super::{
-    Event, EventMode, FieldErrors, ItemDraft, ItemStatus, Language, NewCategory, Slug, Text,
-    TimeZone, WebUrl,
+    Event, EventMode, FieldErrors, ItemDraft, ItemStatus, Language, NAME_CHARS, Names, NewCategory,
+    Slug, Text, TimeZone, VersionDraft, WebUrl,
 };
 use chrono::{DateTime, NaiveDateTime, TimeZone as _, Utc};
+use std::collections::BTreeMap;
 
 /// A category as written.
 #[derive(Debug, Clone, Default)]
@@ -15,6 +16,8 @@ pub struct CategoryInput {
     /// `None`: made from the name.
     pub slug: Option<String>,
     pub name: String,
+    /// Names in other languages by language tag.
+    pub names: BTreeMap<String, String>,
     pub description: String,
     /// Slug of the parent category; a top-level category when `None`.
     pub parent: Option<String>,
@@ -27,7 +30,8 @@ impl CategoryInput {
             Some(s) => errors.check("slug", Slug::parse(s)),
             None => Some(Slug::from_title(&self.name)),
         };
-        let name = errors.check("name", Text::parse(&self.name, 200, true, false));
+        let name = errors.check("name", Text::parse(&self.name, NAME_CHARS, true, false));
+        let names = Names::parse(&self.names, &mut errors);
         let description = errors.check(
             "description",
             Text::parse(&self.description, 2000, false, true),
@@ -40,6 +44,7 @@ impl CategoryInput {
             Some(NewCategory {
                 slug: slug?,
                 name: name?,
+                names: names?,
                 description: description?,
                 parent: parent?,
             })
@@ -67,7 +72,24 @@ pub struct ItemInput {
     /// RFC 3339.
     pub published_at: Option<String>,
     pub event: Option<EventInput>,
+    /// The other language versions.
+    pub translations: Vec<VersionInput>,
 }
+
+/// One language version as written.
+#[derive(Debug, Clone, Default)]
+pub struct VersionInput {
+    pub language: String,
+    pub title: String,
+    pub summary: String,
+    /// Markdown.
+    pub body: String,
+    pub venue: Option<String>,
+    pub mode_text: Option<String>,
+}
+
+/// At most this many versions besides the original.
+pub const MAX_TRANSLATIONS: usize = 20;
 
 /// The event block as written.
 #[derive(Debug, Clone, Default)]
@@ -79,6 +101,8 @@ pub struct EventInput {
     pub venue: Option<String>,
     pub online_url: Option<String>,
     pub mode: String,
+    /// The original's own words on how to take part; blank: the mode's standard words.
+    pub mode_text: Option<String>,
 }
 
 impl ItemInput {
@@ -108,10 +132,13 @@ impl ItemInput {
             Some(p) => errors.check("published_at", parse_instant(p)).map(Some),
             None => Some(None),
         };
+        let has_event = self.event.is_some();
         let event = match self.event {
             None => Some(None),
             Some(e) => e.parse(&mut errors).map(Some),
         };
+        let translations =
+            parse_translations(self.translations, language.as_ref(), has_event, &mut errors);
         errors.finish(|| {
             Some(ItemDraft {
                 slug: slug?,
@@ -126,9 +153,88 @@ impl ItemInput {
                 status: status?,
                 published_at: published_at?,
                 event: event?,
+                translations,
             })
         })
     }
+}
+
+/// Checks the versions besides the original: each field, no language twice, none in
+/// the original's language, venue and mode text only for events.
+fn parse_translations(
+    inputs: Vec<VersionInput>,
+    original: Option<&Language>,
+    has_event: bool,
+    errors: &mut FieldErrors,
+) -> Vec<VersionDraft> {
+    if inputs.len() > MAX_TRANSLATIONS {
+        errors.add(
+            "translations",
+            format!("must hold at most {MAX_TRANSLATIONS} versions"),
+        );
+    }
+    let mut seen: Vec<String> = original
+        .map(|l| l.as_str().to_ascii_lowercase())
+        .into_iter()
+        .collect();
+    let mut drafts = Vec::new();
+    for (n, v) in inputs.into_iter().enumerate() {
+        let field = |name: &str| format!("translations[{n}].{name}");
+        let language = errors.check(&field("language"), Language::parse(v.language.trim()));
+        if let Some(l) = &language {
+            let key = l.as_str().to_ascii_lowercase();
+            if original.is_some_and(|o| o.as_str().eq_ignore_ascii_case(&key)) {
+                errors.add(
+                    field("language"),
+                    format!(
+                        "is the original's language ({key}, the item's `language`, which is en \
+                         when left out): the original's words are the item's own title, \
+                         summary and body, and an item has one original"
+                    ),
+                );
+            } else if seen.contains(&key) {
+                errors.add(field("language"), format!("{key} is given twice"));
+            }
+            seen.push(key);
+        }
+        let title = errors.check(&field("title"), Text::parse(&v.title, 300, true, false));
+        let summary = errors.check(
+            &field("summary"),
+            Text::parse(&v.summary, 2000, false, true),
+        );
+        let body = errors.check(&field("body"), Text::parse(&v.body, 200_000, false, true));
+        let mut optional = |name: &str, value: &Option<String>| match present(value) {
+            None => Some(None),
+            Some(_) if !has_event => {
+                errors.add(field(name), "is only for events (the item has no event)");
+                None
+            }
+            Some(t) => errors
+                .check(&field(name), Text::parse(t, 300, true, false))
+                .map(Some),
+        };
+        let venue = optional("venue", &v.venue);
+        let mode_text = optional("mode_text", &v.mode_text);
+        if let (
+            Some(language),
+            Some(title),
+            Some(summary),
+            Some(body_markdown),
+            Some(venue),
+            Some(mode_text),
+        ) = (language, title, summary, body, venue, mode_text)
+        {
+            drafts.push(VersionDraft {
+                language,
+                title,
+                summary,
+                body_markdown,
+                venue,
+                mode_text,
+            });
+        }
+    }
+    drafts
 }
 
 fn parse_categories(categories: &[String], errors: &mut FieldErrors) -> Vec<Slug> {
@@ -186,6 +292,12 @@ impl EventInput {
             None => Some(None),
         };
         let mode = errors.check("event.mode", EventMode::parse(&self.mode));
+        let mode_text = match present(&self.mode_text) {
+            Some(t) => errors
+                .check("event.mode_text", Text::parse(t, 300, true, false))
+                .map(|t| Some(t.into_string())),
+            None => Some(None),
+        };
         let event = Event {
             starts_at: starts_at?,
             ends_at: ends_at?,
@@ -193,6 +305,7 @@ impl EventInput {
             venue: venue?,
             online_url: online_url?,
             mode: mode?,
+            mode_text: mode_text?,
         };
         let problems = event.validate();
         for (field, message) in &problems {
@@ -332,6 +445,70 @@ mod tests {
             fields(&errors),
             ["event.ends_at", "event.online_url", "event.venue"]
         );
+    }
+
+    #[test]
+    fn translations_are_checked_field_by_field() {
+        let version = |language: &str, title: &str| VersionInput {
+            language: language.into(),
+            title: title.into(),
+            ..Default::default()
+        };
+        let draft = ItemInput {
+            title: "Final session".into(),
+            categories: vec!["events".into()],
+            translations: vec![version("zh", "闭幕式"), version("fr", "Séance finale")],
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        let languages: Vec<&str> = draft
+            .translations
+            .iter()
+            .map(|v| v.language.as_str())
+            .collect();
+        assert_eq!(languages, ["zh", "fr"]);
+        assert_eq!(draft.translations[0].title.as_str(), "闭幕式");
+
+        let errors = ItemInput {
+            title: "Final session".into(),
+            language: Some("zh".into()),
+            categories: vec!["events".into()],
+            translations: vec![
+                version("ZH", "again the original"),
+                version("en", ""),
+                version("EN", "twice"),
+                version("not a tag", "x"),
+                VersionInput {
+                    venue: Some("Hall A".into()),
+                    ..version("fr", "x")
+                },
+            ],
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            [
+                "translations[0].language",
+                "translations[1].title",
+                "translations[2].language",
+                "translations[3].language",
+                "translations[4].venue",
+            ]
+        );
+        let too_many = ItemInput {
+            title: "x".into(),
+            categories: vec!["events".into()],
+            translations: (0..=MAX_TRANSLATIONS)
+                .map(|n| version(&format!("x{n:02}"), "t"))
+                .collect(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert!(fields(&too_many).contains(&"translations"));
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct Digest {
     pub building: bool,
     /// Its per-recipient rows were pruned after the retention period; its totals stay.
     pub pruned: bool,
+    /// A reader-local digest: the local date and time each reader's delivery is due
+    /// at in their own zone. `None`: every delivery was due when it was built.
+    pub send_local: Option<chrono::NaiveDateTime>,
 }
 
 /// The window a digest covers.
@@ -143,7 +146,11 @@ pub struct DeliveryCounts {
     pub sending: u64,
     pub sent: u64,
     pub failed: u64,
+    /// Nothing new for the reader: no message.
     pub skipped: u64,
+    /// Not sent: first taken more than the list's grace period after the reader's
+    /// local send time (reader-local digests).
+    pub missed: u64,
     pub cancelled: u64,
 }
 

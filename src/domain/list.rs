@@ -1,13 +1,16 @@
 //! Mailing lists and who is on them.
 
-use super::{MembershipStatus, OptIn, Schedule, Visibility};
+use super::{MembershipStatus, Names, OptIn, Schedule, Visibility};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailingList {
     pub id: i64,
     pub slug: String,
+    /// The default name: shown in a language without a name in `names`.
     pub name: String,
+    /// Its names in other languages.
+    pub names: Names,
     pub description: String,
     /// Slugs of the categories the list covers (with their descendants).
     pub categories: Vec<String>,
@@ -16,6 +19,13 @@ pub struct MailingList {
     pub schedule: Schedule,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl MailingList {
+    /// The list's name for a reader of `language` (see [`Names::pick`]).
+    pub fn name_in(&self, language: &str) -> &str {
+        self.names.pick(&self.name, language)
+    }
 }
 
 /// A subscriber's place on one list.

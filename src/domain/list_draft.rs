@@ -1,14 +1,21 @@
 //! What a list's settings look like as they come in (the API's JSON, the admin form),
 //! and the one parser that turns them into a checked [`ListDraft`].
 
-use super::{CronExpr, FieldErrors, ListDraft, OptIn, Schedule, Slug, Text, TimeZone, Visibility};
+use super::local_time::{parse_time_of_day, parse_weekday, weekday_key};
+use super::{
+    CronExpr, DeliveryZone, FieldErrors, ListDraft, NAME_CHARS, Names, OptIn, Schedule, Slug, Text,
+    TimeZone, Visibility,
+};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// A list's settings as a client states them; a field left out takes its default.
 #[derive(Debug, Clone, Default)]
 pub struct ListInput {
     pub slug: String,
     pub name: String,
+    /// Names in other languages by language tag.
+    pub names: BTreeMap<String, String>,
     pub description: String,
     /// Category slugs whose items the list's digests carry.
     pub categories: Vec<String>,
@@ -24,6 +31,8 @@ pub struct ScheduleInput {
     pub timezone: Option<String>,
     pub min_items: Option<u32>,
     pub grace_minutes: Option<u32>,
+    /// `list_zone` (the default) or `reader_zone`.
+    pub delivery: Option<String>,
 }
 
 /// The most a missed window may be sent late: two weeks.
@@ -49,11 +58,16 @@ impl ScheduleInput {
         if grace_minutes > MAX_GRACE_MINUTES {
             errors.add("grace_minutes", "must be at most 20160 (two weeks)");
         }
+        let delivery = match self.delivery.as_deref() {
+            Some(d) => errors.check("schedule_delivery", DeliveryZone::parse(d)),
+            None => Some(defaults.delivery),
+        };
         Some(Schedule {
             cron: cron?,
             timezone: timezone?,
             min_items,
             grace_minutes,
+            delivery: delivery?,
         })
     }
 }
@@ -63,7 +77,8 @@ impl ListDraft {
     pub fn parse(input: &ListInput) -> Result<ListDraft, FieldErrors> {
         let mut errors = FieldErrors::new();
         let slug = errors.check("slug", Slug::parse(&input.slug));
-        let name = errors.check("name", Text::parse(&input.name, 200, true, false));
+        let name = errors.check("name", Text::parse(&input.name, NAME_CHARS, true, false));
+        let names = Names::parse(&input.names, &mut errors);
         let description = errors.check(
             "description",
             Text::parse(&input.description, 2000, false, true),
@@ -88,6 +103,7 @@ impl ListDraft {
                 schedule: schedule?,
                 slug: slug?,
                 name: name?,
+                names: names?,
                 description: description?,
                 categories,
                 opt_in: opt_in?,
@@ -100,16 +116,31 @@ impl ListDraft {
 /// A list's settings as a form posts them: every field a string, blank meaning "the
 /// default", a blank slug made from the name. Serialised back into the form when it is
 /// shown again.
+///
+/// The schedule is a day and a time (`schedule_day`, `schedule_time`), or the cron
+/// expression of the advanced field: the cron expression counts when it was edited
+/// (it differs from `schedule_cron_shown`, the one the form was shown with) or when
+/// the day is `custom` (a schedule that is not once a week); else the day and time
+/// make it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ListFields {
     pub slug: String,
     pub name: String,
+    /// The name in each language by tag; a blank one is no name in that language.
+    pub names: BTreeMap<String, String>,
     pub description: String,
     pub categories: Vec<String>,
     pub opt_in: String,
     pub visibility: String,
+    /// `mon` to `sun`, or `custom`.
+    pub schedule_day: String,
+    /// `08:00`.
+    pub schedule_time: String,
     pub schedule_cron: String,
+    pub schedule_cron_shown: String,
     pub schedule_timezone: String,
+    /// `list_zone` or `reader_zone`.
+    pub schedule_delivery: String,
     pub min_items: String,
     pub grace_minutes: String,
 }
@@ -117,22 +148,57 @@ pub struct ListFields {
 impl ListFields {
     /// The fields of a new list: every default spelt out.
     pub fn blank() -> Self {
-        Self {
+        let mut fields = Self {
             opt_in: OptIn::Double.as_str().into(),
             visibility: Visibility::Public.as_str().into(),
-            schedule_cron: CronExpr::DEFAULT.into(),
             schedule_timezone: "UTC".into(),
+            schedule_delivery: DeliveryZone::ListZone.as_str().into(),
             min_items: "1".into(),
             grace_minutes: "1440".into(),
             ..Default::default()
+        };
+        fields.show_schedule(&CronExpr::parse(CronExpr::DEFAULT).expect("the default parses"));
+        fields
+    }
+
+    /// Fills the schedule's fields from a cron expression: its day and time when it
+    /// fires once a week, else the day `custom` (the advanced field holds it).
+    pub fn show_schedule(&mut self, cron: &CronExpr) {
+        self.schedule_cron = cron.as_str().into();
+        self.schedule_cron_shown = cron.as_str().into();
+        match cron.weekly() {
+            Some((day, time)) => {
+                self.schedule_day = weekday_key(day).into();
+                self.schedule_time = time.format("%H:%M").to_string();
+            }
+            None => {
+                self.schedule_day = "custom".into();
+                self.schedule_time = String::new();
+            }
         }
     }
 
-    /// Checks the fields; the errors of the numbers come first, then the others.
+    /// The cron expression the form asks for (see the type's doc); `None` with the
+    /// day's or the time's error recorded.
+    fn cron(&self, errors: &mut FieldErrors) -> Option<String> {
+        let cron = self.schedule_cron.trim();
+        let edited = cron != self.schedule_cron_shown.trim();
+        let (day, time) = (self.schedule_day.trim(), self.schedule_time.trim());
+        if edited || day == "custom" || (day.is_empty() && time.is_empty()) {
+            return Some(cron.to_owned());
+        }
+        let day = errors.check("schedule_day", parse_weekday(day));
+        let time = errors.check("schedule_time", parse_time_of_day(time));
+        Some(CronExpr::weekly_at(day?, time?).as_str().to_owned())
+    }
+
+    /// Checks the fields; the errors of the numbers and the day and time come first,
+    /// then the others.
     pub fn parse(&self) -> Result<ListDraft, FieldErrors> {
         let mut errors = FieldErrors::new();
         let min_items = whole_number("min_items", &self.min_items, &mut errors);
         let grace_minutes = whole_number("grace_minutes", &self.grace_minutes, &mut errors);
+        let cron = self.cron(&mut errors);
         let non_blank = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         let input = ListInput {
             slug: if self.slug.is_empty() {
@@ -141,15 +207,17 @@ impl ListFields {
                 self.slug.clone()
             },
             name: self.name.clone(),
+            names: super::Names::posted(&self.names),
             description: self.description.clone(),
             categories: self.categories.clone(),
             opt_in: non_blank(&self.opt_in),
             visibility: non_blank(&self.visibility),
             schedule: ScheduleInput {
-                cron: non_blank(&self.schedule_cron),
+                cron: cron.as_deref().and_then(non_blank),
                 timezone: non_blank(&self.schedule_timezone),
                 min_items,
                 grace_minutes,
+                delivery: non_blank(&self.schedule_delivery),
             },
         };
         match ListDraft::parse(&input) {
@@ -241,5 +309,76 @@ mod tests {
         .parse()
         .unwrap();
         assert_eq!(draft.slug.as_str(), "partner-news");
+    }
+
+    #[test]
+    fn a_form_makes_its_schedule_from_the_day_and_time_unless_the_cron_was_edited() {
+        let base = ListFields {
+            name: "Weekly".into(),
+            ..ListFields::blank()
+        };
+        assert_eq!(
+            (base.schedule_day.as_str(), base.schedule_time.as_str()),
+            ("mon", "08:00")
+        );
+        let by_day = ListFields {
+            schedule_day: "fri".into(),
+            schedule_time: "17:30".into(),
+            schedule_delivery: "reader_zone".into(),
+            ..base.clone()
+        };
+        let draft = by_day.parse().unwrap();
+        assert_eq!(draft.schedule.cron.as_str(), "0 30 17 * * Fri");
+        assert_eq!(draft.schedule.delivery, DeliveryZone::ReaderZone);
+        let edited = ListFields {
+            schedule_cron: "0 0 9 * * Mon,Thu".into(),
+            ..by_day.clone()
+        };
+        assert_eq!(
+            edited.parse().unwrap().schedule.cron.as_str(),
+            "0 0 9 * * Mon,Thu"
+        );
+        let bad = ListFields {
+            schedule_day: "someday".into(),
+            schedule_time: "25:61".into(),
+            schedule_delivery: "the readers'".into(),
+            ..base.clone()
+        };
+        let named: Vec<String> = bad
+            .parse()
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            named,
+            ["schedule_day", "schedule_time", "schedule_delivery"]
+        );
+        // A form that states no day and no time keeps to the cron field (or the default).
+        let bare = ListFields {
+            schedule_day: String::new(),
+            schedule_time: String::new(),
+            schedule_cron: String::new(),
+            schedule_cron_shown: String::new(),
+            ..base
+        };
+        assert_eq!(
+            bare.parse().unwrap().schedule.cron.as_str(),
+            CronExpr::DEFAULT
+        );
+    }
+
+    #[test]
+    fn a_schedule_not_once_a_week_shows_as_custom() {
+        let mut fields = ListFields::blank();
+        fields.show_schedule(&CronExpr::parse("0 0 8 * * Mon,Thu").unwrap());
+        assert_eq!(fields.schedule_day, "custom");
+        assert_eq!(fields.schedule_cron, "0 0 8 * * Mon,Thu");
+        fields.name = "Twice".into();
+        assert_eq!(
+            fields.parse().unwrap().schedule.cron.as_str(),
+            "0 0 8 * * Mon,Thu"
+        );
     }
 }

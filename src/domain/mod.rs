@@ -11,12 +11,15 @@ mod ids;
 mod item;
 mod list;
 mod list_draft;
+mod local_time;
+mod names;
 mod people;
 mod period;
 mod subscriber;
 mod subscription;
 mod text;
 mod user;
+mod version_input;
 
 pub use category::Category;
 pub use digest::{
@@ -25,17 +28,25 @@ pub use digest::{
 };
 
 pub use content_input::{
-    CategoryInput, EventInput, ItemInput, LOCAL_MINUTES, parse_event_time, parse_instant,
-    parse_local_time,
+    CategoryInput, EventInput, ItemInput, LOCAL_MINUTES, MAX_TRANSLATIONS, VersionInput,
+    parse_event_time, parse_instant, parse_local_time,
 };
 pub use email::Email;
 pub use ids::IdAuthority;
-pub use item::{CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, NewCategory};
+pub use item::{
+    CategoryRef, Event, EventMode, Item, ItemDraft, ItemStatus, ItemVersion, NewCategory,
+    VersionDraft, is_chinese, language_matches, primary_language,
+};
 pub use list::{MailingList, Membership};
 pub use list_draft::{ListFields, ListInput, ScheduleInput};
+pub use local_time::{
+    FIRST_ZONE, READER_ZONES_SPAN, ZoneSend, local_instant, parse_time_of_day, parse_weekday,
+    weekday_key, weekday_name, zone_sends,
+};
+pub use names::{NAME_CHARS, Names};
 pub use people::{
-    Admission, Consent, CronExpr, JoinedVia, Joining, ListDraft, MembershipStatus, OptIn,
-    PartnerDraft, PartnerInput, Schedule, StatusChange, SubscriberDraft, SubscriberInput,
+    Admission, Consent, CronExpr, DeliveryZone, JoinedVia, Joining, ListDraft, MembershipStatus,
+    OptIn, PartnerDraft, PartnerInput, Schedule, StatusChange, SubscriberDraft, SubscriberInput,
     SubscriberStatus, SubscriptionRequest, Visibility,
 };
 pub use period::IsoWeek;
@@ -43,6 +54,9 @@ pub use subscriber::{Partner, Subscriber, SubscriberEvent};
 pub use subscription::{SubscriptionOutcome, TokenGrant, TokenPurpose};
 pub use text::{Language, Slug, Text, TimeZone, WebUrl};
 pub use user::{Role, User};
+pub use version_input::{
+    VersionPut, VersionRemoval, VersionWrite, parse_version_language, put_version, remove_version,
+};
 
 use serde::Serialize;
 use std::fmt;

@@ -1,6 +1,6 @@
 //! Partner institutions, subscribers, lists and memberships.
 
-use super::{Email, FieldErrors, Language, Slug, Text, TimeZone, WebUrl};
+use super::{Email, FieldErrors, Language, Names, Slug, Text, TimeZone, WebUrl};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -62,10 +62,19 @@ string_enum!(
     Visibility { Public => "public", Private => "private" }
 );
 
+string_enum!(
+    /// Whose clock a list's schedule is read on: the list's zone (one moment for every
+    /// reader), or each reader's (their own zone, else their institution's, else the
+    /// list's), the digest still built once per week (see `domain::local_time`).
+    DeliveryZone { ListZone => "list_zone", ReaderZone => "reader_zone" }
+);
+
 /// A checked partner institution.
 #[derive(Debug, Clone)]
 pub struct PartnerDraft {
     pub name: Text,
+    /// Its names in other languages (`names.zh`).
+    pub names: Names,
     pub country: Text,
     pub website: Option<String>,
     pub timezone: TimeZone,
@@ -97,6 +106,8 @@ pub struct SubscriberDraft {
 pub struct ListDraft {
     pub slug: Slug,
     pub name: Text,
+    /// Names in other languages, replacing the stored set.
+    pub names: Names,
     pub description: Text,
     pub categories: Vec<Slug>,
     pub opt_in: OptIn,
@@ -112,8 +123,11 @@ pub struct Schedule {
     pub timezone: TimeZone,
     /// Fewer items than this and the digest is skipped.
     pub min_items: u32,
-    /// How late a missed window may still be sent.
+    /// How late a missed window may still be sent; with reader-local delivery, how
+    /// late each reader's delivery may still go.
     pub grace_minutes: u32,
+    /// The list's zone, or each reader's.
+    pub delivery: DeliveryZone,
 }
 
 impl Default for Schedule {
@@ -123,6 +137,7 @@ impl Default for Schedule {
             timezone: TimeZone::default(),
             min_items: 1,
             grace_minutes: 24 * 60,
+            delivery: DeliveryZone::ListZone,
         }
     }
 }
@@ -241,6 +256,8 @@ impl Admission {
 #[derive(Debug, Clone, Default)]
 pub struct PartnerInput {
     pub name: String,
+    /// Names in other languages by tag; blank ones are errors (`names.TAG`).
+    pub names: std::collections::BTreeMap<String, String>,
     pub country: String,
     pub website: Option<String>,
     /// IANA time zone; `UTC` when left out.
@@ -254,6 +271,7 @@ impl PartnerDraft {
     pub fn parse(input: &PartnerInput) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
         let name = errors.check("name", Text::parse(&input.name, 200, true, false));
+        let names = Names::parse(&input.names, &mut errors);
         let country = errors.check("country", Text::parse(&input.country, 100, false, false));
         let website = match input.website.as_deref().filter(|w| !w.trim().is_empty()) {
             Some(w) => errors
@@ -272,6 +290,7 @@ impl PartnerDraft {
         errors.finish(|| {
             Some(Self {
                 name: name?,
+                names: names?,
                 country: country?,
                 website: website?,
                 timezone: timezone?,

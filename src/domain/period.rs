@@ -1,3 +1,4 @@
+use super::is_chinese;
 use chrono::{
     DateTime, Datelike, Duration, IsoWeek as ChronoWeek, NaiveDate, TimeZone as _, Utc, Weekday,
 };
@@ -71,19 +72,89 @@ impl IsoWeek {
         }
     }
 
+    /// The ISO year the week belongs to (not always its Monday's calendar year).
+    pub fn year(&self) -> i32 {
+        self.year
+    }
+
+    /// The week's number in its ISO year, 1 to 53.
+    pub fn week(&self) -> u32 {
+        self.week
+    }
+
     /// "6–12 November 2023".
     pub fn label(&self) -> String {
+        self.label_in("en")
+    }
+
+    /// The week's dates as readers of `language` write them: Chinese for `zh…`
+    /// ("2023年11月6日至12日"), else English ("6–12 November 2023").
+    pub fn label_in(&self, language: &str) -> String {
+        self.dates(is_chinese(language), true)
+    }
+
+    /// The week's dates without the year, for a line that names the year already:
+    /// "11月6日至12日", "6–12 November" (the second year is kept when the week
+    /// spans two: "12月28日至2021年1月3日").
+    pub fn dates_in(&self, language: &str) -> String {
+        self.dates(is_chinese(language), false)
+    }
+
+    fn dates(&self, chinese: bool, with_year: bool) -> String {
         let first = self.monday();
         let last = first + Duration::days(6);
-        if first.month() == last.month() {
-            format!("{}–{} {}", first.day(), last.day(), last.format("%B %Y"))
-        } else if first.year() == last.year() {
-            format!("{} – {}", first.format("%-d %B"), last.format("%-d %B %Y"))
+        let same_year = first.year() == last.year();
+        let same_month = same_year && first.month() == last.month();
+        if chinese {
+            let year = |d: NaiveDate| format!("{}年", d.year());
+            let start = format!(
+                "{}{}月{}日",
+                if with_year {
+                    year(first)
+                } else {
+                    String::new()
+                },
+                first.month(),
+                first.day()
+            );
+            let end = if same_month {
+                format!("{}日", last.day())
+            } else if same_year {
+                format!("{}月{}日", last.month(), last.day())
+            } else {
+                format!("{}{}月{}日", year(last), last.month(), last.day())
+            };
+            return format!("{start}至{end}");
+        }
+        let year = |d: NaiveDate| {
+            if with_year || !same_year {
+                format!(" {}", d.year())
+            } else {
+                String::new()
+            }
+        };
+        if same_month {
+            format!(
+                "{}–{} {}{}",
+                first.day(),
+                last.day(),
+                last.format("%B"),
+                year(last)
+            )
+        } else if same_year {
+            format!(
+                "{} – {}{}",
+                first.format("%-d %B"),
+                last.format("%-d %B"),
+                year(last)
+            )
         } else {
             format!(
-                "{} – {}",
-                first.format("%-d %B %Y"),
-                last.format("%-d %B %Y")
+                "{}{} – {}{}",
+                first.format("%-d %B"),
+                year(first),
+                last.format("%-d %B"),
+                year(last)
             )
         }
     }
@@ -117,9 +188,52 @@ mod tests {
         assert_eq!(w.start(sh).to_rfc3339(), "2023-11-05T16:00:00+00:00");
         assert_eq!(w.end(sh).to_rfc3339(), "2023-11-12T16:00:00+00:00");
         assert_eq!(w.label(), "6–12 November 2023");
+        assert_eq!((w.year(), w.week()), (2023, 45));
         assert_eq!(w.previous().to_string(), "2023-W44");
         let thursday = Utc.with_ymd_and_hms(2023, 11, 9, 6, 0, 0).unwrap();
         assert_eq!(IsoWeek::containing(thursday, sh), w);
+    }
+
+    #[test]
+    fn week_labels_are_written_as_each_language_writes_dates() {
+        let cases = [
+            // (week, English, English without the year, Chinese, Chinese without the year)
+            (
+                "2023-W45",
+                "6–12 November 2023",
+                "6–12 November",
+                "2023年11月6日至12日",
+                "11月6日至12日",
+            ),
+            (
+                "2023-W44",
+                "30 October – 5 November 2023",
+                "30 October – 5 November",
+                "2023年10月30日至11月5日",
+                "10月30日至11月5日",
+            ),
+            (
+                "2020-W53",
+                "28 December 2020 – 3 January 2021",
+                "28 December 2020 – 3 January 2021",
+                "2020年12月28日至2021年1月3日",
+                "12月28日至2021年1月3日",
+            ),
+        ];
+        for (week, en, en_short, zh, zh_short) in cases {
+            let w = IsoWeek::parse(week).unwrap();
+            assert_eq!(w.label(), en);
+            assert_eq!(w.label_in("en-GB"), en);
+            assert_eq!(
+                w.label_in("fr"),
+                en,
+                "English for a language without its own"
+            );
+            assert_eq!(w.dates_in("en"), en_short);
+            assert_eq!(w.label_in("zh"), zh);
+            assert_eq!(w.label_in("zh-Hans"), zh);
+            assert_eq!(w.dates_in("ZH"), zh_short);
+        }
     }
 
     #[test]

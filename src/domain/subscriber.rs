@@ -7,13 +7,31 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partner {
     pub id: i64,
+    /// The default name, shown in a language without one in `names`.
     pub name: String,
+    /// Its names in other languages.
+    pub names: super::Names,
     pub country: String,
     pub website: Option<String>,
     pub timezone: String,
     pub language: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Subscriber {
+    /// Their institution named in their language, from its `names` (by partner id),
+    /// where it has a name in it: what a digest's intro says.
+    pub fn name_partner_in_language(
+        &mut self,
+        names: &std::collections::HashMap<i64, super::Names>,
+    ) {
+        if let (Some(id), Some(default)) = (self.partner_id, self.partner_name.as_deref())
+            && let Some(names) = names.get(&id)
+        {
+            self.partner_name = Some(names.pick(default, &self.language).to_owned());
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

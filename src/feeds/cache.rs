@@ -1,4 +1,4 @@
-//! Rendered feed bytes kept in memory per (scope, format, page), with their ETag and
+//! Rendered feed bytes kept in memory per (scope, language, format, page), with their ETag and
 //! compressed variants, so a hot feed costs a hash-map lookup.
 //!
 //! Freshness: every content write drops the entries of the scopes it touched before
@@ -19,6 +19,8 @@ use std::sync::{Arc, OnceLock, RwLock};
 pub struct CacheKey {
     /// A category slug, or `all`.
     pub scope: String,
+    /// The site language of a `?lang=` feed (as configured); `None`: the originals.
+    pub lang: Option<String>,
     pub format: FeedFormat,
     pub page: u32,
 }
@@ -183,7 +185,9 @@ fn brotli(data: &[u8]) -> Bytes {
 
 #[derive(Debug, Default)]
 pub struct FeedCache {
-    entries: RwLock<HashMap<CacheKey, Arc<CachedFeed>>>,
+    /// Each feed with the templates' generation it was rendered under (the feeds' words
+    /// come from the templates: see [`crate::templates::Templates::page_words`]).
+    entries: RwLock<HashMap<CacheKey, (Arc<CachedFeed>, u64)>>,
     generation: AtomicU64,
 }
 
@@ -192,13 +196,29 @@ impl FeedCache {
         Self::default()
     }
 
-    /// The cached feed, unless it has expired.
+    /// The cached feed, unless it has expired (whatever templates it was rendered with).
     pub fn get(&self, key: &CacheKey, now: DateTime<Utc>) -> Option<Arc<CachedFeed>> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key)
-            .filter(|f| f.expires_at.is_none_or(|at| now < at))
-            .cloned()
+            .filter(|(f, _)| f.expires_at.is_none_or(|at| now < at))
+            .map(|(f, _)| f.clone())
+    }
+
+    /// The cached feed, unless it has expired or was rendered with templates older than
+    /// `templates` ([`crate::templates::LiveTemplates::generation`]): a swap of the
+    /// overrides is seen at once, before the watcher's [`Self::clear`] has run.
+    pub fn get_current(
+        &self,
+        key: &CacheKey,
+        now: DateTime<Utc>,
+        templates: u64,
+    ) -> Option<Arc<CachedFeed>> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key)
+            .filter(|(f, t)| *t == templates && f.expires_at.is_none_or(|at| now < at))
+            .map(|(f, _)| f.clone())
     }
 
     /// Take this before reading the database for a render; pass it to `insert`.
@@ -208,14 +228,26 @@ impl FeedCache {
 
     /// Keeps a rendering unless something was invalidated since `generation`.
     pub fn insert(&self, key: CacheKey, feed: Arc<CachedFeed>, generation: u64) {
+        self.insert_rendered_with(key, feed, generation, 0);
+    }
+
+    /// [`Self::insert`], of a feed rendered with the templates of generation
+    /// `templates`.
+    pub fn insert_rendered_with(
+        &self,
+        key: CacheKey,
+        feed: Arc<CachedFeed>,
+        generation: u64,
+        templates: u64,
+    ) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         // Checked under the write lock: invalidation bumps the counter under it too.
         if self.generation.load(Ordering::Acquire) == generation {
-            entries.insert(key, feed);
+            entries.insert(key, (feed, templates));
         }
     }
 
-    /// Drops the feeds of these category slugs and of `all`.
+    /// Drops the feeds of these category slugs and of `all`, in every language.
     pub fn invalidate(&self, scopes: &[String]) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
@@ -245,6 +277,7 @@ mod tests {
     fn key(scope: &str) -> CacheKey {
         CacheKey {
             scope: scope.into(),
+            lang: None,
             format: FeedFormat::Rss,
             page: 1,
         }
@@ -266,6 +299,29 @@ mod tests {
         assert!(cache.get(&key("news"), now).is_none());
         assert!(cache.get(&key("all"), now).is_none());
         assert!(cache.get(&key("events"), now).is_some());
+    }
+
+    #[test]
+    fn every_language_of_a_touched_scope_is_dropped() {
+        let cache = FeedCache::new();
+        let g = cache.generation();
+        let in_lang = |scope: &str, lang: &str| CacheKey {
+            lang: Some(lang.into()),
+            ..key(scope)
+        };
+        for k in [
+            in_lang("news", "zh"),
+            in_lang("news", "en"),
+            in_lang("events", "zh"),
+        ] {
+            cache.insert(k, feed("x"), g);
+        }
+        cache.invalidate(&["news".into()]);
+        let now = Utc::now();
+        assert!(cache.get(&in_lang("news", "zh"), now).is_none());
+        assert!(cache.get(&in_lang("news", "en"), now).is_none());
+        assert!(cache.get(&in_lang("events", "zh"), now).is_some());
+        assert!(cache.get(&key("events"), now).is_none(), "never stored");
     }
 
     #[test]
@@ -294,6 +350,21 @@ mod tests {
                 .get(&key("news"), now + chrono::Duration::seconds(10))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_feed_rendered_with_templates_since_swapped_is_a_miss() {
+        // The feeds' words come from the templates: a swap is seen before the
+        // watcher's `clear` has run.
+        let cache = FeedCache::new();
+        let now = Utc::now();
+        cache.insert_rendered_with(key("news"), feed("old words"), cache.generation(), 3);
+        assert!(cache.get_current(&key("news"), now, 3).is_some());
+        assert!(cache.get_current(&key("news"), now, 4).is_none());
+        assert!(cache.get(&key("news"), now).is_some(), "kept until dropped");
+        cache.insert_rendered_with(key("news"), feed("new words"), cache.generation(), 4);
+        let hit = cache.get_current(&key("news"), now, 4).unwrap();
+        assert_eq!(hit.body.as_ref(), b"new words");
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! small, and doing it here keeps escaping and line folding in plain sight.
 //!
 //! Times are written in UTC (`…Z`), which RFC 5545 allows without a `VTIMEZONE`; the
-//! calendar app shows them in the reader's own zone.
+//! calendar app shows them in the reader's own zone. An event's words (`SUMMARY`,
+//! `DESCRIPTION`) carry the `LANGUAGE` parameter (RFC 5545 3.2.10) of the entry's
+//! language; the calendar as a whole has no language property to set.
 
-use super::{EntryEvent, FeedEntry};
+use super::{EntryEvent, FeedEntry, is_language_tag};
+use crate::i18n::PageWords;
 use chrono::{DateTime, Utc};
 
 /// Renders a calendar with one `VEVENT` per entry that has an event; other entries are
@@ -14,6 +17,7 @@ pub fn render(
     prodid_host: &str,
     entries: &[FeedEntry],
     dtstamp: DateTime<Utc>,
+    words: &PageWords,
 ) -> Vec<u8> {
     let mut out = String::new();
     let mut line = |name: &str, value: &str| {
@@ -30,7 +34,7 @@ pub fn render(
     line("X-WR-CALNAME", &escape_text(calendar_name));
     for entry in entries {
         if let Some(event) = &entry.event {
-            vevent(&mut line, entry, event, dtstamp);
+            vevent(&mut line, entry, event, dtstamp, words);
         }
     }
     line("END", "VCALENDAR");
@@ -42,6 +46,7 @@ fn vevent(
     entry: &FeedEntry,
     event: &EntryEvent,
     dtstamp: DateTime<Utc>,
+    words: &PageWords,
 ) {
     line("BEGIN", "VEVENT");
     // UID is TEXT, so the comma in a tag: URI is escaped like any other.
@@ -52,8 +57,16 @@ fn vevent(
     if let Some(end) = event.ends_at.filter(|&end| end > event.starts_at) {
         line("DTEND", &utc(end));
     }
-    line("SUMMARY", &escape_text(&entry.title));
-    line("DESCRIPTION", &escape_text(&description(entry, event)));
+    // The venue is a name, often the original's in every version: no language claimed.
+    let language = Some(entry.language.as_str())
+        .filter(|l| is_language_tag(l))
+        .map(|l| format!(";LANGUAGE={l}"))
+        .unwrap_or_default();
+    line(&format!("SUMMARY{language}"), &escape_text(&entry.title));
+    line(
+        &format!("DESCRIPTION{language}"),
+        &escape_text(&description(entry, event, words)),
+    );
     if let Some(location) = event.venue.as_ref().or(event.online_url.as_ref()) {
         line("LOCATION", &escape_text(location));
     }
@@ -73,17 +86,19 @@ fn vevent(
 }
 
 /// The summary, then the links a calendar app would otherwise lose: how to join online
-/// and where the full item lives.
-fn description(entry: &FeedEntry, event: &EntryEvent) -> String {
+/// and where the full item lives, in the words of the entry's language.
+fn description(entry: &FeedEntry, event: &EntryEvent, words: &PageWords) -> String {
+    let w = words.get(&entry.language);
+    let label = |key: &str| w.fill("field_label", &[("name", w.get(key))]);
     let mut parts = Vec::new();
     if !entry.summary.trim().is_empty() {
         parts.push(entry.summary.clone());
     }
     let mut links = Vec::new();
     if let Some(online) = &event.online_url {
-        links.push(format!("Join online: {online}"));
+        links.push(format!("{} {online}", label("join_online")));
     }
-    links.push(format!("Details: {}", entry.url));
+    links.push(format!("{} {}", label("details"), entry.url));
     parts.push(links.join("\n"));
     parts.join("\n\n")
 }
@@ -151,6 +166,7 @@ mod tests {
             "news.example.org",
             entries,
             at(STAMP),
+            PageWords::builtin(),
         );
         String::from_utf8(bytes).expect("calendar is UTF-8")
     }
@@ -181,12 +197,28 @@ mod tests {
         out
     }
 
-    /// The values of property `name` in order, across all components.
+    /// The values of property `name` in order, across all components, whatever its
+    /// parameters.
     fn values<'a>(lines: &'a [String], name: &str) -> Vec<&'a str> {
-        let prefix = format!("{name}:");
         lines
             .iter()
-            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .filter_map(|l| {
+                let rest = l.strip_prefix(name)?;
+                let value_at = rest.find(':')?;
+                (rest.starts_with(':') || rest.starts_with(';')).then(|| &rest[value_at + 1..])
+            })
+            .collect()
+    }
+
+    /// The parameters of property `name` in order (`;LANGUAGE=en`, or "").
+    fn params<'a>(lines: &'a [String], name: &str) -> Vec<&'a str> {
+        lines
+            .iter()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(name)?;
+                (rest.starts_with(':') || rest.starts_with(';'))
+                    .then(|| &rest[..rest.find(':').unwrap_or(0)])
+            })
             .collect()
     }
 
@@ -260,6 +292,32 @@ mod tests {
               Join online: https://meet.example.org/unevoc\n\
               Details: https://news.example.org/items/unevoc-final-session"]
         );
+    }
+
+    #[test]
+    fn words_carry_their_language_and_the_description_is_in_it() {
+        let mut entries = entries_with_hostile_event();
+        entries[1].language = "zh".into();
+        let lines = unfold(&render_sample(&entries));
+        assert_eq!(params(&lines, "SUMMARY"), [";LANGUAGE=en", ";LANGUAGE=zh"]);
+        assert_eq!(
+            params(&lines, "DESCRIPTION"),
+            [";LANGUAGE=en", ";LANGUAGE=zh"]
+        );
+        assert_eq!(params(&lines, "LOCATION"), ["", ""]);
+        let zh = unescape(values(&lines, "DESCRIPTION")[1]);
+        assert!(
+            zh.contains("线上参加： https://meet.example.org/unevoc"),
+            "{zh}"
+        );
+        assert!(
+            zh.contains("详情： https://news.example.org/items/hostile"),
+            "{zh}"
+        );
+        // A tag of another shape is left out, not written broken.
+        entries[1].language = "zh_CN".into();
+        let lines = unfold(&render_sample(&entries));
+        assert_eq!(params(&lines, "SUMMARY")[1], "");
     }
 
     #[test]

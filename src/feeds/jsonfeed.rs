@@ -77,7 +77,10 @@ pub fn render(meta: &FeedMeta, entries: &[FeedEntry]) -> Vec<u8> {
         authors: [Author {
             name: meta.author_name(),
         }],
-        language: common_language(entries),
+        language: meta
+            .language
+            .as_deref()
+            .or_else(|| common_language(entries)),
         items: entries
             .iter()
             .map(|e| item(meta.author_name(), e))
@@ -166,6 +169,16 @@ mod tests {
         let feed = parse(&meta, &entries);
         assert!(feed.get("next_url").is_none());
         assert_eq!(feed["language"], "en");
+    }
+
+    #[test]
+    fn a_feed_in_one_language_declares_it_whatever_its_items() {
+        let mut meta = testdata::meta("json");
+        meta.language = Some("zh".into());
+        let feed = parse(&meta, &testdata::entries());
+        assert_eq!(feed["language"], "zh");
+        assert_eq!(feed["items"][0]["language"], "en");
+        assert_eq!(feed["items"][1]["language"], "zh-Hans");
     }
 
     #[test]

@@ -9,7 +9,8 @@ pub mod jsonfeed;
 pub mod opml;
 pub mod rss;
 
-use crate::domain::{CategoryRef, IdAuthority, Item};
+use crate::domain::{CategoryRef, IdAuthority, Item, language_matches};
+use crate::i18n::{PageWords, Words};
 use chrono::{DateTime, Utc};
 
 /// The formats a feed is served in.
@@ -88,6 +89,9 @@ pub struct FeedMeta {
     /// Name of the site, used as the feed author where entries name none.
     pub site_name: String,
     pub paging: Paging,
+    /// The language the feed is in (a feed of `?lang=`); `None`: each entry in its
+    /// original, the feed declaring a language only when they all share one.
+    pub language: Option<String>,
 }
 
 /// Event details, ready for display.
@@ -131,41 +135,90 @@ pub struct FeedEntry {
 }
 
 impl FeedEntry {
-    /// Builds an entry from a visible item: its id under the site's fixed authority,
-    /// its links under `base_url` (no trailing slash).
+    /// Builds an entry from a visible item, in its original language: its id under the
+    /// site's fixed authority, its links under `base_url` (no trailing slash); its
+    /// event block in the built-in words.
     pub fn from_item(item: &Item, base_url: &str, ids: &IdAuthority) -> Self {
-        let url = format!("{base_url}/items/{}", item.slug);
-        let event = item.event.as_ref().map(|e| EntryEvent {
+        Self::localized(item, None, base_url, ids, PageWords::builtin())
+    }
+
+    /// The entry a reader of `wanted` reads (`None`: the original): that version's
+    /// words, links to the pages in `wanted` (`/{wanted}/items/...`), and, when the item
+    /// has no such version, the original led by a note in `wanted` saying so. The event
+    /// block is in the words of the language the entry is in, like the rest of its
+    /// content. The id is the item's in every language: a version is the same entry
+    /// (RFC 4287 4.2.6), so a reader following two languages' feeds is not shown an item
+    /// twice, and the calendar's `UID` is the same event's. The words are `words`: the
+    /// templates' in use ([`crate::templates::Templates::page_words`]).
+    pub fn localized(
+        item: &Item,
+        wanted: Option<&str>,
+        base_url: &str,
+        ids: &IdAuthority,
+        words: &PageWords,
+    ) -> Self {
+        let shown = match wanted {
+            Some(l) => item.localized(l),
+            None => std::borrow::Cow::Borrowed(item),
+        };
+        let prefix = wanted.map(|l| format!("/{l}")).unwrap_or_default();
+        let url = format!("{base_url}{prefix}/items/{}", item.slug);
+        let entry_words = words.get(&shown.language);
+        let event = shown.event.as_ref().map(|e| EntryEvent {
             starts_at: e.starts_at,
             ends_at: e.ends_at,
             timezone: e.timezone.tz(),
             venue: e.venue.clone(),
             online_url: e.online_url.clone(),
-            mode_label: e.mode.label().to_owned(),
+            mode_label: e
+                .mode_text
+                .clone()
+                .unwrap_or_else(|| e.mode.label_in(&shown.language).to_owned()),
             ics_url: format!("{url}.ics"),
         });
         let mut content_html = String::new();
-        if let Some(e) = &event {
-            content_html.push_str(&event_html(e));
+        if let Some(wanted) = wanted
+            && !language_matches(&shown.language, wanted)
+        {
+            content_html.push_str(&fallback_note_html(wanted, &shown.language, words));
         }
-        content_html.push_str(&item.body_html);
+        if let Some(e) = &event {
+            content_html.push_str(&event_html_in(e, entry_words));
+        }
+        content_html.push_str(&shown.body_html);
         Self {
             id: ids.item(item.id, item.created_at),
             url,
-            title: item.title.clone(),
-            summary: item.summary.clone(),
+            title: shown.title.clone(),
+            summary: shown.summary.clone(),
             content_html,
             author: item.author.clone(),
             org_unit: item.org_unit.clone(),
-            language: item.language.clone(),
+            language: shown.language.clone(),
             published: item.published_at.unwrap_or(item.created_at),
             updated: item.updated_at,
-            categories: item.categories.clone(),
+            // Named in the feed's language (the slugs, the scheme's terms, stay).
+            categories: shown.categories.clone(),
             category_scheme: format!("{base_url}/categories/"),
             tags: item.tags.clone(),
             event,
         }
     }
+}
+
+/// The note leading an item shown in its original `original` to a reader of `wanted`,
+/// in `wanted`'s words and marked as in that language.
+pub fn fallback_note_html(wanted: &str, original: &str, words: &PageWords) -> String {
+    let w = words.get(wanted);
+    let note = w.fill(
+        "not_in_language",
+        &[("language", &w.language_name(original))],
+    );
+    format!(
+        "<p class=\"translation-note\" lang=\"{}\"><em>{}</em></p>",
+        escape_html(wanted),
+        escape_html(&note)
+    )
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -184,42 +237,38 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// "Thu 9 November 2023, 14:00 – 17:00 CST (UTC+08:00)" in the event's own zone.
-pub fn event_when(e: &EntryEvent) -> String {
-    let start = e.starts_at.with_timezone(&e.timezone);
-    let mut s = start.format("%a %-d %B %Y, %H:%M").to_string();
-    if let Some(end) = e.ends_at {
-        let end = end.with_timezone(&e.timezone);
-        if end.date_naive() == start.date_naive() {
-            s.push_str(&end.format(" – %H:%M").to_string());
-        } else {
-            s.push_str(&end.format(" – %a %-d %B %Y, %H:%M").to_string());
-        }
-    }
-    s.push_str(&start.format(" %Z (UTC%:z)").to_string());
-    s
+/// When the event is, in the event's own zone, as `w`'s language writes it.
+pub fn event_when_in(e: &EntryEvent, w: &Words) -> String {
+    w.event_when(e.starts_at, e.ends_at, e.timezone)
 }
 
 /// The event block that leads an entry's HTML content, so every reader shows when,
-/// where and how to join, whatever it knows of events.
-pub fn event_html(e: &EntryEvent) -> String {
-    let mut html = String::from("<div class=\"event\"><p><strong>When:</strong> ");
-    html.push_str(&escape_html(&event_when(e)));
-    html.push_str("<br><strong>Format:</strong> ");
+/// where and how to join, whatever it knows of events; in `w`'s words.
+pub fn event_html_in(e: &EntryEvent, w: &Words) -> String {
+    let label = |key: &str| {
+        let name = w.fill("field_label", &[("name", w.get(key))]);
+        format!("<strong>{}</strong> ", escape_html(&name))
+    };
+    let mut html = format!("<div class=\"event\"><p>{}", label("when"));
+    html.push_str(&escape_html(&event_when_in(e, w)));
+    html.push_str("<br>");
+    html.push_str(&label("format"));
     html.push_str(&escape_html(&e.mode_label));
     if let Some(venue) = &e.venue {
-        html.push_str("<br><strong>Where:</strong> ");
+        html.push_str("<br>");
+        html.push_str(&label("where"));
         html.push_str(&escape_html(venue));
     }
     if let Some(link) = &e.online_url {
         let link = escape_html(link);
-        html.push_str(&format!(
-            "<br><strong>Online:</strong> <a href=\"{link}\">{link}</a>"
-        ));
+        html.push_str("<br>");
+        html.push_str(&label("online"));
+        html.push_str(&format!("<a href=\"{link}\">{link}</a>"));
     }
     html.push_str(&format!(
-        "<br><a href=\"{}\">Add to calendar</a></p></div>",
-        escape_html(&e.ics_url)
+        "<br><a href=\"{}\">{}</a></p></div>",
+        escape_html(&e.ics_url),
+        escape_html(w.get("add_to_calendar"))
     ));
     html
 }
@@ -239,6 +288,18 @@ pub fn xml_safe(s: &str) -> std::borrow::Cow<'_, str> {
     } else {
         s.into()
     }
+}
+
+/// The schema's `atomLanguageTag` (RFC 4287), which RFC 5545's `LANGUAGE` and RSS's
+/// `language` accept too: `[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*`. Tags of another shape
+/// are left out of every format rather than make a document invalid.
+pub fn is_language_tag(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let primary_ok = parts
+        .next()
+        .is_some_and(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    primary_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// The language every entry shares, to declare for the feed as a whole; `None` when
@@ -271,10 +332,25 @@ impl FeedEntry {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_tags_of_the_atom_schema() {
+        assert!(is_language_tag("zh-Hans"));
+        assert!(is_language_tag("en"));
+        assert!(!is_language_tag("toolonglang"));
+        assert!(!is_language_tag("en-"));
+        assert!(!is_language_tag("en_GB"));
+        assert!(!is_language_tag(""));
+    }
+}
+
 /// One shared set of sample data, so every format is checked against the same facts.
 #[cfg(test)]
 pub(crate) mod testdata {
-    use super::{EntryEvent, FeedEntry, FeedMeta, Paging, event_html};
+    use super::{EntryEvent, FeedEntry, FeedMeta, Paging, event_html_in};
     use crate::domain::CategoryRef;
     use chrono::{DateTime, TimeZone, Utc};
 
@@ -305,6 +381,7 @@ pub(crate) mod testdata {
             html_url: format!("{BASE}/"),
             updated: at("2023-11-10T09:30:00Z"),
             site_name: "Example News".into(),
+            language: None,
             paging: Paging {
                 first: format!("{BASE}/feeds/all.{ext}"),
                 last: page(3),
@@ -340,6 +417,7 @@ pub(crate) mod testdata {
         let cat = |slug: &str, name: &str| CategoryRef {
             slug: slug.into(),
             name: name.into(),
+            names: Default::default(),
         };
         vec![
             FeedEntry {
@@ -347,7 +425,10 @@ pub(crate) mod testdata {
                 url: format!("{BASE}/items/unevoc-final-session"),
                 title: EVENT_TITLE.into(),
                 summary: "The closing session of the 2023 Coaction Initiative.".into(),
-                content_html: format!("{}<p>Join us in Shenzhen.</p>", event_html(&event)),
+                content_html: format!(
+                    "{}<p>Join us in Shenzhen.</p>",
+                    event_html_in(&event, crate::i18n::words("en"))
+                ),
                 author: "Li Wei".into(),
                 org_unit: "International Office".into(),
                 language: "en".into(),

@@ -14,10 +14,18 @@ pub struct OpmlFeed {
     pub kind: &'static str,
 }
 
-/// Renders the subscription list. Every outline has `type="rss"`, which OPML 2.0 uses
-/// for any feed subscription whatever its format (readers look for exactly that); the
-/// format itself goes in `version`.
-pub fn render(title: &str, feeds: &[OpmlFeed]) -> Vec<u8> {
+/// Feeds listed together under a heading (readers import it as a folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpmlGroup {
+    pub title: String,
+    pub feeds: Vec<OpmlFeed>,
+}
+
+/// Renders the subscription list: `feeds` at the top, then each group as an outline
+/// holding its feeds. Every feed's outline has `type="rss"`, which OPML 2.0 uses for any
+/// feed subscription whatever its format (readers look for exactly that); the format
+/// itself goes in `version`.
+pub fn render(title: &str, feeds: &[OpmlFeed], groups: &[OpmlGroup]) -> Vec<u8> {
     let doc = OPML {
         version: "2.0".into(),
         head: Some(Head {
@@ -25,7 +33,19 @@ pub fn render(title: &str, feeds: &[OpmlFeed]) -> Vec<u8> {
             ..Head::default()
         }),
         body: Body {
-            outlines: feeds.iter().map(outline).collect(),
+            outlines: feeds
+                .iter()
+                .map(outline)
+                .chain(groups.iter().map(|g| {
+                    let title = xml_safe(&g.title).into_owned();
+                    Outline {
+                        text: title.clone(),
+                        title: Some(title),
+                        outlines: g.feeds.iter().map(outline).collect(),
+                        ..Outline::default()
+                    }
+                }))
+                .collect(),
         },
     };
     let xml = doc
@@ -83,8 +103,39 @@ mod tests {
     }
 
     #[test]
+    fn groups_hold_their_feeds() {
+        let groups = [OpmlGroup {
+            title: "中文".into(),
+            feeds: sample(),
+        }];
+        let bytes = render("Example", &sample()[..1], &groups);
+        let doc = OPML::from_str(std::str::from_utf8(&bytes).unwrap()).unwrap();
+        let top = &doc.body.outlines;
+        assert_eq!(top.len(), 2);
+        assert_eq!(
+            top[0].xml_url.as_deref(),
+            Some(sample()[0].xml_url.as_str())
+        );
+        assert_eq!(top[1].text, "中文");
+        assert_eq!(top[1].r#type, None, "a heading, not a feed");
+        assert_eq!(top[1].xml_url, None);
+        let inner: Vec<_> = top[1]
+            .outlines
+            .iter()
+            .map(|o| o.xml_url.as_deref())
+            .collect();
+        assert_eq!(
+            inner,
+            [
+                Some("https://news.example.org/feeds/all.rss"),
+                Some("https://news.example.org/feeds/events.atom?a=1&b=2")
+            ]
+        );
+    }
+
+    #[test]
     fn outlines_round_trip_exactly() {
-        let bytes = render("Example News & <friends>", &sample());
+        let bytes = render("Example News & <friends>", &sample(), &[]);
         let xml = String::from_utf8(bytes).expect("UTF-8 output");
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml"));
         assert!(!xml.contains("<script>"), "attribute text must be escaped");

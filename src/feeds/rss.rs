@@ -2,7 +2,7 @@
 //! namespaces: full HTML in `content:encoded`, the author's name in `dc:creator` (RSS's
 //! own `author` must be an e-mail address) and RFC 5005 paging as `atom:link`s.
 
-use super::{FeedEntry, FeedMeta, common_language, escape_html, xml_safe};
+use super::{FeedEntry, FeedMeta, common_language, escape_html, is_language_tag, xml_safe};
 use ::rss::extension::dublincore::DublinCoreExtension;
 use ::rss::extension::{Extension, ExtensionMap};
 use ::rss::{Category, Channel, Guid, Item};
@@ -27,10 +27,13 @@ pub fn render(meta: &FeedMeta, entries: &[FeedEntry]) -> Vec<u8> {
         title: xml_safe(&meta.title).into_owned(),
         link: meta.html_url.clone(),
         description: xml_safe(channel_description).into_owned(),
-        language: common_language(entries).map(str::to_owned),
+        language: channel_language(meta, entries).map(str::to_owned),
         last_build_date: Some(meta.updated.to_rfc2822()),
         generator: Some("newsdesk".into()),
-        items: entries.iter().map(|e| item(meta, e)).collect(),
+        items: entries
+            .iter()
+            .map(|e| item(meta, channel_language(meta, entries), e))
+            .collect(),
         extensions: atom_links(meta),
         // The rss crate's typed Atom extension sits behind a cargo feature the main
         // crate does not enable; the generic extension map writes the same elements.
@@ -40,6 +43,14 @@ pub fn render(meta: &FeedMeta, entries: &[FeedEntry]) -> Vec<u8> {
     channel
         .write_to(Vec::new())
         .expect("writing XML into a Vec<u8> has no I/O to fail")
+}
+
+/// The channel's `language`: the feed's, or the one every entry shares.
+fn channel_language<'a>(meta: &'a FeedMeta, entries: &'a [FeedEntry]) -> Option<&'a str> {
+    meta.language
+        .as_deref()
+        .or_else(|| common_language(entries))
+        .filter(|l| is_language_tag(l))
 }
 
 /// `atom:link` for self and for each RFC 5005 page that exists.
@@ -74,7 +85,12 @@ fn atom_link(rel: &str, href: &str) -> Extension {
     }
 }
 
-fn item(meta: &FeedMeta, e: &FeedEntry) -> Item {
+/// An item; one in another language than the channel's says which in `dc:language`
+/// (RSS's own `language` is the channel's only).
+fn item(meta: &FeedMeta, channel_language: Option<&str>, e: &FeedEntry) -> Item {
+    let own_language = Some(e.language.as_str())
+        .filter(|l| is_language_tag(l) && Some(*l) != channel_language)
+        .map(str::to_owned);
     let categories = e
         .categories
         .iter()
@@ -101,6 +117,7 @@ fn item(meta: &FeedMeta, e: &FeedEntry) -> Item {
         content: Some(xml_safe(&e.content_html).into_owned()),
         dublin_core_ext: Some(DublinCoreExtension {
             creators: vec![xml_safe(e.byline(meta.author_name())).into_owned()],
+            languages: own_language.into_iter().collect(),
             ..DublinCoreExtension::default()
         }),
         ..Item::default()
@@ -281,6 +298,26 @@ mod tests {
             .collect();
         assert_eq!(rels, ["self", "first", "last"]);
         assert_eq!(ch.language(), Some("en"));
+    }
+
+    #[test]
+    fn a_channel_in_one_language_marks_the_items_in_another() {
+        let mut meta = testdata::meta("rss");
+        meta.language = Some("en".into());
+        let ch = parse(&meta, &testdata::entries());
+        assert_eq!(ch.language(), Some("en"));
+        let languages = |i: &Item| {
+            i.dublin_core_ext()
+                .map(|dc| dc.languages().to_vec())
+                .unwrap_or_default()
+        };
+        assert!(languages(&ch.items()[0]).is_empty(), "in the channel's");
+        assert_eq!(languages(&ch.items()[1]), ["zh-Hans"]);
+        // Without a channel language, every item says its own.
+        let ch = parse(&testdata::meta("rss"), &testdata::entries());
+        assert_eq!(ch.language(), None);
+        assert_eq!(languages(&ch.items()[0]), ["en"]);
+        assert_eq!(languages(&ch.items()[1]), ["zh-Hans"]);
     }
 
     #[test]

@@ -51,7 +51,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         if inner.is_syntax() || inner.is_eof() {
             AppError::BadRequest(format!("the body is not valid JSON: {inner}"))
         } else {
-            let field = if path == "." { "body".to_owned() } else { path };
             let mut errors = FieldErrors::new();
             // serde's message ends with the position; the field name says more.
             let message = inner.to_string();
@@ -60,6 +59,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
                 .next()
                 .unwrap_or(&message)
                 .to_owned();
+            // A field left out is named itself, not the object around it (which is
+            // `body` at the top: the request's body).
+            let missing = message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split('`').next());
+            let field = match (missing, path.as_str()) {
+                (Some(name), ".") => name.to_owned(),
+                (Some(name), around) => format!("{around}.{name}"),
+                (None, ".") => "body".to_owned(),
+                (None, _) => path,
+            };
             errors.add(field, message);
             AppError::Validation(errors)
         }

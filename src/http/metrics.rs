@@ -17,7 +17,14 @@ const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The statuses reported even when no row has them, so a series does not come and go.
 const DIGEST_STATUSES: [&str; 5] = ["sending", "sent", "skipped", "missed", "cancelled"];
-const DELIVERY_STATUSES: [&str; 5] = ["pending", "sent", "failed", "skipped", "cancelled"];
+const DELIVERY_STATUSES: [&str; 6] = [
+    "pending",
+    "sent",
+    "failed",
+    "skipped",
+    "missed",
+    "cancelled",
+];
 
 /// The router of `/metrics` alone, for the main router or a listener of its own.
 pub fn router() -> Router<AppState> {

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::digest::render::{self, DigestContext, PersonalLinks, RenderedDigest};
 use crate::domain::{
     DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow, Email, FailedDelivery,
-    IsoWeek, Item, MailingList, Selection, Subscriber, Visibility,
+    IsoWeek, Item, Language, MailingList, Selection, Subscriber, Visibility,
 };
 use crate::store::{Created, Store};
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ pub async fn plan(
     list: &MailingList,
     period: IsoWeek,
 ) -> ServiceResult<(DigestWindow, Selection)> {
-    let tz = list.schedule.timezone.tz();
+    let tz = list.schedule.fire_zone();
     let period_start = period.start(tz);
     let window = DigestWindow {
         period_start,
@@ -79,6 +79,14 @@ async fn start_build(
         return Ok(Created::Existing(existing));
     }
     let (window, selection) = plan(store, list, period).await?;
+    // A reader-local list's scheduled (or caught-up) window goes to each reader at the
+    // schedule's local time in their zone; a digest sent by hand goes now.
+    let send_local = match trigger {
+        DigestTrigger::Manual => None,
+        DigestTrigger::Schedule | DigestTrigger::Late => {
+            scheduled_for.and_then(|fired| list.schedule.local_send_time(fired))
+        }
+    };
     Ok(store
         .digests()
         .create(
@@ -89,6 +97,7 @@ async fn start_build(
             list.schedule.min_items,
             trigger,
             scheduled_for,
+            send_local,
             now,
         )
         .await?)
@@ -167,14 +176,15 @@ pub async fn send_now(app: &App, list: &MailingList, period: IsoWeek) -> Service
 /// The week a preview or a send by hand is for when none is named: the one of the
 /// list's next scheduled digest.
 pub fn next_period(list: &MailingList, now: DateTime<Utc>) -> IsoWeek {
-    let tz = list.schedule.timezone.tz();
+    let tz = list.schedule.fire_zone();
     let at = list.schedule.cron.next_fire_after(now, tz).unwrap_or(now);
     IsoWeek::containing(at, tz)
 }
 
-/// The week it is now in the list's zone.
+/// The week it is now in the list's zone (for a reader-local list, in UTC+14, where
+/// its weeks begin).
 pub fn current_period(list: &MailingList, now: DateTime<Utc>) -> IsoWeek {
-    IsoWeek::containing(now, list.schedule.timezone.tz())
+    IsoWeek::containing(now, list.schedule.fire_zone())
 }
 
 /// The items of a period: the stored digest's when there is one, else the plan.
@@ -212,18 +222,49 @@ pub async fn reader(app: &App, email: &Email) -> ServiceResult<Subscriber> {
 }
 
 /// A preview for the subscriber with this address (not found when there is none), or
-/// for a stand-in reader.
+/// for a stand-in reader of English.
 pub async fn preview_for(
     app: &App,
     list: &MailingList,
     period: IsoWeek,
     reader_email: Option<&Email>,
 ) -> ServiceResult<Option<RenderedDigest>> {
+    preview_in(app, list, period, reader_email, None).await
+}
+
+/// As [`preview_for`], in `language` when one is given: the subscriber's digest as it
+/// would be in that language, or a stand-in reader's of that language.
+pub async fn preview_in(
+    app: &App,
+    list: &MailingList,
+    period: IsoWeek,
+    reader_email: Option<&Email>,
+    language: Option<&Language>,
+) -> ServiceResult<Option<RenderedDigest>> {
     let subscriber = match reader_email {
         Some(email) => Some(reader(app, email).await?),
         None => None,
     };
-    preview(app, list, period, subscriber.as_ref()).await
+    match subscriber {
+        Some(mut s) => {
+            if let Some(language) = language {
+                s.language = language.as_str().to_owned();
+            }
+            preview_with(app, list, period, &s, true).await
+        }
+        None => {
+            let stand_in = stand_in(app, language.map_or("en", Language::as_str));
+            preview_with(app, list, period, &stand_in, false).await
+        }
+    }
+}
+
+/// A reader with no name, institution or history, of `language`.
+fn stand_in(app: &App, language: &str) -> Subscriber {
+    Subscriber {
+        language: language.to_owned(),
+        ..Subscriber::blank(app.clock.now())
+    }
 }
 
 /// Renders a digest without sending anything or writing anything: for a subscriber
@@ -235,27 +276,37 @@ pub async fn preview(
     period: IsoWeek,
     subscriber: Option<&Subscriber>,
 ) -> ServiceResult<Option<RenderedDigest>> {
+    match subscriber {
+        Some(s) => preview_with(app, list, period, s, true).await,
+        None => preview_with(app, list, period, &stand_in(app, "en"), false).await,
+    }
+}
+
+/// Renders the digest of `subscriber`: with what they were sent before when `real`,
+/// as if nothing had been sent for a stand-in.
+async fn preview_with(
+    app: &App,
+    list: &MailingList,
+    period: IsoWeek,
+    subscriber: &Subscriber,
+    real: bool,
+) -> ServiceResult<Option<RenderedDigest>> {
+    // Their institution in their language, as a sent digest names it.
+    let partner: Vec<i64> = subscriber.partner_id.into_iter().collect();
+    let mut subscriber = subscriber.clone();
+    subscriber.name_partner_in_language(&app.store.people().partner_names(&partner).await?);
+    let subscriber = &subscriber;
     let (digest_id, selection) = items_of(&app.store, list, period).await?;
-    let stand_in;
-    let (subscriber, sent_before) = match subscriber {
-        Some(s) => {
-            let sent = app
-                .store
-                .outbox()
-                .delivered_items(&[s.id], &item_ids(&selection), digest_id)
-                .await?
-                .into_iter()
-                .map(|((_, item), at)| (item, at))
-                .collect();
-            (s, sent)
-        }
-        None => {
-            stand_in = Subscriber {
-                language: "en".into(),
-                ..Subscriber::blank(app.clock.now())
-            };
-            (&stand_in, HashMap::new())
-        }
+    let sent_before = if real {
+        app.store
+            .outbox()
+            .delivered_items(&[subscriber.id], &item_ids(&selection), digest_id)
+            .await?
+            .into_iter()
+            .map(|((_, item), at)| (item, at))
+            .collect()
+    } else {
+        HashMap::new()
     };
     let base = &app.settings.base_url;
     let ctx = DigestContext {
@@ -264,14 +315,16 @@ pub async fn preview(
         selection: &selection,
         site_name: &app.settings.site_name,
         base_url: base,
+        languages: &app.settings.languages,
     };
     // Previews carry no working personal links: nothing is minted for them.
+    let pages = ctx.pages_base(&subscriber.language);
     let links = PersonalLinks {
-        unsubscribe_url: format!("{base}/unsubscribe/PREVIEW"),
-        preferences_url: format!("{base}/preferences/PREVIEW"),
+        unsubscribe_url: format!("{pages}/unsubscribe/PREVIEW"),
+        preferences_url: format!("{pages}/preferences/PREVIEW"),
     };
     Ok(render::render_for(
-        &app.templates,
+        &app.templates.current(),
         &ctx,
         subscriber,
         &sent_before,
@@ -398,6 +451,52 @@ pub async fn detail(app: &App, id: i64, failed_limit: u32) -> ServiceResult<Dige
         digest,
         list,
     })
+}
+
+/// How a digest's deliveries to the readers of one language stand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LanguageCounts {
+    /// A reader's language tag, as they chose it.
+    pub language: String,
+    /// Deliveries to readers of this language, whatever became of them.
+    pub readers: u64,
+    pub sent: u64,
+    /// Pending or being sent.
+    pub waiting: u64,
+    pub failed: u64,
+}
+
+/// A digest's deliveries by their reader's language (as it is now), most readers
+/// first; empty once the deliveries are pruned.
+pub async fn language_counts(app: &App, id: i64) -> ServiceResult<Vec<LanguageCounts>> {
+    let mut out: Vec<LanguageCounts> = Vec::new();
+    for (language, status, n) in app.store.digests().delivery_languages(id).await? {
+        let at = match out.iter().position(|c| c.language == language) {
+            Some(at) => at,
+            None => {
+                out.push(LanguageCounts {
+                    language,
+                    ..Default::default()
+                });
+                out.len() - 1
+            }
+        };
+        let c = &mut out[at];
+        c.readers += n;
+        match status.as_str() {
+            "sent" => c.sent += n,
+            "pending" => c.waiting += n,
+            "failed" => c.failed += n,
+            _ => {}
+        }
+    }
+    out.sort_by(|a, b| b.readers.cmp(&a.readers).then(a.language.cmp(&b.language)));
+    Ok(out)
+}
+
+/// The languages of a list's readers, with how many read each, most first.
+pub async fn reader_languages(app: &App, list: &MailingList) -> ServiceResult<Vec<(String, u64)>> {
+    Ok(app.store.digests().reader_languages(list.id).await?)
 }
 
 /// How a digest's deliveries stand.

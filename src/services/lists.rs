@@ -6,7 +6,8 @@
 use super::{ServiceError, ServiceResult};
 use crate::app::App;
 use crate::domain::{
-    Category, IsoWeek, ListDraft, MailingList, MembershipStatus, Subscriber, Text,
+    Category, IsoWeek, ListDraft, MailingList, MembershipStatus, Subscriber, Text, ZoneSend,
+    zone_sends,
 };
 use crate::store::SubscriberFilter;
 use chrono::{DateTime, Utc};
@@ -72,7 +73,7 @@ impl Overview {
 
 pub async fn overview(app: &App, list: MailingList) -> ServiceResult<Overview> {
     let counts = app.store.lists().counts(list.id).await?;
-    let tz = list.schedule.timezone.tz();
+    let tz = list.schedule.fire_zone();
     let next_digest = list
         .schedule
         .cron
@@ -83,6 +84,26 @@ pub async fn overview(app: &App, list: MailingList) -> ServiceResult<Overview> {
         counts,
         next_digest,
     })
+}
+
+/// For a reader-local list, its next digest's sends: per zone of its readers (their
+/// own, else their institution's, else the list's), the local and UTC time and how many
+/// readers, earliest first, as they stand now (the digest fixes them when it is built).
+/// Empty for a list-zone list, or one whose schedule does not fire again.
+pub async fn next_sends(app: &App, overview: &Overview) -> ServiceResult<Vec<ZoneSend>> {
+    let schedule = &overview.list.schedule;
+    let Some(local) = overview
+        .next_digest
+        .and_then(|(at, _)| schedule.local_send_time(at))
+    else {
+        return Ok(Vec::new());
+    };
+    let zones = app.store.lists().reader_zones(overview.list.id).await?;
+    Ok(zone_sends(
+        local,
+        zones.iter().map(|(zone, n)| (zone.as_deref(), *n)),
+        schedule.timezone.tz(),
+    ))
 }
 
 /// Every list with its counts and next digest.

@@ -1,12 +1,14 @@
 //! The content aggregate: categories, and the item queries behind the admin lists, the
 //! feeds and the pages. Item writes are in `items.rs`.
 
+use super::names::{self, Owner};
 use super::{
     ContentChange, Store, StoreError, StoreResult, from_ts, is_unique_violation, placeholders,
     to_ts,
 };
 use crate::domain::{
-    Category, CategoryRef, Event, EventMode, Item, ItemStatus, NewCategory, Slug, TimeZone,
+    Category, CategoryRef, Event, EventMode, Item, ItemStatus, ItemVersion, NewCategory, Slug,
+    TimeZone,
 };
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -62,7 +64,7 @@ pub struct Written<T> {
 pub(crate) const ITEM_COLUMNS: &str = "i.id, i.slug, i.title, i.summary, i.body_markdown, i.body_html, \
     i.author, i.org_unit, i.language, i.status, i.published_at, i.created_at, i.updated_at, \
     i.event_starts_at, i.event_ends_at, i.event_timezone, i.event_venue, i.event_online_url, \
-    i.event_mode";
+    i.event_mode, i.event_mode_text";
 
 /// The ids of a category and all its descendants, as a CTE named `subtree`.
 pub(super) const SUBTREE_CTE: &str = "WITH RECURSIVE subtree(id) AS (
@@ -76,6 +78,7 @@ fn category_from_row(row: &AnyRow) -> Result<Category, sqlx::Error> {
         id: row.try_get("id")?,
         slug: row.try_get("slug")?,
         name: row.try_get("name")?,
+        names: Default::default(),
         description: row.try_get("description")?,
         parent: row.try_get("parent_slug")?,
         created_at: from_ts(row.try_get("created_at")?),
@@ -104,6 +107,7 @@ fn item_from_row(row: &AnyRow) -> anyhow::Result<Item> {
                 venue: row.try_get("event_venue")?,
                 online_url: row.try_get("event_online_url")?,
                 mode: EventMode::parse(&mode).map_err(anyhow::Error::msg)?,
+                mode_text: row.try_get("event_mode_text")?,
             })
         }
     };
@@ -124,6 +128,7 @@ fn item_from_row(row: &AnyRow) -> anyhow::Result<Item> {
         categories: Vec::new(),
         tags: Vec::new(),
         event,
+        translations: Vec::new(),
     })
 }
 
@@ -139,10 +144,21 @@ impl Content<'_> {
         )
         .fetch_all(&self.store.pool)
         .await?;
-        Ok(rows
+        let categories: Vec<Category> = rows
             .iter()
             .map(category_from_row)
-            .collect::<Result<_, _>>()?)
+            .collect::<Result<_, _>>()?;
+        self.with_names(categories).await
+    }
+
+    /// Categories with their names in other languages.
+    async fn with_names(self, mut categories: Vec<Category>) -> StoreResult<Vec<Category>> {
+        let ids: Vec<i64> = categories.iter().map(|c| c.id).collect();
+        let mut names = names::read(&self.store.pool, Owner::Category, &ids).await?;
+        for c in &mut categories {
+            c.names = names.remove(&c.id).unwrap_or_default();
+        }
+        Ok(categories)
     }
 
     pub async fn category(self, slug: &str) -> StoreResult<Option<Category>> {
@@ -155,7 +171,8 @@ impl Content<'_> {
         .bind(slug)
         .fetch_optional(&self.store.pool)
         .await?;
-        Ok(row.as_ref().map(category_from_row).transpose()?)
+        let category: Option<Category> = row.as_ref().map(category_from_row).transpose()?;
+        Ok(self.with_names(category.into_iter().collect()).await?.pop())
     }
 
     pub(super) async fn category_id(
@@ -197,6 +214,8 @@ impl Content<'_> {
         if let Err(e) = inserted {
             return Err(slug_taken_or(e, "category", new.slug.as_str()));
         }
+        let id = Self::category_id(&mut tx, "slug", new.slug.as_str()).await?;
+        names::replace(&mut tx, Owner::Category, id, &new.names).await?;
         let version =
             super::items::bump_site(self.store, &mut tx, now, &ContentChange::Everything).await?;
         tx.commit().await?;
@@ -258,6 +277,7 @@ impl Content<'_> {
         if let Err(e) = updated {
             return Err(slug_taken_or(e, "category", new.slug.as_str()));
         }
+        names::replace(&mut tx, Owner::Category, id, &new.names).await?;
         let version =
             super::items::bump_site(self.store, &mut tx, now, &ContentChange::Everything).await?;
         tx.commit().await?;
@@ -539,7 +559,7 @@ impl Content<'_> {
         let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         let list = placeholders(1, ids.len());
         let sql = format!(
-            "SELECT ic.item_id, c.slug, c.name FROM item_categories ic
+            "SELECT ic.item_id, c.slug, c.name, c.id FROM item_categories ic
              JOIN categories c ON c.id = ic.category_id
              WHERE ic.item_id IN ({list}) ORDER BY ic.item_id, c.id"
         );
@@ -547,16 +567,34 @@ impl Content<'_> {
         for id in &ids {
             q = q.bind(*id);
         }
-        let mut categories: HashMap<i64, Vec<CategoryRef>> = HashMap::new();
+        let mut categories: HashMap<i64, Vec<(i64, CategoryRef)>> = HashMap::new();
         for row in q.fetch_all(&self.store.pool).await? {
-            categories
-                .entry(row.try_get(0)?)
-                .or_default()
-                .push(CategoryRef {
+            categories.entry(row.try_get(0)?).or_default().push((
+                row.try_get(3)?,
+                CategoryRef {
                     slug: row.try_get(1)?,
                     name: row.try_get(2)?,
-                });
+                    names: Default::default(),
+                },
+            ));
         }
+        let mut category_ids: Vec<i64> = categories.values().flatten().map(|(id, _)| *id).collect();
+        category_ids.sort_unstable();
+        category_ids.dedup();
+        let names = names::read(&self.store.pool, Owner::Category, &category_ids).await?;
+        let mut categories: HashMap<i64, Vec<CategoryRef>> = categories
+            .into_iter()
+            .map(|(item, refs)| {
+                let refs = refs
+                    .into_iter()
+                    .map(|(id, mut c)| {
+                        c.names = names.get(&id).cloned().unwrap_or_default();
+                        c
+                    })
+                    .collect();
+                (item, refs)
+            })
+            .collect();
         let sql = format!(
             "SELECT item_id, tag FROM item_tags WHERE item_id IN ({list}) ORDER BY item_id, position"
         );
@@ -570,9 +608,34 @@ impl Content<'_> {
                 .or_default()
                 .push(row.try_get(1)?);
         }
+        let sql = format!(
+            "SELECT item_id, language, title, summary, body_markdown, body_html, event_venue,
+                 event_mode_text
+             FROM item_translations WHERE item_id IN ({list}) ORDER BY item_id, language"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        let mut translations: HashMap<i64, Vec<ItemVersion>> = HashMap::new();
+        for row in q.fetch_all(&self.store.pool).await? {
+            translations
+                .entry(row.try_get(0)?)
+                .or_default()
+                .push(ItemVersion {
+                    language: row.try_get(1)?,
+                    title: row.try_get(2)?,
+                    summary: row.try_get(3)?,
+                    body_markdown: row.try_get(4)?,
+                    body_html: row.try_get(5)?,
+                    venue: row.try_get(6)?,
+                    mode_text: row.try_get(7)?,
+                });
+        }
         for item in &mut items {
             item.categories = categories.remove(&item.id).unwrap_or_default();
             item.tags = tags.remove(&item.id).unwrap_or_default();
+            item.translations = translations.remove(&item.id).unwrap_or_default();
         }
         Ok(items)
     }

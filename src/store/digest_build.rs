@@ -1,9 +1,11 @@
 //! A digest's outbox built a chunk of readers per transaction (resumable, never twice),
 //! and the per-recipient rows of old digests pruned with their totals kept.
 
+use super::digests::SEND_LOCAL_FORMAT;
 use super::{Digests, Store, StoreResult, from_ts, to_ts};
-use crate::domain::DeliveryCounts;
-use chrono::{DateTime, Utc};
+use crate::domain::{DeliveryCounts, local_instant};
+use anyhow::Context;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::Row;
 
 /// `next_attempt_at` of the rows of a digest still being built (9999-12-31): no worker
@@ -11,6 +13,44 @@ use sqlx::Row;
 pub const HELD_UNTIL: i64 = 253_402_300_799;
 /// `build_cursor` once every delivery exists and the held rows are being released.
 const RELEASING: i64 = -1;
+
+/// What a build step reads of its digest: list, status, cursor, local send time (for a
+/// reader-local digest) and the list's zone.
+type BuildState = (i64, String, Option<i64>, Option<String>, String);
+
+/// When the readers of a reader-local digest are due: its local send time read in each
+/// zone (see `domain::local_time`), the list's zone for readers without one.
+struct ReaderTimes {
+    local: NaiveDateTime,
+    /// Seconds: the local time in the list's zone.
+    fallback: i64,
+}
+
+impl ReaderTimes {
+    fn new(local: &str, list_zone: &str) -> StoreResult<Self> {
+        let local = NaiveDateTime::parse_from_str(local, SEND_LOCAL_FORMAT)
+            .context("a digest's local send time")?;
+        let zone: chrono_tz::Tz = list_zone.parse().unwrap_or(chrono_tz::UTC);
+        Ok(Self {
+            local,
+            fallback: to_ts(local_instant(local, zone)),
+        })
+    }
+
+    /// The due time of each zone that names a known zone, as a JSON array of
+    /// `[zone, seconds]` (the others take the list's zone's time).
+    fn of_zones(&self, zones: &[Option<String>]) -> StoreResult<String> {
+        let times: Vec<(&str, i64)> = zones
+            .iter()
+            .flatten()
+            .filter_map(|name| {
+                let zone: chrono_tz::Tz = name.parse().ok()?;
+                Some((name.as_str(), to_ts(local_instant(self.local, zone))))
+            })
+            .collect();
+        Ok(serde_json::to_string(&times).context("listing the readers' zones")?)
+    }
+}
 
 /// The digests still being built and the finished ones whose rows may be pruned.
 impl Digests<'_> {
@@ -30,18 +70,20 @@ impl Digests<'_> {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let backend = self.store.backend;
+        let db_now = self.store.db_now_secs();
         let chunk = i64::from(chunk.max(1));
         let now = to_ts(now);
         let mut tx = self.store.write_tx().await?;
         // Locked: builders of the same digest (a resume on another instance) take turns.
-        let row: Option<(i64, String, Option<i64>)> = sqlx::query_as(&format!(
-            "SELECT list_id, status, build_cursor FROM digests WHERE id = $1{}",
+        let row: Option<BuildState> = sqlx::query_as(&format!(
+            "SELECT g.list_id, g.status, g.build_cursor, g.send_local, l.schedule_timezone
+                 FROM digests g JOIN lists l ON l.id = g.list_id WHERE g.id = $1{}",
             backend.for_update()
         ))
         .bind(digest_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((list_id, status, Some(cursor))) = row else {
+        let Some((list_id, status, Some(cursor), send_local, list_zone)) = row else {
             tx.commit().await?;
             return Ok(false);
         };
@@ -55,12 +97,13 @@ impl Digests<'_> {
             return Ok(false);
         }
         if cursor == RELEASING {
-            // Due now on the database's clock, which the workers' claims read.
+            // Due now on the database's clock, which the workers' claims read; a
+            // reader-local row at its reader's time.
             let released = sqlx::query(&format!(
-                "UPDATE deliveries SET next_attempt_at = {}, updated_at = $2 WHERE id IN (
+                "UPDATE deliveries SET next_attempt_at = COALESCE(due_at, {db_now}), updated_at = $2
+                 WHERE id IN (
                      SELECT id FROM deliveries
-                     WHERE digest_id = $1 AND status = 'pending' AND next_attempt_at = $3 LIMIT $4)",
-                backend.db_now_secs()
+                     WHERE digest_id = $1 AND status = 'pending' AND next_attempt_at = $3 LIMIT $4)"
             ))
             .bind(digest_id)
             .bind(now)
@@ -105,24 +148,82 @@ impl Digests<'_> {
         }
         if let Some(last) = last {
             // The whole digest in this one transaction: due at once (on the database's
-            // clock, which the workers' claims read). Else held.
-            let due = if last_chunk && cursor == 0 {
-                backend.db_now_secs().to_owned()
-            } else {
-                HELD_UNTIL.to_string()
-            };
-            sqlx::query(&format!(
-                "INSERT INTO deliveries (digest_id, subscriber_id, status, next_attempt_at, created_at, updated_at)
-                 SELECT $4, m.subscriber_id, 'pending', {due}, $5, $5 {members} AND m.subscriber_id <= $3
-                 ON CONFLICT (digest_id, subscriber_id) DO NOTHING"
-            ))
-            .bind(list_id)
-            .bind(cursor)
-            .bind(last)
-            .bind(digest_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            // clock, which the workers' claims read), or at each reader's time. Else held.
+            let whole = last_chunk && cursor == 0;
+            match send_local {
+                None => {
+                    let due = if whole {
+                        db_now.to_string()
+                    } else {
+                        HELD_UNTIL.to_string()
+                    };
+                    sqlx::query(&format!(
+                        "INSERT INTO deliveries (digest_id, subscriber_id, status, next_attempt_at, created_at, updated_at)
+                         SELECT $4, m.subscriber_id, 'pending', {due}, $5, $5 {members} AND m.subscriber_id <= $3
+                         ON CONFLICT (digest_id, subscriber_id) DO NOTHING"
+                    ))
+                    .bind(list_id)
+                    .bind(cursor)
+                    .bind(last)
+                    .bind(digest_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Some(local) => {
+                    let times = ReaderTimes::new(&local, &list_zone)?;
+                    // The chunk's readers, with their zone (their own, else their
+                    // institution's) joined to its due time ($6, a JSON array).
+                    let (elements, int) = (backend.json_rows(6), backend.json_int());
+                    let readers = |zone_times: &str| {
+                        format!(
+                            "FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id
+                                 LEFT JOIN partners p ON p.id = s.partner_id {zone_times}
+                             WHERE m.list_id = $1 AND m.status = 'confirmed' AND s.status = 'confirmed'
+                               AND m.subscriber_id > $2 AND m.subscriber_id <= $3"
+                        )
+                    };
+                    let zones: Vec<Option<String>> = sqlx::query_scalar(&format!(
+                        "SELECT DISTINCT COALESCE(s.timezone, p.timezone) {}",
+                        readers("")
+                    ))
+                    .bind(list_id)
+                    .bind(cursor)
+                    .bind(last)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let zone_times = format!(
+                        "LEFT JOIN (SELECT v.value ->> 0 AS zone, (v.value ->> 1){int} AS due FROM {elements}) z
+                             ON z.zone = COALESCE(s.timezone, p.timezone)"
+                    );
+                    // The list's zone's time ($7) for readers with no zone or an unknown one.
+                    let next = if whole {
+                        "COALESCE(z.due, $7)".to_owned()
+                    } else {
+                        HELD_UNTIL.to_string()
+                    };
+                    // In order of due time: the rows a claim takes together (those due
+                    // at one time) lie together in the table, as a list-zone digest's do,
+                    // rather than one in every few pages when a list's zones are mixed.
+                    sqlx::query(&format!(
+                        "INSERT INTO deliveries (digest_id, subscriber_id, status, next_attempt_at, due_at,
+                             created_at, updated_at)
+                         SELECT $4, m.subscriber_id, 'pending', {next}, COALESCE(z.due, $7), $5, $5 {}
+                         ORDER BY COALESCE(z.due, $7), m.subscriber_id
+                         ON CONFLICT (digest_id, subscriber_id) DO NOTHING",
+                        readers(&zone_times)
+                    ))
+                    .bind(list_id)
+                    .bind(cursor)
+                    .bind(last)
+                    .bind(digest_id)
+                    .bind(now)
+                    .bind(times.of_zones(&zones)?)
+                    .bind(times.fallback)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
         }
         let next = match (last_chunk, cursor) {
             (false, _) => last,
@@ -167,7 +268,7 @@ impl Digests<'_> {
     /// The totals kept for a pruned digest (`None` while its rows are kept).
     pub(super) async fn kept_counts(self, digest_id: i64) -> StoreResult<Option<DeliveryCounts>> {
         let row = sqlx::query(
-            "SELECT sent_count, failed_count, skipped_count, cancelled_count FROM digests
+            "SELECT sent_count, failed_count, skipped_count, cancelled_count, missed_count FROM digests
              WHERE id = $1 AND pruned_at IS NOT NULL",
         )
         .bind(digest_id)
@@ -180,6 +281,7 @@ impl Digests<'_> {
             failed: n(1)?,
             skipped: n(2)?,
             cancelled: n(3)?,
+            missed: n(4)?,
             ..DeliveryCounts::default()
         }))
     }
@@ -219,7 +321,8 @@ impl Digests<'_> {
             return Ok(false);
         }
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY status",
+            "SELECT CASE WHEN missed = 1 THEN 'missed' ELSE status END, COUNT(*) FROM deliveries
+             WHERE digest_id = $1 GROUP BY CASE WHEN missed = 1 THEN 'missed' ELSE status END",
         )
         .bind(digest_id)
         .fetch_all(&mut *tx)
@@ -232,7 +335,7 @@ impl Digests<'_> {
         };
         sqlx::query(
             "UPDATE digests SET pruned_at = $2, sent_count = $3, failed_count = $4, skipped_count = $5,
-                 cancelled_count = $6 WHERE id = $1",
+                 cancelled_count = $6, missed_count = $7 WHERE id = $1",
         )
         .bind(digest_id)
         .bind(to_ts(now))
@@ -241,6 +344,7 @@ impl Digests<'_> {
         .bind(count("skipped"))
         // A row left pending in a finished digest is one that will never go.
         .bind(count("cancelled") + count("pending"))
+        .bind(count("missed"))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -8,8 +8,11 @@ use crate::domain::{
     FailedDelivery, Section, Selection,
 };
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::Row;
+
+/// How a reader-local digest's local send time is stored (`2023-11-06T08:00:00`).
+pub(super) const SEND_LOCAL_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
 /// Digests and their deliveries' state: `store.digests()`.
 #[derive(Clone, Copy)]
@@ -41,6 +44,11 @@ fn digest_from_row(row: &sqlx::any::AnyRow) -> anyhow::Result<Digest> {
         note: row.try_get("note")?,
         building: row.try_get::<Option<i64>, _>("build_cursor")?.is_some(),
         pruned: row.try_get::<Option<i64>, _>("pruned_at")?.is_some(),
+        send_local: row
+            .try_get::<Option<String>, _>("send_local")?
+            .map(|s| NaiveDateTime::parse_from_str(&s, SEND_LOCAL_FORMAT))
+            .transpose()
+            .context("a digest's local send time")?,
     })
 }
 
@@ -125,14 +133,15 @@ impl Digests<'_> {
         min_items: u32,
         trigger: DigestTrigger,
         scheduled_for: Option<DateTime<Utc>>,
+        send_local: Option<NaiveDateTime>,
         now: DateTime<Utc>,
     ) -> StoreResult<Created> {
         let mut tx = self.store.write_tx().await?;
         let skipped = selection.len() < min_items as usize;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO digests (list_id, period, period_start, period_end, news_since, status, trigger,
-                 scheduled_for, created_at, note)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 scheduled_for, created_at, note, send_local)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (list_id, period) DO NOTHING RETURNING id",
         )
         .bind(list_id)
@@ -149,6 +158,7 @@ impl Digests<'_> {
         } else {
             String::new()
         })
+        .bind(send_local.map(|t| t.format(SEND_LOCAL_FORMAT).to_string()))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else {
@@ -276,6 +286,13 @@ impl Digests<'_> {
         if let Some(kept) = self.kept_counts(digest_id).await? {
             return Ok(kept);
         }
+        let missed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE digest_id = $1 AND status = 'skipped' AND missed = 1",
+        )
+        .bind(digest_id)
+        .fetch_one(&self.store.pool)
+        .await?;
+        let missed = missed.max(0) as u64;
         let rows = sqlx::query(
             "SELECT status, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY status",
         )
@@ -293,6 +310,11 @@ impl Digests<'_> {
                 _ => c.cancelled = n,
             }
         }
+        // Skipped rows whose reader's time and grace had passed are counted apart (read
+        // before the others: a row only ever becomes missed, so the skipped rows counted
+        // next include every one counted here).
+        c.skipped -= missed.min(c.skipped);
+        c.missed = missed;
         // A claimed row stays pending (see `Outbox::claim`); its worker's name says
         // it is taken.
         if c.pending > 0 {
@@ -422,7 +444,7 @@ impl Digests<'_> {
         let done = sqlx::query(&format!(
             "UPDATE deliveries SET status = 'cancelled', updated_at = $1
              WHERE digest_id = $2 AND status = 'pending' AND (claimed_by IS NULL OR next_attempt_at <= {})",
-            self.store.backend.db_now_secs()
+            self.store.db_now_secs()
         ))
         .bind(to_ts(now))
         .bind(digest_id)
@@ -471,5 +493,39 @@ impl Digests<'_> {
             });
         }
         Ok(out)
+    }
+
+    /// The languages of a list's readers (confirmed members, confirmed addresses):
+    /// each language tag with how many read it, most readers first.
+    pub async fn reader_languages(self, list_id: i64) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT s.language, COUNT(*) FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id
+             WHERE m.list_id = $1 AND m.status = 'confirmed' AND s.status = 'confirmed'
+             GROUP BY s.language ORDER BY COUNT(*) DESC, s.language",
+        )
+        .bind(list_id)
+        .fetch_all(&self.store.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(l, n)| (l, n as u64)).collect())
+    }
+
+    /// A digest's deliveries by their reader's language (as it is now) and status:
+    /// (language, status, how many), by language. Empty once the deliveries are pruned.
+    pub async fn delivery_languages(
+        self,
+        digest_id: i64,
+    ) -> StoreResult<Vec<(String, String, u64)>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT s.language, d.status, COUNT(*) FROM deliveries d
+             JOIN subscribers s ON s.id = d.subscriber_id
+             WHERE d.digest_id = $1 GROUP BY s.language, d.status ORDER BY s.language, d.status",
+        )
+        .bind(digest_id)
+        .fetch_all(&self.store.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(l, status, n)| (l, status, n as u64))
+            .collect())
     }
 }

@@ -14,17 +14,19 @@ impl Content<'_> {
     pub async fn create_item(
         self,
         draft: &ItemDraft,
-        body_html: &str,
+        html: &ItemHtml,
         now: DateTime<Utc>,
     ) -> StoreResult<Written<Item>> {
+        let body_html = html.original.as_str();
         let mut tx = self.store.write_tx().await?;
         let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
         let published_at = publication_time(draft, None, now);
         let inserted = sqlx::query(
             "INSERT INTO items (slug, title, summary, body_markdown, body_html, author, org_unit,
                  language, status, published_at, created_at, updated_at,
-                 event_starts_at, event_ends_at, event_timezone, event_venue, event_online_url, event_mode)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17)
+                 event_starts_at, event_ends_at, event_timezone, event_venue, event_online_url, event_mode,
+                 event_mode_text)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18)
              RETURNING id",
         );
         let inserted = bind_item(inserted, draft, body_html, published_at, now)
@@ -35,6 +37,7 @@ impl Content<'_> {
             Err(e) => return Err(slug_taken_or(e, "item", draft.slug.as_str())),
         };
         Self::set_item_links(&mut tx, id, &category_ids, draft).await?;
+        Self::set_translations(&mut tx, id, draft, html).await?;
         let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
         let change = touched_change(&mut touched);
         let version = bump_site(self.store, &mut tx, now, &change).await?;
@@ -49,9 +52,48 @@ impl Content<'_> {
         self,
         id: i64,
         draft: &ItemDraft,
-        body_html: &str,
+        html: &ItemHtml,
         now: DateTime<Utc>,
     ) -> StoreResult<Written<Item>> {
+        let written = self.replace_item(id, draft, html, now, None).await?;
+        Ok(written.context("an unconditional item write was refused")?)
+    }
+
+    /// [`Self::update_item`], but only when the item's revision is still `seen`
+    /// ([`Self::item_revision`], read before the item the draft was made from): `None`,
+    /// with nothing written, when another write to this item came between. For writes
+    /// made from the stored item (one language version), so that two of them at once
+    /// cannot lose each other's change; writes to other items do not count.
+    pub async fn update_item_unless_changed(
+        self,
+        id: i64,
+        draft: &ItemDraft,
+        html: &ItemHtml,
+        now: DateTime<Utc>,
+        seen: i64,
+    ) -> StoreResult<Option<Written<Item>>> {
+        self.replace_item(id, draft, html, now, Some(seen)).await
+    }
+
+    /// The count of item `id`'s writes (`None`: no such item). Every write moves it.
+    pub async fn item_revision(self, id: i64) -> StoreResult<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT revision FROM items WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.store.pool)
+                .await?,
+        )
+    }
+
+    async fn replace_item(
+        self,
+        id: i64,
+        draft: &ItemDraft,
+        html: &ItemHtml,
+        now: DateTime<Utc>,
+        seen: Option<i64>,
+    ) -> StoreResult<Option<Written<Item>>> {
+        let body_html = html.original.as_str();
         let mut tx = self.store.write_tx().await?;
         let previous: Option<Option<i64>> =
             sqlx::query_scalar("SELECT published_at FROM items WHERE id = $1")
@@ -61,22 +103,42 @@ impl Content<'_> {
         let Some(previous_published) = previous else {
             return Err(StoreError::NotFound(format!("item {id}")));
         };
-        let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
+        let category_ids = match Self::category_ids(&mut tx, &draft.categories).await {
+            Ok(ids) => ids,
+            // A draft made from the stored item names its categories as they were read:
+            // one renamed since is a change come between, not a bad draft.
+            Err(StoreError::Invalid { .. }) if seen.is_some() => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         let mut touched = Self::touch_item_categories(&mut tx, id, now).await?;
         let published_at = publication_time(draft, previous_published.map(from_ts), now);
-        let updated = sqlx::query(
+        // Conditional on the revision read (`$20`) when `seen`; the row is locked from
+        // here to the commit, so no write to it comes between.
+        let sql = format!(
             "UPDATE items SET slug = $1, title = $2, summary = $3, body_markdown = $4, body_html = $5,
                  author = $6, org_unit = $7, language = $8, status = $9, published_at = $10,
                  updated_at = $11, event_starts_at = $12, event_ends_at = $13, event_timezone = $14,
-                 event_venue = $15, event_online_url = $16, event_mode = $17
-             WHERE id = $18",
+                 event_venue = $15, event_online_url = $16, event_mode = $17, event_mode_text = $18,
+                 revision = revision + 1
+             WHERE id = $19{}",
+            if seen.is_some() { " AND revision = $20" } else { "" }
         );
-        let updated = bind_item(updated, draft, body_html, published_at, now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await;
-        if let Err(e) = updated {
-            return Err(slug_taken_or(e, "item", draft.slug.as_str()));
+        let mut updated =
+            bind_item(sqlx::query(&sql), draft, body_html, published_at, now).bind(id);
+        if let Some(seen) = seen {
+            updated = updated.bind(seen);
+        }
+        match updated.execute(&mut *tx).await {
+            Err(e) => return Err(slug_taken_or(e, "item", draft.slug.as_str())),
+            // Written since it was read (it exists: read above, in this transaction).
+            Ok(done) if done.rows_affected() == 0 => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            Ok(_) => {}
         }
         sqlx::query("DELETE FROM item_categories WHERE item_id = $1")
             .bind(id)
@@ -86,13 +148,18 @@ impl Content<'_> {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM item_translations WHERE item_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         Self::set_item_links(&mut tx, id, &category_ids, draft).await?;
+        Self::set_translations(&mut tx, id, draft, html).await?;
         touched.extend(Self::touch_item_categories(&mut tx, id, now).await?);
         let change = touched_change(&mut touched);
         let version = bump_site(self.store, &mut tx, now, &change).await?;
         tx.commit().await?;
         self.store.announce_local(change, Some(version));
-        self.written_item(id, touched).await
+        self.written_item(id, touched).await.map(Some)
     }
 
     /// Publishes (at `at`, or now) or unpublishes an item.
@@ -111,7 +178,9 @@ impl Content<'_> {
         // Unpublishing keeps the old time so a later publish without a time restores it
         // only when asked; here the time is dropped so the item is plainly a draft.
         let updated = sqlx::query(
-            "UPDATE items SET status = $1, published_at = $2, updated_at = $3 WHERE id = $4",
+            "UPDATE items SET status = $1, published_at = $2, updated_at = $3,
+                 revision = revision + 1
+             WHERE id = $4",
         )
         .bind(status.as_str())
         .bind(published_at)
@@ -289,4 +358,55 @@ fn bind_item<'q>(
         .bind(event.and_then(|e| e.venue.clone()))
         .bind(event.and_then(|e| e.online_url.clone()))
         .bind(event.map(|e| e.mode.as_str()))
+        .bind(event.and_then(|e| e.mode_text.clone()))
+}
+
+/// The sanitised HTML of a draft's bodies: the original's, then each translation's in
+/// the draft's order.
+#[derive(Debug, Clone, Default)]
+pub struct ItemHtml {
+    pub original: String,
+    pub translations: Vec<String>,
+}
+
+impl From<&str> for ItemHtml {
+    /// A draft without translations.
+    fn from(original: &str) -> Self {
+        Self {
+            original: original.to_owned(),
+            translations: Vec::new(),
+        }
+    }
+}
+
+impl Content<'_> {
+    /// Writes a draft's translations (the item has none at this point).
+    async fn set_translations(
+        tx: &mut Transaction<'_, Any>,
+        id: i64,
+        draft: &ItemDraft,
+        html: &ItemHtml,
+    ) -> StoreResult<()> {
+        for (n, version) in draft.translations.iter().enumerate() {
+            let body_html = html.translations.get(n).ok_or_else(|| {
+                StoreError::Other(anyhow::anyhow!("no HTML for translation {n} of item {id}"))
+            })?;
+            sqlx::query(
+                "INSERT INTO item_translations (item_id, language, title, summary, body_markdown,
+                     body_html, event_venue, event_mode_text)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id)
+            .bind(version.language.as_str())
+            .bind(version.title.as_str())
+            .bind(version.summary.as_str())
+            .bind(version.body_markdown.as_str())
+            .bind(body_html.as_str())
+            .bind(version.venue.as_ref().map(|t| t.as_str().to_owned()))
+            .bind(version.mode_text.as_ref().map(|t| t.as_str().to_owned()))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
 }

@@ -49,8 +49,8 @@ const NAME_LOCK_KEEP_SECS: i64 = 24 * 3600;
 const NAME_LOCK_MAX_SECS: i64 = 24 * 3600;
 
 impl Limits<'_> {
-    fn now(self) -> &'static str {
-        self.store.backend.db_now_secs()
+    fn now(self) -> std::borrow::Cow<'static, str> {
+        self.store.db_now_secs()
     }
 
     /// The database's time, in seconds since 1970.

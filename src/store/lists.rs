@@ -1,11 +1,12 @@
 //! The lists aggregate: mailing lists, who is on them, the public form's subscription
 //! request and the preference page.
 
+use super::names::{self, Owner};
 use super::people::{People, enum_err, taken_or};
 use super::{ContentChange, Store, StoreError, StoreResult, from_ts, placeholders, to_ts};
 use crate::domain::{
-    Consent, CronExpr, ListDraft, MailingList, Membership, MembershipStatus, OptIn, Schedule,
-    SubscriberStatus, SubscriptionOutcome, TimeZone, Visibility,
+    Consent, CronExpr, DeliveryZone, ListDraft, MailingList, Membership, MembershipStatus, OptIn,
+    Schedule, SubscriberStatus, SubscriptionOutcome, TimeZone, Visibility,
 };
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -51,6 +52,7 @@ impl Lists<'_> {
                 id: row.try_get("id")?,
                 slug: row.try_get("slug")?,
                 name: row.try_get("name")?,
+                names: Default::default(),
                 description: row.try_get("description")?,
                 categories: Vec::new(),
                 opt_in: OptIn::parse(&row.try_get::<String, _>("opt_in")?).map_err(enum_err)?,
@@ -63,6 +65,8 @@ impl Lists<'_> {
                         .map_err(enum_err)?,
                     min_items: row.try_get::<i64, _>("min_items")? as u32,
                     grace_minutes: row.try_get::<i64, _>("grace_minutes")? as u32,
+                    delivery: DeliveryZone::parse(&row.try_get::<String, _>("schedule_delivery")?)
+                        .map_err(enum_err)?,
                 },
                 created_at: from_ts(row.try_get("created_at")?),
                 updated_at: from_ts(row.try_get("updated_at")?),
@@ -86,6 +90,11 @@ impl Lists<'_> {
                 l.categories.push(row.try_get(1)?);
             }
         }
+        let ids: Vec<i64> = lists.iter().map(|l| l.id).collect();
+        let mut names = names::read(&self.store.pool, Owner::List, &ids).await?;
+        for l in &mut lists {
+            l.names = names.remove(&l.id).unwrap_or_default();
+        }
         Ok(lists)
     }
 
@@ -105,6 +114,27 @@ impl Lists<'_> {
             counts.insert(status, row.try_get::<i64, _>(1)? as u64);
         }
         Ok(counts)
+    }
+
+    /// The readers a digest of the list would go to (confirmed on the list and as
+    /// subscribers), counted by their zone: their own, else their institution's; `None`
+    /// for those with neither.
+    pub async fn reader_zones(self, list_id: i64) -> StoreResult<Vec<(Option<String>, u64)>> {
+        let rows = sqlx::query(
+            "SELECT COALESCE(s.timezone, p.timezone) AS zone, COUNT(*)
+             FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id
+                 LEFT JOIN partners p ON p.id = s.partner_id
+             WHERE m.list_id = $1 AND m.status = 'confirmed' AND s.status = 'confirmed'
+             GROUP BY COALESCE(s.timezone, p.timezone)",
+        )
+        .bind(list_id)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push((row.try_get(0)?, row.try_get::<i64, _>(1)?.max(0) as u64));
+        }
+        Ok(out)
     }
 
     async fn set_list_categories(
@@ -139,8 +169,8 @@ impl Lists<'_> {
         let mut tx = self.store.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO lists (slug, name, description, opt_in, visibility, created_at, updated_at,
-                 schedule_cron, schedule_timezone, min_items, grace_minutes)
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id",
+                 schedule_cron, schedule_timezone, min_items, grace_minutes, schedule_delivery)
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(d.slug.as_str())
         .bind(d.name.as_str())
@@ -152,10 +182,12 @@ impl Lists<'_> {
         .bind(d.schedule.timezone.name())
         .bind(i64::from(d.schedule.min_items))
         .bind(i64::from(d.schedule.grace_minutes))
+        .bind(d.schedule.delivery.as_str())
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| taken_or(e, "slug", "list", d.slug.as_str()))?;
         Self::set_list_categories(&mut tx, id, d).await?;
+        names::replace(&mut tx, Owner::List, id, &d.names).await?;
         self.store
             .notify_in(&mut tx, &ContentChange::List(id), None)
             .await?;
@@ -178,7 +210,8 @@ impl Lists<'_> {
         let id = id.ok_or_else(|| StoreError::NotFound(format!("list {slug}")))?;
         sqlx::query(
             "UPDATE lists SET slug = $1, name = $2, description = $3, opt_in = $4, visibility = $5, updated_at = $6,
-                 schedule_cron = $8, schedule_timezone = $9, min_items = $10, grace_minutes = $11
+                 schedule_cron = $8, schedule_timezone = $9, min_items = $10, grace_minutes = $11,
+                 schedule_delivery = $12
              WHERE id = $7",
         )
         .bind(d.slug.as_str())
@@ -192,10 +225,12 @@ impl Lists<'_> {
         .bind(d.schedule.timezone.name())
         .bind(i64::from(d.schedule.min_items))
         .bind(i64::from(d.schedule.grace_minutes))
+        .bind(d.schedule.delivery.as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| taken_or(e, "slug", "list", d.slug.as_str()))?;
         Self::set_list_categories(&mut tx, id, d).await?;
+        names::replace(&mut tx, Owner::List, id, &d.names).await?;
         self.store
             .notify_in(&mut tx, &ContentChange::List(id), None)
             .await?;

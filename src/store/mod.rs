@@ -38,6 +38,7 @@ mod import;
 mod items;
 mod limits;
 mod lists;
+mod names;
 mod outbox;
 mod people;
 mod site;
@@ -51,6 +52,7 @@ pub use content::{Content, FeedQuery, ItemFilter, ItemPage, Written};
 pub use digest_build::{Exclusive, HELD_UNTIL};
 pub use digests::{Created, Digests};
 pub use import::{Import, ImportCounts, ImportRow, ImportSession, ImportTerms};
+pub use items::ItemHtml;
 pub use limits::{Budget, Limits, NameLock};
 pub use lists::Lists;
 pub use outbox::{ClaimedDelivery, Outbox, OutboxConnection, SentRecord};
@@ -61,11 +63,13 @@ pub use stats::{DeliveryStats, Stats};
 pub use tokens::Tokens;
 pub use users::{SessionRecord, Users};
 
+use crate::clock::DatabaseShift;
 use crate::config::DatabaseUrl;
 use anyhow::Context;
 use chrono::{DateTime, TimeZone as _, Utc};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Connection as _, Executor};
+use std::borrow::Cow;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +107,9 @@ pub struct Store {
     backend: Backend,
     /// Who hears of this process's writes (see `changes.rs`).
     events: std::sync::Arc<ContentEvents>,
+    /// A test clock's move of the database's clock (see `crate::clock`); `None` reads
+    /// the database's clock as it is.
+    shift: Option<DatabaseShift>,
 }
 
 impl std::fmt::Debug for Store {
@@ -163,7 +170,41 @@ impl Store {
             pool,
             backend,
             events: Default::default(),
+            shift: None,
         })
+    }
+
+    /// The store with the database's clock moved as a test clock says (see
+    /// `crate::clock`): every time it reads from the database's clock, it reads that
+    /// plus the shift. `None` leaves the clock and the SQL as they are.
+    pub fn with_database_shift(mut self, shift: Option<DatabaseShift>) -> Self {
+        self.shift = shift;
+        self
+    }
+
+    /// The database's clock in whole seconds (see [`Backend::db_now_secs`]), moved by a
+    /// test clock's shift when there is one.
+    pub(crate) fn db_now_secs(&self) -> Cow<'static, str> {
+        match &self.shift {
+            None => Cow::Borrowed(self.backend.db_now_secs()),
+            Some(shift) => Cow::Owned(format!(
+                "({} + ({}))",
+                self.backend.db_now_secs(),
+                shift.secs()
+            )),
+        }
+    }
+
+    /// The database's clock in microseconds, moved like [`Store::db_now_secs`].
+    pub(crate) fn db_now_us(&self) -> Cow<'static, str> {
+        match &self.shift {
+            None => Cow::Borrowed(self.backend.db_now_us()),
+            Some(shift) => Cow::Owned(format!(
+                "({} + ({}))",
+                self.backend.db_now_us(),
+                shift.secs() * 1_000_000
+            )),
+        }
     }
 
     /// Runs the migrations of this backend that have not run yet.

@@ -27,6 +27,8 @@ pub struct ClaimedDelivery {
     /// When the delivery was first claimed, on the database's clock: the Date of its
     /// message, whichever attempt sends it.
     pub built_at: DateTime<Utc>,
+    /// A reader-local delivery's time (its reader's local send time), on the same clock.
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 /// A message the SMTP server accepted, to be recorded.
@@ -57,6 +59,8 @@ type ClaimedRow = (
     Option<String>,
     Option<String>,
     String,
+    Option<i64>,
+    Option<i64>,
     Option<i64>,
 );
 
@@ -107,7 +111,7 @@ impl Outbox<'_> {
             backend.json_ids(1),
             backend.json_agg(),
             backend.skip_locked(),
-            backend.db_now_secs(),
+            self.store.db_now_secs(),
         );
         let mut tx = conn.begin_with(backend.begin_write()).await?;
         let ids: Option<String> = sqlx::query_scalar(&format!(
@@ -162,7 +166,7 @@ impl Outbox<'_> {
         // the database's thread and another on ours.
         let claimed: Option<String> = sqlx::query_scalar(&format!(
             "SELECT CAST({aggregate}({array}(d.id, d.digest_id, d.attempts, s.id, s.email, s.name,
-                     p.name, COALESCE(s.timezone, p.timezone), s.language, d.built_at)) AS TEXT)
+                     p.name, COALESCE(s.timezone, p.timezone), s.language, d.built_at, d.due_at, s.partner_id)) AS TEXT)
              FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
                  LEFT JOIN partners p ON p.id = s.partner_id
              WHERE d.id IN ({ids_in})"
@@ -186,6 +190,8 @@ impl Outbox<'_> {
                     zone,
                     language,
                     built_at,
+                    due_at,
+                    partner_id,
                 )| {
                     ClaimedDelivery {
                         id,
@@ -195,12 +201,14 @@ impl Outbox<'_> {
                             id: subscriber_id,
                             email,
                             name,
+                            partner_id,
                             partner_name: partner,
                             partner_timezone: zone,
                             language,
                             ..Subscriber::blank(now)
                         },
                         built_at: built_at.map_or(now, from_ts),
+                        due_at: due_at.map(from_ts),
                     }
                 },
             )
@@ -212,7 +220,7 @@ impl Outbox<'_> {
     /// Gives back the rows a stopping worker holds but did not send: due at once.
     /// `worker` names every claim of the worker (`worker:n`).
     pub async fn release_claims(self, worker: &str) -> StoreResult<()> {
-        let db_now = self.store.backend.db_now_secs();
+        let db_now = self.store.db_now_secs();
         sqlx::query(&format!(
             "UPDATE deliveries SET next_attempt_at = {db_now}, lease_until = NULL, claimed_by = NULL,
                  attempts = attempts - 1
@@ -230,7 +238,7 @@ impl Outbox<'_> {
     /// be another's by now, and are left alone (and the worker's fence stops it from
     /// sending them).
     pub async fn renew_leases(self, worker: &str, lease_secs: i64) -> StoreResult<u64> {
-        let db_now = self.store.backend.db_now_secs();
+        let db_now = self.store.db_now_secs();
         let done = sqlx::query(&format!(
             "UPDATE deliveries SET next_attempt_at = {db_now} + $1, lease_until = {db_now} + $1
              WHERE status = 'pending' AND next_attempt_at > {db_now} AND claimed_by LIKE $2
@@ -259,7 +267,7 @@ impl Outbox<'_> {
             return Ok(Vec::new());
         }
         let backend = self.store.backend;
-        let (ids_in, db_now) = (backend.json_ids(1), backend.db_now_secs());
+        let (ids_in, db_now) = (backend.json_ids(1), self.store.db_now_secs());
         let ids = serde_json::to_string(ids).context("listing ids")?;
         let rows = sqlx::query(&format!(
             "UPDATE deliveries SET next_attempt_at = {db_now} + $3, lease_until = {db_now} + $3
@@ -297,7 +305,7 @@ impl Outbox<'_> {
         interval_us: i64,
     ) -> StoreResult<i64> {
         let backend = self.store.backend;
-        let (now_us, greatest) = (backend.db_now_us(), backend.greatest());
+        let (now_us, greatest) = (self.store.db_now_us(), backend.greatest());
         let span = i64::from(count) * interval_us;
         let row = sqlx::query(&format!(
             "UPDATE send_budget SET next_slot_us = {greatest}(next_slot_us, {now_us}) + $1
@@ -433,14 +441,47 @@ impl Outbox<'_> {
         claim: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
+        self.skip(
+            delivery_id,
+            claim,
+            "every item was sent to this subscriber before",
+            false,
+            now,
+        )
+        .await
+    }
+
+    /// Not sent: the reader's local send time and the list's grace period had passed
+    /// when the delivery was first taken (`reason` says when it was due). False when
+    /// `claim` no longer holds the row.
+    pub async fn mark_missed(
+        self,
+        delivery_id: i64,
+        claim: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.skip(delivery_id, claim, reason, true, now).await
+    }
+
+    async fn skip(
+        self,
+        delivery_id: i64,
+        claim: &str,
+        reason: &str,
+        missed: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE deliveries SET status = 'skipped', lease_until = NULL, updated_at = $1,
-                 last_error = 'every item was sent to this subscriber before'
+                 last_error = $4, missed = $5
              WHERE id = $2 AND claimed_by = $3 AND status = 'pending'",
         )
         .bind(to_ts(now))
         .bind(delivery_id)
         .bind(claim)
+        .bind(reason)
+        .bind(i64::from(missed))
         .execute(&self.store.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -456,7 +497,7 @@ impl Outbox<'_> {
         retry_secs: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let db_now = self.store.backend.db_now_secs();
+        let db_now = self.store.db_now_secs();
         let done = sqlx::query(&format!(
             "UPDATE deliveries SET status = 'pending', lease_until = NULL, claimed_by = NULL, last_error = $1,
                  next_attempt_at = {db_now} + $2, updated_at = $3

@@ -1,15 +1,17 @@
 //! The people aggregate: partner institutions, subscribers, and each subscriber's
 //! history of events.
 
+use super::names::{self, Owner};
 use super::{Store, StoreError, StoreResult, from_ts, is_unique_violation, to_ts};
 use crate::domain::{
-    Consent, JoinedVia, Partner, PartnerDraft, Subscriber, SubscriberDraft, SubscriberEvent,
+    Consent, JoinedVia, Names, Partner, PartnerDraft, Subscriber, SubscriberDraft, SubscriberEvent,
     SubscriberStatus,
 };
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
 
 /// Partners and subscribers: `store.people()`.
 #[derive(Clone, Copy)]
@@ -42,6 +44,7 @@ fn partner_from_row(row: &AnyRow) -> anyhow::Result<Partner> {
     Ok(Partner {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
+        names: Default::default(),
         country: row.try_get("country")?,
         website: row.try_get("website")?,
         timezone: row.try_get("timezone")?,
@@ -80,10 +83,27 @@ impl People<'_> {
         let rows = sqlx::query("SELECT * FROM partners ORDER BY name_key")
             .fetch_all(&self.store.pool)
             .await?;
-        Ok(rows
+        let partners = rows
             .iter()
             .map(partner_from_row)
-            .collect::<anyhow::Result<_>>()?)
+            .collect::<anyhow::Result<_>>()?;
+        self.with_names(partners).await
+    }
+
+    /// Partners with their names in other languages.
+    async fn with_names(self, mut partners: Vec<Partner>) -> StoreResult<Vec<Partner>> {
+        let ids: Vec<i64> = partners.iter().map(|p| p.id).collect();
+        let mut names = names::read(&self.store.pool, Owner::Partner, &ids).await?;
+        for p in &mut partners {
+            p.names = names.remove(&p.id).unwrap_or_default();
+        }
+        Ok(partners)
+    }
+
+    /// The names in other languages of each of `ids` that has any (to name a reader's
+    /// institution in their language).
+    pub async fn partner_names(self, ids: &[i64]) -> StoreResult<HashMap<i64, Names>> {
+        names::read(&self.store.pool, Owner::Partner, ids).await
     }
 
     pub async fn partner(self, id: i64) -> StoreResult<Option<Partner>> {
@@ -91,7 +111,8 @@ impl People<'_> {
             .bind(id)
             .fetch_optional(&self.store.pool)
             .await?;
-        Ok(row.as_ref().map(partner_from_row).transpose()?)
+        let partner = row.as_ref().map(partner_from_row).transpose()?;
+        Ok(self.with_names(partner.into_iter().collect()).await?.pop())
     }
 
     pub async fn create_partner(
@@ -99,6 +120,7 @@ impl People<'_> {
         d: &PartnerDraft,
         now: DateTime<Utc>,
     ) -> StoreResult<Partner> {
+        let mut tx = self.store.write_tx().await?;
         let id: Result<i64, _> = sqlx::query_scalar(
             "INSERT INTO partners (name, name_key, country, website, timezone, language, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
@@ -110,9 +132,11 @@ impl People<'_> {
         .bind(d.timezone.name())
         .bind(d.language.as_str())
         .bind(to_ts(now))
-        .fetch_one(&self.store.pool)
+        .fetch_one(&mut *tx)
         .await;
         let id = id.map_err(|e| taken_or(e, "name", "partner", d.name.as_str()))?;
+        names::replace(&mut tx, Owner::Partner, id, &d.names).await?;
+        tx.commit().await?;
         Ok(self.partner(id).await?.context("reading back a partner")?)
     }
 
@@ -122,6 +146,7 @@ impl People<'_> {
         d: &PartnerDraft,
         now: DateTime<Utc>,
     ) -> StoreResult<Partner> {
+        let mut tx = self.store.write_tx().await?;
         let updated = sqlx::query(
             "UPDATE partners SET name = $1, name_key = $2, country = $3, website = $4, timezone = $5,
                  language = $6, updated_at = $7 WHERE id = $8",
@@ -134,12 +159,14 @@ impl People<'_> {
         .bind(d.language.as_str())
         .bind(to_ts(now))
         .bind(id)
-        .execute(&self.store.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| taken_or(e, "name", "partner", d.name.as_str()))?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("partner {id}")));
         }
+        names::replace(&mut tx, Owner::Partner, id, &d.names).await?;
+        tx.commit().await?;
         Ok(self.partner(id).await?.context("reading back a partner")?)
     }
 

@@ -29,7 +29,7 @@ impl Spools<'_> {
         file_name: &str,
         keep_secs: i64,
     ) -> StoreResult<()> {
-        let now = self.store.backend.db_now_secs();
+        let now = self.store.db_now_secs();
         sqlx::query(&format!(
             "INSERT INTO import_spools (id, owner_user_id, file_name, bytes, complete, expires_at)
              VALUES ($1, $2, $3, 0, 0, {now} + $4)"
@@ -66,7 +66,7 @@ impl Spools<'_> {
 
     /// `owner`'s complete upload `id`, unless it expired.
     pub async fn find(self, id: &str, owner: i64) -> StoreResult<Option<Spool>> {
-        let now = self.store.backend.db_now_secs();
+        let now = self.store.db_now_secs();
         let row: Option<(String, String, i64, i64)> = sqlx::query_as(&format!(
             "SELECT s.id, s.file_name, s.bytes,
                     (SELECT COUNT(*) FROM import_spool_chunks c WHERE c.spool_id = s.id)

@@ -15,7 +15,8 @@ pub struct Stats<'a> {
 pub struct DeliveryStats {
     /// Digests by status (`sending`, `sent`, `skipped`, `missed`, `cancelled`).
     pub digests: Vec<(String, i64)>,
-    /// Deliveries by status (`pending`, `sent`, `failed`, `skipped`, `cancelled`).
+    /// Deliveries by status (`pending`, `sent`, `failed`, `skipped`, `missed`: skipped past
+    /// its reader's grace, `cancelled`).
     pub deliveries: Vec<(String, i64)>,
     /// Pending deliveries whose next attempt is due now (claimed rows are not: their
     /// next attempt is the end of their lease).
@@ -41,11 +42,16 @@ impl Stats<'_> {
                 .await?,
         )?;
         let deliveries = by_status(
-            sqlx::query("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status")
-                .fetch_all(&mut *conn)
-                .await?,
+            // A delivery past its reader's grace is stored as skipped and marked missed.
+            sqlx::query(
+                "SELECT CASE WHEN status = 'skipped' AND missed = 1 THEN 'missed' ELSE status END
+                     AS status, COUNT(*) AS n
+                 FROM deliveries GROUP BY 1",
+            )
+            .fetch_all(&mut *conn)
+            .await?,
         )?;
-        let db_now = self.store.backend.db_now_secs();
+        let db_now = self.store.db_now_secs();
         let due = sqlx::query(&format!(
             "SELECT COUNT(*) AS due, COALESCE({db_now} - MIN(next_attempt_at), 0) AS age
              FROM deliveries WHERE status = 'pending' AND next_attempt_at <= {db_now}"

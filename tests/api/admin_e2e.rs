@@ -1,9 +1,10 @@
 //! The admin pages in a real browser: `tests/e2e/admin.mjs` drives Debian's headless
 //! Chromium (playwright-core) against the real server, with the demo content and a
 //! real SMTP server on loopback. The script signs in, writes and publishes an item,
-//! imports a CSV with a bad row, previews and sends a digest and signs out, taking
-//! screenshots at phone and desktop widths into `target/screenshots/`. This test then
-//! checks from the outside what the browser did: the feeds and the mail received.
+//! adds a Chinese version beside its original, imports a CSV with a bad row, previews
+//! and sends a digest and signs out, taking screenshots at phone and desktop widths
+//! into `target/screenshots/`. This test then checks from the outside what the browser
+//! did: the feeds, the item's versions and the mail received.
 //!
 //! Needs `node`, `tests/e2e/node_modules` and `/usr/bin/chromium`: `bash scripts/test.sh`
 //! installs them.
@@ -30,11 +31,12 @@ const IMPORTED: [&str; 3] = [
     "e2e.chen@example.org",
 ];
 /// Pages the script photographs, each at both widths.
-const SCREENSHOTS: [&str; 10] = [
+const SCREENSHOTS: [&str; 11] = [
     "sign-in",
     "dashboard",
     "items",
     "item-form",
+    "item-versions",
     "categories",
     "subscribers",
     "import-preview",
@@ -215,6 +217,34 @@ async fn an_admin_publishes_imports_and_sends_a_digest_in_a_real_browser() {
             "{title:?} is not in /feeds/{feed}.atom"
         );
     }
+
+    // It has the Chinese version the browser added beside the original.
+    let items: serde_json::Value = app
+        .admin(reqwest::Method::GET, "/api/v1/items?per_page=200")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["title"] == title.as_str())
+        .expect("the browser's item is listed");
+    assert_eq!(item["language"], "en");
+    assert_eq!(item["translations"][0]["language"], "zh", "{item}");
+    assert_eq!(
+        item["translations"][0]["title"],
+        format!("{title}（中文版）")
+    );
+    assert!(
+        item["translations"][0]["body_html"]
+            .as_str()
+            .unwrap()
+            .contains("<strong>浏览器测试</strong>")
+    );
 
     // The import put the three good rows on the list, confirmed; the bad one nowhere.
     let after = recipients(&app, list.id).await;

@@ -11,8 +11,8 @@ use std::time::Duration;
 const PASSWORD: &str = "correct horse battery staple";
 
 /// A signed-in browser: its session cookie and the CSRF token of its forms.
-struct Browser<'a> {
-    app: &'a TestApp,
+pub(crate) struct Browser<'a> {
+    pub(crate) app: &'a TestApp,
     cookie: String,
     csrf: String,
 }
@@ -37,7 +37,7 @@ fn csrf_of(html: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
-async fn add_user(app: &TestApp, name: &str, role: Role) {
+pub(crate) async fn add_user(app: &TestApp, name: &str, role: Role) {
     let hash = newsdesk::passwords::hash(PASSWORD).unwrap();
     app.state
         .store
@@ -47,7 +47,7 @@ async fn add_user(app: &TestApp, name: &str, role: Role) {
         .unwrap();
 }
 
-async fn sign_in<'a>(app: &'a TestApp, name: &str) -> Browser<'a> {
+pub(crate) async fn sign_in<'a>(app: &'a TestApp, name: &str) -> Browser<'a> {
     let form = app.get("/admin/sign-in").send().await.unwrap();
     let pre = set_cookie(&form, "nd_signin").unwrap();
     let csrf = csrf_of(&form.text().await.unwrap());
@@ -76,7 +76,7 @@ async fn sign_in<'a>(app: &'a TestApp, name: &str) -> Browser<'a> {
 }
 
 impl Browser<'_> {
-    async fn page(&self, path: &str) -> (StatusCode, String) {
+    pub(crate) async fn page(&self, path: &str) -> (StatusCode, String) {
         let r = self
             .app
             .get(path)
@@ -87,7 +87,7 @@ impl Browser<'_> {
         (r.status(), r.text().await.unwrap())
     }
 
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let mut form: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
         form.extend_from_slice(fields);
         self.app
@@ -101,7 +101,11 @@ impl Browser<'_> {
     }
 
     /// Posts a form that answers with a redirect, and reads the page it leads to.
-    async fn post_and_follow(&self, path: &str, fields: &[(&str, &str)]) -> (String, String) {
+    pub(crate) async fn post_and_follow(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (String, String) {
         let r = self.post(path, fields).await;
         let status = r.status();
         let location = r
@@ -495,8 +499,15 @@ async fn a_digest_is_previewed_sent_from_the_list_page_and_counted() {
         .page("/admin/lists/partners?period=2023-W45&subscriber=chen.jing%40zjtie-cn.example.edu")
         .await;
     assert!(html.contains("Subject:"), "{html}");
-    assert!(html.contains("Coaction"));
-    assert!(html.contains("Chen Jing"), "rendered for the chosen member");
+    // Chen Jing reads Chinese: the final session's Chinese version.
+    assert!(
+        html.contains(newsdesk::demo::FINAL_SESSION_TITLE_ZH),
+        "{html}"
+    );
+    assert!(
+        html.contains("Chen Jing，您好！"),
+        "rendered for the chosen member"
+    );
     // The frame's own page: the HTML part, sandboxed.
     let r = app
         .get("/admin/lists/partners/preview?period=2023-W45&subscriber=")

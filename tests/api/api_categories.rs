@@ -91,7 +91,7 @@ async fn a_category_with_items_or_children_is_not_deleted_and_says_why() {
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let p: Value = r.json().await.unwrap();
     assert!(
-        p["detail"].as_str().unwrap().contains("holds 4 item(s)"),
+        p["detail"].as_str().unwrap().contains("holds 3 item(s)"),
         "{p}"
     );
 

@@ -152,3 +152,35 @@ fn a_bad_value_is_named_without_its_secret_and_stops_the_command() {
     assert!(!output.status.success());
     assert!(said.contains("NEWSDESK_FEED_PAGE_SIZE"), "{said}");
 }
+
+#[test]
+fn a_secret_given_as_a_flag_works_and_is_warned_of_without_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("n.db").display());
+    let token = "flag-token-that-must-not-be-printed";
+    let output = newsdesk(
+        dir.path(),
+        &["migrate", "--admin-token", token],
+        &[("DATABASE_URL", db.as_str())],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let said = text(&output);
+    assert!(
+        said.contains(
+            "newsdesk: warning: --admin-token on the command line can be read by every user"
+        ) && said.contains("set NEWSDESK_ADMIN_TOKEN in the environment"),
+        "{said}"
+    );
+    assert!(!said.contains(token), "{said}");
+    // In the environment: no warning.
+    let output = newsdesk(
+        dir.path(),
+        &["migrate"],
+        &[
+            ("DATABASE_URL", db.as_str()),
+            ("NEWSDESK_ADMIN_TOKEN", token),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(!text(&output).contains("warning"), "{}", text(&output));
+}

@@ -128,10 +128,42 @@ pub async fn fresh_database_url(db: Db, dir: &std::path::Path) -> Option<String>
     }
 }
 
+/// Starts the app on the given backend with a test clock that the database's clock
+/// follows ([`ManualClock::with_database`]): what falls due in the database (a reader's
+/// local send time, a lease) falls due at the test clock's time. `None` when that
+/// backend is not available.
+pub async fn spawn_app_on_database_clock(
+    db: Db,
+    adjust: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match db {
+        Db::Sqlite => format!("sqlite://{}", dir.path().join("newsdesk.db").display()),
+        Db::Postgres => match fresh_postgres_url().await {
+            Some(url) => url,
+            None => {
+                note_postgres_skipped();
+                return None;
+            }
+        },
+    };
+    let clock = ManualClock::with_database(default_now());
+    Some(spawn_app_clocked(&database_url, dir, clock, adjust).await)
+}
+
 /// Starts the app on the database at `database_url`, with its own outbox in `dir`.
 pub async fn spawn_app_at(
     database_url: &str,
     dir: TempDir,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    spawn_app_clocked(database_url, dir, ManualClock::new(default_now()), adjust).await
+}
+
+async fn spawn_app_clocked(
+    database_url: &str,
+    dir: TempDir,
+    clock: ManualClock,
     adjust: impl FnOnce(&mut Settings),
 ) -> TestApp {
     TRACING.call_once(|| {
@@ -161,7 +193,6 @@ pub async fn spawn_app_at(
         Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
             .unwrap();
     adjust(&mut settings);
-    let clock = ManualClock::new(default_now());
     let shared: SharedClock = Arc::new(clock.clone());
     let app = Application::build(settings, shared)
         .await

@@ -34,6 +34,7 @@ async fn get_ok(app: &TestApp, path: &str) -> String {
 fn rss(scope: &str) -> CacheKey {
     CacheKey {
         scope: scope.into(),
+        lang: None,
         format: FeedFormat::Rss,
         page: 1,
     }
@@ -110,11 +111,14 @@ async fn a_write_on_one_instance_reaches_the_others_feeds_and_pages_at_once_drop
         took.push(t);
         item = written;
     }
-    // The safety net (the content version, read every second, acted on a second later)
-    // would take more than a second: these came by notification.
+    // These came by notification, not by the safety net (the content version, read
+    // every second, acted on a second later): the safety net drops everything, and the
+    // untouched events feed and page are still cached below. The time is printed, not
+    // asserted tightly: a loaded machine delays a notification without changing its path.
     let worst = *took.iter().max().unwrap();
+    println!("notify latency over 5 writes: slowest {worst:?} ({took:?})");
     assert!(
-        worst < Duration::from_millis(700),
+        worst < Duration::from_secs(3),
         "slowest: {worst:?} ({took:?})"
     );
     // Only what the writes touched was dropped on B: the events feed and page are the
@@ -122,7 +126,10 @@ async fn a_write_on_one_instance_reaches_the_others_feeds_and_pages_at_once_drop
     assert!(b.state.cache.get(&rss("events"), now).is_some());
     assert!(b.state.pages.contains("/categories/events?page=1"));
     assert!(!b.state.pages.contains("/categories/news?page=1"));
-    assert!(!b.state.pages.contains("/"));
+    assert!(
+        !b.state.pages.contains("/en/"),
+        "the front page (in English)"
+    );
     let (hits_before, misses_before) = b.state.pages.hits_and_misses();
     get_ok(&b, "/categories/events").await;
     assert_eq!(
@@ -148,8 +155,10 @@ async fn a_write_on_one_instance_reaches_the_others_feeds_and_pages_at_once_drop
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let edited = Instant::now();
     while !get_ok(&b, "/items/breaking-4").await.contains("corrected") {
-        assert!(edited.elapsed() < Duration::from_millis(700));
+        assert!(edited.elapsed() < Duration::from_secs(3));
     }
+    // By notification: the safety net would have dropped the untouched page too.
+    assert!(b.state.pages.contains("/categories/events?page=1"));
 }
 
 #[tokio::test]
@@ -182,10 +191,14 @@ async fn after_a_lost_listener_connection_an_instance_drops_everything_once_and_
         assert!(cut.elapsed() < Duration::from_secs(5), "never dropped");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // And it hears of writes again.
+    // And it hears of writes again: by notification, since the page rendered after the
+    // cut and untouched by the write stays cached (the safety net drops everything).
     tokio::time::sleep(Duration::from_millis(200)).await;
+    get_ok(&b, "/categories/events").await;
+    assert!(b.state.pages.contains("/categories/events?page=1"));
     let (took, _) = write_and_wait(&a, &b, "After the cut", "/feeds/news.rss").await;
-    assert!(took < Duration::from_millis(700), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(b.state.pages.contains("/categories/events?page=1"));
 }
 
 /// The distribution of the time from a write's commit on one instance to another
@@ -254,7 +267,7 @@ async fn a_schedule_changed_on_one_instance_fires_only_at_the_new_time_on_the_ot
             let start = Instant::now();
             while b.state.planned.get(id).map(|p| p.0) != Some(cron.to_owned()) {
                 assert!(
-                    start.elapsed() < Duration::from_millis(700),
+                    start.elapsed() < Duration::from_secs(10),
                     "B's scheduler never planned {cron}: {:?}",
                     b.state.planned.get(id)
                 );
@@ -316,7 +329,7 @@ async fn a_schedule_changed_on_one_instance_fires_only_at_the_new_time_on_the_ot
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let start = Instant::now();
     while b.state.planned.get(id).is_some() {
-        assert!(start.elapsed() < Duration::from_millis(700));
+        assert!(start.elapsed() < Duration::from_secs(10));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -69,6 +69,7 @@ async fn started(app: &TestApp, list: &MailingList, week: &str) -> i64 {
             0,
             DigestTrigger::Manual,
             None,
+            None,
             app.clock.now(),
         )
         .await

@@ -101,7 +101,7 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
     assert_eq!(mail.content_type, "multipart/alternative");
     let text = mail.text.clone().unwrap();
     let html = mail.html.clone().unwrap();
-    let confirm_url = link(&text, &app.url("/subscribe/confirm/"));
+    let confirm_url = link(&text, &app.url("/en/subscribe/confirm/"));
     assert!(
         html.contains(&confirm_url),
         "the HTML part has the same link"
@@ -160,7 +160,7 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 
     // Preferences: the page linked from the confirmation.
-    let prefs_url = link(&page, &app.url("/preferences/"));
+    let prefs_url = link(&page, &app.url("/en/preferences/"));
     let prefs_path = prefs_url.trim_start_matches(&app.address).to_owned();
     let prefs = app
         .get(&prefs_path)
@@ -472,7 +472,7 @@ async fn unknown_used_and_expired_links_get_a_plain_404() {
 
     subscribe_form(&app, &[("email", "late@example.org"), ("list", "partners")]).await;
     let mail = parse(&smtp.wait_for(1, Duration::from_secs(10)).await[0].raw);
-    let confirm = link(&mail.text.unwrap(), &app.url("/subscribe/confirm/"));
+    let confirm = link(&mail.text.unwrap(), &app.url("/en/subscribe/confirm/"));
     app.clock.advance(chrono::Duration::days(8));
     let r = app
         .get(confirm.trim_start_matches(&app.address))

@@ -40,6 +40,8 @@ const CHROMIUM = env("CHROMIUM", "/usr/bin/chromium");
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SCREENSHOTS = path.resolve(env("SCREENSHOTS", path.join(HERE, "../../target/screenshots")));
 const ITEM_TITLE = env("ITEM_TITLE", `Notice written in the browser ${Date.now()}`);
+// The item's Chinese version, added in the browser beside the original.
+const ZH_TITLE = `${ITEM_TITLE}（中文版）`;
 const LIST_MEMBERS = Number(env("LIST_MEMBERS", "8"));
 const PERIOD = "2023-W45";
 // The demo's event of 9 November 2023, in week 45.
@@ -199,6 +201,37 @@ async function run(page) {
     check((await response.text()).includes(ITEM_TITLE), `${feed} does not have the new item "${ITEM_TITLE}"`);
   }
   log("the item is in /feeds/news.atom and /feeds/all.atom");
+
+  // 2b. A Chinese version beside the original ------------------------------------
+  log("2b. add a Chinese version side by side");
+  const itemPath = pathOf(page);
+  const addVersion = page.locator("details.version.add");
+  check((await addVersion.getAttribute("open")) === null, "the column to add a version in starts folded");
+  await addVersion.locator("summary").click();
+  await page.locator("#vnew_language").fill("zh");
+  await page.locator("#vnew_title").fill(ZH_TITLE);
+  await page.locator("#vnew_body").fill("由**浏览器测试**撰写的中文版本。");
+  await submit(page, page.getByRole("button", { name: "Save", exact: true }));
+  check(pathOf(page) === itemPath, `after saving the version: expected ${itemPath}, got ${page.url()}`);
+  await expectFlashOk(page, "Chinese version saved");
+  check((await page.locator("#v0_title").inputValue()) === ZH_TITLE, "the Chinese title is in its column");
+  check((await page.locator("#v0_title").getAttribute("lang")) === "zh", "the Chinese column's fields say lang=zh");
+  const original = page.locator("fieldset.version.original");
+  const chinese = page.locator("#version-v0");
+  const box = async () => [await original.boundingBox(), await chinese.boundingBox()];
+  let [a, b] = await box();
+  check(b.x >= a.x + a.width - 1 && Math.abs(b.y - a.y) < 2,
+    `the versions should be side by side at desktop width: original ${JSON.stringify(a)}, zh ${JSON.stringify(b)}`);
+  await page.setViewportSize(VIEWPORTS.phone);
+  [a, b] = await box();
+  check(b.y >= a.y + a.height - 1 && Math.abs(b.x - a.x) < 2,
+    `the versions should be stacked at phone width: original ${JSON.stringify(a)}, zh ${JSON.stringify(b)}`);
+  await page.setViewportSize(VIEWPORTS.desktop);
+  await screenshot(page, "item-versions");
+  await page.goto(url(`/admin/items?q=${encodeURIComponent(ITEM_TITLE)}`));
+  const languages = ((await page.locator("tbody tr").first().locator("ul.langs").textContent()) ?? "").replace(/\s+/g, " ").trim();
+  check(languages === "en (original)zh" || languages === "en (original) zh", `the items list shows the item's languages: "${languages}"`);
+  log(`the items list says: ${languages}`);
 
   await page.goto(url("/admin/categories"));
   await screenshot(page, "categories");

@@ -1,7 +1,7 @@
 //! Categories: the tree; create, rename, move, delete (refused with the reason when
 //! the category is not empty).
 
-use super::page::{self, FormData, FormErrors, PageError, PageResult};
+use super::page::{self, FormData, FormErrors, NameField, PageError, PageResult};
 use super::session::{Session, done};
 use crate::domain::{CategoryInput, Slug};
 use crate::http::AppState;
@@ -11,6 +11,7 @@ use crate::services::{ServiceError, content};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 const FIELDS: &[&str] = &["slug", "name", "description", "parent"];
 
@@ -25,6 +26,10 @@ struct Node {
     public_url: String,
     feed_url: String,
     parents: Vec<ParentChoice>,
+    /// The name fields of its edit form, filled with its names.
+    names: Vec<NameField>,
+    /// Its names in other languages, as the tree shows them: `zh: 活动`.
+    names_shown: String,
 }
 
 #[derive(Serialize)]
@@ -38,6 +43,8 @@ struct ParentChoice {
 struct NewForm {
     slug: String,
     name: String,
+    /// The posted names by language tag.
+    names: BTreeMap<String, String>,
     description: String,
     parent: String,
 }
@@ -47,6 +54,8 @@ struct Body {
     nodes: Vec<Node>,
     parents: Vec<ParentChoice>,
     form: NewForm,
+    /// The new form's name fields.
+    names: Vec<NameField>,
     errors: FormErrors,
 }
 
@@ -75,7 +84,14 @@ async fn render(
         .iter()
         .map(|c| {
             let stored = counted.iter().find(|(k, _)| k.slug == c.slug);
+            let names = stored.map(|(s, _)| s.names.to_map()).unwrap_or_default();
             Node {
+                names: page::name_fields(state, &names, &FormErrors::default()),
+                names_shown: names
+                    .iter()
+                    .map(|(t, n)| format!("{t}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(" · "),
                 slug: c.slug.clone(),
                 name: c.name.clone(),
                 description: stored
@@ -96,6 +112,7 @@ async fn render(
     let body = Body {
         nodes,
         parents: choices(Some(form.parent.as_str()), None),
+        names: page::name_fields(state, &form.names, &errors),
         form,
         errors,
     };
@@ -125,6 +142,7 @@ fn input(f: &FormData) -> CategoryInput {
     CategoryInput {
         slug: Some(f.get("slug").trim().to_owned()),
         name: f.get("name").to_owned(),
+        names: crate::domain::Names::posted(&page::posted_names(f)),
         description: f.get("description").to_owned(),
         parent: f.non_blank("parent").map(str::to_owned),
     }
@@ -134,6 +152,7 @@ pub async fn create(State(state): State<AppState>, session: Session, f: FormData
     let form = NewForm {
         slug: f.get("slug").into(),
         name: f.get("name").into(),
+        names: page::posted_names(&f),
         description: f.get("description").into(),
         parent: f.get("parent").into(),
     };

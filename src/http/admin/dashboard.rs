@@ -26,6 +26,8 @@ struct ItemRow {
 pub(super) struct ListSummary {
     pub slug: String,
     pub name: String,
+    /// Its names in other languages: `zh: 合作院校通讯`.
+    pub names: String,
     pub visibility: &'static str,
     pub confirmed: u64,
     pub pending: u64,
@@ -39,20 +41,32 @@ pub(super) struct ListSummary {
 impl From<&Overview> for ListSummary {
     fn from(o: &Overview) -> Self {
         let l = &o.list;
-        let tz = l.schedule.timezone.tz();
+        let tz = l.schedule.fire_zone();
+        let zone = if l.schedule.reader_local() {
+            format!("in each reader's zone, else {}", l.schedule.timezone.name())
+        } else {
+            l.schedule.timezone.name().to_owned()
+        };
         ListSummary {
             slug: l.slug.clone(),
             name: l.name.clone(),
+            names: l
+                .names
+                .iter()
+                .map(|(t, n)| format!("{t}: {n}"))
+                .collect::<Vec<_>>()
+                .join(" · "),
             visibility: l.visibility.as_str(),
             confirmed: o.count(MembershipStatus::Confirmed),
             pending: o.count(MembershipStatus::Pending),
             unsubscribed: o.count(MembershipStatus::Unsubscribed),
-            schedule: format!(
-                "{} ({})",
-                l.schedule.cron.as_str(),
-                l.schedule.timezone.name()
-            ),
+            schedule: format!("{} ({zone})", l.schedule.cron.as_str()),
             next_digest: match o.next_digest {
+                Some((at, week)) if l.schedule.reader_local() => format!(
+                    "{week} — {} in each reader's zone (built {})",
+                    at.with_timezone(&tz).format("%a %-d %b %Y %H:%M"),
+                    at.format("%a %-d %b %H:%M UTC")
+                ),
                 Some((at, week)) => format!(
                     "{week} — {}",
                     at.with_timezone(&tz).format("%a %-d %b %Y %H:%M %Z")
@@ -108,7 +122,7 @@ impl From<HistoryEntry> for DigestRow {
             pending: counts.pending + counts.sending,
             sent: counts.sent,
             failed: counts.failed,
-            skipped: counts.skipped + counts.cancelled,
+            skipped: counts.skipped + counts.missed + counts.cancelled,
         }
     }
 }

@@ -1,12 +1,13 @@
-//! One digest: its items, delivery counts, failed deliveries with their reasons;
-//! retry the failed ones, or cancel what is still pending.
+//! One digest: its items (with the languages each is in), delivery counts overall and
+//! per reader language (with the preview in each), failed deliveries with their
+//! reasons; retry the failed ones, or cancel what is still pending.
 
 use super::page::{self, PageResult, parse_id, when, when_opt};
 use super::session::{Session, done};
 use crate::domain::Item;
 use crate::http::AppState;
 use crate::services::ServiceError;
-use crate::services::digests::{self, DigestDetail};
+use crate::services::digests::{self, DigestDetail, LanguageCounts};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -16,6 +17,16 @@ struct ItemRow {
     id: i64,
     title: String,
     when: String,
+    /// The languages it is in, the original first ("en, zh").
+    languages: String,
+}
+
+/// The deliveries to the readers of one language, and the digest as they read it.
+#[derive(Serialize)]
+struct LanguageRow {
+    #[serde(flatten)]
+    counts: LanguageCounts,
+    preview_url: String,
 }
 
 #[derive(Serialize)]
@@ -43,12 +54,18 @@ struct Body {
     sent: u64,
     failed: u64,
     skipped: u64,
+    missed: u64,
     cancelled: u64,
+    /// A reader-local digest's local send time ("Mon 6 Nov 2023 08:00"), else empty.
+    send_local: String,
     in_progress: bool,
     /// Failed deliveries, and a digest that was not cancelled.
     can_retry: bool,
     coming_up: Vec<ItemRow>,
     news: Vec<ItemRow>,
+    /// Deliveries per reader language; empty once they are pruned.
+    languages: Vec<LanguageRow>,
+    pruned: bool,
     failures: Vec<FailedRow>,
     archive_url: String,
 }
@@ -68,11 +85,12 @@ fn item_row(i: &Item) -> ItemRow {
                 .to_string(),
             None => when_opt(i.published_at),
         },
+        languages: i.languages().join(", "),
     }
 }
 
 impl Body {
-    fn of(d: DigestDetail, base_url: &str) -> Self {
+    fn of(d: DigestDetail, languages: Vec<LanguageCounts>, base_url: &str) -> Self {
         let (in_progress, can_retry) = (d.in_progress(), d.can_retry());
         let DigestDetail {
             digest,
@@ -81,6 +99,20 @@ impl Body {
             items,
             failed,
         } = d;
+        let languages = languages
+            .into_iter()
+            .map(|counts| LanguageRow {
+                preview_url: format!(
+                    "/admin/lists/{}?{}#h-preview",
+                    list.slug,
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("period", &digest.period)
+                        .append_pair("language", &counts.language)
+                        .finish()
+                ),
+                counts,
+            })
+            .collect();
         Body {
             archive_url: format!("{base_url}/digests/{}/{}", list.slug, digest.period),
             id: digest.id,
@@ -97,11 +129,18 @@ impl Body {
             sent: counts.sent,
             failed: counts.failed,
             skipped: counts.skipped,
+            missed: counts.missed,
             cancelled: counts.cancelled,
+            send_local: digest
+                .send_local
+                .map(|t| t.format("%a %-d %b %Y %H:%M").to_string())
+                .unwrap_or_default(),
             in_progress,
             can_retry,
             coming_up: items.coming_up.iter().map(item_row).collect(),
             news: items.news.iter().map(item_row).collect(),
+            languages,
+            pruned: digest.pruned,
             failures: failed
                 .into_iter()
                 .map(|f| FailedRow {
@@ -123,7 +162,8 @@ pub async fn show(
 ) -> PageResult {
     let id = parse_id("digest", &id)?;
     let detail = digests::detail(state.app(), id, FAILED_SHOWN).await?;
-    let body = Body::of(detail, &state.settings.base_url);
+    let languages = digests::language_counts(state.app(), id).await?;
+    let body = Body::of(detail, languages, &state.settings.base_url);
     let title = format!("{} · {}", body.list_name, body.period);
     page::render(
         &state,

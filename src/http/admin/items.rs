@@ -1,16 +1,19 @@
-//! Items: a list with search and filters, the create/edit form with a Markdown
-//! preview and event fields, publish now or at a time, unpublish, delete.
+//! Items: a list with search and filters (and each item's languages), the
+//! create/edit form with a Markdown preview, event fields and the language versions
+//! side by side (the original first; a version added or removed with the save),
+//! publish now or at a time, unpublish, delete.
 
 use super::page::{
     self, Choice, FormData, FormErrors, PageError, PageResult, parse_id, when_opt, zone_choices,
 };
 use super::session::{Session, done};
 use crate::domain::{
-    EventInput, EventMode, FieldErrors, Item, ItemInput, ItemStatus, LOCAL_MINUTES as LOCAL, Slug,
-    parse_local_time as local_time,
+    EventInput, EventMode, FieldError, FieldErrors, Item, ItemInput, ItemStatus,
+    LOCAL_MINUTES as LOCAL, Language, Slug, VersionInput, parse_local_time as local_time,
 };
 use crate::http::AppState;
 use crate::http::public::views::category_tree;
+use crate::services::ServiceError;
 use crate::services::content::{self, ItemQuery};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -36,7 +39,13 @@ const FIELDS: &[&str] = &[
     "event.venue",
     "event.online_url",
     "event.mode",
+    "event.mode_text",
+    "make_original",
 ];
+
+/// Numbered versions read from a posted form (`v0_…` to `v63_…`); more than the
+/// domain allows, so that too many are refused by its rule, not dropped here.
+const FORM_VERSIONS: usize = 64;
 
 const PER_PAGE: u32 = 25;
 
@@ -57,6 +66,14 @@ struct Row {
     scheduled: bool,
     categories: String,
     event: String,
+    languages: Vec<LanguageCell>,
+}
+
+/// One of an item's languages in the list.
+#[derive(Serialize)]
+struct LanguageCell {
+    tag: String,
+    original: bool,
 }
 
 #[derive(Serialize)]
@@ -105,6 +122,15 @@ fn row(i: &Item, now: DateTime<Utc>) -> Row {
                     .to_string()
             })
             .unwrap_or_default(),
+        languages: i
+            .languages()
+            .into_iter()
+            .enumerate()
+            .map(|(n, tag)| LanguageCell {
+                tag: tag.to_owned(),
+                original: n == 0,
+            })
+            .collect(),
     }
 }
 
@@ -214,7 +240,149 @@ struct ItemForm {
     event_venue: String,
     event_online_url: String,
     event_mode: String,
+    event_mode_text: String,
     categories: Vec<String>,
+    /// `lang` of the original's column: its language, when that is a tag.
+    original_lang: Option<String>,
+    /// The other versions, each in its column, and last the column to add one in
+    /// (saved with the item when anything is typed in it).
+    versions: Vec<VersionForm>,
+    /// The key of the version chosen to become the original when saving (`v0`…), or
+    /// empty: the original stays.
+    make_original: String,
+    /// Whether there is a version besides the original (to offer making it one).
+    has_versions: bool,
+}
+
+/// One language version in the form, as typed.
+#[derive(Debug, Default, Serialize)]
+struct VersionForm {
+    /// The prefix of its fields' names: `v0`, `v1`… or `vnew`.
+    key: String,
+    /// The column to add a version in.
+    is_new: bool,
+    language: String,
+    title: String,
+    summary: String,
+    body: String,
+    venue: String,
+    mode_text: String,
+    /// Ticked: left out when the item is saved.
+    remove: bool,
+    /// Chosen to become the original when the item is saved.
+    make_original: bool,
+    /// `lang` of the column: the language, when it is a tag.
+    lang: Option<String>,
+    /// Whether the column is shown open (the column to add a version in is folded
+    /// while nothing is typed in it).
+    open: bool,
+    errors: VersionErrors,
+}
+
+/// The problems of one version's fields, under each field.
+#[derive(Debug, Default, Serialize)]
+struct VersionErrors {
+    language: Option<String>,
+    title: Option<String>,
+    summary: Option<String>,
+    body: Option<String>,
+    venue: Option<String>,
+    mode_text: Option<String>,
+}
+
+impl VersionErrors {
+    /// The slot of `field`, when it is one of a version's.
+    fn slot(&mut self, field: &str) -> Option<&mut Option<String>> {
+        Some(match field {
+            "language" => &mut self.language,
+            "title" => &mut self.title,
+            "summary" => &mut self.summary,
+            "body" => &mut self.body,
+            "venue" => &mut self.venue,
+            "mode_text" => &mut self.mode_text,
+            _ => return None,
+        })
+    }
+}
+
+/// The key of the column to add a version in.
+const NEW: &str = "vnew";
+
+/// `lang` for a column: the tag, when it is one.
+fn lang_of(tag: &str) -> Option<String> {
+    Language::parse(tag.trim())
+        .ok()
+        .map(|l| l.as_str().to_owned())
+}
+
+impl VersionForm {
+    fn posted(f: &FormData, key: &str) -> Self {
+        let get = |name: &str| f.get(&format!("{key}_{name}")).to_owned();
+        let language = get("language");
+        let mut v = Self {
+            key: key.to_owned(),
+            is_new: false,
+            lang: lang_of(&language),
+            language,
+            title: get("title"),
+            summary: get("summary"),
+            body: get("body"),
+            venue: get("venue"),
+            mode_text: get("mode_text"),
+            remove: f.has(&format!("{key}_remove")),
+            make_original: f.get("make_original") == key,
+            open: true,
+            errors: VersionErrors::default(),
+        };
+        v.is_new = key == NEW;
+        v.open = !v.is_new || !v.is_blank();
+        v
+    }
+
+    fn blank_new() -> Self {
+        Self {
+            key: NEW.into(),
+            is_new: true,
+            ..Default::default()
+        }
+    }
+
+    /// Saved with the item: not marked to be removed, or, the new one, typed in.
+    fn is_kept(&self) -> bool {
+        if self.is_new {
+            !self.is_blank()
+        } else {
+            !self.remove
+        }
+    }
+
+    /// Nothing typed in it.
+    fn is_blank(&self) -> bool {
+        [
+            &self.language,
+            &self.title,
+            &self.summary,
+            &self.body,
+            &self.venue,
+            &self.mode_text,
+        ]
+        .iter()
+        .all(|s| s.trim().is_empty())
+    }
+
+    fn to_input(&self, has_event: bool) -> VersionInput {
+        // Event words of an item that is no event are not kept (the fields are
+        // hidden then).
+        let event_words = |s: &str| has_event.then(|| s.to_owned());
+        VersionInput {
+            language: self.language.trim().to_owned(),
+            title: self.title.clone(),
+            summary: self.summary.clone(),
+            body: self.body.clone(),
+            venue: event_words(&self.venue),
+            mode_text: event_words(&self.mode_text),
+        }
+    }
 }
 
 /// A time as a `datetime-local` value in `tz`: to the minute, or to the second when
@@ -258,6 +426,28 @@ impl ItemForm {
             categories: item.categories.iter().map(|c| c.slug.clone()).collect(),
             event_timezone: "UTC".into(),
             event_mode: "in_person".into(),
+            original_lang: lang_of(&item.language),
+            versions: item
+                .translations
+                .iter()
+                .enumerate()
+                .map(|(n, v)| VersionForm {
+                    key: format!("v{n}"),
+                    is_new: false,
+                    language: v.language.clone(),
+                    title: v.title.clone(),
+                    summary: v.summary.clone(),
+                    body: v.body_markdown.clone(),
+                    venue: v.venue.clone().unwrap_or_default(),
+                    mode_text: v.mode_text.clone().unwrap_or_default(),
+                    remove: false,
+                    make_original: false,
+                    lang: lang_of(&v.language),
+                    open: true,
+                    errors: VersionErrors::default(),
+                })
+                .chain([VersionForm::blank_new()])
+                .collect(),
             ..Default::default()
         };
         if let Some(e) = &item.event {
@@ -269,7 +459,9 @@ impl ItemForm {
             form.event_venue = e.venue.clone().unwrap_or_default();
             form.event_online_url = e.online_url.clone().unwrap_or_default();
             form.event_mode = e.mode.as_str().into();
+            form.event_mode_text = e.mode_text.clone().unwrap_or_default();
         }
+        form.has_versions = !item.translations.is_empty();
         form
     }
 
@@ -280,12 +472,34 @@ impl ItemForm {
             publish_tz: "UTC".into(),
             event_timezone: "UTC".into(),
             event_mode: "in_person".into(),
+            original_lang: Some("en".into()),
+            versions: vec![VersionForm::blank_new()],
             ..Default::default()
         }
     }
 
     fn from_posted(f: &FormData) -> Self {
+        let versions = (0..FORM_VERSIONS)
+            .filter(|n| f.has(&format!("v{n}_language")))
+            .enumerate()
+            .map(|(k, n)| {
+                let mut v = VersionForm::posted(f, &format!("v{n}"));
+                // Numbered afresh, so the form comes back with v0, v1…
+                v.key = format!("v{k}");
+                v
+            })
+            .chain([VersionForm::posted(f, NEW)])
+            .collect::<Vec<_>>();
+        let make_original = versions
+            .iter()
+            .find(|v| v.make_original && !v.is_new)
+            .map(|v| v.key.clone())
+            .unwrap_or_default();
         Self {
+            make_original,
+            has_versions: versions.iter().any(|v| !v.is_new),
+            original_lang: lang_of(f.get("language")),
+            versions,
             title: f.get("title").into(),
             slug: f.get("slug").into(),
             summary: f.get("summary").into(),
@@ -304,8 +518,91 @@ impl ItemForm {
             event_venue: f.get("event_venue").into(),
             event_online_url: f.get("event_online_url").into(),
             event_mode: f.get("event_mode").into(),
+            event_mode_text: f.get("event_mode_text").into(),
             categories: f.all("categories").into_iter().map(str::to_owned).collect(),
         }
+    }
+
+    /// The versions saved with the item, in the order of its `translations`: those
+    /// not marked to be removed, then the new one when anything is typed in it.
+    fn kept_versions(&self) -> Vec<&VersionForm> {
+        self.versions.iter().filter(|v| v.is_kept()).collect()
+    }
+
+    /// Puts the errors of `translations[n].field` under the fields of their column,
+    /// and names them after the column's language in the list on top; returns every
+    /// error so renamed.
+    fn claim_version_errors(&mut self, errors: FieldErrors) -> FieldErrors {
+        let keys: Vec<String> = self.kept_versions().iter().map(|v| v.key.clone()).collect();
+        let mut out = FieldErrors::new();
+        for e in errors.0 {
+            let place = e
+                .field
+                .strip_prefix("translations[")
+                .and_then(|rest| rest.split_once("]."))
+                .and_then(|(n, field)| Some((keys.get(n.parse::<usize>().ok()?)?, field)));
+            let Some((key, field)) = place else {
+                out.0.push(e);
+                continue;
+            };
+            let Some(version) = self.versions.iter_mut().find(|v| v.key == *key) else {
+                out.0.push(e);
+                continue;
+            };
+            if let Some(slot) = version.errors.slot(field) {
+                match slot {
+                    Some(m) => {
+                        m.push_str("; ");
+                        m.push_str(&e.message);
+                    }
+                    None => *slot = Some(e.message.clone()),
+                }
+            }
+            let language = match version.language.trim() {
+                "" => "new",
+                l => l,
+            };
+            out.0.push(FieldError {
+                field: format!("{language} version: {}", field.replace('_', " ")),
+                message: e.message,
+            });
+        }
+        out
+    }
+
+    /// `input` with `chosen`'s words as the original and the original's as one of the
+    /// other versions, in `chosen`'s place: one write, so the item never has two
+    /// originals or none. A venue left empty in `chosen` ("the original's") keeps
+    /// the original's venue; the original's own venue and mode words go with it.
+    fn swap_original(&self, mut input: ItemInput, chosen: &VersionForm) -> ItemInput {
+        let position = self
+            .kept_versions()
+            .iter()
+            .position(|v| v.key == chosen.key)
+            .expect("a version not removed is kept");
+        let mut promoted = chosen.to_input(self.has_event);
+        let demoted = VersionInput {
+            language: input
+                .language
+                .clone()
+                .unwrap_or_else(|| Language::default().as_str().to_owned()),
+            title: std::mem::take(&mut input.title),
+            summary: std::mem::take(&mut input.summary),
+            body: std::mem::take(&mut input.body),
+            venue: input.event.as_mut().and_then(|e| e.venue.take()),
+            mode_text: input.event.as_mut().and_then(|e| e.mode_text.take()),
+        };
+        input.language = Some(promoted.language.clone()).filter(|l| !l.is_empty());
+        input.title = std::mem::take(&mut promoted.title);
+        input.summary = std::mem::take(&mut promoted.summary);
+        input.body = std::mem::take(&mut promoted.body);
+        if let Some(event) = input.event.as_mut() {
+            let venue = promoted.venue.take().filter(|v| !v.trim().is_empty());
+            event.venue = venue.or_else(|| demoted.venue.clone());
+            event.mode_text = promoted.mode_text.take();
+        }
+        input.translations[position] = demoted;
+        input
     }
 
     /// What was typed, for the same checks as the API's, with the publication time
@@ -353,7 +650,27 @@ impl ItemForm {
                 venue: Some(self.event_venue.clone()),
                 online_url: Some(self.event_online_url.clone()),
                 mode: self.event_mode.clone(),
+                mode_text: Some(self.event_mode_text.clone()),
             }),
+            translations: self
+                .kept_versions()
+                .into_iter()
+                .map(|v| v.to_input(self.has_event))
+                .collect(),
+        };
+        let input = match self.versions.iter().find(|v| v.make_original) {
+            None => input,
+            Some(v) if v.remove => {
+                errors.add(
+                    "make_original",
+                    format!(
+                        "the {} version cannot be both removed and made the original;                          choose one",
+                        v.language.trim()
+                    ),
+                );
+                input
+            }
+            Some(v) => self.swap_original(input, v),
         };
         if errors.is_empty() {
             Ok(input)
@@ -499,7 +816,7 @@ async fn save(
     existing: Option<Item>,
     posted: FormData,
 ) -> PageResult {
-    let form = ItemForm::from_posted(&posted);
+    let mut form = ItemForm::from_posted(&posted);
     let (status, errors, preview) = if posted.get("action") == "preview" {
         let html = content::preview(&form.body);
         (StatusCode::OK, FormErrors::none(FIELDS), Some(html))
@@ -510,6 +827,12 @@ async fn save(
             (Ok(draft), Some(item)) => content::update_item(app, item.id, draft).await,
             (Ok(draft), None) => content::create_item(app, draft).await,
         };
+        let saved = saved.map_err(|e| match e {
+            ServiceError::Invalid(errors) => {
+                ServiceError::Invalid(form.claim_version_errors(errors))
+            }
+            other => other,
+        });
         match page::submitted(saved, FIELDS)? {
             Ok(item) => {
                 let verb = if existing.is_some() {
@@ -629,6 +952,45 @@ mod tests {
         let shown = FormErrors::new(errors, FIELDS);
         assert!(shown.by_field["event_venue"].is_some());
         assert!(shown.by_field["title"].is_none());
+    }
+
+    #[test]
+    fn the_form_carries_the_versions_and_names_their_errors_by_language() {
+        let posted = FormData::parse_str(
+            "title=Final+session&language=en&categories=events\
+             &v0_language=zh&v0_title=%E9%97%AD%E5%B9%95&v0_venue=A\
+             &v1_language=fr&v1_title=S%C3%A9ance&v1_remove=on\
+             &v2_language=de&v2_title=\
+             &vnew_language=&vnew_title=&vnew_body=",
+        );
+        let mut form = ItemForm::from_posted(&posted);
+        let keys: Vec<&str> = form.versions.iter().map(|v| v.key.as_str()).collect();
+        assert_eq!(keys, ["v0", "v1", "v2", "vnew"]);
+        let input = form.to_input().unwrap();
+        let languages: Vec<&str> = input
+            .translations
+            .iter()
+            .map(|v| v.language.as_str())
+            .collect();
+        assert_eq!(
+            languages,
+            ["zh", "de"],
+            "fr removed, the blank new one left out"
+        );
+        assert_eq!(input.translations[0].venue, None, "no event: no venue");
+        let errors = input.parse().unwrap_err();
+        assert_eq!(
+            errors
+                .0
+                .iter()
+                .map(|e| e.field.as_str())
+                .collect::<Vec<_>>(),
+            ["translations[1].title"]
+        );
+        let named = form.claim_version_errors(errors);
+        assert_eq!(named.0[0].field, "de version: title");
+        assert!(form.versions[2].errors.title.is_some());
+        assert!(form.versions[0].errors.title.is_none());
     }
 
     #[test]

@@ -2,9 +2,14 @@
 //! for a chosen member, send now, export, and the list's digest history.
 
 use super::dashboard::{DigestRow, ListSummary, digest_rows};
-use super::page::{self, Choice, FormData, FormErrors, PageError, PageResult, zone_choices};
+use super::page::{
+    self, Choice, FormData, FormErrors, NameField, PageError, PageResult, zone_choices,
+};
 use super::session::{Session, done};
-use crate::domain::{DigestStatus, Email, IsoWeek, ListFields, MailingList};
+use crate::domain::{
+    DeliveryZone, DigestStatus, Email, IsoWeek, Language, ListFields, MailingList, weekday_key,
+    weekday_name,
+};
 use crate::http::AppState;
 use crate::http::download::csv_download;
 use crate::http::error::AppError;
@@ -24,38 +29,50 @@ const FIELDS: &[&str] = &[
     "categories",
     "opt_in",
     "visibility",
+    "schedule_day",
+    "schedule_time",
     "schedule_cron",
     "schedule_timezone",
+    "schedule_delivery",
     "min_items",
     "grace_minutes",
 ];
 
 /// The list form's fields: a stored list's settings, or what was posted.
 fn fields_of(l: &MailingList) -> ListFields {
-    ListFields {
+    let mut fields = ListFields {
         slug: l.slug.clone(),
         name: l.name.clone(),
+        names: l.names.to_map(),
         description: l.description.clone(),
         categories: l.categories.clone(),
         opt_in: l.opt_in.as_str().into(),
         visibility: l.visibility.as_str().into(),
-        schedule_cron: l.schedule.cron.as_str().into(),
         schedule_timezone: l.schedule.timezone.name().into(),
+        schedule_delivery: l.schedule.delivery.as_str().into(),
         min_items: l.schedule.min_items.to_string(),
         grace_minutes: l.schedule.grace_minutes.to_string(),
-    }
+        ..Default::default()
+    };
+    fields.show_schedule(&l.schedule.cron);
+    fields
 }
 
 fn posted(f: &FormData) -> ListFields {
     ListFields {
         slug: f.get("slug").trim().into(),
         name: f.get("name").into(),
+        names: page::posted_names(f),
         description: f.get("description").into(),
         categories: f.all("categories").into_iter().map(str::to_owned).collect(),
         opt_in: f.get("opt_in").into(),
         visibility: f.get("visibility").into(),
+        schedule_day: f.get("schedule_day").into(),
+        schedule_time: f.get("schedule_time").into(),
         schedule_cron: f.get("schedule_cron").into(),
+        schedule_cron_shown: f.get("schedule_cron_shown").into(),
         schedule_timezone: f.get("schedule_timezone").into(),
+        schedule_delivery: f.get("schedule_delivery").into(),
         min_items: f.get("min_items").into(),
         grace_minutes: f.get("grace_minutes").into(),
     }
@@ -63,13 +80,53 @@ fn posted(f: &FormData) -> ListFields {
 
 #[derive(Serialize)]
 struct Options {
+    /// The name fields, one per language.
+    names: Vec<NameField>,
     categories: Vec<Choice>,
     zones: Vec<Choice>,
+    /// Monday to Sunday, and "custom" (the advanced field's cron expression).
+    days: Vec<Choice>,
+    /// The list's zone, or each reader's.
+    deliveries: Vec<Choice>,
 }
 
-async fn options(state: &AppState, form: &ListFields) -> Result<Options, PageError> {
+fn day_choices(selected: &str) -> Vec<Choice> {
+    use chrono::Weekday::*;
+    let days = [Mon, Tue, Wed, Thu, Fri, Sat, Sun]
+        .into_iter()
+        .map(|d| (weekday_key(d).to_owned(), weekday_name(d).to_owned()));
+    let custom = std::iter::once((
+        "custom".to_owned(),
+        "Other (the cron expression below)".to_owned(),
+    ));
+    page::choices(days.chain(custom), selected)
+}
+
+fn delivery_choices(selected: &str) -> Vec<Choice> {
+    page::choices(
+        [
+            (
+                DeliveryZone::ListZone.as_str().to_owned(),
+                "In the list's time zone: every reader at the same moment".to_owned(),
+            ),
+            (
+                DeliveryZone::ReaderZone.as_str().to_owned(),
+                "In each reader's time zone (theirs, else their institution's, else the list's)"
+                    .to_owned(),
+            ),
+        ],
+        selected,
+    )
+}
+
+async fn options(
+    state: &AppState,
+    form: &ListFields,
+    errors: &FormErrors,
+) -> Result<Options, PageError> {
     let all = lists::categories(state.app()).await?;
     Ok(Options {
+        names: page::name_fields(state, &form.names, errors),
         categories: category_tree(&all, &state.settings.base_url)
             .into_iter()
             .map(|c| Choice {
@@ -79,6 +136,8 @@ async fn options(state: &AppState, form: &ListFields) -> Result<Options, PageErr
             })
             .collect(),
         zones: zone_choices(&form.schedule_timezone),
+        days: day_choices(&form.schedule_day),
+        deliveries: delivery_choices(&form.schedule_delivery),
     })
 }
 
@@ -102,7 +161,7 @@ async fn index_page(
     let overviews = lists::overviews(state.app()).await?;
     let body = IndexBody {
         lists: overviews.iter().map(ListSummary::from).collect(),
-        options: options(state, &form).await?,
+        options: options(state, &form, &errors).await?,
         form,
         errors,
     };
@@ -164,6 +223,8 @@ pub async fn create(State(state): State<AppState>, session: Session, f: FormData
 pub struct ShowQuery {
     period: Option<String>,
     subscriber: Option<String>,
+    /// The preview's language (empty: the reader's, or English for a sample reader).
+    language: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -184,6 +245,23 @@ struct PreviewView {
     text: String,
     empty: bool,
     error: Option<String>,
+    /// The language the preview is in; empty: the reader's own.
+    language: String,
+    /// One tab per language the list's readers read (and the one shown).
+    languages: Vec<LanguageTab>,
+    /// The preview in the reader's own language.
+    own_url: String,
+    /// The mail templates the preview was rendered with: overridden, refused.
+    templates: super::templates::MailTemplates,
+}
+
+/// A language of the preview's switch: its readers on the list, and the preview in it.
+#[derive(Serialize)]
+struct LanguageTab {
+    language: String,
+    readers: u64,
+    url: String,
+    current: bool,
 }
 
 #[derive(Serialize)]
@@ -196,9 +274,23 @@ struct ShowBody {
     default_period: String,
     preview: PreviewView,
     digests: Vec<DigestRow>,
+    /// A reader-local list's next sends, per zone of its readers.
+    next_sends: Vec<ZoneSendRow>,
+    /// Its schedule is read in each reader's zone.
+    reader_local: bool,
     form: ListFields,
     options: Options,
     errors: FormErrors,
+}
+
+#[derive(Serialize)]
+struct ZoneSendRow {
+    zone: &'static str,
+    /// "Mon 6 Nov 2023 08:00 PKT".
+    local: String,
+    /// "Mon 6 Nov 2023 03:00 UTC".
+    utc: String,
+    readers: u64,
 }
 
 async fn show_page(
@@ -232,9 +324,27 @@ async fn show_page(
         .map(str::to_owned)
         .unwrap_or_else(|| fallback.to_string());
     let subscriber_text = q.subscriber.as_deref().unwrap_or("").trim().to_owned();
-    let preview = render_preview(state, list, &period_text, &subscriber_text).await?;
+    let language_text = q.language.as_deref().unwrap_or("").trim().to_owned();
+    let preview =
+        render_preview(state, list, &period_text, &subscriber_text, &language_text).await?;
     let overview = lists::overview(app, list.clone()).await?;
+    let next_sends = lists::next_sends(app, &overview)
+        .await?
+        .into_iter()
+        .map(|s| ZoneSendRow {
+            zone: s.zone.name(),
+            local: s
+                .at
+                .with_timezone(&s.zone)
+                .format("%a %-d %b %Y %H:%M %Z")
+                .to_string(),
+            utc: s.at.format("%a %-d %b %Y %H:%M UTC").to_string(),
+            readers: s.readers,
+        })
+        .collect();
     let body = ShowBody {
+        next_sends,
+        reader_local: list.schedule.reader_local(),
         summary: ListSummary::from(&overview),
         members_shown: member_rows.len(),
         members: member_rows,
@@ -242,7 +352,7 @@ async fn show_page(
         default_period: fallback.to_string(),
         preview,
         digests: digest_rows(app, Some(&list.slug), 52).await?,
-        options: options(state, &form).await?,
+        options: options(state, &form, &errors).await?,
         form,
         errors,
     };
@@ -264,6 +374,7 @@ async fn render_preview(
     list: &MailingList,
     period: &str,
     subscriber: &str,
+    language: &str,
 ) -> Result<PreviewView, PageError> {
     let mut view = PreviewView {
         period: period.to_owned(),
@@ -273,7 +384,45 @@ async fn render_preview(
         text: String::new(),
         empty: false,
         error: None,
+        language: language.to_owned(),
+        languages: Vec::new(),
+        own_url: String::new(),
+        templates: super::templates::MailTemplates::of(&state.templates.status()),
     };
+    let query = |language: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("period", period)
+            .append_pair("subscriber", subscriber)
+            .append_pair("language", language)
+            .finish()
+    };
+    let chosen = match language {
+        "" => None,
+        tag => match Language::parse(tag) {
+            Ok(l) => Some(l),
+            Err(m) => {
+                view.error = Some(format!("language {m}"));
+                return Ok(view);
+            }
+        },
+    };
+    // As stored: `ZH-hans` is `zh-hans`.
+    let language = chosen.as_ref().map_or("", Language::as_str);
+    view.language = language.to_owned();
+    view.own_url = format!("/admin/lists/{}?{}#h-preview", list.slug, query(""));
+    let mut readers = digests::reader_languages(state.app(), list).await?;
+    if !language.is_empty() && !readers.iter().any(|(l, _)| l == language) {
+        readers.push((language.to_owned(), 0));
+    }
+    view.languages = readers
+        .into_iter()
+        .map(|(l, n)| LanguageTab {
+            url: format!("/admin/lists/{}?{}#h-preview", list.slug, query(&l)),
+            current: l == language,
+            language: l,
+            readers: n,
+        })
+        .collect();
     let week = match IsoWeek::parse(period) {
         Ok(w) => w,
         Err(m) => {
@@ -291,18 +440,18 @@ async fn render_preview(
             }
         },
     };
-    match digests::preview_for(state.app(), list, week, reader.as_ref()).await {
+    match digests::preview_in(state.app(), list, week, reader.as_ref(), chosen.as_ref()).await {
         Err(ServiceError::NotFound(_)) => {
             view.error = Some(format!("there is no subscriber {subscriber}"));
         }
         Err(e) => return Err(e.into()),
         Ok(None) => view.empty = true,
         Ok(Some(rendered)) => {
-            let query = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("period", period)
-                .append_pair("subscriber", subscriber)
-                .finish();
-            view.frame_url = format!("/admin/lists/{}/preview?{query}", list.slug);
+            view.frame_url = format!(
+                "/admin/lists/{}/preview?{}",
+                list.slug,
+                query(&view.language)
+            );
             view.subject = rendered.subject;
             view.text = rendered.text;
         }
@@ -357,6 +506,7 @@ pub async fn update(
             let no_query = ShowQuery {
                 period: None,
                 subscriber: None,
+                language: None,
             };
             show_page(
                 &state,
@@ -392,7 +542,12 @@ pub async fn preview_frame(
         None => None,
         Some(a) => Some(Email::parse(a).map_err(|m| bad_request(format!("subscriber {m}")))?),
     };
-    let rendered = digests::preview_for(state.app(), &list, week, reader.as_ref()).await;
+    let language = match q.language.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(tag) => Some(Language::parse(tag).map_err(|m| bad_request(format!("language {m}")))?),
+    };
+    let rendered =
+        digests::preview_in(state.app(), &list, week, reader.as_ref(), language.as_ref()).await;
     let html = match rendered {
         Ok(Some(r)) => r.html,
         Ok(None) => "<p>Nothing new for this reader in this period.</p>".into(),

@@ -11,6 +11,7 @@ mod lists;
 mod page;
 mod people;
 pub mod session;
+mod templates;
 mod users;
 
 pub use page::{FormData, PageError, PageResult};
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/digests/{id}", get(digests::show))
         .route("/admin/digests/{id}/retry", post(digests::retry))
         .route("/admin/digests/{id}/cancel", post(digests::cancel))
+        .route("/admin/templates", get(templates::show))
         .route("/admin/users", get(users::index).post(users::create))
         .route("/admin/users/{id}", post(users::update))
         .route("/admin/users/{id}/password", post(users::reset_password))

@@ -326,3 +326,86 @@ pub fn zone_choices(selected: &str) -> Vec<Choice> {
         selected,
     )
 }
+
+/// One per-language name field of the list and category forms (`names.zh`).
+#[derive(Debug, Clone, Serialize)]
+pub struct NameField {
+    /// The input's name: `names.zh`.
+    pub field: String,
+    pub language: String,
+    /// "Chinese (中文)".
+    pub label: String,
+    pub value: String,
+    pub error: Option<String>,
+}
+
+/// The languages a name form asks a name in: every site language but the default one
+/// (the default name is in it), then any other language a name is stored or was posted
+/// in, so saving the form keeps it.
+fn name_languages(state: &AppState, known: &[String]) -> Vec<String> {
+    let site = &state.settings.languages;
+    let default = site.default_language().as_str();
+    let mut out: Vec<String> = site
+        .all()
+        .iter()
+        .map(|l| l.as_str().to_owned())
+        .filter(|l| l != default)
+        .collect();
+    for tag in known {
+        if !out.iter().any(|l| l.eq_ignore_ascii_case(tag)) {
+            out.push(tag.clone());
+        }
+    }
+    out
+}
+
+/// The names posted in a form's `names.TAG` fields, blank ones included (a blank name
+/// is no name in that language; the domain's parsers drop it).
+pub fn posted_names(f: &FormData) -> std::collections::BTreeMap<String, String> {
+    f.0.iter()
+        .filter_map(|(k, v)| k.strip_prefix("names.").map(|t| (t.to_owned(), v.clone())))
+        .collect()
+}
+
+/// The name fields of a form showing `values`, with the errors on them.
+pub fn name_fields(
+    state: &AppState,
+    values: &std::collections::BTreeMap<String, String>,
+    errors: &FormErrors,
+) -> Vec<NameField> {
+    let known: Vec<String> = values.keys().cloned().collect();
+    // The words in use: a language the site added names itself there.
+    let templates = state.templates.current();
+    let words = templates.page_words();
+    let english = words.get("en");
+    name_languages(state, &known)
+        .into_iter()
+        .map(|language| {
+            let field = format!("names.{language}");
+            let error = errors
+                .list
+                .iter()
+                .filter(|e| e.field == field)
+                .map(|e| e.message.clone())
+                .reduce(|a, b| format!("{a}; {b}"));
+            let value = values
+                .iter()
+                .find(|(t, _)| t.eq_ignore_ascii_case(&language))
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default();
+            let (name, own) = (english.language_name(&language), words.endonym(&language));
+            let label = if name == own {
+                name
+            } else {
+                format!("{name} ({own})")
+            };
+            NameField {
+                field,
+                language,
+                label,
+                value,
+                error,
+            }
+        })
+        .collect()
+}

@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,7 +27,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CategoryRequest {
     pub slug: String,
+    /// The default name, shown in a language without one in `names`.
     pub name: String,
+    /// Its names in other languages, by language tag (`{"zh": "合作院校通讯"}`): a
+    /// reader of a language with a name here (the exact tag, else one of the same
+    /// primary language, as item versions are matched) sees it in place of `name`.
+    /// The set given replaces the stored one; left out, the category has none.
+    #[serde(default)]
+    #[schema(example = json!({"zh": "活动"}))]
+    pub names: BTreeMap<String, String>,
     #[serde(default)]
     pub description: String,
     /// Slug of the parent category; a top-level category when left out.
@@ -37,6 +46,8 @@ pub struct CategoryRequest {
 pub struct CategoryResponse {
     pub slug: String,
     pub name: String,
+    /// Its names in other languages, by language tag.
+    pub names: BTreeMap<String, String>,
     pub description: String,
     pub parent: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -60,6 +71,7 @@ impl From<CategoryRequest> for CategoryInput {
         Self {
             slug: Some(r.slug),
             name: r.name,
+            names: r.names,
             description: r.description,
             parent: r.parent,
         }
@@ -77,6 +89,7 @@ pub(crate) fn to_response(c: Category, base: &str) -> CategoryResponse {
             ics: feed("ics"),
         },
         slug: c.slug,
+        names: c.names.to_map(),
         name: c.name,
         description: c.description,
         parent: c.parent,

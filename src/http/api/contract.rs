@@ -18,6 +18,7 @@
 //! `scripts/contract.sh` runs schemathesis against the served document to check that
 //! the two agree; the tests in `tests/api/api_errors.rs` check its structure.
 
+use crate::domain::MAX_TRANSLATIONS;
 use serde_json::{Map, Value, json};
 
 /// Operations whose body may be left out (an empty body reads as `{}`).
@@ -77,6 +78,16 @@ const LONG_TEXT: usize = 10_000;
 /// `Language::parse`: a BCP 47 tag by shape.
 fn language() -> Value {
     json!({"type": "string", "pattern": "^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$"})
+}
+
+/// `Names::parse`: language tags to names as `name` takes them (one tag spelt in two
+/// cases is refused too, which a schema cannot say).
+fn names() -> Value {
+    json!({
+        "type": "object",
+        "propertyNames": language(),
+        "additionalProperties": text(200, true, false),
+    })
 }
 
 /// `TimeZone::parse`: every IANA name chrono-tz knows.
@@ -155,15 +166,55 @@ fn request_fields() -> Vec<(&'static str, &'static str, Value)> {
             "mode",
             one_of(&["in_person", "online", "hybrid"]),
         ),
+        (
+            "EventRequest",
+            "mode_text",
+            nullable(blank_or(text(300, true, false))),
+        ),
+        (
+            "ItemRequest",
+            "translations",
+            json!({"type": "array", "maxItems": MAX_TRANSLATIONS,
+                "items": {"$ref": "#/components/schemas/VersionRequest"}}),
+        ),
+        ("VersionRequest", "language", language()),
+        ("VersionRequest", "title", text(300, true, false)),
+        ("VersionRequest", "summary", text(2000, false, true)),
+        ("VersionRequest", "body", text(200_000, false, true)),
+        (
+            "VersionRequest",
+            "venue",
+            nullable(blank_or(text(300, true, false))),
+        ),
+        (
+            "VersionRequest",
+            "mode_text",
+            nullable(blank_or(text(300, true, false))),
+        ),
+        ("VersionWriteRequest", "title", text(300, true, false)),
+        ("VersionWriteRequest", "summary", text(2000, false, true)),
+        ("VersionWriteRequest", "body", text(200_000, false, true)),
+        (
+            "VersionWriteRequest",
+            "venue",
+            nullable(blank_or(text(300, true, false))),
+        ),
+        (
+            "VersionWriteRequest",
+            "mode_text",
+            nullable(blank_or(text(300, true, false))),
+        ),
         ("PublishRequest", "at", nullable(instant())),
         ("CategoryRequest", "slug", slug()),
         ("CategoryRequest", "name", text(200, true, false)),
         ("CategoryRequest", "description", text(2000, false, true)),
+        ("CategoryRequest", "names", names()),
         ("CategoryRequest", "parent", nullable(slug())),
         ("TokenRequest", "name", text(200, true, false)),
         ("SendRequest", "period", nullable(iso_week())),
         ("PartnerRequest", "name", text(200, true, false)),
         ("PartnerRequest", "country", text(100, false, false)),
+        ("PartnerRequest", "names", names()),
         ("PartnerRequest", "website", nullable(blank_or(web_url()))),
         ("PartnerRequest", "timezone", nullable(timezone())),
         ("PartnerRequest", "language", nullable(language())),
@@ -188,6 +239,7 @@ fn request_fields() -> Vec<(&'static str, &'static str, Value)> {
         ("ListRequest", "slug", slug()),
         ("ListRequest", "name", text(200, true, false)),
         ("ListRequest", "description", text(2000, false, true)),
+        ("ListRequest", "names", names()),
         (
             "ListRequest",
             "categories",
@@ -214,6 +266,11 @@ fn request_fields() -> Vec<(&'static str, &'static str, Value)> {
             "ListRequest",
             "grace_minutes",
             nullable(json!({"type": "integer", "minimum": 0, "maximum": 20160})),
+        ),
+        (
+            "ListRequest",
+            "schedule_delivery",
+            nullable(one_of(&["list_zone", "reader_zone"])),
         ),
         ("MemberRequest", "subscriber_id", id()),
         (
@@ -272,6 +329,7 @@ fn parameter_rule(path: &str, name: &str, location: &str) -> Option<Value> {
             "id" | "subscriber_id" => Some(id()),
             "slug" => Some(slug()),
             "period" => Some(iso_week()),
+            "language" => Some(language()),
             _ => None,
         };
     }
@@ -290,6 +348,7 @@ fn parameter_rule(path: &str, name: &str, location: &str) -> Option<Value> {
         (_, "page") => page,
         (_, "per_page") => per_page,
         (_, "subscriber") => email(),
+        (_, "language") => language(),
         (_, "format") => one_of(&["html", "text"]),
         (_, "mode") => one_of(&["good_rows", "all_or_nothing"]),
         (_, "dry_run") => one_of(&["true", "false"]),

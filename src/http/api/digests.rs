@@ -5,7 +5,7 @@ use super::partners::parse_id;
 use crate::app::App;
 use crate::domain::{
     DeliveryCounts, Digest, DigestStatus, DigestTrigger, Email, FailedDelivery, FieldErrors,
-    IsoWeek, Item, MailingList,
+    IsoWeek, Item, Language, MailingList,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
@@ -76,6 +76,10 @@ pub struct DigestResponse {
     /// (`NEWSDESK_DELIVERY_RETENTION_DAYS`): `counts` are the totals kept, `failed`
     /// is empty.
     pub pruned: bool,
+    /// A digest delivered in each reader's zone: the local date and time
+    /// (`2023-11-06T08:00:00`) each reader's delivery was due at where they are.
+    /// `null`: every delivery was due when the digest was built.
+    pub send_local: Option<String>,
     pub counts: DeliveryCounts,
     /// On single reads.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,6 +108,9 @@ impl DigestResponse {
             note: d.note,
             building: d.building,
             pruned: d.pruned,
+            send_local: d
+                .send_local
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
             counts,
             coming_up: None,
             news: None,
@@ -287,6 +294,11 @@ async fn cancel(
 pub struct PreviewQuery {
     /// Render for this subscriber (their name, zone, language, what they had before).
     pub subscriber: Option<String>,
+    /// Render in this language (a BCP 47 tag such as `zh`): each item's version in it
+    /// where there is one, the message's words in it where there are labels for it.
+    /// With `subscriber`, instead of theirs; without, for a sample reader of it
+    /// (default `en`).
+    pub language: Option<String>,
     /// `html` (default) or `text`.
     pub format: Option<String>,
 }
@@ -321,9 +333,15 @@ async fn preview(
         .subscriber
         .as_deref()
         .map(|e| errors.check("subscriber", Email::parse(e)));
+    let language = q
+        .language
+        .as_deref()
+        .map(|l| errors.check("language", Language::parse(l)));
     let (period, html) = errors.finish(|| Some((period?, html?)))?;
     let reader = email.flatten();
-    let rendered = digests::preview_for(&app, &list, period, reader.as_ref()).await?;
+    let language = language.flatten();
+    let rendered =
+        digests::preview_in(&app, &list, period, reader.as_ref(), language.as_ref()).await?;
     let text = |body: String| {
         ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
     };

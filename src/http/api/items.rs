@@ -2,7 +2,8 @@
 
 use crate::app::App;
 use crate::domain::{
-    EventInput, EventMode, FieldErrors, Item, ItemDraft, ItemInput, ItemStatus, Slug, parse_instant,
+    EventInput, EventMode, FieldErrors, Item, ItemDraft, ItemInput, ItemStatus, Slug, VersionInput,
+    parse_instant,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
@@ -54,6 +55,42 @@ pub struct ItemRequest {
     /// RFC 3339; may be in the future, the item then appears at that time.
     pub published_at: Option<String>,
     pub event: Option<EventRequest>,
+    /// The other language versions (the item's own fields are the original, in
+    /// `language`); none in the original's language, no language twice. Left out: none.
+    #[serde(default)]
+    pub translations: Vec<VersionRequest>,
+}
+
+/// One language version of an item besides the original.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionRequest {
+    /// BCP 47 tag, e.g. `zh`.
+    pub language: String,
+    pub title: String,
+    #[serde(default)]
+    pub summary: String,
+    /// Markdown.
+    #[serde(default)]
+    pub body: String,
+    /// For events: the venue in this language; left out: the original's.
+    pub venue: Option<String>,
+    /// For events: how to take part, in this language; left out: the mode's standard words.
+    pub mode_text: Option<String>,
+}
+
+/// A language version as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionResponse {
+    pub language: String,
+    pub title: String,
+    pub summary: String,
+    /// The Markdown as written.
+    pub body: String,
+    /// The sanitised HTML that pages and feeds show.
+    pub body_html: String,
+    pub venue: Option<String>,
+    pub mode_text: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -68,6 +105,8 @@ pub struct EventRequest {
     pub online_url: Option<String>,
     /// `in_person`, `online` or `hybrid`.
     pub mode: String,
+    /// The original's own words on how to take part; left out: the mode's standard words.
+    pub mode_text: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,6 +118,7 @@ pub struct EventResponse {
     pub venue: Option<String>,
     pub online_url: Option<String>,
     pub mode: EventMode,
+    pub mode_text: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,6 +141,8 @@ pub struct ItemResponse {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub event: Option<EventResponse>,
+    /// The other language versions, by language (the item's own fields are the original).
+    pub translations: Vec<VersionResponse>,
     /// The public page (shown once the item is published and its time has come).
     pub url: String,
 }
@@ -143,8 +185,22 @@ fn to_response(item: Item, base_url: &str) -> ItemResponse {
             venue: e.venue,
             online_url: e.online_url,
             mode: e.mode,
+            mode_text: e.mode_text,
         }
     });
+    let translations = item
+        .translations
+        .into_iter()
+        .map(|v| VersionResponse {
+            language: v.language,
+            title: v.title,
+            summary: v.summary,
+            body: v.body_markdown,
+            body_html: v.body_html,
+            venue: v.venue,
+            mode_text: v.mode_text,
+        })
+        .collect();
     ItemResponse {
         url: format!("{base_url}/items/{}", item.slug),
         id: item.id,
@@ -163,6 +219,7 @@ fn to_response(item: Item, base_url: &str) -> ItemResponse {
         created_at: item.created_at,
         updated_at: item.updated_at,
         event,
+        translations,
     }
 }
 
@@ -187,7 +244,20 @@ impl From<ItemRequest> for ItemInput {
                 venue: e.venue,
                 online_url: e.online_url,
                 mode: e.mode,
+                mode_text: e.mode_text,
             }),
+            translations: r
+                .translations
+                .into_iter()
+                .map(|v| VersionInput {
+                    language: v.language,
+                    title: v.title,
+                    summary: v.summary,
+                    body: v.body,
+                    venue: v.venue,
+                    mode_text: v.mode_text,
+                })
+                .collect(),
         }
     }
 }
@@ -376,7 +446,7 @@ async fn unpublish_item(
     Ok(Json(to_response(item, &app.settings.base_url)))
 }
 
-fn parse_id(s: &str) -> Result<i64, AppError> {
+pub(crate) fn parse_id(s: &str) -> Result<i64, AppError> {
     s.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)

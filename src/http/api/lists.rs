@@ -3,7 +3,8 @@
 use super::partners::parse_id;
 use crate::app::App;
 use crate::domain::{
-    FieldErrors, ListDraft, ListInput, MembershipStatus, OptIn, ScheduleInput, Visibility,
+    DeliveryZone, FieldErrors, ListDraft, ListInput, MembershipStatus, OptIn, ScheduleInput,
+    Visibility,
 };
 use crate::http::AppState;
 use crate::http::auth::AdminUser;
@@ -32,7 +33,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct ListRequest {
     pub slug: String,
+    /// The default name, shown in a language without one in `names`.
     pub name: String,
+    /// Its names in other languages, by language tag (`{"zh": "合作院校通讯"}`): a
+    /// reader of a language with a name here (the exact tag, else one of the same
+    /// primary language, as item versions are matched) sees it in place of `name`.
+    /// The set given replaces the stored one; left out, the list has none.
+    #[serde(default)]
+    #[schema(example = json!({"zh": "合作院校通讯"}))]
+    pub names: BTreeMap<String, String>,
     #[serde(default)]
     pub description: String,
     /// Category slugs whose items the list's digests carry (descendants included).
@@ -50,15 +59,24 @@ pub struct ListRequest {
     #[serde(default, deserialize_with = "whole::optional")]
     pub min_items: Option<u32>,
     /// A window missed while the service was down is still sent this many minutes
-    /// late at most, else recorded as missed; default 1440.
+    /// late at most, else recorded as missed; default 1440. With `reader_zone`
+    /// delivery it holds for each reader: a delivery first taken more than this long
+    /// after its reader's local time is recorded as missed, not sent.
     #[serde(default, deserialize_with = "whole::optional")]
     pub grace_minutes: Option<u32>,
+    /// Whose clock the schedule is read on: `list_zone` (default: `schedule_timezone`,
+    /// one moment for every reader) or `reader_zone` (the schedule's local time in each
+    /// reader's own zone, else their institution's, else `schedule_timezone`; the
+    /// week's digest is built once, when that time comes at UTC+14).
+    pub schedule_delivery: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ListResponse {
     pub slug: String,
     pub name: String,
+    /// Its names in other languages, by language tag.
+    pub names: BTreeMap<String, String>,
     pub description: String,
     pub categories: Vec<String>,
     pub opt_in: OptIn,
@@ -67,7 +85,9 @@ pub struct ListResponse {
     pub schedule_timezone: String,
     pub min_items: u32,
     pub grace_minutes: u32,
-    /// When the schedule next fires.
+    pub schedule_delivery: DeliveryZone,
+    /// When the schedule next fires (for `reader_zone` delivery: when the digest is
+    /// built, at UTC+14).
     pub next_digest_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -81,6 +101,7 @@ impl ListRequest {
         ListInput {
             slug: self.slug,
             name: self.name,
+            names: self.names,
             description: self.description,
             categories: self.categories,
             opt_in: self.opt_in,
@@ -90,6 +111,7 @@ impl ListRequest {
                 timezone: self.schedule_timezone,
                 min_items: self.min_items,
                 grace_minutes: self.grace_minutes,
+                delivery: self.schedule_delivery,
             },
         }
     }
@@ -111,8 +133,10 @@ impl From<Overview> for ListResponse {
             schedule_timezone: l.schedule.timezone.name().to_owned(),
             min_items: l.schedule.min_items,
             grace_minutes: l.schedule.grace_minutes,
+            schedule_delivery: l.schedule.delivery,
             next_digest_at: o.next_digest.map(|(at, _)| at),
             slug: l.slug,
+            names: l.names.to_map(),
             name: l.name,
             description: l.description,
             categories: l.categories,

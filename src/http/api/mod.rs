@@ -8,6 +8,7 @@ pub mod lists;
 pub mod partners;
 pub mod subscribers;
 pub mod tokens;
+pub mod versions;
 
 use super::AppState;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -39,6 +40,7 @@ impl Modify for BearerAuth {
 pub fn router() -> (axum::Router<AppState>, serde_json::Value) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(items::router())
+        .merge(versions::router())
         .merge(categories::router())
         .merge(tokens::router())
         .merge(partners::router())

@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,7 +25,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerRequest {
+    /// The default name, shown in a language without one in `names`.
     pub name: String,
+    /// Its names in other languages, by language tag (`{"zh": "浙江经济职业技术学院"}`):
+    /// a contact reading a language with a name here (the exact tag, else one of the
+    /// same primary language) reads it in place of `name` (a digest's intro). The set
+    /// given replaces the stored one; left out, the partner has none.
+    #[serde(default)]
+    #[schema(example = json!({"zh": "浙江经济职业技术学院"}))]
+    pub names: BTreeMap<String, String>,
     #[serde(default)]
     pub country: String,
     pub website: Option<String>,
@@ -38,6 +47,8 @@ pub struct PartnerRequest {
 pub struct PartnerResponse {
     pub id: i64,
     pub name: String,
+    /// Its names in other languages, by language tag.
+    pub names: BTreeMap<String, String>,
     pub country: String,
     pub website: Option<String>,
     pub timezone: String,
@@ -50,6 +61,7 @@ impl From<Partner> for PartnerResponse {
     fn from(p: Partner) -> Self {
         Self {
             id: p.id,
+            names: p.names.to_map(),
             name: p.name,
             country: p.country,
             website: p.website,
@@ -67,6 +79,7 @@ impl TryFrom<PartnerRequest> for PartnerDraft {
     fn try_from(r: PartnerRequest) -> Result<Self, FieldErrors> {
         PartnerDraft::parse(&PartnerInput {
             name: r.name,
+            names: r.names,
             country: r.country,
             website: r.website,
             timezone: r.timezone,

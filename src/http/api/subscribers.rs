@@ -53,7 +53,8 @@ pub struct SubscriberRequest {
     pub partner_id: Option<i64>,
     /// `en` (or the partner's language) when left out.
     pub language: Option<String>,
-    /// IANA zone for event times in digests; the partner's when left out.
+    /// IANA zone for event times in digests and, on lists delivered in each reader's
+    /// zone, for the send time; the partner's when left out.
     pub timezone: Option<String>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,

@@ -1,12 +1,18 @@
 //! `/feeds/{scope}.{format}` and `/feeds.opml`, served from the in-memory cache with
 //! conditional GET and pre-compressed bodies.
+//!
+//! `?lang=TAG` (a site language, `NEWSDESK_LANGUAGES`) gives the feed in that language:
+//! each item's version in it, or its original led by a note, linking to the pages under
+//! `/TAG/`. Without it, each item is its original. Any other `lang` is a 404 naming it.
 
-use crate::domain::Slug;
+use crate::domain::{Language, Slug};
 use crate::feeds::cache::{CacheKey, CachedFeed, Encoding};
 use crate::feeds::{self, FeedEntry, FeedFormat, FeedMeta, Paging};
 use crate::http::AppState;
 use crate::http::error::{ApiResult, AppError};
+use crate::i18n::PageWords;
 use crate::services::content;
+use crate::templates::Templates;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +23,31 @@ use std::sync::Arc;
 #[derive(Debug, Deserialize)]
 pub struct FeedParams {
     page: Option<String>,
+    lang: Option<String>,
+}
+
+/// `?lang=`: one of the site's languages, spelt as configured (like the pages'
+/// `/{lang}/`); none: the originals. Anything else, well-formed or not, names no feed
+/// here: the error names the parameter and the site's languages.
+pub(super) fn feed_language<'a>(
+    state: &'a AppState,
+    lang: Option<&str>,
+) -> Result<Option<&'a Language>, String> {
+    let Some(raw) = lang else {
+        return Ok(None);
+    };
+    let languages = &state.settings.languages;
+    let all = languages.all();
+    all.iter()
+        .find(|l| l.as_str() == raw)
+        .map(Some)
+        .ok_or_else(|| {
+            let all: Vec<&str> = all.iter().map(Language::as_str).collect();
+            format!(
+                "feed language lang={raw:?} (this site's languages: {})",
+                all.join(", ")
+            )
+        })
 }
 
 pub async fn feed(
@@ -47,6 +78,27 @@ async fn cached_feed(
     if scope != "all" && Slug::parse(scope).is_err() {
         return Err(AppError::NotFound(format!("feed {file:?}")));
     }
+    let lang = match feed_language(&state, params.lang.as_deref()) {
+        Ok(lang) => lang,
+        // `ZH`, `zh-CN`: the feed of the site language that is, at its one address.
+        Err(e) => match params
+            .lang
+            .as_deref()
+            .and_then(|raw| state.settings.languages.respelt(raw))
+        {
+            Some(l) => {
+                let page = params
+                    .page
+                    .as_deref()
+                    .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                    .map(|p| format!("&page={p}"))
+                    .unwrap_or_default();
+                let to = format!("/feeds/{file}?lang={}{page}", l.as_str());
+                return Ok(axum::response::Redirect::permanent(&to).into_response());
+            }
+            None => return Err(AppError::NotFound(e)),
+        },
+    };
     let page = match params.page.as_deref() {
         None => 1,
         Some(p) => p.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
@@ -57,32 +109,43 @@ async fn cached_feed(
     };
     let key = CacheKey {
         scope: scope.to_owned(),
+        lang: lang.map(|l| l.as_str().to_owned()),
         format,
         page,
     };
     let now = state.clock.now();
-    let hit = state.cache.get(&key, now);
+    // One set of templates (their words) for the whole render, and its generation.
+    let templates = state.templates.current();
+    let hit = state.cache.get_current(&key, now, templates.generation());
     state.metrics.feed_cache(hit.is_some());
     let cached = match hit {
         Some(hit) => hit,
         None => {
             let generation = state.cache.generation();
             let rendered = Arc::new(
-                render(&state, scope, format, page, now)
+                render(&state, &templates, scope, lang, format, page, now)
                     .await?
                     .ok_or_else(|| AppError::NotFound(format!("feed {file:?} page {page}")))?,
             );
-            state.cache.insert(key, rendered.clone(), generation);
+            state.cache.insert_rendered_with(
+                key,
+                rendered.clone(),
+                generation,
+                templates.generation(),
+            );
             rendered
         }
     };
     Ok(respond(&cached, &headers))
 }
 
-/// Renders one page of one feed; `None` when the category or the page does not exist.
+/// Renders one page of one feed, in `lang` or of the originals; `None` when the
+/// category or the page does not exist.
 async fn render(
     state: &AppState,
+    templates: &Templates,
     scope: &str,
+    lang: Option<&Language>,
     format: FeedFormat,
     page: u32,
     now: DateTime<Utc>,
@@ -96,34 +159,43 @@ async fn render(
     else {
         return Ok(None);
     };
-    let feed_url = format!("{base}/feeds/{scope}.{}", format.extension());
-    let page_url = |n: u32| {
-        if n == 1 {
-            feed_url.clone()
-        } else {
-            format!("{feed_url}?page={n}")
-        }
-    };
+    let lang = lang.map(Language::as_str);
+    let feed_url = feed_url(base, scope, format, lang);
+    let page_url = |n: u32| page_url(&feed_url, n);
+    // The originals' feed speaks the site's default language where it speaks at all.
+    let words = templates.page_words();
+    let w = words.get(lang.unwrap_or(settings.languages.default_language().as_str()));
+    let site = &settings.site_name;
+    let prefix = lang.map(|l| format!("/{l}")).unwrap_or_default();
     let (title, description, html_url) = match &found.category {
+        // A feed in a language names the category in it; the originals' feed by its
+        // default name.
         Some(c) => (
-            format!("{}: {}", settings.site_name, c.name),
+            format!("{site}: {}", named_in(c, lang)),
             if c.description.is_empty() {
-                format!("{} from {}", c.name, settings.site_name)
+                w.fill(
+                    "feed_category_description",
+                    &[("category", named_in(c, lang)), ("site", site)],
+                )
             } else {
                 c.description.clone()
             },
-            format!("{base}/categories/{}", c.slug),
+            format!("{base}{prefix}/categories/{}", c.slug),
         ),
         None => (
-            settings.site_name.clone(),
-            format!("Everything published by {}", settings.site_name),
-            format!("{base}/"),
+            site.clone(),
+            w.fill("feed_all_description", &[("site", site)]),
+            format!("{base}{prefix}/"),
         ),
     };
     let last_page = found.last_page;
     let meta = FeedMeta {
-        id: app_ids.feed(scope),
-        title,
+        // Each language's feed is a feed of its own; its entries keep their ids.
+        id: match lang {
+            Some(l) => app_ids.feed(&format!("{scope}/{l}")),
+            None => app_ids.feed(scope),
+        },
+        title: titled(&title, lang, words),
         description,
         self_url: page_url(page),
         html_url,
@@ -135,19 +207,24 @@ async fn render(
             previous: (page > 1).then(|| page_url(page - 1)),
             next: (page < last_page).then(|| page_url(page + 1)),
         },
+        language: lang.map(str::to_owned),
     };
     let entries: Vec<FeedEntry> = found
         .items
         .iter()
-        .map(|i| FeedEntry::from_item(i, base, app_ids))
+        .map(|i| FeedEntry::localized(i, lang, base, app_ids, words))
         .collect();
     let body = match format {
         FeedFormat::Rss => feeds::rss::render(&meta, &entries),
         FeedFormat::Atom => feeds::atom::render(&meta, &entries),
         FeedFormat::Json => feeds::jsonfeed::render(&meta, &entries),
-        FeedFormat::Ics => {
-            feeds::ics::render(&meta.title, app_ids.as_str(), &entries, found.changed_at)
-        }
+        FeedFormat::Ics => feeds::ics::render(
+            &meta.title,
+            app_ids.as_str(),
+            &entries,
+            found.changed_at,
+            words,
+        ),
     };
     Ok(Some(CachedFeed::new(
         body,
@@ -155,6 +232,33 @@ async fn render(
         found.changed_at,
         found.expires_at,
     )))
+}
+
+/// The address of a feed's first page: `/feeds/{scope}.{ext}`, `?lang=` for a language.
+pub fn feed_url(base: &str, scope: &str, format: FeedFormat, lang: Option<&str>) -> String {
+    let url = format!("{base}/feeds/{scope}.{}", format.extension());
+    match lang {
+        Some(l) => format!("{url}?lang={l}"),
+        None => url,
+    }
+}
+
+/// Page `n` of the feed at `first`.
+fn page_url(first: &str, n: u32) -> String {
+    match (n, first.contains('?')) {
+        (1, _) => first.to_owned(),
+        (_, true) => format!("{first}&page={n}"),
+        (_, false) => format!("{first}?page={n}"),
+    }
+}
+
+/// A feed's title; a language's feed names its language, so two subscriptions to the
+/// same section in two languages read apart.
+pub fn titled(title: &str, lang: Option<&str>, words: &PageWords) -> String {
+    match lang {
+        Some(l) => format!("{title} · {}", words.endonym(l)),
+        None => title.to_owned(),
+    }
 }
 
 /// A cached body in the coding chosen for the client, with its content type and coding
@@ -212,11 +316,23 @@ pub fn respond(feed: &CachedFeed, headers: &HeaderMap) -> Response {
 #[derive(Debug, Deserialize)]
 pub struct OpmlParams {
     format: Option<String>,
+    lang: Option<String>,
+}
+
+fn plain(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
 }
 
 /// The site's feed and one feed per category, in one format (Atom unless `?format=`
-/// says rss or json), for importing into a reader in one go. One format only: a reader
-/// importing every format of every category gets each item several times over.
+/// says rss or json), for importing into a reader in one go: the originals' feeds, then
+/// a group (a folder in most readers) per site language with that language's feeds;
+/// `?lang=TAG` lists only that language's. One format only: a reader importing every
+/// format of every category gets each item several times over.
 /// iCalendar is not offered: OPML outlines are feed subscriptions (`type="rss"`), and
 /// feed readers cannot read a calendar.
 pub async fn opml(
@@ -229,36 +345,72 @@ pub async fn opml(
             Some(f) if f != FeedFormat::Ics => f,
             _ => {
                 let message = "unknown format: choose atom (the default), rss or json\n";
-                return Ok((
-                    StatusCode::BAD_REQUEST,
-                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                    message,
-                )
-                    .into_response());
+                return Ok(plain(StatusCode::BAD_REQUEST, message.into()));
             }
         },
     };
+    let only = match feed_language(&state, params.lang.as_deref()) {
+        Ok(l) => l,
+        Err(message) => {
+            return Ok(plain(
+                StatusCode::NOT_FOUND,
+                format!("{message} not found\n"),
+            ));
+        }
+    };
     let base = &state.settings.base_url;
     let site = &state.settings.site_name;
-    let feed = |scope: &str, title: String, html_url: String| feeds::opml::OpmlFeed {
-        title,
-        xml_url: format!("{base}/feeds/{scope}.{}", format.extension()),
-        html_url,
-        kind: match format {
-            FeedFormat::Atom => "atom",
-            FeedFormat::Json => "json",
-            _ => "rss",
-        },
+    let categories = content::list_categories(state.app()).await?;
+    let templates = state.templates.current();
+    let words = templates.page_words();
+    let list = |lang: Option<&str>| {
+        let prefix = lang.map(|l| format!("/{l}")).unwrap_or_default();
+        let feed = |scope: &str, title: String, html_url: String| feeds::opml::OpmlFeed {
+            title: titled(&title, lang, words),
+            xml_url: feed_url(base, scope, format, lang),
+            html_url,
+            kind: match format {
+                FeedFormat::Atom => "atom",
+                FeedFormat::Json => "json",
+                _ => "rss",
+            },
+        };
+        let mut list = vec![feed("all", site.clone(), format!("{base}{prefix}/"))];
+        for c in &categories {
+            list.push(feed(
+                &c.slug,
+                format!("{site}: {}", named_in(c, lang)),
+                format!("{base}{prefix}/categories/{}", c.slug),
+            ));
+        }
+        list
     };
-    let mut list = vec![feed("all", site.clone(), format!("{base}/"))];
-    for c in content::list_categories(state.app()).await? {
-        list.push(feed(
-            &c.slug,
-            format!("{site}: {}", c.name),
-            format!("{base}/categories/{}", c.slug),
-        ));
-    }
     let title = format!("{site} feeds ({})", format.label());
-    let body = feeds::opml::render(&title, &list);
+    let body = match only {
+        Some(l) => feeds::opml::render(
+            &titled(&title, Some(l.as_str()), words),
+            &list(Some(l.as_str())),
+            &[],
+        ),
+        None => {
+            let groups: Vec<feeds::opml::OpmlGroup> = state
+                .settings
+                .languages
+                .all()
+                .iter()
+                .map(|l| feeds::opml::OpmlGroup {
+                    title: words.endonym(l.as_str()),
+                    feeds: list(Some(l.as_str())),
+                })
+                .collect();
+            feeds::opml::render(&title, &list(None), &groups)
+        }
+    };
     Ok(([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response())
+}
+
+/// A category's name in a feed of `lang`: its name in that language, else (and in the
+/// originals' feeds) its default name.
+fn named_in<'a>(c: &'a crate::domain::Category, lang: Option<&str>) -> &'a str {
+    lang.map_or(c.name.as_str(), |l| c.name_in(l))
 }

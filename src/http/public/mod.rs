@@ -24,6 +24,16 @@ pub fn feed_router() -> Router<AppState> {
         .route("/items/{file}", get(pages::item))
         .route("/digests/{file}", get(digests::archive))
         .route("/digests/{list}/{period}", get(digests::issue))
+        // The same pages in each site language (`pages` says which segments name one).
+        .route("/{lang}", get(pages::language_root))
+        .route("/{lang}/", get(pages::language_index))
+        .route("/{lang}/categories/{slug}", get(pages::language_category))
+        .route("/{lang}/items/{file}", get(pages::language_item))
+        .route("/{lang}/digests/{file}", get(digests::language_archive))
+        .route(
+            "/{lang}/digests/{list}/{period}",
+            get(digests::language_issue),
+        )
 }
 
 pub fn router() -> Router<AppState> {
@@ -42,6 +52,23 @@ pub fn router() -> Router<AppState> {
         .route(
             "/preferences/{token}",
             get(subscribe::preferences).post(subscribe::save_preferences),
+        )
+        // The same in each site language (`/zh/subscribe`; others are 404).
+        .route(
+            "/{lang}/subscribe",
+            get(subscribe::language_form).post(subscribe::language_subscribe),
+        )
+        .route(
+            "/{lang}/subscribe/confirm/{token}",
+            get(subscribe::language_confirm),
+        )
+        .route(
+            "/{lang}/unsubscribe/{token}",
+            get(subscribe::language_unsubscribe_page).post(subscribe::language_unsubscribe),
+        )
+        .route(
+            "/{lang}/preferences/{token}",
+            get(subscribe::language_preferences).post(subscribe::language_save_preferences),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -10,6 +10,10 @@
 //! a generation counter stops a render that began before a change from storing stale
 //! bytes, and an entry stops counting when a scheduled item goes live.
 //!
+//! Each entry keeps the language of its page for `Content-Language`; the pages of the
+//! site languages are entries of their own (`/zh/items/x`), and `/`, which picks a
+//! language by `Accept-Language`, answers from the entry of the language it picks.
+//!
 //! These pages are the same for everyone: they read no cookie, session or token, so
 //! they may be kept by shared caches (`Cache-Control: public, no-cache`: kept, but asked
 //! about again before each use, so a write shows at once). Pages that do vary (the
@@ -17,6 +21,7 @@
 
 use super::headers;
 use super::pages::PageError;
+use super::views::PageLang;
 use crate::app::ContentChange;
 use crate::feeds::cache::{CachedFeed, Encoding};
 use crate::http::AppState;
@@ -42,11 +47,23 @@ pub struct Fresh {
     pub tags: Vec<String>,
     /// When a scheduled item goes live and the page may read differently.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The language of the page (its `<html lang>`), for `Content-Language`.
+    pub language: String,
+}
+
+/// A page as kept: its bytes and the language they are in.
+#[derive(Clone)]
+pub struct CachedPage {
+    pub page: Arc<CachedFeed>,
+    pub language: Option<HeaderValue>,
 }
 
 struct Entry {
-    page: Arc<CachedFeed>,
+    page: CachedPage,
     tags: Vec<String>,
+    /// The templates' generation ([`crate::templates::LiveTemplates::generation`]) the
+    /// page was rendered under; an entry of an earlier one is a miss.
+    templates: u64,
 }
 
 #[derive(Default)]
@@ -62,14 +79,16 @@ impl PageCache {
         Self::default()
     }
 
-    /// The cached page at this address, unless it has expired; counted as a hit or miss.
-    pub fn get(&self, key: &str, now: DateTime<Utc>) -> Option<Arc<CachedFeed>> {
+    /// The cached page at this address, unless it has expired or was rendered with
+    /// templates older than `templates`; counted as a hit or miss.
+    pub fn get(&self, key: &str, now: DateTime<Utc>, templates: u64) -> Option<CachedPage> {
         let found = self
             .entries
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
-            .filter(|e| e.page.expires_at.is_none_or(|at| now < at))
+            .filter(|e| e.templates == templates)
+            .filter(|e| e.page.page.expires_at.is_none_or(|at| now < at))
             .map(|e| e.page.clone());
         let counter = if found.is_some() {
             &self.hits
@@ -85,11 +104,26 @@ impl PageCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Keeps a rendering unless something changed since `generation`.
-    pub fn insert(&self, key: String, tags: Vec<String>, page: Arc<CachedFeed>, generation: u64) {
+    /// Keeps a rendering unless something changed since `generation`; `templates` is
+    /// the templates' generation taken before the render.
+    pub fn insert(
+        &self,
+        key: String,
+        tags: Vec<String>,
+        page: CachedPage,
+        generation: u64,
+        templates: u64,
+    ) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if self.generation.load(Ordering::Acquire) == generation {
-            entries.insert(key, Entry { page, tags });
+            entries.insert(
+                key,
+                Entry {
+                    page,
+                    tags,
+                    templates,
+                },
+            );
         }
     }
 
@@ -137,30 +171,46 @@ impl PageCache {
 }
 
 /// Answers a page from the cache, or renders it with `fresh` (only polled on a miss),
-/// keeps it and answers. Errors (404, 500) are answered as pages and never kept.
+/// keeps it and answers. Errors (404, 500) are answered as pages in `error_lang` and
+/// never kept.
 pub async fn serve(
     state: &AppState,
     key: String,
     request: &HeaderMap,
+    error_lang: PageLang<'_>,
     fresh: impl Future<Output = Result<Fresh, PageError>>,
 ) -> Response {
     let now = state.clock.now();
-    if let Some(hit) = state.pages.get(&key, now) {
+    // The generation of the very set the page is rendered with (the handler took it
+    // before this): a swap since then makes this entry a miss at once.
+    let templates = error_lang.templates.generation();
+    if let Some(hit) = state.pages.get(&key, now, templates) {
         return respond(&hit, request);
     }
     let generation = state.pages.generation();
     match fresh.await {
         Ok(f) => {
-            let page = Arc::new(CachedFeed::new(
-                f.html.into_bytes(),
-                "text/html; charset=utf-8",
-                now,
-                f.expires_at,
-            ));
-            state.pages.insert(key, f.tags, page.clone(), generation);
+            let page = CachedPage {
+                page: Arc::new(CachedFeed::new(
+                    f.html.into_bytes(),
+                    "text/html; charset=utf-8",
+                    now,
+                    f.expires_at,
+                )),
+                language: HeaderValue::from_str(&f.language).ok(),
+            };
+            state
+                .pages
+                .insert(key, f.tags, page.clone(), generation, templates);
             respond(&page, request)
         }
-        Err(e) => with_security_headers(e.into_page(state)),
+        Err(e) => {
+            let mut answer = with_security_headers(e.into_page_in(state, error_lang));
+            if let Ok(v) = HeaderValue::from_str(error_lang.chrome) {
+                answer.headers_mut().insert(header::CONTENT_LANGUAGE, v);
+            }
+            answer
+        }
     }
 }
 
@@ -173,7 +223,8 @@ pub fn with_security_headers(mut response: Response) -> Response {
 
 /// 304 when the client's copy is current (If-None-Match), else the page in the best
 /// coding the client accepts.
-fn respond(page: &CachedFeed, request: &HeaderMap) -> Response {
+fn respond(cached: &CachedPage, request: &HeaderMap) -> Response {
+    let page = &cached.page;
     let encoding = Encoding::choose(
         request
             .get(header::ACCEPT_ENCODING)
@@ -195,6 +246,9 @@ fn respond(page: &CachedFeed, request: &HeaderMap) -> Response {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, no-cache"),
     );
+    if let Some(language) = &cached.language {
+        h.insert(header::CONTENT_LANGUAGE, language.clone());
+    }
     headers::set_security_headers(h);
     response
 }
@@ -203,23 +257,39 @@ fn respond(page: &CachedFeed, request: &HeaderMap) -> Response {
 mod tests {
     use super::*;
 
-    fn page(body: &str) -> Arc<CachedFeed> {
-        Arc::new(CachedFeed::new(body.into(), "text/html", Utc::now(), None))
+    fn page(body: &str) -> CachedPage {
+        CachedPage {
+            page: Arc::new(CachedFeed::new(body.into(), "text/html", Utc::now(), None)),
+            language: None,
+        }
     }
 
     fn filled() -> PageCache {
         let cache = PageCache::new();
         let g = cache.generation();
-        cache.insert("/".into(), vec![ANY_ITEM.into()], page("front"), g);
-        cache.insert("/categories/news".into(), vec!["news".into()], page("n"), g);
+        cache.insert("/".into(), vec![ANY_ITEM.into()], page("front"), g, 0);
+        cache.insert(
+            "/categories/news".into(),
+            vec!["news".into()],
+            page("n"),
+            g,
+            0,
+        );
         cache.insert(
             "/categories/events".into(),
             vec!["events".into()],
             page("e"),
             g,
+            0,
         );
-        cache.insert("/items/a".into(), vec!["events".into()], page("a"), g);
-        cache.insert("/digests/partners".into(), vec![list_tag(3)], page("d"), g);
+        cache.insert("/items/a".into(), vec!["events".into()], page("a"), g, 0);
+        cache.insert(
+            "/digests/partners".into(),
+            vec![list_tag(3)],
+            page("d"),
+            g,
+            0,
+        );
         cache
     }
 
@@ -251,9 +321,22 @@ mod tests {
         let cache = PageCache::new();
         let before = cache.generation();
         cache.apply(&ContentChange::Categories(vec!["news".into()]));
-        cache.insert("/".into(), vec![ANY_ITEM.into()], page("stale"), before);
+        cache.insert("/".into(), vec![ANY_ITEM.into()], page("stale"), before, 0);
         assert!(!cache.contains("/"));
-        assert!(cache.get("/", Utc::now()).is_none());
+        assert!(cache.get("/", Utc::now(), 0).is_none());
         assert_eq!(cache.hits_and_misses(), (0, 1));
+    }
+
+    #[test]
+    fn a_page_rendered_with_templates_since_swapped_is_a_miss() {
+        // The swap is seen here before the watcher's drop of the whole cache has run.
+        let cache = filled();
+        assert!(cache.get("/items/a", Utc::now(), 0).is_some());
+        assert!(cache.get("/items/a", Utc::now(), 1).is_none());
+        assert_eq!(cache.hits_and_misses(), (1, 1));
+        let g = cache.generation();
+        cache.insert("/items/a".into(), vec![], page("new"), g, 1);
+        let hit = cache.get("/items/a", Utc::now(), 1).unwrap();
+        assert_eq!(hit.page.body.as_ref(), b"new");
     }
 }

@@ -7,16 +7,18 @@
 //! the new feed; other instances hear of it through the database (`crate::bridge`).
 
 mod reads;
+mod versions;
 
 pub use reads::{
     CategoryPage, FeedPage, FrontPage, category_page, feed_page, front_page, published_item,
 };
+pub use versions::{delete_item_version, put_item_version};
 
 use super::{ServiceError, ServiceResult};
 use crate::app::App;
 use crate::content::render_markdown;
 use crate::domain::{Category, Item, ItemDraft, ItemStatus, NewCategory, Slug};
-use crate::store::{ItemFilter, ItemPage, Store, Written};
+use crate::store::{ItemFilter, ItemHtml, ItemPage, Store, Written};
 use chrono::{DateTime, Utc};
 
 // ---- categories ----------------------------------------------------------------------
@@ -175,8 +177,22 @@ pub async fn store_new_item(
     draft: &ItemDraft,
     now: DateTime<Utc>,
 ) -> ServiceResult<Written<Item>> {
-    let html = render_markdown(draft.body_markdown.as_str());
-    Ok(store.content().create_item(draft, &html, now).await?)
+    Ok(store
+        .content()
+        .create_item(draft, &html_of(draft), now)
+        .await?)
+}
+
+/// A draft's bodies rendered and sanitised: the original's and each translation's.
+fn html_of(draft: &ItemDraft) -> ItemHtml {
+    ItemHtml {
+        original: render_markdown(draft.body_markdown.as_str()),
+        translations: draft
+            .translations
+            .iter()
+            .map(|v| render_markdown(v.body_markdown.as_str()))
+            .collect(),
+    }
 }
 
 pub async fn create_item(app: &App, draft: ItemDraft) -> ServiceResult<Item> {
@@ -186,11 +202,10 @@ pub async fn create_item(app: &App, draft: ItemDraft) -> ServiceResult<Item> {
 
 /// Replaces item `id` with `draft`.
 pub async fn update_item(app: &App, id: i64, draft: ItemDraft) -> ServiceResult<Item> {
-    let html = render_markdown(draft.body_markdown.as_str());
     let written = app
         .store
         .content()
-        .update_item(id, &draft, &html, app.clock.now())
+        .update_item(id, &draft, &html_of(&draft), app.clock.now())
         .await?;
     Ok(touched(app, written))
 }

@@ -63,23 +63,40 @@ pub async fn send_confirmation(
         now,
     )
     .await?;
+    // The pages the mail links to are in the reader's language, under `/{lang}/`, as a
+    // digest's are; unprefixed for a language the site is not read in.
+    let languages = &state.settings.languages;
+    let prefix = match languages.for_content(&subscriber.language) {
+        Some(l) => format!("/{}", l.as_str()),
+        None => String::new(),
+    };
+    // The List-Unsubscribe header's address is the unprefixed one: a mail program
+    // posts to it, nobody reads it.
     let unsubscribe_url = format!("{base}/unsubscribe/{unsubscribe}");
+    let site_url = match prefix.as_str() {
+        "" => base.clone(),
+        p => format!("{base}{p}/"),
+    };
     let data = ConfirmMail {
         name: &subscriber.name,
-        list_name: &list.name,
+        list_name: list.name_in(&subscriber.language),
         site_name: &state.settings.site_name,
-        site_url: base,
-        confirm_url: format!("{base}/subscribe/confirm/{confirm}"),
-        unsubscribe_url: unsubscribe_url.clone(),
+        site_url: &site_url,
+        confirm_url: format!("{base}{prefix}/subscribe/confirm/{confirm}"),
+        unsubscribe_url: format!("{base}{prefix}/unsubscribe/{unsubscribe}"),
         valid_days: CONFIRM_DAYS,
     };
-    let rendered = state
-        .templates
-        .render_email("confirm", &subscriber.language, &data)?;
+    // One set for the mail and its subject (`confirm_subject` of the page words).
+    let templates = state.templates.current();
+    let rendered = templates.render_email("confirm", &subscriber.language, &data)?;
+    let subject = templates.words(&subscriber.language).fill(
+        "confirm_subject",
+        &[("list", list.name_in(&subscriber.language))],
+    );
     let mail = OutgoingMail {
         to_email: subscriber.email.clone(),
         to_name: subscriber.name.clone(),
-        subject: format!("Please confirm: {}", list.name),
+        subject,
         text: rendered.text,
         html: rendered.html,
         list_unsubscribe: Some(unsubscribe_url),

@@ -157,7 +157,8 @@ pub async fn subscribe(app: &App, input: &SubscribeInput<'_>, ip: &str) -> Servi
 #[derive(Debug, Clone)]
 pub struct Confirmed {
     /// The list joined, when the link named one.
-    pub list_name: Option<String>,
+    /// The list, to be named in the page's language.
+    pub list: Option<MailingList>,
     /// A token for the preference page, when one could be made.
     pub preferences_token: Option<String>,
 }
@@ -174,15 +175,8 @@ pub async fn confirm(app: &App, token: &str) -> ServiceResult<Option<Confirmed>>
         return Ok(None);
     };
     // The confirmation is done; what follows only decorates the answer.
-    let list_name = match list_id {
-        Some(id) => app
-            .store
-            .lists()
-            .by_id(id)
-            .await
-            .ok()
-            .flatten()
-            .map(|l| l.name),
+    let list = match list_id {
+        Some(id) => app.store.lists().by_id(id).await.ok().flatten(),
         None => None,
     };
     let preferences_token = match mint_token(
@@ -205,7 +199,7 @@ pub async fn confirm(app: &App, token: &str) -> ServiceResult<Option<Confirmed>>
         }
     };
     Ok(Some(Confirmed {
-        list_name,
+        list,
         preferences_token,
     }))
 }
@@ -214,7 +208,8 @@ pub async fn confirm(app: &App, token: &str) -> ServiceResult<Option<Confirmed>>
 #[derive(Debug, Clone)]
 pub struct UnsubscribeTarget {
     pub email: Option<String>,
-    pub list_name: Option<String>,
+    /// The list, to be named in the page's language.
+    pub list: Option<MailingList>,
 }
 
 pub async fn unsubscribe_target(
@@ -232,18 +227,11 @@ pub async fn unsubscribe_target(
         .ok()
         .flatten()
         .map(|s| s.email);
-    let list_name = match grant.list_id {
-        Some(id) => app
-            .store
-            .lists()
-            .by_id(id)
-            .await
-            .ok()
-            .flatten()
-            .map(|l| l.name),
+    let list = match grant.list_id {
+        Some(id) => app.store.lists().by_id(id).await.ok().flatten(),
         None => None,
     };
-    Ok(Some(UnsubscribeTarget { email, list_name }))
+    Ok(Some(UnsubscribeTarget { email, list }))
 }
 
 /// One-click unsubscribe: leaves the token's list (every list for a token without

@@ -1,6 +1,8 @@
 //! Partner institutions: the list with an add form, one partner with its contacts.
 
-use super::super::page::{self, Choice, FormData, FormErrors, PageResult, parse_id, zone_choices};
+use super::super::page::{
+    self, Choice, FormData, FormErrors, NameField, PageResult, parse_id, zone_choices,
+};
 use super::super::session::{Session, done};
 use super::SubscriberRow;
 use crate::domain::{Partner, PartnerDraft, PartnerInput};
@@ -10,12 +12,15 @@ use crate::store::SubscriberFilter;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 const PARTNER_FIELDS: &[&str] = &["name", "country", "website", "timezone", "language"];
 
 #[derive(Serialize, Default)]
 struct PartnerForm {
     name: String,
+    /// Names in other languages as typed, blank ones included.
+    names: BTreeMap<String, String>,
     country: String,
     website: String,
     timezone: String,
@@ -26,6 +31,7 @@ impl PartnerForm {
     fn posted(f: &FormData) -> Self {
         Self {
             name: f.get("name").into(),
+            names: page::posted_names(f),
             country: f.get("country").into(),
             website: f.get("website").into(),
             timezone: f.get("timezone").into(),
@@ -36,6 +42,7 @@ impl PartnerForm {
     fn of(p: &Partner) -> Self {
         Self {
             name: p.name.clone(),
+            names: p.names.to_map(),
             country: p.country.clone(),
             website: p.website.clone().unwrap_or_default(),
             timezone: p.timezone.clone(),
@@ -46,6 +53,7 @@ impl PartnerForm {
     fn draft(&self) -> Result<PartnerDraft, ServiceError> {
         Ok(PartnerDraft::parse(&PartnerInput {
             name: self.name.clone(),
+            names: crate::domain::Names::posted(&self.names),
             country: self.country.clone(),
             website: Some(self.website.clone()),
             timezone: Some(self.timezone.clone()).filter(|t| !t.trim().is_empty()),
@@ -67,6 +75,8 @@ struct PartnerRow {
 #[derive(Serialize)]
 struct PartnersBody {
     partners: Vec<PartnerRow>,
+    /// The form's per-language name fields.
+    names: Vec<NameField>,
     form: PartnerForm,
     zones: Vec<Choice>,
     errors: FormErrors,
@@ -93,6 +103,7 @@ async fn partners_page(
         .collect();
     let body = PartnersBody {
         partners,
+        names: page::name_fields(state, &form.names, &errors),
         zones: zone_choices(if form.timezone.is_empty() {
             "UTC"
         } else {
@@ -160,6 +171,7 @@ pub async fn create_partner(
 struct PartnerBody {
     id: i64,
     name: String,
+    names: Vec<NameField>,
     form: PartnerForm,
     zones: Vec<Choice>,
     errors: FormErrors,
@@ -189,6 +201,7 @@ async fn partner_page(
     let body = PartnerBody {
         id: partner.id,
         name: partner.name.clone(),
+        names: page::name_fields(state, &form.names, &errors),
         zones: zone_choices(&form.timezone),
         form,
         errors,
