@@ -164,28 +164,41 @@ check_backup() {
     n=0
     while :; do
       n=$((n + 1))
-      curl -sf -o /dev/null -X POST "$base/api/v1/items" \
+      if ! curl -sS -f -o /dev/null --max-time 30 -X POST "$base/api/v1/items" \
         -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-        -d "{\"title\":\"Backup check item $n\",\"categories\":[\"news\"],\"status\":\"published\",\"body\":\"Item $n, written during the backup.\"}" ||
+        -d "{\"title\":\"Backup check item $n\",\"categories\":[\"news\"],\"status\":\"published\",\"body\":\"Item $n, written during the backup.\"}" \
+        2>>"$dir/writer.err"; then
+        echo "item $n refused or not answered" >>"$dir/writer.err"
         exit 1
-      echo "$n" >"$dir/written"
+      fi
+      # Written whole, then renamed: a reader never sees a half-written count.
+      echo "$n" >"$dir/written.tmp" && mv -f "$dir/written.tmp" "$dir/written"
     done
   ) &
   writer=$!
   PIDS+=("$writer")
-  for _ in $(seq 100); do
-    [[ -s "$dir/written" && $(cat "$dir/written") -ge 20 ]] && break
+  written() { cat "$dir/written" 2>/dev/null || echo 0; }
+  # Twenty items before the backup begins; a loaded machine gets 60 s for them.
+  for _ in $(seq 600); do
+    [[ $(written) -ge 20 ]] && break
+    kill -0 "$writer" 2>/dev/null || break
     sleep 0.1
   done
-  before="$(cat "$dir/written" 2>/dev/null || echo 0)"
-  [[ $before -ge 20 ]] || fail "the writer wrote $before items in 10 s"
+  before="$(written)"
+  if [[ $before -lt 20 ]]; then
+    echo "  the writer's errors:" >&2
+    sed 's/^/    /' "$dir/writer.err" >&2 2>/dev/null || true
+    echo "  the server's log (last 20 lines):" >&2
+    tail -n 20 "$dir/live.log" | sed 's/^/    /' >&2 || true
+    fail "the writer wrote $before items before the backup (20 needed, 60 s allowed)"
+  fi
   if ! out="$(DATABASE_URL="sqlite://$dir/live.db" RUST_LOG=warn "$BIN" backup "$dir/copy.db" 2>&1)"; then
     echo "$out" >&2
     fail "newsdesk backup failed"
   fi
   echo "  $out"
   sleep 0.5
-  after="$(cat "$dir/written")"
+  after="$(written)"
   kill "$writer"
   wait "$writer" 2>/dev/null || true
   [[ $after -gt $before ]] || fail "the writer stopped during the backup ($before, then $after items)"
