@@ -306,6 +306,39 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
     }
+
+    /// The first subscriber whose email holds `email`, in full (memberships included),
+    /// through the admin API; `None` when there is none.
+    pub async fn find_subscriber(&self, email: &str) -> Option<Value> {
+        let list: Value = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/api/v1/subscribers?q={email}"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = list["subscribers"][0]["id"].as_i64()?;
+        let found = self
+            .admin(reqwest::Method::GET, &format!("/api/v1/subscribers/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Some(found)
+    }
+
+    /// [`TestApp::find_subscriber`], panicking naming `email` when there is none.
+    pub async fn subscriber_by_email(&self, email: &str) -> Value {
+        self.find_subscriber(email)
+            .await
+            .unwrap_or_else(|| panic!("no subscriber matches {email}"))
+    }
 }
 
 /// A published event in `events`, with a hostile title and body.

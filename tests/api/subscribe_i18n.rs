@@ -5,7 +5,7 @@
 
 use crate::helpers::{Db, TestApp, spawn_app_with};
 use crate::smtp_server::{Behaviour, SmtpServer, parse};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -50,18 +50,6 @@ fn link(text: &str, prefix: &str) -> String {
         .next()
         .unwrap()
         .to_owned()
-}
-
-async fn subscriber(app: &TestApp, email: &str) -> Value {
-    let list: Value = app
-        .admin(Method::GET, &format!("/api/v1/subscribers?q={email}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    list["subscribers"][0].clone()
 }
 
 #[tokio::test]
@@ -118,7 +106,7 @@ async fn a_subscription_from_the_zh_form_is_chinese_from_the_page_to_the_mail_an
             page.contains("value=\"not an address\""),
             "{db:?}: the form keeps what was typed"
         );
-        assert_eq!(subscriber(&app, "not an address").await, Value::Null);
+        assert_eq!(app.find_subscriber("not an address").await, None);
 
         // A subscription from the Chinese form is in Chinese.
         let (status, page) = post(
@@ -134,7 +122,7 @@ async fn a_subscription_from_the_zh_form_is_chinese_from_the_page_to_the_mail_an
         assert_eq!(status, StatusCode::OK, "{db:?}: {page}");
         assert!(page.contains("<h1>请查收邮件</h1>"), "{db:?}: {page}");
         assert_eq!(
-            subscriber(&app, "li.na@partner").await["language"],
+            app.subscriber_by_email("li.na@partner").await["language"],
             "zh",
             "{db:?}"
         );
@@ -172,7 +160,7 @@ async fn a_subscription_from_the_zh_form_is_chinese_from_the_page_to_the_mail_an
         );
         assert!(page.contains(">管理我的订阅</a>"), "{db:?}");
         assert_eq!(
-            subscriber(&app, "li.na@partner").await["status"],
+            app.subscriber_by_email("li.na@partner").await["status"],
             "confirmed"
         );
         let preferences = link(&page, &format!("{base}/zh/preferences/"));

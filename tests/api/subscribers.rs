@@ -35,27 +35,6 @@ fn link(text: &str, prefix: &str) -> String {
         .to_owned()
 }
 
-async fn subscriber_by_email(app: &TestApp, email: &str) -> Value {
-    let list: Value = app
-        .admin(Method::GET, &format!("/api/v1/subscribers?q={email}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = list["subscribers"][0]["id"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("{email} not found: {list}"));
-    app.admin(Method::GET, &format!("/api/v1/subscribers/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
     let (app, smtp) = app_with_mail().await;
@@ -127,7 +106,7 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
     );
 
     // Pending until the link is followed.
-    let before = subscriber_by_email(&app, "mei.lin").await;
+    let before = app.subscriber_by_email("mei.lin").await;
     assert_eq!(before["status"], "pending");
     assert_eq!(before["memberships"][0]["status"], "pending");
 
@@ -139,7 +118,7 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await.unwrap();
     assert!(page.contains("Subscription confirmed"), "{page}");
-    let after = subscriber_by_email(&app, "mei.lin").await;
+    let after = app.subscriber_by_email("mei.lin").await;
     assert_eq!(after["status"], "confirmed");
     assert_eq!(after["memberships"][0]["status"], "confirmed");
     assert_eq!(after["consent_ip"], "127.0.0.1");
@@ -180,7 +159,7 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("Your choices are saved"));
-    let changed = subscriber_by_email(&app, "mei.lin").await;
+    let changed = app.subscriber_by_email("mei.lin").await;
     assert_eq!(changed["language"], "zh");
     assert_eq!(changed["memberships"][0]["status"], "unsubscribed");
     // And back on through the same page.
@@ -191,7 +170,7 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
         .await
         .unwrap();
     assert_eq!(
-        subscriber_by_email(&app, "mei.lin").await["memberships"][0]["status"],
+        app.subscriber_by_email("mei.lin").await["memberships"][0]["status"],
         "confirmed"
     );
     // Their own time zone for event times, then back to the default; a bad one is refused.
@@ -207,7 +186,7 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
         .await
         .unwrap();
     assert_eq!(
-        subscriber_by_email(&app, "mei.lin").await["timezone"],
+        app.subscriber_by_email("mei.lin").await["timezone"],
         "Asia/Kolkata"
     );
     let prefs = app
@@ -235,7 +214,7 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        subscriber_by_email(&app, "mei.lin").await["timezone"],
+        app.subscriber_by_email("mei.lin").await["timezone"],
         "Asia/Kolkata"
     );
     app.client
@@ -244,7 +223,7 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
         .send()
         .await
         .unwrap();
-    assert!(subscriber_by_email(&app, "mei.lin").await["timezone"].is_null());
+    assert!(app.subscriber_by_email("mei.lin").await["timezone"].is_null());
 
     // One-click unsubscribe with the header's URL, as a mail provider does it.
     let unsubscribe_url = unsubscribe_header
@@ -276,7 +255,7 @@ async fn subscribe_confirm_change_preferences_and_unsubscribe_in_one_click() {
         assert_eq!(r.status(), StatusCode::OK, "no redirect, no second step");
         assert!(r.headers().get("set-cookie").is_none());
     }
-    let gone = subscriber_by_email(&app, "mei.lin").await;
+    let gone = app.subscriber_by_email("mei.lin").await;
     assert_eq!(gone["memberships"][0]["status"], "unsubscribed");
 }
 
@@ -484,10 +463,7 @@ async fn unknown_used_and_expired_links_get_a_plain_404() {
         StatusCode::NOT_FOUND,
         "an expired link does not confirm"
     );
-    assert_eq!(
-        subscriber_by_email(&app, "late@").await["status"],
-        "pending"
-    );
+    assert_eq!(app.subscriber_by_email("late@").await["status"], "pending");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! and the items' versions in it; the feed is the one at the unprefixed address.
 
 use super::page_cache::{self, Fresh};
-use super::pages::{PageError, not_found as no_page, site_language};
+use super::pages::{PageError, PrefixLanguage, not_found as no_page, site_language};
 use super::views::{FeedLink, ItemView, Page, PageLang};
 use crate::domain::{IsoWeek, Item, MailingList};
 use crate::feeds::{self, FeedEntry, FeedMeta, Paging};
@@ -248,34 +248,23 @@ async fn archive_page(
 
 pub async fn issue(
     State(state): State<AppState>,
-    Path((slug, period)): Path<(String, String)>,
+    PrefixLanguage(language): PrefixLanguage,
+    Path(IssuePath { list, period }): Path<IssuePath>,
     headers: HeaderMap,
 ) -> Response {
     let templates = state.templates.current();
-    let lang = PageLang::default_for(&state.settings, &templates);
-    issue_in(&state, lang, &slug, &period, &headers).await
+    let lang = match &language {
+        Some(l) => PageLang::of(l, &templates),
+        None => PageLang::default_for(&state.settings, &templates),
+    };
+    issue_in(&state, lang, &list, &period, &headers).await
 }
 
-pub async fn language_issue(
-    State(state): State<AppState>,
-    Path((lang, slug, period)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    match site_language(&state, &lang) {
-        Some(l) => {
-            let templates = state.templates.current();
-            issue_in(
-                &state,
-                PageLang::of(l, &templates),
-                &slug,
-                &period,
-                &headers,
-            )
-            .await
-        }
-        None => no_page(State(state), uri).await,
-    }
+/// `/digests/{list}/{period}`, with or without a `{lang}` before it.
+#[derive(Deserialize)]
+pub struct IssuePath {
+    list: String,
+    period: String,
 }
 
 async fn issue_in(

@@ -27,13 +27,10 @@ pub fn feed_router() -> Router<AppState> {
         // The same pages in each site language (`pages` says which segments name one).
         .route("/{lang}", get(pages::language_root))
         .route("/{lang}/", get(pages::language_index))
-        .route("/{lang}/categories/{slug}", get(pages::language_category))
-        .route("/{lang}/items/{file}", get(pages::language_item))
+        .route("/{lang}/categories/{slug}", get(pages::category))
+        .route("/{lang}/items/{file}", get(pages::item))
         .route("/{lang}/digests/{file}", get(digests::language_archive))
-        .route(
-            "/{lang}/digests/{list}/{period}",
-            get(digests::language_issue),
-        )
+        .route("/{lang}/digests/{list}/{period}", get(digests::issue))
 }
 
 pub fn router() -> Router<AppState> {
@@ -56,19 +53,16 @@ pub fn router() -> Router<AppState> {
         // The same in each site language (`/zh/subscribe`; others are 404).
         .route(
             "/{lang}/subscribe",
-            get(subscribe::language_form).post(subscribe::language_subscribe),
+            get(subscribe::form).post(subscribe::subscribe),
         )
-        .route(
-            "/{lang}/subscribe/confirm/{token}",
-            get(subscribe::language_confirm),
-        )
+        .route("/{lang}/subscribe/confirm/{token}", get(subscribe::confirm))
         .route(
             "/{lang}/unsubscribe/{token}",
-            get(subscribe::language_unsubscribe_page).post(subscribe::language_unsubscribe),
+            get(subscribe::unsubscribe_page).post(subscribe::unsubscribe),
         )
         .route(
             "/{lang}/preferences/{token}",
-            get(subscribe::language_preferences).post(subscribe::language_save_preferences),
+            get(subscribe::preferences).post(subscribe::save_preferences),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -17,7 +17,8 @@ use crate::feeds::{self, FeedEntry};
 use crate::http::AppState;
 use crate::i18n::PageWords;
 use crate::services::{ServiceError, content};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, RawPathParams, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -89,6 +90,28 @@ pub(super) fn site_language<'a>(state: &'a AppState, segment: &str) -> Option<&'
         .all()
         .iter()
         .find(|l| l.as_str() == segment)
+}
+
+/// The site language a route's `{lang}` segment names (`/zh/subscribe`), or `None` on
+/// the unprefixed route (`/subscribe`); a segment that is not a site language is
+/// answered with the site's 404 page, as any unknown address.
+pub struct PrefixLanguage(pub Option<Language>);
+
+impl FromRequestParts<AppState> for PrefixLanguage {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some((_, segment)) = params.iter().find(|(name, _)| *name == "lang") else {
+            return Ok(Self(None));
+        };
+        match site_language(state, segment) {
+            Some(language) => Ok(Self(Some(language.clone()))),
+            None => Err(not_found(State(state.clone()), parts.uri.clone()).await),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,28 +248,29 @@ fn page_number(params: &PageParams) -> Option<u32> {
 
 pub async fn category(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    PrefixLanguage(language): PrefixLanguage,
+    Path(SlugPath { slug }): Path<SlugPath>,
     Query(params): Query<PageParams>,
     headers: HeaderMap,
 ) -> Response {
     let templates = state.templates.current();
-    let lang = PageLang::default_for(&state.settings, &templates);
+    let lang = match &language {
+        Some(l) => PageLang::of(l, &templates),
+        None => PageLang::default_for(&state.settings, &templates),
+    };
     category_in(&state, lang, &slug, &params, &headers).await
 }
 
-pub async fn language_category(
-    State(state): State<AppState>,
-    Path((lang, slug)): Path<(String, String)>,
-    Query(params): Query<PageParams>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let Some(language) = site_language(&state, &lang) else {
-        return not_found(State(state), uri).await;
-    };
-    let templates = state.templates.current();
-    let lang = PageLang::of(language, &templates);
-    category_in(&state, lang, &slug, &params, &headers).await
+/// The `{slug}` of a route, with or without a `{lang}` before it.
+#[derive(Deserialize)]
+pub struct SlugPath {
+    slug: String,
+}
+
+/// The `{file}` of a route, with or without a `{lang}` before it.
+#[derive(Deserialize)]
+pub struct FilePath {
+    file: String,
 }
 
 async fn category_in(
@@ -375,22 +399,11 @@ fn ics(
 
 pub async fn item(
     State(state): State<AppState>,
-    Path(file): Path<String>,
+    PrefixLanguage(language): PrefixLanguage,
+    Path(FilePath { file }): Path<FilePath>,
     headers: HeaderMap,
 ) -> Response {
-    item_in(&state, None, &file, &headers).await
-}
-
-pub async fn language_item(
-    State(state): State<AppState>,
-    Path((lang, file)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let Some(language) = site_language(&state, &lang) else {
-        return not_found(State(state), uri).await;
-    };
-    item_in(&state, Some(language), &file, &headers).await
+    item_in(&state, language.as_ref(), &file, &headers).await
 }
 
 async fn item_in(

@@ -10,7 +10,7 @@
 //! message is the service's own (English) on an English page, the label file's
 //! `error_FIELD` on another.
 
-use super::pages::{not_found, site_language};
+use super::pages::PrefixLanguage;
 use super::views::{Page, PageLang};
 use crate::domain::{Language, MailingList, MembershipStatus, primary_language};
 use crate::http::AppState;
@@ -20,7 +20,7 @@ use crate::services::subscriptions::public::{self, PreferencesInput, SubscribeIn
 use crate::templates::Templates;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -28,6 +28,12 @@ use std::net::SocketAddr;
 /// The languages mail is built in besides the site's own (`email/confirm.zh.*`, the
 /// digest labels): offered even where the site's pages are not read in them.
 const MAIL_LANGUAGES: [&str; 2] = ["en", "zh"];
+
+/// The `{token}` of a route, with or without a `{lang}` before it.
+#[derive(Deserialize)]
+pub struct TokenPath {
+    token: String,
+}
 
 #[derive(Serialize)]
 struct LanguageOption {
@@ -225,20 +231,13 @@ pub struct FormQuery {
     list: Option<String>,
 }
 
-pub async fn form(State(state): State<AppState>, Query(q): Query<FormQuery>) -> Response {
-    form_in(&state, None, q).await
-}
-
-pub async fn language_form(
+/// `GET /subscribe` and `/{lang}/subscribe`.
+pub async fn form(
     State(state): State<AppState>,
-    Path(lang): Path<String>,
+    PrefixLanguage(language): PrefixLanguage,
     Query(q): Query<FormQuery>,
-    uri: Uri,
 ) -> Response {
-    match site_language(&state, &lang) {
-        Some(l) => form_in(&state, Some(l), q).await,
-        None => not_found(State(state), uri).await,
-    }
+    form_in(&state, language.as_ref(), q).await
 }
 
 async fn form_in(state: &AppState, language: Option<&Language>, q: FormQuery) -> Response {
@@ -326,29 +325,16 @@ fn render_form(
 }
 
 /// `POST /subscribe`, from the form or as JSON. The answer is the same whether the
-/// address was new, pending or confirmed already.
+/// address was new, pending or confirmed already. `POST /{lang}/subscribe` makes a
+/// subscription in `lang` unless the form names another.
 pub async fn subscribe(
     State(state): State<AppState>,
+    PrefixLanguage(language): PrefixLanguage,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    subscribe_in(&state, None, peer, &headers, &body).await
-}
-
-/// `POST /{lang}/subscribe`: a subscription in `lang` unless the form names another.
-pub async fn language_subscribe(
-    State(state): State<AppState>,
-    Path(lang): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    match site_language(&state, &lang) {
-        Some(l) => subscribe_in(&state, Some(l), peer, &headers, &body).await,
-        None => not_found(State(state), uri).await,
-    }
+    subscribe_in(&state, language.as_ref(), peer, &headers, &body).await
 }
 
 async fn subscribe_in(
@@ -462,19 +448,12 @@ async fn subscribe_in(
 }
 
 /// `GET /subscribe/confirm/{token}`: the link in the confirmation mail.
-pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    confirm_in(&state, None, &token).await
-}
-
-pub async fn language_confirm(
+pub async fn confirm(
     State(state): State<AppState>,
-    Path((lang, token)): Path<(String, String)>,
-    uri: Uri,
+    PrefixLanguage(language): PrefixLanguage,
+    Path(TokenPath { token }): Path<TokenPath>,
 ) -> Response {
-    match site_language(&state, &lang) {
-        Some(l) => confirm_in(&state, Some(l), &token).await,
-        None => not_found(State(state), uri).await,
-    }
+    confirm_in(&state, language.as_ref(), &token).await
 }
 
 async fn confirm_in(state: &AppState, language: Option<&Language>, token: &str) -> Response {
@@ -513,20 +492,10 @@ async fn confirm_in(state: &AppState, language: Option<&Language>, token: &str) 
 /// `GET /unsubscribe/{token}`: a page with one button.
 pub async fn unsubscribe_page(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PrefixLanguage(language): PrefixLanguage,
+    Path(TokenPath { token }): Path<TokenPath>,
 ) -> Response {
-    unsubscribe_page_in(&state, None, &token).await
-}
-
-pub async fn language_unsubscribe_page(
-    State(state): State<AppState>,
-    Path((lang, token)): Path<(String, String)>,
-    uri: Uri,
-) -> Response {
-    match site_language(&state, &lang) {
-        Some(l) => unsubscribe_page_in(&state, Some(l), &token).await,
-        None => not_found(State(state), uri).await,
-    }
+    unsubscribe_page_in(&state, language.as_ref(), &token).await
 }
 
 async fn unsubscribe_page_in(
@@ -575,22 +544,11 @@ async fn unsubscribe_page_in(
 /// once, no login, cookie, redirect or second step. Repeating it is harmless.
 pub async fn unsubscribe(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PrefixLanguage(language): PrefixLanguage,
+    Path(TokenPath { token }): Path<TokenPath>,
     body: Bytes,
 ) -> Response {
-    unsubscribe_in(&state, None, &token, &body).await
-}
-
-pub async fn language_unsubscribe(
-    State(state): State<AppState>,
-    Path((lang, token)): Path<(String, String)>,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    match site_language(&state, &lang) {
-        Some(l) => unsubscribe_in(&state, Some(l), &token, &body).await,
-        None => not_found(State(state), uri).await,
-    }
+    unsubscribe_in(&state, language.as_ref(), &token, &body).await
 }
 
 async fn unsubscribe_in(
@@ -710,44 +668,24 @@ async fn preferences_page(
     )
 }
 
-pub async fn preferences(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let templates = state.templates.current();
-    let lang = page_lang(&state, None, &templates);
-    preferences_page(&state, lang, &token, false).await
-}
-
-pub async fn language_preferences(
+pub async fn preferences(
     State(state): State<AppState>,
-    Path((lang, token)): Path<(String, String)>,
-    uri: Uri,
+    PrefixLanguage(language): PrefixLanguage,
+    Path(TokenPath { token }): Path<TokenPath>,
 ) -> Response {
-    let Some(language) = site_language(&state, &lang) else {
-        return not_found(State(state), uri).await;
-    };
     let templates = state.templates.current();
-    let lang = page_lang(&state, Some(language), &templates);
+    let lang = page_lang(&state, language.as_ref(), &templates);
     preferences_page(&state, lang, &token, false).await
 }
 
 /// Saves the preference form: `language` and one `list` field per list to be on.
 pub async fn save_preferences(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PrefixLanguage(language): PrefixLanguage,
+    Path(TokenPath { token }): Path<TokenPath>,
     body: Bytes,
 ) -> Response {
-    save_preferences_in(&state, None, &token, &body).await
-}
-
-pub async fn language_save_preferences(
-    State(state): State<AppState>,
-    Path((lang, token)): Path<(String, String)>,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    match site_language(&state, &lang) {
-        Some(l) => save_preferences_in(&state, Some(l), &token, &body).await,
-        None => not_found(State(state), uri).await,
-    }
+    save_preferences_in(&state, language.as_ref(), &token, &body).await
 }
 
 async fn save_preferences_in(
