@@ -259,6 +259,11 @@ async fn language_pages(db: Db) {
         "/fr".into(),
         "/fr/categories/events".into(),
         "/fr/digests/partners".into(),
+        "/fr/digests/partners/2023-W45".into(),
+        "/fr/subscribe".into(),
+        "/fr/subscribe/confirm/sometoken".into(),
+        "/fr/unsubscribe/sometoken".into(),
+        "/fr/preferences/sometoken".into(),
     ] {
         let (status, headers, html) = page(&app, &path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
