@@ -224,7 +224,12 @@ check_backup() {
   served="$(curl -sf "http://127.0.0.1:$port/feeds/all.json" |
     python3 -c 'import json,sys; print(sum(1 for i in json.load(sys.stdin)["items"] if i["title"].startswith("Backup check item ")))')"
   [[ $served == "$in_backup" ]] || fail "the restored newsdesk serves $served of the $in_backup items"
-  curl -sf "http://127.0.0.1:$port/feeds/news.atom" | grep -q "Backup check item $in_backup<" ||
+  # Read whole, then searched: `curl | grep -q` fails under pipefail when grep, done
+  # early, closes the pipe on curl.
+  local atom
+  atom="$(curl -sf "http://127.0.0.1:$port/feeds/news.atom")" ||
+    fail "the restored newsdesk does not serve news.atom"
+  [[ $atom == *"Backup check item $in_backup<"* ]] ||
     fail "the restored news.atom lacks the last item backed up"
   ok "a newsdesk started on the restored copy serves all $served items (all.json, news.atom)"
   # The refusals: an existing file, PostgreSQL.
@@ -317,8 +322,9 @@ EOF
     [[ -s "$dir/body" ]] || fail "/feeds/$feed: empty body"
   done
   ok "feeds over HTTP/2 and TLS: 200 with their content types"
-  "${C[@]}" "$base/feeds/news.rss" | grep -q "<link>$base/" ||
-    fail "feed links do not use the public https:// address"
+  local rss
+  rss="$("${C[@]}" "$base/feeds/news.rss")" || fail "news.rss through nginx failed"
+  [[ $rss == *"<link>$base/"* ]] || fail "feed links do not use the public https:// address"
   ok "feed links use NEWSDESK_BASE_URL ($base)"
   h="$("${C[@]}" -D - -o /dev/null "$base/feeds/news.atom")"
   etag="$(sed -n 's/^etag: *//Ip' <<<"$h" | tr -d '\r')"
