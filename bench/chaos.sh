@@ -7,9 +7,9 @@
 #   skew   one instance's clock 90 s ahead (libfaketime, Debian's faketime package)
 #   pause  one instance SIGSTOPped for its lease + 5 s, then SIGCONT
 # One RESULT line per scenario; exits 1 when a scenario misses its target (0 gaps
-# always; 0 duplicates with skew; with the pause, none but those in flight at the
-# SIGSTOP; after kills, duplicates only from kills; those at most the messages in flight
-# per kill, each byte-identical to its first copy), 2 on a harness error.
+# always; 0 duplicates with skew and with the pause; after kills, duplicates only from
+# kills; those at most the messages in flight per kill, each byte-identical to its first
+# copy), 2 on a harness error.
 #
 #   bash bench/chaos.sh                  # 20,000 readers, about 3 to 4 minutes
 #   bash bench/chaos.sh --short          # CI form: 2,000 readers, 3 kills; under 3 minutes

@@ -129,6 +129,7 @@ impl DemoItem {
         let (month, day, hour, minute) = self.published;
         Ok(ItemDraft {
             slug: Slug::parse(self.slug).map_err(err)?,
+            slug_from_title: false,
             title: text(self.title, 300)?,
             summary: text(self.summary, 2000)?,
             body_markdown: text(&self.body.replace("{partners}", &partners), 200_000)?,

@@ -11,6 +11,11 @@ use crate::store::SentRecord;
 use chrono::{DateTime, Utc};
 use std::sync::atomic::Ordering;
 
+/// How many leases a row handed to the mail server stays the worker's without a
+/// renewal: a worker paused for less than that sends no second copy of what it had in
+/// flight, and one killed has those messages sent again once the hold runs out.
+pub(crate) const HOLD_LEASES: i64 = 6;
+
 pub(super) enum Done {
     /// Accepted by the server; its mark is with the recorder, which commits it at once.
     /// The send slot is free meanwhile: the next message need not wait for this one's
@@ -59,7 +64,9 @@ impl Outbox {
                 self.pace.wait().await;
                 // Right before the message goes: is the row still this worker's, with
                 // time to spare? (A worker paused past its lease stops here.)
-                if !fence.admits(delivery.id, &self.side).await {
+                if !fence.admits(delivery.id, &self.side).await
+                    || !self.hand(&delivery, &fence).await
+                {
                     return Ok(None);
                 }
                 let result = self.app.mailer.send_built(&mail).await;
@@ -101,6 +108,40 @@ impl Outbox {
                     .mark_failed(delivery, &fence, &error, false, self.app.clock.now())
                     .await?;
                 Ok(recorded.map(|_| Done::Failed { bounced: false }))
+            }
+        }
+    }
+
+    /// Records the hand-off of `delivery` to the mail server before it happens (see
+    /// `Outbox::hand` in the store): true when the row is still this claim's and is now
+    /// held for it for [`HOLD_LEASES`] leases. A worker paused between the hand-off and
+    /// its mark finds the row still its own when it wakes; nobody sent it meanwhile.
+    async fn hand(&self, delivery: &Delivery, fence: &Fence) -> bool {
+        let hold = self.lease_secs().saturating_mul(HOLD_LEASES);
+        let handed = self
+            .side
+            .lock()
+            .await
+            .hand(delivery.id, fence.claim(), hold)
+            .await;
+        match handed {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(
+                    delivery = delivery.id,
+                    "the row was taken by another worker after this one's lease ran out: not sent here"
+                );
+                false
+            }
+            Err(e) => {
+                // Not known to be ours: not sent now. The row goes again when its lease
+                // runs out.
+                tracing::warn!(
+                    delivery = delivery.id,
+                    error = format!("{e:#}"),
+                    "could not record the hand-off of a delivery: not sent now"
+                );
+                false
             }
         }
     }

@@ -142,6 +142,7 @@ impl ItemInput {
         errors.finish(|| {
             Some(ItemDraft {
                 slug: slug?,
+                slug_from_title: self.slug.is_none(),
                 title: title?,
                 summary: summary?,
                 body_markdown: body?,

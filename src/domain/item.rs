@@ -279,6 +279,9 @@ impl Item {
 #[derive(Debug, Clone)]
 pub struct ItemDraft {
     pub slug: Slug,
+    /// The slug was made from the title, not given: a new item whose made slug is taken
+    /// gets the first free `slug-2`, `slug-3`, ... (two Chinese titles both make `item`).
+    pub slug_from_title: bool,
     pub title: Text,
     pub summary: Text,
     pub body_markdown: Text,

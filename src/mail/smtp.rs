@@ -43,6 +43,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(5);
 /// Longest wait for the answer to RSET or QUIT, which are courtesies.
 const COURTESY_TIMEOUT: Duration = Duration::from_secs(5);
+/// What an exchange gets past its time-out to read an answer already in the socket.
+const AFTER_THE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Sends messages over a pool of at most `pool_size` connections.
 pub(super) struct SmtpSender {
@@ -190,11 +192,23 @@ impl SmtpSender {
         let mut phase = Phase::Connecting;
         // On time-out the attempt is dropped, and its connection with it: a connection
         // stopped mid-conversation is never reused.
-        let attempt = tokio::time::timeout(
-            self.timeout,
-            self.attempt(envelope, raw, stuffed, &mut phase),
-        )
-        .await;
+        let attempt = {
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            let attempt = self.attempt(envelope, raw, stuffed, &mut phase);
+            tokio::pin!(attempt);
+            match tokio::time::timeout_at(deadline, &mut attempt).await {
+                // When the process did not run for a while (SIGSTOP, a stalled VM), its
+                // timer and the server's answer (the 250 after the data, say) are both
+                // there when it wakes, and the timer may be seen first. The exchange gets
+                // a moment more to read what came in: a message the server took is then
+                // recorded as sent, not sent again. A server that is merely slow costs
+                // that moment once.
+                Err(elapsed) => tokio::time::timeout(AFTER_THE_TIMEOUT, &mut attempt)
+                    .await
+                    .map_err(|_| elapsed),
+                done => done,
+            }
+        };
         match attempt {
             Ok(Ok(())) => Ok(()),
             Ok(Err((failure, reusable))) => {

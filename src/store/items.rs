@@ -20,6 +20,16 @@ impl Content<'_> {
         let body_html = html.original.as_str();
         let mut tx = self.store.write_tx().await?;
         let category_ids = Self::category_ids(&mut tx, &draft.categories).await?;
+        let free;
+        let draft = if draft.slug_from_title {
+            free = ItemDraft {
+                slug: Self::free_item_slug(&mut tx, &draft.slug).await?,
+                ..draft.clone()
+            };
+            &free
+        } else {
+            draft
+        };
         let published_at = publication_time(draft, None, now);
         let inserted = sqlx::query(
             "INSERT INTO items (slug, title, summary, body_markdown, body_html, author, org_unit,
@@ -44,6 +54,33 @@ impl Content<'_> {
         tx.commit().await?;
         self.store.announce_local(change, Some(version));
         self.written_item(id, touched).await
+    }
+
+    /// `made` when no item has it, else the first of `made-2`, `made-3`, ... that none
+    /// has (cut to leave room for the number): a slug made from a title is never
+    /// refused as taken.
+    async fn free_item_slug(tx: &mut Transaction<'_, Any>, made: &Slug) -> StoreResult<Slug> {
+        let taken: Vec<String> =
+            sqlx::query_scalar("SELECT slug FROM items WHERE slug = $1 OR slug LIKE $2")
+                .bind(made.as_str())
+                .bind(format!("{}-%", made.as_str()))
+                .fetch_all(&mut **tx)
+                .await?;
+        let taken: std::collections::HashSet<String> = taken.into_iter().collect();
+        if !taken.contains(made.as_str()) {
+            return Ok(made.clone());
+        }
+        for n in 2u64.. {
+            let suffix = format!("-{n}");
+            let stem = &made.as_str()[..made.as_str().len().min(Slug::MAX_LEN - suffix.len())];
+            let candidate = format!("{}{suffix}", stem.trim_end_matches('-'));
+            if !taken.contains(&candidate) {
+                return Slug::parse(&candidate).map_err(|e| {
+                    StoreError::Other(anyhow::anyhow!("made slug {candidate:?}: {e}"))
+                });
+            }
+        }
+        unreachable!("the numbers run out before the slugs do")
     }
 
     /// Replaces every field of an item. `published_at` is kept when the draft leaves
@@ -95,13 +132,26 @@ impl Content<'_> {
     ) -> StoreResult<Option<Written<Item>>> {
         let body_html = html.original.as_str();
         let mut tx = self.store.write_tx().await?;
-        let previous: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT published_at FROM items WHERE id = $1")
+        let previous: Option<(Option<i64>, String)> =
+            sqlx::query_as("SELECT published_at, slug FROM items WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let Some(previous_published) = previous else {
+        let Some((previous_published, previous_slug)) = previous else {
             return Err(StoreError::NotFound(format!("item {id}")));
+        };
+        // A draft without a slug of its own keeps the item's address: a new title does
+        // not move the page every link and feed reader knows.
+        let kept;
+        let draft = match Slug::parse(&previous_slug) {
+            Ok(slug) if draft.slug_from_title => {
+                kept = ItemDraft {
+                    slug,
+                    ..draft.clone()
+                };
+                &kept
+            }
+            _ => draft,
         };
         let category_ids = match Self::category_ids(&mut tx, &draft.categories).await {
             Ok(ids) => ids,

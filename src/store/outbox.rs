@@ -286,6 +286,36 @@ impl Outbox<'_> {
         Ok(held)
     }
 
+    /// Records that `claim` hands delivery `id` to the mail server now, right before
+    /// the message goes, and holds the row for `hold_secs` from now on the database's
+    /// clock, many leases: the outcome of a hand-off is known only once its mark is
+    /// committed, and a worker paused in between (`SIGSTOP`, a stalled VM) must find the
+    /// row still its own when it wakes, rather than resent by another. Its `lease_until`
+    /// is cleared, so the lease renewal and the release of a stopping worker pass it by.
+    /// Only a worker that never comes back leaves it to be sent again once the hold
+    /// runs out (the window a kill resends). False, and nothing written, when the row is
+    /// not the claim's any more or its lease ran out by the database's clock.
+    async fn hand(
+        self,
+        conn: &mut AnyConnection,
+        id: i64,
+        claim: &str,
+        hold_secs: i64,
+    ) -> StoreResult<bool> {
+        let db_now = self.store.db_now_secs();
+        let done = sqlx::query(&format!(
+            "UPDATE deliveries SET next_attempt_at = {db_now} + $3, lease_until = NULL
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'
+                 AND lease_until IS NOT NULL AND next_attempt_at > {db_now}"
+        ))
+        .bind(id)
+        .bind(claim)
+        .bind(hold_secs)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// The key each delivery's message identity is derived from (migration 0008).
     pub async fn delivery_key(self) -> StoreResult<String> {
         Ok(
@@ -747,6 +777,14 @@ impl OutboxConnection {
         let store = self.store.clone();
         let conn = self.conn().await?;
         let result = store.outbox().relet(conn, ids, claim, lease_secs).await;
+        self.done(result)
+    }
+
+    /// See [`Outbox::hand`].
+    pub async fn hand(&mut self, id: i64, claim: &str, hold_secs: i64) -> StoreResult<bool> {
+        let store = self.store.clone();
+        let conn = self.conn().await?;
+        let result = store.outbox().hand(conn, id, claim, hold_secs).await;
         self.done(result)
     }
 

@@ -1,4 +1,4 @@
-use crate::helpers::{TOKEN, hostile_event, spawn_app};
+use crate::helpers::{Db, TOKEN, hostile_event, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -183,6 +183,69 @@ async fn a_taken_slug_is_a_conflict_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(list["total"], 7);
+}
+
+/// A slug made from a title is never refused as taken: titles without Latin letters
+/// (Chinese, emoji) all make `item`, and the second gets `item-2`. A slug given is
+/// still refused when taken, and a replacement without one keeps the item's address.
+async fn made_slugs_are_made_free_and_kept_on_replacement(db: Db) {
+    let Some(app) = spawn_app_with(db, |_| {}).await else {
+        return;
+    };
+    app.load_demo().await;
+    let mut slugs = Vec::new();
+    for title in ["纯中文新闻", "第二条中文新闻", "🎉🎉", "第四条"] {
+        let made = app
+            .create_item(json!({"title": title, "language": "zh", "body": "正文", "categories": ["news"], "status": "published"}))
+            .await;
+        slugs.push(made["slug"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(slugs, ["item", "item-2", "item-3", "item-4"], "{db:?}");
+    // A made slug that a Latin title shares with a demo item gets the next number too.
+    let again = app
+        .create_item(
+            json!({"title": "UNEVOC Coaction Initiative 2023 concludes", "categories": ["news"]}),
+        )
+        .await;
+    assert_eq!(
+        again["slug"], "unevoc-coaction-initiative-2023-concludes-2",
+        "{db:?}"
+    );
+    // Each is its own page.
+    for slug in &slugs {
+        let r = app.get(&format!("/zh/items/{slug}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{db:?} {slug}");
+    }
+    // Given, a taken slug is still a conflict.
+    let r = app
+        .post_item(&json!({"title": "x", "slug": "item-2", "categories": ["news"]}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "{db:?}");
+    // Replaced with a new title and no slug: the address stays.
+    let id = again["id"].as_i64().unwrap();
+    let r = app
+        .admin(Method::PUT, &format!("/api/v1/items/{id}"))
+        .json(&json!({"title": "A new title altogether", "categories": ["news"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{db:?}");
+    let replaced: Value = r.json().await.unwrap();
+    assert_eq!(
+        replaced["slug"], "unevoc-coaction-initiative-2023-concludes-2",
+        "{db:?}"
+    );
+    assert_eq!(replaced["title"], "A new title altogether", "{db:?}");
+}
+
+#[tokio::test]
+async fn made_slugs_are_made_free_and_kept_on_replacement_sqlite() {
+    made_slugs_are_made_free_and_kept_on_replacement(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn made_slugs_are_made_free_and_kept_on_replacement_postgres() {
+    made_slugs_are_made_free_and_kept_on_replacement(Db::Postgres).await;
 }
 
 #[tokio::test]

@@ -72,6 +72,7 @@ contract!(
     sessions_are_found_by_hash_and_end,
     items_are_searched_and_filtered_by_publication,
     the_outbox_leases_counts_releases_and_links_deliveries,
+    a_row_handed_to_the_mail_server_is_held_for_its_worker_past_the_lease,
     a_conditional_item_write_fails_only_after_a_write_to_that_item,
 );
 
@@ -468,6 +469,7 @@ fn draft(
 ) -> ItemDraft {
     ItemDraft {
         slug: slug(s),
+        slug_from_title: false,
         title: text(&format!("Title of {s} <&> 研讨会")),
         summary: text("Summary"),
         body_markdown: text("Body *md*"),
@@ -1291,6 +1293,129 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
         .await
         .unwrap();
     assert_eq!(slugs_of(found), ["seminar"]);
+}
+
+/// The hand-off, recorded right before a message goes: the row stays its worker's for
+/// the hold, past its lease, untouched by the lease renewal and the release of a
+/// stopping worker, so that a worker paused between the hand-off and the mark finds it
+/// still its own; only once the hold runs out (the worker never came back) is it taken
+/// again. A row not the claim's any more is not handed.
+async fn a_row_handed_to_the_mail_server_is_held_for_its_worker_past_the_lease(store: Store) {
+    use newsdesk::domain::{DigestTrigger, DigestWindow, Selection};
+    use newsdesk::store::{Created, OutboxConnection, SentRecord};
+    let list = partners_list(&store).await;
+    let now = default_now();
+    let terms = ImportTerms {
+        list_id: Some(list.id),
+        member_status: MembershipStatus::Confirmed,
+        subscriber_status: SubscriberStatus::Confirmed,
+        consent_source: Some("test".into()),
+        via: JoinedVia::Import,
+    };
+    let rows: Vec<ImportRow> = (0..4)
+        .map(|n| import_row(n + 2, &format!("h{n}@example.org"), "H"))
+        .collect();
+    let mut session = store.import().begin(terms, now).await.unwrap();
+    session.apply(&rows).await.unwrap();
+    session.commit().await.unwrap();
+    let window = DigestWindow {
+        period_start: now,
+        period_end: now + Duration::days(7),
+        news_since: now - Duration::days(7),
+    };
+    let Created::New(digest) = store
+        .digests()
+        .create(
+            list.id,
+            "2023-W45",
+            &window,
+            &Selection::default(),
+            0,
+            DigestTrigger::Manual,
+            None,
+            None,
+            now,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a new digest")
+    };
+    while store
+        .digests()
+        .build_chunk(digest.id, 5_000, now)
+        .await
+        .unwrap()
+    {}
+    let (mut a, mut b) = (
+        OutboxConnection::new(store.clone()),
+        OutboxConnection::new(store.clone()),
+    );
+    // "a" holds all four for a lease of a few seconds (on the database's clock).
+    let lease = 4;
+    let held = a.claim_deliveries("a:0", now, lease, 10).await.unwrap();
+    let claimed_at = std::time::Instant::now();
+    assert_eq!(held.len(), 4);
+    let [first, second, third, fourth] = [held[0].id, held[1].id, held[2].id, held[3].id];
+    // Only the claim holding a row hands it, and only once.
+    assert!(!b.hand(first, "b:0", 600).await.unwrap(), "not b's row");
+    assert!(a.hand(first, "a:0", 600).await.unwrap());
+    assert!(!a.hand(first, "a:0", 600).await.unwrap(), "handed already");
+    // A one-second hold: as if "a" had died right after this hand-off.
+    assert!(a.hand(fourth, "a:0", 1).await.unwrap());
+    // The renewal keeps the two rows not handed; the handed ones keep their hold.
+    assert_eq!(store.outbox().renew_leases("a", lease).await.unwrap(), 2);
+    // "a" stalls past its lease (paused, say).
+    let expiry = claimed_at + std::time::Duration::from_millis(lease as u64 * 1000 + 1100);
+    tokio::time::sleep_until(expiry.into()).await;
+    let mut taken: Vec<i64> = b
+        .claim_deliveries("b:0", now, 60, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    taken.sort_unstable();
+    let mut expected = vec![second, third, fourth];
+    expected.sort_unstable();
+    assert_eq!(
+        taken, expected,
+        "the rows a did not hand, and the one whose hold ran out; not the one in its hands"
+    );
+    // "a" wakes: a row "b" took is not handed by it, and its release gives back
+    // nothing (the handed row stays held for it).
+    assert!(!a.hand(second, "a:0", 600).await.unwrap());
+    store.outbox().release_claims("a").await.unwrap();
+    assert!(
+        b.claim_deliveries("b:1", now, 60, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the handed row is still a's"
+    );
+    // Its mark for the row it handed counts: the message went once.
+    let record = |id: i64, claim: &str| SentRecord {
+        delivery_id: id,
+        subscriber_id: held.iter().find(|d| d.id == id).unwrap().subscriber.id,
+        digest_id: digest.id,
+        message_id: format!("<h{id}@example.edu>"),
+        items: Vec::new(),
+        link_hash: format!("{id:032}"),
+        claim: claim.into(),
+    };
+    let lost = a
+        .mark_deliveries_sent(&[record(first, "a:0")], now)
+        .await
+        .unwrap();
+    assert!(lost.is_empty(), "a's mark of its handed row counts");
+    // The row whose hold ran out is b's now: a's late mark for it counts for nothing.
+    let lost = a
+        .mark_deliveries_sent(&[record(fourth, "a:0")], now)
+        .await
+        .unwrap();
+    assert_eq!(lost, vec![fourth]);
+    let c = store.digests().delivery_counts(digest.id).await.unwrap();
+    assert_eq!((c.pending, c.sending, c.sent), (0, 3, 1));
 }
 
 /// The outbox's claims are leases: a claimed row is taken until its lease ends (then any
