@@ -108,13 +108,13 @@ impl Event {
         if needs_url && self.online_url.is_none() {
             errors.push((
                 "event.online_url",
-                format!("is required for a {} event", self.mode.as_str()),
+                format!("is required when event.mode is {:?}", self.mode.as_str()),
             ));
         }
         if needs_venue && self.venue.is_none() {
             errors.push((
                 "event.venue",
-                format!("is required for a {} event", self.mode.as_str()),
+                format!("is required when event.mode is {:?}", self.mode.as_str()),
             ));
         }
         errors

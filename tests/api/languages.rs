@@ -618,6 +618,16 @@ async fn feeds_per_language(db: Db) {
     assert_eq!(urls.len(), 4);
     assert!(urls.iter().all(|u| u.ends_with(".rss?lang=zh")), "{urls:?}");
     assert_eq!(doc.body.outlines[0].text, "SZPU News · 中文");
+    // Spelt otherwise, as for the feeds: sent on to the site language's list.
+    for (asked, to) in [
+        ("ZH", "/feeds.opml?lang=zh"),
+        ("zh-CN&format=rss", "/feeds.opml?lang=zh&format=rss"),
+        ("en-GB&format=json", "/feeds.opml?lang=en&format=json"),
+    ] {
+        let (status, headers, _) = get(format!("/feeds.opml?lang={asked}")).await;
+        assert_eq!(status, StatusCode::PERMANENT_REDIRECT, "{asked}");
+        assert_eq!(headers[reqwest::header::LOCATION], to, "{asked}");
+    }
     let (status, _, body) = get("/feeds.opml?lang=fr".into()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("lang="), "{body}");

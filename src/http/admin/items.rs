@@ -664,7 +664,7 @@ impl ItemForm {
                 errors.add(
                     "make_original",
                     format!(
-                        "the {} version cannot be both removed and made the original;                          choose one",
+                        "the {} version cannot be both removed and made the original; choose one",
                         v.language.trim()
                     ),
                 );

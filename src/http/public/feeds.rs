@@ -352,10 +352,25 @@ pub async fn opml(
     let only = match feed_language(&state, params.lang.as_deref()) {
         Ok(l) => l,
         Err(message) => {
-            return Ok(plain(
-                StatusCode::NOT_FOUND,
-                format!("{message} not found\n"),
-            ));
+            // `ZH`, `zh-CN`: the list of the site language that is, as for the feeds.
+            return Ok(
+                match params
+                    .lang
+                    .as_deref()
+                    .and_then(|raw| state.settings.languages.respelt(raw))
+                {
+                    Some(l) => {
+                        let with_format = params
+                            .format
+                            .as_deref()
+                            .map(|_| format!("&format={}", format.extension()))
+                            .unwrap_or_default();
+                        let to = format!("/feeds.opml?lang={}{with_format}", l.as_str());
+                        axum::response::Redirect::permanent(&to).into_response()
+                    }
+                    None => plain(StatusCode::NOT_FOUND, format!("{message} not found\n")),
+                },
+            );
         }
     };
     let base = &state.settings.base_url;
