@@ -114,6 +114,14 @@ pub struct Digest {
 }
 
 /// The window a digest covers.
+impl Digest {
+    /// Whether it is in its list's archive: it went out (or is going out). Only these
+    /// have a page of their own there, and only when the list has a public archive.
+    pub fn is_published(&self) -> bool {
+        matches!(self.status, DigestStatus::Sent | DigestStatus::Sending)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DigestWindow {
     pub period_start: DateTime<Utc>,

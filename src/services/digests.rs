@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::digest::render::{self, DigestContext, PersonalLinks, RenderedDigest};
 use crate::domain::{
     DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow, Email, FailedDelivery,
-    IsoWeek, Item, Language, MailingList, Selection, Subscriber, Visibility,
+    IsoWeek, Item, Language, MailingList, Selection, Subscriber,
 };
 use crate::store::{Created, Store};
 use chrono::{DateTime, Utc};
@@ -583,7 +583,7 @@ async fn public_list(app: &App, slug: &str) -> ServiceResult<MailingList> {
         .lists()
         .by_slug(slug)
         .await?
-        .filter(|l| l.visibility == Visibility::Public)
+        .filter(MailingList::has_public_archive)
         .ok_or_else(|| ServiceError::not_found(format!("list {slug:?}")))
 }
 
@@ -595,7 +595,7 @@ async fn published(app: &App, list: &MailingList) -> ServiceResult<Vec<Digest>> 
         .list(Some(list.id), 200)
         .await?
         .into_iter()
-        .filter(|d| matches!(d.status, DigestStatus::Sent | DigestStatus::Sending))
+        .filter(Digest::is_published)
         .collect())
 }
 
