@@ -162,6 +162,18 @@ pub struct DeliveryCounts {
     pub cancelled: u64,
 }
 
+/// The deliveries of a reader-local digest that are not due yet: each waits for its
+/// reader's local send time. Times are the database's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalWait {
+    /// How many wait.
+    pub count: u64,
+    /// When the first of them is due.
+    pub next_due: DateTime<Utc>,
+    /// The database's clock when this was read.
+    pub now: DateTime<Utc>,
+}
+
 /// A delivery of a digest that gave up, with the reader it was for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedDelivery {

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::digest::render::{self, DigestContext, PersonalLinks, RenderedDigest};
 use crate::domain::{
     DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow, Email, FailedDelivery,
-    IsoWeek, Item, Language, MailingList, Selection, Subscriber,
+    IsoWeek, Item, Language, LocalWait, MailingList, Selection, Subscriber,
 };
 use crate::store::{Created, Store};
 use chrono::{DateTime, Utc};
@@ -502,6 +502,11 @@ pub async fn reader_languages(app: &App, list: &MailingList) -> ServiceResult<Ve
 /// How a digest's deliveries stand.
 pub async fn counts(app: &App, id: i64) -> ServiceResult<DeliveryCounts> {
     Ok(app.store.digests().delivery_counts(id).await?)
+}
+
+/// The digest's deliveries waiting for their readers' local time (`None`: none).
+pub async fn waiting_for_local_time(app: &App, id: i64) -> ServiceResult<Option<LocalWait>> {
+    Ok(app.store.digests().waiting_for_local_time(id).await?)
 }
 
 /// Marks sent every digest with nothing left to deliver; returns how many.
