@@ -3,7 +3,9 @@
 use super::{DigestCommand, PreviewFormat};
 use crate::app::App;
 use crate::delivery::Outbox;
-use crate::domain::{DeliveryCounts, Digest, DigestTrigger, Email, IsoWeek, Language, MailingList};
+use crate::domain::{
+    DeliveryCounts, Digest, DigestTrigger, Email, IsoWeek, Language, LocalWait, MailingList,
+};
 use crate::services::digests::{self, DryRun};
 use crate::services::{ServiceError, lists, retention};
 use crate::store::Created;
@@ -294,7 +296,9 @@ enum Halt {
 
 /// Runs the outbox until the digest has nothing pending, the bar following it. With
 /// the SMTP server unreachable it says so once and waits for it (claiming nothing
-/// meanwhile) instead of trying every reader in turn. On a signal it stops claiming,
+/// meanwhile) instead of trying every reader in turn. While nothing is due but
+/// deliveries wait for their readers' local time, it says how many and when the next
+/// is due (once, and again when that changes). On a signal it stops claiming,
 /// lets the messages in hand finish, gives back the rest (due again at once) and
 /// returns the signal.
 async fn deliver(
@@ -313,6 +317,8 @@ async fn deliver(
     let settings = &app.settings.delivery;
     // What this run finished, over every round.
     let mut finished_before = 0;
+    // The wait for readers' local time last said (how many, the next due time).
+    let mut wait_said: Option<(u64, chrono::DateTime<chrono::Utc>)> = None;
     loop {
         let outbox = Arc::new(Outbox::new(app.clone(), settings.clone()));
         let (halt_tx, mut halt) = tokio::sync::watch::channel::<Option<Halt>>(None);
@@ -408,7 +414,27 @@ async fn deliver(
             }
             (Round::Done, None) => break,
             (Round::Waiting, None) => {
-                // Rows waiting for a retry, or held by another worker's lease.
+                // Rows waiting for their reader's local time, for a retry, or held by
+                // another worker's lease.
+                let wait = digests::waiting_for_local_time(app, digest.id)
+                    .await
+                    .map_err(failure)?;
+                let said = wait.map(|w| (w.count, w.next_due));
+                if said != wait_said {
+                    wait_said = said;
+                    match wait {
+                        Some(w) => {
+                            let line = local_wait_line(&w);
+                            // Printed even when the bar is hidden (not a terminal).
+                            bar.suspend(|| eprintln!("newsdesk: {line}"));
+                            bar.set_message(format!(
+                                "waiting: next due at {}",
+                                w.next_due.format("%Y-%m-%d %H:%M UTC")
+                            ));
+                        }
+                        None => bar.set_message(""),
+                    }
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(settings.poll) => {}
                     signal = signals.next() => {
@@ -461,6 +487,34 @@ async fn run_round(
     }
 }
 
+/// What `digest send` says while deliveries wait for their readers' local time: "3
+/// deliveries wait for their readers' local time; the next is due at
+/// 2026-12-01T12:00:00Z (in 5 h 30 min)". The time to go is rounded up to the minute
+/// (under one, in seconds).
+fn local_wait_line(wait: &LocalWait) -> String {
+    let secs = (wait.next_due - wait.now).num_seconds().max(0);
+    let to_go = if secs < 60 {
+        format!("{secs} s")
+    } else {
+        let minutes = (secs + 59) / 60;
+        match (minutes / 60, minutes % 60) {
+            (0, m) => format!("{m} min"),
+            (h, 0) => format!("{h} h"),
+            (h, m) => format!("{h} h {m} min"),
+        }
+    };
+    let (noun, verb) = if wait.count == 1 {
+        ("delivery", "waits")
+    } else {
+        ("deliveries", "wait")
+    };
+    format!(
+        "{} {noun} {verb} for their readers' local time; the next is due at {} (in {to_go})",
+        wait.count,
+        wait.next_due.format("%Y-%m-%dT%H:%M:%SZ"),
+    )
+}
+
 /// Why the SMTP server cannot be reached (a TCP connection within 5 s), or `None`.
 async fn unreachable(server: &crate::config::SmtpEndpoint) -> Option<String> {
     let address = (server.host.as_str(), server.port);
@@ -501,4 +555,36 @@ fn progress_bar(counts: &DeliveryCounts) -> indicatif::ProgressBar {
         bar.set_prefix(format!("({} done before) ", indicatif::HumanCount(before)));
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn the_local_wait_line_says_how_many_and_when_the_next_is_due() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 6, 30, 0).unwrap();
+        let wait = |count, secs| LocalWait {
+            count,
+            next_due: now + chrono::Duration::seconds(secs),
+            now,
+        };
+        assert_eq!(
+            local_wait_line(&wait(3, 5 * 3600 + 30 * 60)),
+            "3 deliveries wait for their readers' local time; the next is due at \
+             2026-12-01T12:00:00Z (in 5 h 30 min)"
+        );
+        let to_go = |secs| {
+            let line = local_wait_line(&wait(1, secs));
+            line[line.find("(in ").unwrap() + 4..line.len() - 1].to_owned()
+        };
+        assert!(local_wait_line(&wait(1, 60)).starts_with("1 delivery waits for"));
+        assert_eq!(to_go(5 * 3600 + 30 * 60 - 1), "5 h 30 min", "rounded up");
+        assert_eq!(to_go(3600), "1 h");
+        assert_eq!(to_go(61), "2 min");
+        assert_eq!(to_go(59), "59 s");
+        assert_eq!(to_go(-5), "0 s", "due by now");
+        assert_eq!(to_go(26 * 3600 + 60), "26 h 1 min");
+    }
 }

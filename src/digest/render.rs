@@ -141,7 +141,9 @@ struct DigestData<'a> {
     news: Vec<ItemView>,
     unsubscribe_url: &'a str,
     preferences_url: &'a str,
-    archive_url: String,
+    /// The list's public archive in the reader's language; `None` for a list without
+    /// one (a private list), whose mail links to no archive.
+    archive_url: Option<String>,
 }
 
 /// The labels of a reader's language, with what they say of themselves.
@@ -709,7 +711,10 @@ pub fn render_for(
         news,
         unsubscribe_url: &links.unsubscribe_url,
         preferences_url: &links.preferences_url,
-        archive_url: format!("{pages}/digests/{}", ctx.list.slug),
+        archive_url: ctx
+            .list
+            .has_public_archive()
+            .then(|| format!("{pages}/digests/{}", ctx.list.slug)),
     };
     let rendered = templates.render_email("digest", language, &data)?;
     Ok(Some(RenderedDigest {

@@ -114,6 +114,14 @@ pub struct Digest {
 }
 
 /// The window a digest covers.
+impl Digest {
+    /// Whether it is in its list's archive: it went out (or is going out). Only these
+    /// have a page of their own there, and only when the list has a public archive.
+    pub fn is_published(&self) -> bool {
+        matches!(self.status, DigestStatus::Sent | DigestStatus::Sending)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DigestWindow {
     pub period_start: DateTime<Utc>,
@@ -152,6 +160,18 @@ pub struct DeliveryCounts {
     /// local send time (reader-local digests).
     pub missed: u64,
     pub cancelled: u64,
+}
+
+/// The deliveries of a reader-local digest that are not due yet: each waits for its
+/// reader's local send time. Times are the database's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalWait {
+    /// How many wait.
+    pub count: u64,
+    /// When the first of them is due.
+    pub next_due: DateTime<Utc>,
+    /// The database's clock when this was read.
+    pub now: DateTime<Utc>,
 }
 
 /// A delivery of a digest that gave up, with the reader it was for.

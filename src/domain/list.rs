@@ -26,6 +26,12 @@ impl MailingList {
     pub fn name_in(&self, language: &str) -> &str {
         self.names.pick(&self.name, language)
     }
+
+    /// Whether its digests have a public archive (`/digests/{slug}`): only a public
+    /// list's do; a private list's archive is "not found" like a missing one.
+    pub fn has_public_archive(&self) -> bool {
+        self.visibility == Visibility::Public
+    }
 }
 
 /// A subscriber's place on one list.

@@ -24,7 +24,7 @@ mod version_input;
 pub use category::Category;
 pub use digest::{
     DeliveryCounts, DeliveryRecord, Digest, DigestStatus, DigestTrigger, DigestWindow,
-    FailedDelivery, Section, Selection,
+    FailedDelivery, LocalWait, Section, Selection,
 };
 
 pub use content_input::{

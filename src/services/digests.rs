@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::digest::render::{self, DigestContext, PersonalLinks, RenderedDigest};
 use crate::domain::{
     DeliveryCounts, Digest, DigestStatus, DigestTrigger, DigestWindow, Email, FailedDelivery,
-    IsoWeek, Item, Language, MailingList, Selection, Subscriber, Visibility,
+    IsoWeek, Item, Language, LocalWait, MailingList, Selection, Subscriber,
 };
 use crate::store::{Created, Store};
 use chrono::{DateTime, Utc};
@@ -504,6 +504,11 @@ pub async fn counts(app: &App, id: i64) -> ServiceResult<DeliveryCounts> {
     Ok(app.store.digests().delivery_counts(id).await?)
 }
 
+/// The digest's deliveries waiting for their readers' local time (`None`: none).
+pub async fn waiting_for_local_time(app: &App, id: i64) -> ServiceResult<Option<LocalWait>> {
+    Ok(app.store.digests().waiting_for_local_time(id).await?)
+}
+
 /// Marks sent every digest with nothing left to deliver; returns how many.
 pub async fn complete_finished(app: &App) -> ServiceResult<u64> {
     Ok(app.store.digests().complete(app.clock.now()).await?)
@@ -583,7 +588,7 @@ async fn public_list(app: &App, slug: &str) -> ServiceResult<MailingList> {
         .lists()
         .by_slug(slug)
         .await?
-        .filter(|l| l.visibility == Visibility::Public)
+        .filter(MailingList::has_public_archive)
         .ok_or_else(|| ServiceError::not_found(format!("list {slug:?}")))
 }
 
@@ -595,7 +600,7 @@ async fn published(app: &App, list: &MailingList) -> ServiceResult<Vec<Digest>> 
         .list(Some(list.id), 200)
         .await?
         .into_iter()
-        .filter(|d| matches!(d.status, DigestStatus::Sent | DigestStatus::Sending))
+        .filter(Digest::is_published)
         .collect())
 }
 

@@ -28,7 +28,8 @@ pub struct ItemFilter {
     /// A category slug; its descendants are included.
     pub category: Option<String>,
     pub status: Option<ItemStatus>,
-    /// Words the title, summary or slug must contain (any case).
+    /// Words the title, summary or slug must contain (any case), or the title or
+    /// summary of one of the item's other language versions.
     pub search: Option<String>,
     /// Published (and visible) from the first instant up to the second.
     pub published_within: Option<(DateTime<Utc>, DateTime<Utc>)>,
@@ -390,11 +391,15 @@ impl Content<'_> {
             ),
             None => ("", "($1 IS NULL OR $1 IS NOT NULL)"),
         };
-        // $3 is a LIKE pattern (or NULL), $4 and $5 a publication window (or NULL).
+        // $3 is a LIKE pattern (or NULL), matched against the original's title, summary
+        // and slug and the titles and summaries of the item's other language versions;
+        // $4 and $5 a publication window (or NULL).
         let condition = format!(
             "{in_category} AND ($2 IS NULL OR i.status = $2)
              AND ($3 IS NULL OR LOWER(i.title) LIKE $3 ESCAPE '\\' OR LOWER(i.summary) LIKE $3 ESCAPE '\\'
-                  OR i.slug LIKE $3 ESCAPE '\\')
+                  OR i.slug LIKE $3 ESCAPE '\\'
+                  OR EXISTS (SELECT 1 FROM item_translations t WHERE t.item_id = i.id
+                      AND (LOWER(t.title) LIKE $3 ESCAPE '\\' OR LOWER(t.summary) LIKE $3 ESCAPE '\\')))
              AND ($4 IS NULL OR (i.status = 'published' AND i.published_at >= $4 AND i.published_at <= $5))"
         );
         let status = filter.status.map(|s| s.as_str());

@@ -3,7 +3,7 @@
 
 use super::digests::SEND_LOCAL_FORMAT;
 use super::{Digests, Store, StoreResult, from_ts, to_ts};
-use crate::domain::{DeliveryCounts, local_instant};
+use crate::domain::{DeliveryCounts, LocalWait, local_instant};
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::Row;
@@ -254,6 +254,27 @@ impl Digests<'_> {
         .fetch_optional(&self.store.pool)
         .await?;
         Ok(row.map(|(at, error)| (from_ts(at), error)))
+    }
+
+    /// The digest's deliveries that wait for their reader's local time: pending, held
+    /// by no worker, with `due_at` still ahead on the database's clock (a digest still
+    /// being built has none). `None` when none waits.
+    pub async fn waiting_for_local_time(self, digest_id: i64) -> StoreResult<Option<LocalWait>> {
+        let now = self.store.db_now_secs();
+        let (count, next, db_now): (i64, Option<i64>, i64) = sqlx::query_as(&format!(
+            "SELECT COUNT(*), MIN(next_attempt_at), {now} FROM deliveries
+             WHERE digest_id = $1 AND status = 'pending' AND claimed_by IS NULL
+               AND due_at > {now} AND next_attempt_at < $2"
+        ))
+        .bind(digest_id)
+        .bind(HELD_UNTIL)
+        .fetch_one(&self.store.pool)
+        .await?;
+        Ok(next.filter(|_| count > 0).map(|next| LocalWait {
+            count: count as u64,
+            next_due: from_ts(next),
+            now: from_ts(db_now),
+        }))
     }
 
     /// Digests whose build has not ended (it stopped, or runs elsewhere right now).

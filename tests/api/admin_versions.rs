@@ -407,3 +407,112 @@ async fn another_version_is_made_the_original_through_the_form_in_one_save() {
         assert!(html.contains("value=\"\" checked>"), "{db:?}");
     }
 }
+
+/// The ids an admin items list links to, in order.
+fn listed_ids(html: &str) -> Vec<i64> {
+    html.split("<td data-label=\"Title\"><a href=\"/admin/items/")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn items_are_found_by_the_title_and_summary_of_any_language_version() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let Some(app) = spawn_app_with(db, |_| {}).await else {
+            continue;
+        };
+        app.load_demo().await;
+        add_user(&app, "ed", Role::Editor).await;
+        let b = sign_in(&app, "ed").await;
+        let open_day = app
+            .create_item(serde_json::json!({
+                "title": "Open day",
+                "summary": "Visitors welcome.",
+                "body": "Come and see.",
+                "language": "en",
+                "categories": ["news"],
+                "status": "draft",
+                "translations": [
+                    {"language": "zh", "title": "校园开放日", "summary": "欢迎家长参观，开放日全天进行。", "body": "欢迎。"},
+                    {"language": "fr", "title": "Journée portes ouvertes", "summary": "Bienvenue.", "body": "Venez."}
+                ]
+            }))
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        let final_session = app
+            .state
+            .store
+            .content()
+            .item_by_slug(newsdesk::demo::FINAL_SESSION_SLUG)
+            .await
+            .unwrap()
+            .expect("the demo's final session")
+            .id;
+
+        // (words, the items found): a version's title, its summary, a title in another
+        // case, the demo's Chinese title as the tester typed it, and words that only a
+        // version's body holds (not searched). An item whose versions all match is
+        // listed once.
+        let cases: [(&str, Vec<i64>); 6] = [
+            ("闭幕式", vec![final_session]),
+            ("校园开放日", vec![open_day]),
+            ("欢迎家长", vec![open_day]),
+            ("JOURNÉE PORTES", vec![open_day]),
+            ("开放日", vec![open_day]),
+            ("Venez", vec![]),
+        ];
+        for (words, expected) in cases {
+            let (status, html) = b
+                .page(&format!("/admin/items?q={}", urlencode(words)))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{db:?}");
+            assert_eq!(
+                listed_ids(&html),
+                expected,
+                "{db:?}: admin list for {words:?}"
+            );
+            assert!(
+                html.contains(&format!("{} item(s) found.", expected.len())),
+                "{db:?}: the count for {words:?}"
+            );
+            let r = app
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/items?q={}", urlencode(words)),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{db:?}");
+            let list: serde_json::Value = r.json().await.unwrap();
+            let ids: Vec<i64> = list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_i64().unwrap())
+                .collect();
+            assert_eq!(ids, expected, "{db:?}: API list for {words:?}");
+            assert_eq!(list["total"], expected.len(), "{db:?}: {words:?}");
+        }
+
+        // Search words beyond 200 characters are refused, naming the field.
+        let r = app
+            .admin(
+                reqwest::Method::GET,
+                &format!("/api/v1/items?q={}", "a".repeat(201)),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{db:?}");
+        let problem: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "q", "{problem}");
+    }
+}
+
+/// `text` as a query string value.
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

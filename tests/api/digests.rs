@@ -965,3 +965,153 @@ async fn two_workers_sharing_the_database_send_each_message_once() {
         );
     }
 }
+
+/// The admin digest page's archive entry (`<dd id="digest-archive">...</dd>`).
+async fn admin_archive_entry(b: &crate::admin_pages::Browser<'_>, id: i64) -> String {
+    let (status, html) = b.page(&format!("/admin/digests/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let start = html
+        .find("<dd id=\"digest-archive\">")
+        .unwrap_or_else(|| panic!("no archive entry: {html}"));
+    let entry = &html[start..];
+    entry[..entry.find("</dd>").unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_private_lists_digest_links_to_no_archive_in_mail_or_on_the_admin_page() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let smtp = SmtpServer::start(Behaviour::accept_all()).await;
+        let url = smtp.url();
+        let Some(app) = spawn_app_with(db, move |s| {
+            s.mail.smtp_url = Some(newsdesk::config::Secret::new(url));
+        })
+        .await
+        else {
+            continue;
+        };
+        app.load_demo().await;
+        crate::admin_pages::add_user(&app, "ad", newsdesk::domain::Role::Admin).await;
+        let b = crate::admin_pages::sign_in(&app, "ad").await;
+
+        // While public: a sent digest's admin page links its public page, a skipped
+        // one's says why it has none.
+        let (_, sent) = send_now(&app, "2023-W44").await;
+        let sent_id = sent["id"].as_i64().unwrap();
+        settled(&app, sent_id).await;
+        let entry = admin_archive_entry(&b, sent_id).await;
+        let issue = format!("{}/digests/partners/2023-W44", app.address);
+        assert!(
+            entry.contains(&format!("<a href=\"{issue}\">Public page</a>")),
+            "{db:?}: {entry}"
+        );
+        assert_eq!(
+            app.get("/digests/partners/2023-W44")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        let (_, skipped) = send_now(&app, "2023-W30").await;
+        assert_eq!(skipped["status"], "skipped");
+        let entry = admin_archive_entry(&b, skipped["id"].as_i64().unwrap()).await;
+        assert!(!entry.contains("<a "), "{db:?}: {entry}");
+        assert!(
+            entry.contains("only digests that were sent"),
+            "{db:?}: {entry}"
+        );
+        let before = smtp.messages().len();
+
+        // The list made private, through the API (the rest of it as it was).
+        let list: Value = app
+            .admin(Method::GET, "/api/v1/lists/partners")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut request = json!({});
+        for key in [
+            "slug",
+            "name",
+            "names",
+            "description",
+            "categories",
+            "opt_in",
+            "schedule_cron",
+            "schedule_timezone",
+            "min_items",
+            "grace_minutes",
+            "schedule_delivery",
+        ] {
+            request[key] = list[key].clone();
+        }
+        request["visibility"] = json!("private");
+        let r = app
+            .admin(Method::PUT, "/api/v1/lists/partners")
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{db:?}: {}",
+            r.text().await.unwrap()
+        );
+        assert_eq!(
+            app.get("/zh/digests/partners")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::NOT_FOUND,
+            "a private list has no public archive"
+        );
+
+        // Its digest: no archive link in either part, in English or Chinese.
+        let (status, created) = send_now(&app, "2023-W45").await;
+        assert_eq!(status, StatusCode::CREATED, "{db:?}: {created}");
+        let id = created["id"].as_i64().unwrap();
+        let done = settled(&app, id).await;
+        assert_eq!(done["counts"]["sent"], MEMBERS, "{db:?}: {done}");
+        let received = smtp
+            .wait_for(before + MEMBERS, Duration::from_secs(10))
+            .await;
+        let mut languages = Vec::new();
+        for message in &received[before..] {
+            let mail = parse(&message.raw);
+            let chinese = message.rcpt_to[0].ends_with("@zjtie-cn.example.edu");
+            languages.push(chinese);
+            let (text, html) = (mail.text.clone().unwrap(), mail.html.clone().unwrap());
+            for part in [&text, &html] {
+                assert!(
+                    part.contains(if chinese {
+                        "/zh/unsubscribe/"
+                    } else {
+                        "/en/unsubscribe/"
+                    }),
+                    "{db:?}: the mail's links are there: {part}"
+                );
+                for absent in ["/digests/partners", "Past digests", "往期摘要"] {
+                    assert!(!part.contains(absent), "{db:?}: {absent:?} in {part}");
+                }
+            }
+        }
+        assert!(
+            languages.contains(&true) && languages.contains(&false),
+            "both languages read"
+        );
+
+        // The admin page says there is no public page, and links none.
+        let entry = admin_archive_entry(&b, id).await;
+        assert!(!entry.contains("<a "), "{db:?}: {entry}");
+        assert!(entry.contains("the list is private"), "{db:?}: {entry}");
+        let entry = admin_archive_entry(&b, sent_id).await;
+        assert!(
+            entry.contains("the list is private"),
+            "{db:?}: the earlier one too: {entry}"
+        );
+    }
+}

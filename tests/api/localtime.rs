@@ -741,3 +741,185 @@ async fn the_admin_page_sets_a_day_a_time_and_the_zone_and_shows_the_next_sends_
         "unchanged"
     );
 }
+
+/// The database's clock in seconds, as SQL of the backend at `url`.
+fn db_now_sql(url: &str) -> &'static str {
+    if url.starts_with("sqlite") {
+        "CAST(strftime('%s', 'now') AS INTEGER)"
+    } else {
+        "CAST(FLOOR(EXTRACT(EPOCH FROM now())) AS BIGINT)"
+    }
+}
+
+/// Waits (up to 60 s) for a line of `lines` holding `needle`, and returns it.
+fn wait_for_line(lines: &std::sync::Mutex<Vec<String>>, needle: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(line) = lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no line with {needle:?} in {:?}",
+            lines.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `newsdesk digest send` for a reader-local digest whose readers' times are still
+/// ahead: the copies due now go, then it says (once) how many wait and when the next
+/// is due, read from the database, says it again when that changes, and keeps waiting
+/// until Ctrl-C, which says how many are left. The real binary, on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_send_says_how_many_wait_for_their_readers_time_and_when_the_next_is_due() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    for db in [Db::Sqlite, Db::Postgres] {
+        let smtp = SmtpServer::start(Behaviour::accept_all()).await;
+        let Some(app) = crate::helpers::spawn_app_with(db, |s| s.run_workers = false).await else {
+            continue;
+        };
+        app.load_demo().await;
+        let r = app
+            .admin(Method::PUT, "/api/v1/lists/partners")
+            .json(&json!({
+                "slug": "partners", "name": "Partner institutions digest",
+                "categories": ["news-events"], "schedule_cron": "0 0 8 * * Mon",
+                "schedule_timezone": "Asia/Shanghai", "schedule_delivery": "reader_zone"
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        // The scheduler's build of W45 (Monday 08:00 at UTC+14).
+        let store = &app.state.store;
+        let list = store.lists().by_slug("partners").await.unwrap().unwrap();
+        let built = newsdesk::services::digests::build(
+            store,
+            &list,
+            newsdesk::domain::IsoWeek::parse("2023-W45").unwrap(),
+            DigestTrigger::Schedule,
+            Some(utc(5, 18, 0, 0)),
+            utc(5, 18, 0, 0),
+        )
+        .await
+        .unwrap();
+        let newsdesk::store::Created::New(digest) = built else {
+            panic!("{db:?}: built before");
+        };
+        // Its readers' times moved to the real clock: two due now, three in 5 h 30 min,
+        // the other three in 8 h.
+        let url = app.database_url();
+        let now = db_now_sql(&url);
+        let rows = |offset: u32, limit: u32| {
+            format!(
+                "id IN (SELECT id FROM deliveries WHERE digest_id = {} ORDER BY id LIMIT {limit} OFFSET {offset})",
+                digest.id
+            )
+        };
+        let due_in = |secs: i64, which: String| {
+            format!(
+                "UPDATE deliveries SET due_at = {now} + {secs}, next_attempt_at = {now} + {secs} WHERE {which}"
+            )
+        };
+        crate::helpers::run_sql(
+            &url,
+            &[
+                due_in(0, rows(0, 2)),
+                due_in(5 * 3600 + 30 * 60, rows(2, 3)),
+                due_in(8 * 3600, rows(5, 100)),
+            ],
+        )
+        .await;
+        let next_due = |url: String| async move {
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+            let at: i64 = sqlx::query_scalar(&format!(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE digest_id = {} AND status = 'pending'",
+                digest.id
+            ))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            Utc.timestamp_opt(at, 0)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        };
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_newsdesk"))
+            .env("DATABASE_URL", &url)
+            .env("NEWSDESK_SMTP_URL", smtp.url())
+            .env("NEWSDESK_MAIL_FROM", "SZPU News <news@szpu.example.edu>")
+            .env("NEWSDESK_POLL_MS", "100")
+            .env_remove("RUST_LOG")
+            .args([
+                "digest", "send", "--list", "partners", "--period", "2023-W45",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let reader = {
+            let (lines, stderr) = (lines.clone(), child.stderr.take().unwrap());
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr).lines() {
+                    lines.lock().unwrap().push(line.unwrap());
+                }
+            })
+        };
+        let first = {
+            let lines = lines.clone();
+            tokio::task::spawn_blocking(move || wait_for_line(&lines, "wait for their"))
+                .await
+                .unwrap()
+        };
+        assert_eq!(smtp.messages().len(), 2, "{db:?}: the two due now went");
+        assert_eq!(
+            first,
+            format!(
+                "newsdesk: 6 deliveries wait for their readers' local time; the next is due at \
+                 {} (in 5 h 30 min)",
+                next_due(url.clone()).await
+            ),
+            "{db:?}"
+        );
+
+        // One reader's time brought forward: said again, once.
+        crate::helpers::run_sql(&url, &[due_in(3600, rows(7, 1))]).await;
+        let expected = next_due(url.clone()).await;
+        let second = {
+            let lines = lines.clone();
+            let needle = format!("the next is due at {expected}");
+            tokio::task::spawn_blocking(move || wait_for_line(&lines, &needle))
+                .await
+                .unwrap()
+        };
+        assert!(second.ends_with("(in 1 h)"), "{db:?}: {second}");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let ok = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap();
+        reader.join().unwrap();
+        let stderr = lines.lock().unwrap().join("\n");
+        assert_eq!(status.code(), Some(130), "{db:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("wait for their readers' local time").count(),
+            2,
+            "{db:?}: said once, and once more when it changed: {stderr}"
+        );
+        assert!(stderr.contains("6 deliveries left"), "{db:?}: {stderr}");
+        assert_eq!(
+            smtp.messages().len(),
+            2,
+            "{db:?}: nothing sent before its time"
+        );
+    }
+}

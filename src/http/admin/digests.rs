@@ -67,7 +67,11 @@ struct Body {
     languages: Vec<LanguageRow>,
     pruned: bool,
     failures: Vec<FailedRow>,
-    archive_url: String,
+    /// Its page in the list's public archive; `None` when it has none (see
+    /// `no_archive`).
+    archive_url: Option<String>,
+    /// Why it has no public page (empty when it has one).
+    no_archive: &'static str,
 }
 
 /// How many failed deliveries the page names.
@@ -113,8 +117,25 @@ impl Body {
                 counts,
             })
             .collect();
+        let (archive_url, no_archive) = if !list.has_public_archive() {
+            (None, "None: the list is private, and has no public archive")
+        } else if !digest.is_published() {
+            (
+                None,
+                "None: only digests that were sent are in the public archive",
+            )
+        } else {
+            (
+                Some(format!(
+                    "{base_url}/digests/{}/{}",
+                    list.slug, digest.period
+                )),
+                "",
+            )
+        };
         Body {
-            archive_url: format!("{base_url}/digests/{}/{}", list.slug, digest.period),
+            archive_url,
+            no_archive,
             id: digest.id,
             list: list.slug,
             list_name: list.name,

@@ -162,6 +162,9 @@ pub struct ItemListQuery {
     pub category: Option<String>,
     /// `draft` or `published`.
     pub status: Option<String>,
+    /// Words the title, summary or slug must contain (any case), or the title or
+    /// summary of one of the item's language versions; at most 200 characters.
+    pub q: Option<String>,
     /// 1-based page number.
     pub page: Option<String>,
     /// Items per page, 1 to 200 (default 50).
@@ -319,13 +322,17 @@ async fn list_items(
         .category
         .as_deref()
         .and_then(|c| errors.check("category", Slug::parse(c)));
+    let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.chars().count() > 200) {
+        errors.add("q", "must be at most 200 characters");
+    }
     if !errors.is_empty() {
         return Err(errors.into());
     }
     let query = ItemQuery {
         category,
         status,
-        search: None,
+        search: search.map(str::to_owned),
         page,
         per_page,
     };
