@@ -272,7 +272,8 @@ impl Words {
     }
 
     /// When an event is, in its own time zone: "Thu 9 November 2023, 14:00 – 17:30 CST
-    /// (UTC+08:00)", "2023年11月9日（周四）14:00 – 17:30 CST (UTC+08:00)".
+    /// (UTC+08:00)", "2023年11月9日（周四）14:00 – 17:30（北京时间，UTC+08:00）" (`{zone}`
+    /// in `event_zone` is the zone's name in the language, [`zone_name`]).
     pub fn event_when(
         &self,
         starts_at: DateTime<Utc>,
@@ -289,7 +290,11 @@ impl Words {
                 s.push_str(&self.with_weekday(&end, "event_end_other_day"));
             }
         }
-        s.push_str(&format_time(&start, self.get("event_zone")));
+        // `{zone}`: the zone as a reader of the language names it (北京时间).
+        let zone = self
+            .get("event_zone")
+            .replace("{zone}", &zone_name(tz.name(), &self.language));
+        s.push_str(&format_time(&start, &zone));
         s
     }
 }
@@ -535,12 +540,12 @@ mod tests {
         );
         assert_eq!(
             words("zh").event_when(t, end, tz),
-            "2023年11月9日（周四）14:00 – 17:30 CST (UTC+08:00)"
+            "2023年11月9日（周四）14:00 – 17:30（北京时间，UTC+08:00）"
         );
         let next_day = Some(t + chrono::Duration::days(1));
         assert_eq!(
             words("zh").event_when(t, next_day, tz),
-            "2023年11月9日（周四）14:00 – 2023年11月10日（周五）14:00 CST (UTC+08:00)"
+            "2023年11月9日（周四）14:00 – 2023年11月10日（周五）14:00（北京时间，UTC+08:00）"
         );
         assert_eq!(format_time(&t, "%Q"), t.to_rfc3339());
     }

@@ -194,10 +194,12 @@ impl CronExpr {
         at: chrono::DateTime<chrono::Utc>,
         tz: chrono_tz::Tz,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
+        // Whole seconds: croner carries the fraction of `at` into its answer, and the
+        // next fire time would differ on every read.
         self.cron()
             .find_next_occurrence(&at.with_timezone(&tz), false)
             .ok()
-            .map(|t| t.with_timezone(&chrono::Utc))
+            .map(|t| chrono::SubsecRound::trunc_subsecs(t.with_timezone(&chrono::Utc), 0))
     }
 }
 
@@ -416,4 +418,32 @@ pub struct SubscriptionRequest {
     pub language: Language,
     /// The address the request came from, kept with the consent.
     pub ip: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_next_fire_time_is_in_whole_seconds_whatever_the_time_asked() {
+        let cron = CronExpr::parse("0 0 8 * * Mon").unwrap();
+        let at = chrono::Utc
+            .with_ymd_and_hms(2023, 11, 1, 9, 30, 15)
+            .unwrap()
+            + chrono::Duration::nanoseconds(366_313_095);
+        let next = cron.next_fire_after(at, chrono_tz::Asia::Shanghai).unwrap();
+        assert_eq!(
+            next,
+            chrono::Utc.with_ymd_and_hms(2023, 11, 6, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            next,
+            cron.next_fire_after(
+                at + chrono::Duration::milliseconds(20),
+                chrono_tz::Asia::Shanghai
+            )
+            .unwrap()
+        );
+    }
 }

@@ -247,7 +247,13 @@ pub fn event_when_in(e: &EntryEvent, w: &Words) -> String {
 pub fn event_html_in(e: &EntryEvent, w: &Words) -> String {
     let label = |key: &str| {
         let name = w.fill("field_label", &[("name", w.get(key))]);
-        format!("<strong>{}</strong> ", escape_html(&name))
+        // "When: ", but "时间：" (a full-width colon carries its own space).
+        let space = if name.ends_with(|c: char| c.is_ascii()) {
+            " "
+        } else {
+            ""
+        };
+        format!("<strong>{}</strong>{space}", escape_html(&name))
     };
     let mut html = format!("<div class=\"event\"><p>{}", label("when"));
     html.push_str(&escape_html(&event_when_in(e, w)));

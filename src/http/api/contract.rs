@@ -343,7 +343,7 @@ fn parameter_rule(path: &str, name: &str, location: &str) -> Option<Value> {
         ("/api/v1/subscribers", "partner_id") => {
             json!({"type": "integer", "format": "int64"})
         }
-        ("/api/v1/subscribers", "q") => json!({"type": "string", "pattern":
+        ("/api/v1/subscribers" | "/api/v1/items", "q") => json!({"type": "string", "pattern":
             format!(r"^[{WS}]*(?:[^{WS}](?:[\s\S]{{0,198}}[^{WS}])?)?[{WS}]*$")}),
         (_, "page") => page,
         (_, "per_page") => per_page,
