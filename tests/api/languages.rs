@@ -187,6 +187,13 @@ async fn language_pages(db: Db) {
     )));
     assert!(html.contains("<span class=\"translation-note\">英文原文</span>"));
     assert!(html.contains("订阅本栏目："));
+    // The description, written once in the default language, is marked as English.
+    assert!(
+        html.contains("<p lang=\"en\">Seminars, ceremonies and other events</p>"),
+        "{html}"
+    );
+    let (_, _, html) = page(&app, "/en/categories/events").await;
+    assert!(html.contains("<p>Seminars, ceremonies and other events</p>"));
     // The front page and the digest archive exist in each language too.
     let (_, _, html) = page(&app, "/zh/").await;
     assert!(html.contains("<h1>最新新闻与活动</h1>") && html.contains("校园开放日"));
@@ -422,6 +429,21 @@ async fn feeds_per_language(db: Db) {
         "the category by its Chinese name"
     );
     assert!(zh.id().ends_with(":feed/events/zh"), "{}", zh.id());
+    // The category's description is written in English: the Chinese feed says in its
+    // own words what it holds instead (JSON Feed and RSS too).
+    assert_eq!(
+        zh.subtitle().map(|t| t.as_str()),
+        Some("SZPU News的活动"),
+        "no English text labelled zh"
+    );
+    let zh_json: serde_json::Value =
+        serde_json::from_str(&get("/feeds/events.json?lang=zh".into()).await.2).unwrap();
+    assert_eq!(zh_json["description"], "SZPU News的活动");
+    let en = atom(&get("/feeds/events.atom?lang=en".into()).await.2);
+    assert_eq!(
+        en.subtitle().map(|t| t.as_str()),
+        Some("Seminars, ceremonies and other events")
+    );
     let link = |f: &atom_syndication::Feed, rel: &str| {
         f.links()
             .iter()

@@ -418,7 +418,12 @@ async fn feed(
             None => state.ids.digest_archive(&list.slug),
         },
         title: super::feeds::titled(&w.fill("past_digests", &[("list", name)]), lang, words),
-        description: list.description.clone(),
+        // In the site's default language: a feed in another has no subtitle rather
+        // than one labelled as a language it is not in.
+        description: match lang {
+            Some(l) if l != settings.languages.default_language().as_str() => String::new(),
+            _ => list.description.clone(),
+        },
         self_url: self_url.clone(),
         html_url: format!("{base}{prefix}/digests/{}", list.slug),
         updated,

@@ -172,7 +172,12 @@ async fn render(
         // default name.
         Some(c) => (
             format!("{site}: {}", named_in(c, lang)),
-            if c.description.is_empty() {
+            // A description is written in the site's default language: a feed in
+            // another says in its own words what the feed holds, rather than carry
+            // text labelled as a language it is not in.
+            if c.description.is_empty()
+                || lang.is_some_and(|l| l != settings.languages.default_language().as_str())
+            {
                 w.fill(
                     "feed_category_description",
                     &[("category", named_in(c, lang)), ("site", site)],

@@ -128,6 +128,10 @@ pub struct Page<'a, T: Serialize> {
     /// empty for pages that exist in one form only (the subscription forms).
     pub hreflang_links: Vec<Alternate>,
     pub language_links: Vec<SwitchLink>,
+    /// The site's default language when the page is in another: the language of what
+    /// the admins write once (category and list descriptions), for its `lang`
+    /// attribute; `None` on a page in the default language.
+    pub written_in: Option<String>,
     pub labels: &'a Words,
     #[serde(flatten)]
     pub body: T,
@@ -184,6 +188,9 @@ impl<'a, T: Serialize> Page<'a, T> {
             opml_url,
             hreflang_links,
             language_links,
+            written_in: Some(settings.languages.default_language().as_str())
+                .filter(|d| *d != lang.chrome)
+                .map(str::to_owned),
             labels: lang.words,
             body,
         }
