@@ -1025,3 +1025,79 @@ async fn the_admin_page_shows_the_sends_still_waiting_of_the_digest_being_sent()
         assert!(!html.contains("Still being sent"), "{db:?}");
     }
 }
+
+/// The admin schedule form's time with seconds (07:15:30) keeps them: stored as
+/// `30 15 7 * * Tue` and shown back as 07:15:30; a time to the minute stays as it was.
+/// Both backends.
+#[tokio::test]
+async fn the_admin_schedule_form_keeps_the_seconds_of_its_time() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let smtp = SmtpServer::start(Behaviour::accept_all()).await;
+        let Some(app) = reader_local_demo(db, &smtp).await else {
+            continue;
+        };
+        let (session, csrf) = admin_browser(&app).await;
+        for (time, cron, shown) in [
+            ("07:15:30", "30 15 7 * * Tue", "07:15:30"),
+            ("07:15", "0 15 7 * * Tue", "07:15"),
+        ] {
+            let r = app
+                .client
+                .post(app.url("/admin/lists/partners"))
+                .header(COOKIE, &session)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("slug", "partners"),
+                    ("name", "Partner institutions digest"),
+                    ("categories", "news-events"),
+                    ("opt_in", "double"),
+                    ("visibility", "public"),
+                    ("schedule_timezone", "Asia/Shanghai"),
+                    ("schedule_cron_shown", "0 0 8 * * Mon"),
+                    ("schedule_cron", "0 0 8 * * Mon"),
+                    ("schedule_day", "tue"),
+                    ("schedule_time", time),
+                    ("schedule_delivery", "reader_zone"),
+                    ("min_items", "1"),
+                    ("grace_minutes", "60"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::SEE_OTHER,
+                "{db:?} {time}: {}",
+                r.text().await.unwrap()
+            );
+            let list = app
+                .state
+                .store
+                .lists()
+                .by_slug("partners")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(list.schedule.cron.as_str(), cron, "{db:?} {time}");
+            let html = app
+                .get("/admin/lists/partners")
+                .header(COOKIE, &session)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                html.contains(&format!(
+                    r#"name="schedule_time" type="time" value="{shown}""#
+                )),
+                "{db:?} {time}: the form shows the time back as {shown}"
+            );
+            assert!(
+                html.contains(r#"<option value="tue" selected>Tuesday</option>"#),
+                "{db:?} {time}: a weekly schedule, not a custom one"
+            );
+        }
+    }
+}
