@@ -169,7 +169,14 @@ impl ListFields {
         match cron.weekly() {
             Some((day, time)) => {
                 self.schedule_day = weekday_key(day).into();
-                self.schedule_time = time.format("%H:%M").to_string();
+                use chrono::Timelike;
+                // Seconds only when there are some, as a time input shows them.
+                let format = if time.second() == 0 {
+                    "%H:%M"
+                } else {
+                    "%H:%M:%S"
+                };
+                self.schedule_time = time.format(format).to_string();
             }
             None => {
                 self.schedule_day = "custom".into();

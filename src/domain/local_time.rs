@@ -141,7 +141,8 @@ impl CronExpr {
         Some((day, time))
     }
 
-    /// The schedule firing every week on `day` at `time` (to the minute).
+    /// The schedule firing every week on `day` at `time`, to the second (07:15:30 is
+    /// `30 15 7 * * ...`).
     pub fn weekly_at(day: Weekday, time: NaiveTime) -> Self {
         use chrono::Timelike;
         let name = match day.num_days_from_monday() {
@@ -153,8 +154,13 @@ impl CronExpr {
             5 => "Sat",
             _ => "Sun",
         };
-        Self::parse(&format!("0 {} {} * * {name}", time.minute(), time.hour()))
-            .expect("a weekly schedule parses")
+        Self::parse(&format!(
+            "{} {} {} * * {name}",
+            time.second(),
+            time.minute(),
+            time.hour()
+        ))
+        .expect("a weekly schedule parses")
     }
 }
 

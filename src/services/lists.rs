@@ -106,6 +106,48 @@ pub async fn next_sends(app: &App, overview: &Overview) -> ServiceResult<Vec<Zon
     ))
 }
 
+/// One digest's sends by due time and zone name.
+type ZoneSendsByTime = BTreeMap<(DateTime<Utc>, &'static str), ZoneSend>;
+
+/// The sends of a list's digests already built and still being sent (a reader-local
+/// digest whose readers' times are not all reached yet): per digest, its period and,
+/// per zone of its waiting readers (their own, else their institution's, else the
+/// list's), the local and UTC time they are due (as stored, on the database's clock)
+/// and how many, earliest first. Empty when none waits.
+pub async fn sending_sends(
+    app: &App,
+    list: &MailingList,
+) -> ServiceResult<Vec<(String, Vec<ZoneSend>)>> {
+    let fallback = list.schedule.timezone.tz();
+    let mut out: Vec<(String, ZoneSendsByTime)> = Vec::new();
+    for w in app.store.digests().waiting_local_sends(list.id).await? {
+        let zone = w
+            .zone
+            .as_deref()
+            .and_then(|n| n.parse::<chrono_tz::Tz>().ok())
+            .unwrap_or(fallback);
+        if out.last().is_none_or(|(period, _)| *period != w.period) {
+            out.push((w.period.clone(), BTreeMap::new()));
+        }
+        let Some((_, sends)) = out.last_mut() else {
+            continue;
+        };
+        sends
+            .entry((w.due, zone.name()))
+            .or_insert_with(|| ZoneSend {
+                zone,
+                local: w.due.with_timezone(&zone).naive_local(),
+                at: w.due,
+                readers: 0,
+            })
+            .readers += w.readers;
+    }
+    Ok(out
+        .into_iter()
+        .map(|(period, sends)| (period, sends.into_values().collect()))
+        .collect())
+}
+
 /// Every list with its counts and next digest.
 pub async fn overviews(app: &App) -> ServiceResult<Vec<Overview>> {
     let mut out = Vec::new();

@@ -52,6 +52,19 @@ impl ReaderTimes {
     }
 }
 
+/// Readers of a digest being sent whose copies wait for their local time: see
+/// [`Digests::waiting_local_sends`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingSend {
+    /// The digest's ISO week, e.g. 2023-W49.
+    pub period: String,
+    /// Their zone (their own, else their institution's), as stored.
+    pub zone: Option<String>,
+    /// When their copies are due.
+    pub due: DateTime<Utc>,
+    pub readers: u64,
+}
+
 /// The digests still being built and the finished ones whose rows may be pruned.
 impl Digests<'_> {
     /// One step of a digest's build, in one transaction: the deliveries of up to `chunk`
@@ -275,6 +288,36 @@ impl Digests<'_> {
             next_due: from_ts(next),
             now: from_ts(db_now),
         }))
+    }
+
+    /// A list's reader-local deliveries that still wait for their reader's time, of its
+    /// digests being sent now: per digest (its period), zone of the reader (their own,
+    /// else their institution's; `None` for neither) and due time (`due_at`, ahead on
+    /// the database's clock), how many. By period, then earliest first. One query.
+    pub async fn waiting_local_sends(self, list_id: i64) -> StoreResult<Vec<WaitingSend>> {
+        let now = self.store.db_now_secs();
+        let rows: Vec<(String, Option<String>, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT g.period, COALESCE(s.timezone, p.timezone), d.due_at, COUNT(*)
+             FROM deliveries d JOIN digests g ON g.id = d.digest_id
+                 JOIN subscribers s ON s.id = d.subscriber_id
+                 LEFT JOIN partners p ON p.id = s.partner_id
+             WHERE g.list_id = $1 AND g.status = 'sending' AND g.send_local IS NOT NULL
+               AND d.status = 'pending' AND d.due_at > {now}
+             GROUP BY g.period, COALESCE(s.timezone, p.timezone), d.due_at
+             ORDER BY g.period, d.due_at"
+        ))
+        .bind(list_id)
+        .fetch_all(&self.store.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(period, zone, due, readers)| WaitingSend {
+                period,
+                zone,
+                due: from_ts(due),
+                readers: readers.max(0) as u64,
+            })
+            .collect())
     }
 
     /// Digests whose build has not ended (it stopped, or runs elsewhere right now).

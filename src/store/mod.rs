@@ -49,7 +49,7 @@ mod users;
 
 pub use changes::{CHANNEL, ContentChange, ContentEvents, Notice};
 pub use content::{Content, FeedQuery, ItemFilter, ItemPage, Written};
-pub use digest_build::{Exclusive, HELD_UNTIL};
+pub use digest_build::{Exclusive, HELD_UNTIL, WaitingSend};
 pub use digests::{Created, Digests};
 pub use import::{Import, ImportCounts, ImportRow, ImportSession, ImportTerms};
 pub use items::ItemHtml;

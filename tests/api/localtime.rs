@@ -923,3 +923,181 @@ async fn digest_send_says_how_many_wait_for_their_readers_time_and_when_the_next
         );
     }
 }
+
+/// The admin list page of a reader-local list, while the week's digest is built and its
+/// copies still wait in zones further west: those sends (zone, local time, UTC time,
+/// readers, from the stored due times) under the digest's period, before the next
+/// digest's. Both backends.
+#[tokio::test]
+async fn the_admin_page_shows_the_sends_still_waiting_of_the_digest_being_sent() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let smtp = SmtpServer::start(Behaviour::accept_all()).await;
+        let Some(app) = reader_local_demo(db, &smtp).await else {
+            continue;
+        };
+        let list_id = app
+            .state
+            .store
+            .lists()
+            .by_slug("partners")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        app.clock.set(utc(5, 18, 0, 0));
+        let Some(TickOutcome::Built { period, .. }) =
+            on_schedule(app.state.app(), list_id).await.unwrap()
+        else {
+            panic!("{db:?}: the digest is built when the job fires")
+        };
+        assert_eq!(period, "2023-W45");
+        // Monday 02:00 UTC: UTC+8 and Phnom Penh are due already; Karachi (03:00 UTC)
+        // and Paris (07:00 UTC) still wait.
+        app.clock.set(utc(6, 2, 0, 0));
+        let (session, _) = admin_browser(&app).await;
+        let r = app
+            .get("/admin/lists/partners")
+            .header(COOKIE, &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{db:?}");
+        let html = r.text().await.unwrap();
+        let table = |id: &str| -> String {
+            let at = html
+                .find(&format!(r#"id="{id}""#))
+                .unwrap_or_else(|| panic!("{db:?}: no table {id} in {html}"));
+            let end = at + html[at..].find("</table>").unwrap();
+            html[at..end].to_owned()
+        };
+        assert!(
+            html.contains("Still being sent: 2023-W45, in each reader's time zone"),
+            "{db:?}: the digest being sent is named with its period"
+        );
+        let sending = table("sending-2023-W45");
+        let row = |zone: &str, local: &str, utc: &str, readers: u64| {
+            format!(
+                r#"<td data-label="Time zone">{zone}</td><td data-label="Local time">{local}</td><td data-label="UTC">{utc}</td><td class="num" data-label="Readers">{readers}</td>"#
+            )
+        };
+        let karachi = row(
+            "Asia/Karachi",
+            "Mon 6 Nov 2023 08:00 PKT",
+            "Mon 6 Nov 2023 03:00 UTC",
+            3,
+        );
+        let paris = row(
+            "Europe/Paris",
+            "Mon 6 Nov 2023 08:00 CET",
+            "Mon 6 Nov 2023 07:00 UTC",
+            1,
+        );
+        assert!(sending.contains(&karachi), "{db:?}: {sending}");
+        assert!(sending.contains(&paris), "{db:?}: {sending}");
+        assert!(
+            sending.find(&karachi) < sending.find(&paris),
+            "{db:?}: earliest first"
+        );
+        assert_eq!(
+            sending.matches("<tr><td").count(),
+            2,
+            "{db:?}: only the zones still waiting: {sending}"
+        );
+        // The next digest (W46) follows, after the one being sent.
+        let next = table("next-sends");
+        assert!(next.contains("Mon 13 Nov 2023 08:00 PKT"), "{db:?}: {next}");
+        assert!(
+            html.find(r#"id="sending-2023-W45""#) < html.find(r#"id="next-sends""#),
+            "{db:?}: the digest being sent comes first"
+        );
+
+        // Once every reader's time passed, nothing waits: no such table.
+        app.clock.set(utc(6, 7, 30, 0));
+        let html = app
+            .get("/admin/lists/partners")
+            .header(COOKIE, session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!html.contains("Still being sent"), "{db:?}");
+    }
+}
+
+/// The admin schedule form's time with seconds (07:15:30) keeps them: stored as
+/// `30 15 7 * * Tue` and shown back as 07:15:30; a time to the minute stays as it was.
+/// Both backends.
+#[tokio::test]
+async fn the_admin_schedule_form_keeps_the_seconds_of_its_time() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let smtp = SmtpServer::start(Behaviour::accept_all()).await;
+        let Some(app) = reader_local_demo(db, &smtp).await else {
+            continue;
+        };
+        let (session, csrf) = admin_browser(&app).await;
+        for (time, cron, shown) in [
+            ("07:15:30", "30 15 7 * * Tue", "07:15:30"),
+            ("07:15", "0 15 7 * * Tue", "07:15"),
+        ] {
+            let r = app
+                .client
+                .post(app.url("/admin/lists/partners"))
+                .header(COOKIE, &session)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("slug", "partners"),
+                    ("name", "Partner institutions digest"),
+                    ("categories", "news-events"),
+                    ("opt_in", "double"),
+                    ("visibility", "public"),
+                    ("schedule_timezone", "Asia/Shanghai"),
+                    ("schedule_cron_shown", "0 0 8 * * Mon"),
+                    ("schedule_cron", "0 0 8 * * Mon"),
+                    ("schedule_day", "tue"),
+                    ("schedule_time", time),
+                    ("schedule_delivery", "reader_zone"),
+                    ("min_items", "1"),
+                    ("grace_minutes", "60"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::SEE_OTHER,
+                "{db:?} {time}: {}",
+                r.text().await.unwrap()
+            );
+            let list = app
+                .state
+                .store
+                .lists()
+                .by_slug("partners")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(list.schedule.cron.as_str(), cron, "{db:?} {time}");
+            let html = app
+                .get("/admin/lists/partners")
+                .header(COOKIE, &session)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                html.contains(&format!(
+                    r#"name="schedule_time" type="time" value="{shown}""#
+                )),
+                "{db:?} {time}: the form shows the time back as {shown}"
+            );
+            assert!(
+                html.contains(r#"<option value="tue" selected>Tuesday</option>"#),
+                "{db:?} {time}: a weekly schedule, not a custom one"
+            );
+        }
+    }
+}

@@ -7,8 +7,8 @@ use super::page::{
 };
 use super::session::{Session, done};
 use crate::domain::{
-    DeliveryZone, DigestStatus, Email, IsoWeek, Language, ListFields, MailingList, weekday_key,
-    weekday_name,
+    DeliveryZone, DigestStatus, Email, IsoWeek, Language, ListFields, MailingList, ZoneSend,
+    weekday_key, weekday_name,
 };
 use crate::http::AppState;
 use crate::http::download::csv_download;
@@ -276,6 +276,9 @@ struct ShowBody {
     digests: Vec<DigestRow>,
     /// A reader-local list's next sends, per zone of its readers.
     next_sends: Vec<ZoneSendRow>,
+    /// Its digests already built whose copies still wait for their readers' time
+    /// (shown before the next digest's sends).
+    sending_sends: Vec<SendingRow>,
     /// Its schedule is read in each reader's zone.
     reader_local: bool,
     form: ListFields,
@@ -291,6 +294,29 @@ struct ZoneSendRow {
     /// "Mon 6 Nov 2023 03:00 UTC".
     utc: String,
     readers: u64,
+}
+
+impl From<&ZoneSend> for ZoneSendRow {
+    fn from(s: &ZoneSend) -> Self {
+        ZoneSendRow {
+            zone: s.zone.name(),
+            local: s
+                .at
+                .with_timezone(&s.zone)
+                .format("%a %-d %b %Y %H:%M %Z")
+                .to_string(),
+            utc: s.at.format("%a %-d %b %Y %H:%M UTC").to_string(),
+            readers: s.readers,
+        }
+    }
+}
+
+/// A digest being sent, with the sends still to come per zone.
+#[derive(Serialize)]
+struct SendingRow {
+    /// Its ISO week, e.g. "2023-W45".
+    period: String,
+    sends: Vec<ZoneSendRow>,
 }
 
 async fn show_page(
@@ -330,20 +356,20 @@ async fn show_page(
     let overview = lists::overview(app, list.clone()).await?;
     let next_sends = lists::next_sends(app, &overview)
         .await?
+        .iter()
+        .map(ZoneSendRow::from)
+        .collect();
+    let sending_sends = lists::sending_sends(app, list)
+        .await?
         .into_iter()
-        .map(|s| ZoneSendRow {
-            zone: s.zone.name(),
-            local: s
-                .at
-                .with_timezone(&s.zone)
-                .format("%a %-d %b %Y %H:%M %Z")
-                .to_string(),
-            utc: s.at.format("%a %-d %b %Y %H:%M UTC").to_string(),
-            readers: s.readers,
+        .map(|(period, sends)| SendingRow {
+            period,
+            sends: sends.iter().map(ZoneSendRow::from).collect(),
         })
         .collect();
     let body = ShowBody {
         next_sends,
+        sending_sends,
         reader_local: list.schedule.reader_local(),
         summary: ListSummary::from(&overview),
         members_shown: member_rows.len(),
