@@ -1295,15 +1295,17 @@ async fn items_are_searched_and_filtered_by_publication(store: Store) {
     assert_eq!(slugs_of(found), ["seminar"]);
 }
 
-/// The hand-off, recorded right before a message goes: the row stays its worker's for
-/// the hold, past its lease, untouched by the lease renewal and the release of a
-/// stopping worker, so that a worker paused between the hand-off and the mark finds it
-/// still its own; only once the hold runs out (the worker never came back) is it taken
-/// again. A row not the claim's any more is not handed.
-async fn a_row_handed_to_the_mail_server_is_held_for_its_worker_past_the_lease(store: Store) {
+/// The partners list with `count` confirmed readers (`{prefix}0@example.org`, ...,
+/// named after the prefix's upper case) and its 2023-W45 digest, built: one pending
+/// delivery per reader.
+async fn built_digest(
+    store: &Store,
+    prefix: &str,
+    count: u64,
+) -> (MailingList, newsdesk::domain::Digest) {
     use newsdesk::domain::{DigestTrigger, DigestWindow, Selection};
-    use newsdesk::store::{Created, OutboxConnection, SentRecord};
-    let list = partners_list(&store).await;
+    use newsdesk::store::Created;
+    let list = partners_list(store).await;
     let now = default_now();
     let terms = ImportTerms {
         list_id: Some(list.id),
@@ -1312,8 +1314,9 @@ async fn a_row_handed_to_the_mail_server_is_held_for_its_worker_past_the_lease(s
         consent_source: Some("test".into()),
         via: JoinedVia::Import,
     };
-    let rows: Vec<ImportRow> = (0..4)
-        .map(|n| import_row(n + 2, &format!("h{n}@example.org"), "H"))
+    let name = prefix.to_uppercase();
+    let rows: Vec<ImportRow> = (0..count)
+        .map(|n| import_row(n + 2, &format!("{prefix}{n}@example.org"), &name))
         .collect();
     let mut session = store.import().begin(terms, now).await.unwrap();
     session.apply(&rows).await.unwrap();
@@ -1341,12 +1344,25 @@ async fn a_row_handed_to_the_mail_server_is_held_for_its_worker_past_the_lease(s
     else {
         panic!("a new digest")
     };
+    // Its deliveries are written a chunk of readers at a time.
     while store
         .digests()
         .build_chunk(digest.id, 5_000, now)
         .await
         .unwrap()
     {}
+    (list, digest)
+}
+
+/// The hand-off, recorded right before a message goes: the row stays its worker's for
+/// the hold, past its lease, untouched by the lease renewal and the release of a
+/// stopping worker, so that a worker paused between the hand-off and the mark finds it
+/// still its own; only once the hold runs out (the worker never came back) is it taken
+/// again. A row not the claim's any more is not handed.
+async fn a_row_handed_to_the_mail_server_is_held_for_its_worker_past_the_lease(store: Store) {
+    use newsdesk::store::{OutboxConnection, SentRecord};
+    let now = default_now();
+    let (_, digest) = built_digest(&store, "h", 4).await;
     let (mut a, mut b) = (
         OutboxConnection::new(store.clone()),
         OutboxConnection::new(store.clone()),
@@ -1422,53 +1438,10 @@ async fn a_row_handed_to_the_mail_server_is_held_for_its_worker_past_the_lease(s
 /// worker may take it), counted as being sent, given back by a stopping worker, kept by
 /// renewal, passed over by a cancel; a message recorded as sent makes its link token work.
 async fn the_outbox_leases_counts_releases_and_links_deliveries(store: Store) {
-    use newsdesk::domain::{DeliveryCounts, DigestTrigger, DigestWindow, Selection};
-    use newsdesk::store::{Created, OutboxConnection, SentRecord};
-    let list = partners_list(&store).await;
+    use newsdesk::domain::DeliveryCounts;
+    use newsdesk::store::{OutboxConnection, SentRecord};
     let now = default_now();
-    let terms = ImportTerms {
-        list_id: Some(list.id),
-        member_status: MembershipStatus::Confirmed,
-        subscriber_status: SubscriberStatus::Confirmed,
-        consent_source: Some("test".into()),
-        via: JoinedVia::Import,
-    };
-    let rows: Vec<ImportRow> = (0..10)
-        .map(|n| import_row(n + 2, &format!("r{n}@example.org"), "R"))
-        .collect();
-    let mut session = store.import().begin(terms, now).await.unwrap();
-    session.apply(&rows).await.unwrap();
-    session.commit().await.unwrap();
-    let window = DigestWindow {
-        period_start: now,
-        period_end: now + Duration::days(7),
-        news_since: now - Duration::days(7),
-    };
-    let Created::New(digest) = store
-        .digests()
-        .create(
-            list.id,
-            "2023-W45",
-            &window,
-            &Selection::default(),
-            0,
-            DigestTrigger::Manual,
-            None,
-            None,
-            now,
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("a new digest")
-    };
-    // Its deliveries are written a chunk of readers at a time.
-    while store
-        .digests()
-        .build_chunk(digest.id, 5_000, now)
-        .await
-        .unwrap()
-    {}
+    let (list, digest) = built_digest(&store, "r", 10).await;
     let counts = |c: DeliveryCounts| (c.pending, c.sending, c.sent, c.cancelled);
     assert_eq!(
         counts(store.digests().delivery_counts(digest.id).await.unwrap()),
